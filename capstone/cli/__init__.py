@@ -1,0 +1,50 @@
+"""The `capstone` command line. Each command group lives in its own module here.
+
+Errors that users can act on (`CapstoneError`) end the process with one readable line
+on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from capstone.cli import db as db_commands
+from capstone.errors import CapstoneError
+
+app = typer.Typer(
+    name="capstone",
+    help="capstone: analyse videos, store results in PostgreSQL + pgvector, search them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_commands.app, name="db")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        app(args=argv, standalone_mode=False)
+    except CapstoneError as exc:
+        print(f"capstone: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("capstone: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: still one line for the user, details on request
+        if os.environ.get("CAPSTONE_DEBUG"):
+            raise
+        print(
+            f"capstone: internal error: {type(exc).__name__}: {exc} "
+            "(set CAPSTONE_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(70)

@@ -1,0 +1,73 @@
+"""`capstone db ...`: the embedded PostgreSQL + pgvector server and the schema."""
+
+from __future__ import annotations
+
+import typer
+
+from capstone.config import get_settings
+
+app = typer.Typer(
+    help="Manage the database: embedded server, schema migrations, URL.", no_args_is_help=True
+)
+
+
+@app.command("up")
+def up() -> None:
+    """Start the embedded PostgreSQL (reused when already running) and migrate it to head."""
+    from capstone.db import migrate
+    from capstone.db.engine import resolve_database_url
+
+    url = resolve_database_url()
+    migrate.upgrade(url)
+    typer.echo(f"database ready at {url} (schema {migrate.current_revision(url)})")
+
+
+@app.command("down")
+def down() -> None:
+    """Stop the embedded PostgreSQL of this project's CAPSTONE_HOME (no-op if not running)."""
+    from capstone.db.server import stop_embedded
+
+    stopped = stop_embedded(get_settings().pgdata)
+    typer.echo("embedded database stopped" if stopped else "embedded database was not running")
+
+
+@app.command("status")
+def status() -> None:
+    """Show where the database is, whether it answers, and its schema revision."""
+    from capstone.db import migrate
+    from capstone.db.engine import resolve_database_url
+    from capstone.db.server import embedded_running
+
+    settings = get_settings()
+    if not settings.database_url and not settings.db_secret_arn:
+        running = embedded_running(settings.pgdata)
+        typer.echo(f"embedded server: {'running' if running else 'stopped'} ({settings.pgdata})")
+        if not running:
+            return
+    url = resolve_database_url()
+    rev = migrate.current_revision(url)
+    head = migrate.head_revision()
+    typer.echo(f"url: {url}\nschema: {rev or 'empty'} (head {head})")
+
+
+@app.command("migrate")
+def migrate_cmd(
+    revision: str = typer.Argument("head", help="target revision ('head', 'base', or an id)"),
+    down: bool = typer.Option(False, "--down", help="downgrade to REVISION instead"),
+) -> None:
+    """Apply (or with --down revert) Alembic migrations."""
+    from capstone.db import migrate
+
+    if down:
+        migrate.downgrade(revision=revision)
+    else:
+        migrate.upgrade(revision=revision)
+    typer.echo(f"schema at {migrate.current_revision()}")
+
+
+@app.command("url")
+def url() -> None:
+    """Print the database URL (starting the embedded server if needed)."""
+    from capstone.db.engine import resolve_database_url
+
+    typer.echo(resolve_database_url())

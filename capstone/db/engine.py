@@ -1,0 +1,93 @@
+"""Engine and session factory used by everything that touches the database.
+
+>>> from capstone.db import session_scope
+>>> with session_scope() as session:  # doctest: +SKIP
+...     session.exec(select(Video)).all()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from capstone.config import get_settings, normalize_url, url_from_secret
+from capstone.errors import ConfigError, DatabaseError
+
+
+def resolve_database_url() -> str:
+    """The database URL: `DATABASE_URL`, else `DB_SECRET_ARN`, else the embedded server."""
+    settings = get_settings()
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    if settings.db_secret_arn:
+        return _url_from_secret_arn(settings.db_secret_arn)
+    from capstone.db.server import embedded_url
+
+    return embedded_url(settings.pgdata)
+
+
+def _url_from_secret_arn(arn: str) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    settings = get_settings()
+    client = boto3.client(
+        "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    try:
+        secret = client.get_secret_value(SecretId=arn)["SecretString"]
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigError(f"cannot read database secret {arn}: {exc}") from exc
+    return url_from_secret(secret)
+
+
+_engines: dict[str, Engine] = {}
+
+
+def _engine_for(url: str) -> Engine:
+    if url not in _engines:
+        _engines[url] = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            connect_args={"connect_timeout": 5},
+        )
+    return _engines[url]
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """A pooled engine for `url` (default: the configured database), checked reachable."""
+    engine = _engine_for(url or resolve_database_url())
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(
+            f"database not reachable at {engine.url.render_as_string()}: {reason}"
+        ) from exc
+    return engine
+
+
+def reset_engines() -> None:
+    """Dispose pooled connections (tests, after a fork, after changing settings)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session in one transaction: commit on success, roll back on any error."""
+    with Session(get_engine(url), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
