@@ -30,6 +30,7 @@ module "network" {
   private_subnet_ids = var.private_subnet_ids
   public_subnet_ids  = var.public_subnet_ids
   vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
   alb_ingress_cidrs  = var.alb_ingress_cidrs
   kms_key_arn        = module.kms.key_arn
   log_retention_days = var.log_retention_days

@@ -59,6 +59,12 @@ variable "vpc_cidr" {
   default     = "10.40.0.0/16"
 }
 
+variable "availability_zones" {
+  description = "Zones of the created VPC (2 to 4). Empty: <region>a and <region>b."
+  type        = list(string)
+  default     = []
+}
+
 variable "alb_internal" {
   description = "Internal ALB (default). Set false for an internet-facing API (then set certificate_arn)."
   type        = bool

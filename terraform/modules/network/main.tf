@@ -4,13 +4,11 @@
 #   clients (alb_ingress_cidrs) -> ALB :8087 ; Batch -> ALB :8087 ; ALB -> service :8087
 #   service, Batch -> RDS :5432 ; service, Batch, Lambda -> HTTPS :443 (AWS APIs via NAT)
 
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 locals {
   create_vpc = var.vpc_id == null
-  azs        = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  # An explicit zone list keeps the layout deterministic (no silent change when AWS adds a zone).
+  azs      = length(var.availability_zones) > 0 ? var.availability_zones : ["${var.region}a", "${var.region}b"]
+  az_count = length(local.azs)
 
   vpc_id             = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
   vpc_cidr           = local.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.given[0].cidr_block
@@ -38,7 +36,7 @@ resource "aws_default_security_group" "this" {
 }
 
 resource "aws_subnet" "public" {
-  count                   = local.create_vpc ? var.az_count : 0
+  count                   = local.create_vpc ? local.az_count : 0
   vpc_id                  = aws_vpc.this[0].id
   availability_zone       = local.azs[count.index]
   cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
@@ -47,7 +45,7 @@ resource "aws_subnet" "public" {
 }
 
 resource "aws_subnet" "private" {
-  count             = local.create_vpc ? var.az_count : 0
+  count             = local.create_vpc ? local.az_count : 0
   vpc_id            = aws_vpc.this[0].id
   availability_zone = local.azs[count.index]
   cidr_block        = cidrsubnet(var.vpc_cidr, 4, count.index + 8)
@@ -88,7 +86,7 @@ resource "aws_route" "public_internet" {
 }
 
 resource "aws_route_table_association" "public" {
-  count          = local.create_vpc ? var.az_count : 0
+  count          = local.create_vpc ? local.az_count : 0
   subnet_id      = aws_subnet.public[count.index].id
   route_table_id = aws_route_table.public[0].id
 }
@@ -107,7 +105,7 @@ resource "aws_route" "private_nat" {
 }
 
 resource "aws_route_table_association" "private" {
-  count          = local.create_vpc ? var.az_count : 0
+  count          = local.create_vpc ? local.az_count : 0
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[0].id
 }

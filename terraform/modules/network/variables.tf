@@ -32,14 +32,14 @@ variable "vpc_cidr" {
   default     = "10.40.0.0/16"
 }
 
-variable "az_count" {
-  description = "Number of availability zones for the created VPC (RDS and the ALB need at least 2)."
-  type        = number
-  default     = 2
+variable "availability_zones" {
+  description = "Zones of the created VPC (two or more). Empty: <region>a and <region>b."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = var.az_count >= 2 && var.az_count <= 4
-    error_message = "az_count must be between 2 and 4."
+    condition     = length(var.availability_zones) == 0 || (length(var.availability_zones) >= 2 && length(var.availability_zones) <= 4)
+    error_message = "Give 2 to 4 availability zones (RDS and the ALB need at least 2)."
   }
 }
 
