@@ -1,0 +1,4 @@
+"""Enrichment stages (depth, events, display, embed).
+
+Each stage module calls `capstone.pipeline.register_stage` when imported here.
+"""

@@ -1,0 +1,314 @@
+"""The pipeline: probe -> decode -> detect -> track -> stages -> store, one pass over the frames.
+
+>>> from capstone.pipeline import analyze
+>>> result = analyze("../shared/data/videos/bikes.mp4", video_id="bikes")  # doctest: +SKIP
+>>> result.status, result.counts["apps_db_event"]  # doctest: +SKIP
+('completed', 1234)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capstone import analyses
+from capstone.db.engine import session_scope
+from capstone.db.migrate import ensure_schema
+from capstone.detect import Detector, get_detector
+from capstone.detections import Detections
+from capstone.errors import CapstoneError, InputError
+from capstone.media import Frame, iter_frames, probe
+from capstone.params import OPTIONAL_STAGES, AnalysisParams
+from capstone.stage import Rows, RunContext, Stage, TrackSummary
+from capstone.storage import fetch
+from capstone.store import replace_results
+from capstone.track import Tracker
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+PROGRESS_INTERVAL_S = 1.0
+
+
+@dataclass
+class AnalysisResult:
+    video_id: str
+    analysis_id: int
+    status: str
+    frames_processed: int = 0
+    frames_expected: int = 0
+    fps: float = 0.0
+    wall_time: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    tracks_per_class: dict[str, int] = field(default_factory=dict)
+    events_per_type: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def default_video_id(source: str | Path) -> str:
+    """A stable id from the file name: `clips/My Video.mp4` -> `my-video`."""
+    stem = Path(str(source).rstrip("/")).stem.lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-") or "video"
+
+
+_stage_factories: dict[str, Callable[[RunContext], Stage]] = {}
+
+
+def register_stage(name: str, factory: Callable[[RunContext], Stage]) -> None:
+    """Make an optional stage (depth, events, display, embed) available to the pipeline."""
+    _stage_factories[name] = factory
+
+
+def build_stages(ctx: RunContext) -> list[Stage]:
+    import capstone.enrich  # noqa: F401  (registers the enrichment stages)
+
+    missing = [
+        name
+        for name in ctx.params.stages
+        if name in OPTIONAL_STAGES and name not in _stage_factories
+    ]
+    if missing:
+        raise ValueError(f"stage(s) not available: {', '.join(missing)}")
+    return [_stage_factories[name](ctx) for name in ctx.params.stages if name in _stage_factories]
+
+
+class _Tracks:
+    """Per-frame detection rows and running track summaries (the detect/track output)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, frame: Frame, dets: Detections) -> None:
+        tracked = dets.tracker_id is not None
+        for i in range(len(dets)):
+            box = [round(float(v), 2) for v in dets.xyxy[i]]
+            cls = int(dets.class_id[i])
+            name = dets.class_names.get(cls, str(cls))
+            conf = float(dets.confidence[i])
+            tid = int(dets.tracker_id[i]) if tracked else None  # type: ignore[index]
+            self.events.append(
+                {
+                    "frame_number": frame.index,
+                    "timestamp": round(frame.timestamp, 4),
+                    "event_type": "detection",
+                    "class_name": name,
+                    "confidence": round(conf, 4),
+                    "bbox": box,
+                    "track_id": tid,
+                }
+            )
+            if tid is None:
+                continue
+            summary = self.ctx.tracks.get(tid)
+            if summary is None:
+                summary = self.ctx.tracks[tid] = TrackSummary(
+                    tid, cls, name, frame.index, frame.index, frame.timestamp, frame.timestamp
+                )
+            summary.last_frame, summary.last_timestamp = frame.index, frame.timestamp
+            summary.length += 1
+            summary.confidence_sum += conf
+            summary.observations.append((frame.index, frame.timestamp, tuple(box)))  # type: ignore[arg-type]
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            score = conf * (area**0.5)
+            if score > summary.best_score:
+                summary.best_score, summary.best_frame, summary.best_bbox = score, frame.index, box
+
+    def rows(self) -> Rows:
+        tracks = [
+            {
+                "track_id": t.track_id,
+                "identity_id": t.extra.get("identity_id"),
+                "class_name": t.class_name,
+                "first_frame": t.first_frame,
+                "last_frame": t.last_frame,
+                "first_timestamp": round(t.first_timestamp, 4),
+                "last_timestamp": round(t.last_timestamp, 4),
+                "length": t.length,
+                "mean_confidence": round(t.mean_confidence, 4),
+                "best_frame": t.best_frame,
+                "best_bbox": t.best_bbox,
+                **{k: t.extra[k] for k in _TRACK_EXTRA_COLUMNS if k in t.extra},
+            }
+            for t in self.ctx.tracks.values()
+        ]
+        return {"apps_db_event": self.events, "apps_db_track": tracks}
+
+
+_TRACK_EXTRA_COLUMNS = (
+    "best_crop",
+    "avg_depth",
+    "min_depth",
+    "max_depth",
+    "embedding",
+    "reid_embedding",
+)
+
+
+def _merge(into: Rows, more: Rows) -> None:
+    for table, rows in more.items():
+        into.setdefault(table, []).extend(rows)
+
+
+def analyze(
+    source: str | Path,
+    *,
+    video_id: str | None = None,
+    title: str | None = None,
+    params: AnalysisParams | None = None,
+    progress: ProgressCallback | None = None,
+    detector: Detector | None = None,
+    fail_store_after: str | None = None,
+) -> AnalysisResult:
+    """Analyze one video end to end and store the result; returns a summary.
+
+    Bad input never raises out of here once the analysis row exists: the row is marked
+    `failed` with the reason and the result says so. `AnalysisBusyError` (the same analysis
+    running elsewhere) and database errors do raise.
+    """
+    params = params or AnalysisParams()
+    video_id = video_id or default_video_id(source)
+    started = time.perf_counter()
+    ensure_schema()
+    owner = analyses.worker_id()
+    try:
+        path, source_uri = fetch(source)
+        info = probe(path)
+    except InputError as exc:
+        analysis_id = analyses.record_rejected_input(video_id, params, str(exc), str(source))
+        return AnalysisResult(video_id, analysis_id, "failed", error=str(exc))
+
+    analysis_id = analyses.claim_analysis(
+        video_id, params, owner, info=info, title=title, source_uri=source_uri
+    )
+    result = AnalysisResult(video_id, analysis_id, "processing")
+    try:
+        _run(
+            info, params, video_id, analysis_id, owner, result, progress, detector, fail_store_after
+        )
+    except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
+        analyses.mark_failed(analysis_id, reason)
+        result.status, result.error = "failed", reason
+    except BaseException as exc:
+        analyses.mark_failed(analysis_id, f"interrupted: {type(exc).__name__}")
+        raise
+    result.wall_time = time.perf_counter() - started
+    return result
+
+
+def _run(
+    info: Any,
+    params: AnalysisParams,
+    video_id: str,
+    analysis_id: int,
+    owner: str,
+    result: AnalysisResult,
+    progress: ProgressCallback | None,
+    detector: Detector | None,
+    fail_store_after: str | None,
+) -> None:
+    t0 = time.perf_counter()
+    detector = detector or get_detector(params.model)
+    detector.conf, detector.imgsz = params.conf, params.imgsz
+    detector.classes = detector.class_ids(params.classes) if params.classes else None
+    step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
+    expected = max(1, -(-info.frame_count // step))
+    if params.max_frames:
+        expected = min(expected, params.max_frames)
+    ctx = RunContext(video_id, info, params, info.fps / step, detector.class_names)
+    tracker = Tracker(params.tracker, frame_rate=ctx.sample_fps) if params.runs("track") else None
+    stages = build_stages(ctx)
+    core = _Tracks(ctx)
+    timings: Counter[str] = Counter({"setup": time.perf_counter() - t0})
+
+    frames = 0
+    last_report = time.perf_counter()
+    loop_start = time.perf_counter()
+    for frame in iter_frames(info.path, stride=step, max_frames=params.max_frames):
+        t = time.perf_counter()
+        dets = detector([frame.image])[0]
+        timings["detect"] += time.perf_counter() - t
+        if tracker is not None:
+            t = time.perf_counter()
+            dets = tracker.update(dets, frame.image)
+            timings["track"] += time.perf_counter() - t
+        core.add(frame, dets)
+        for stage in stages:
+            t = time.perf_counter()
+            stage.process(frame, dets, ctx)
+            timings[stage.name] += time.perf_counter() - t
+        frames += 1
+        if progress:
+            progress(frames, expected)
+        now = time.perf_counter()
+        if now - last_report >= PROGRESS_INTERVAL_S:
+            last_report = now
+            analyses.report_progress(
+                analysis_id,
+                owner,
+                stage="analyze",
+                progress=90.0 * frames / expected,
+                frames_processed=frames,
+                fps=frames / (now - loop_start),
+            )
+    loop_time = time.perf_counter() - loop_start
+    if frames == 0:
+        raise InputError(f"{info.path}: no frames could be decoded")
+    if frames < expected and not params.max_frames:
+        result.warnings.append(
+            f"decoded {frames} of {expected} sampled frames the header announces "
+            "(truncated or corrupt file); stored what decoded"
+        )
+
+    stage_rows: Rows = {}
+    for stage in stages:
+        t = time.perf_counter()
+        _merge(stage_rows, stage.finish(ctx))
+        timings[stage.name] += time.perf_counter() - t
+    rows = core.rows()  # after the stages: they may have enriched the track summaries
+    _merge(rows, stage_rows)
+    fps = frames / loop_time if loop_time > 0 else 0.0
+    tracks_per_class = dict(Counter(t.class_name for t in ctx.tracks.values()))
+    events_per_type = dict(Counter(e["event_type"] for e in rows.get("apps_db_event", [])))
+    timings.update(ctx.timings)
+
+    analyses.report_progress(
+        analysis_id, owner, stage="store", progress=95.0, frames_processed=frames, fps=fps
+    )
+    t = time.perf_counter()
+    summary = {
+        "frames_processed": frames,
+        "frames_expected": expected,
+        "fps": round(fps, 2),
+        "tracks_per_class": tracks_per_class,
+        "events_per_type": events_per_type,
+        "warnings": result.warnings,
+        "stages": list(params.stages),
+    }
+    with session_scope() as session:
+        counts = replace_results(
+            session,
+            video_id=video_id,
+            analysis_id=analysis_id,
+            rows=rows,
+            fail_after=fail_store_after,
+        )
+        summary["counts"] = counts
+        analyses.mark_completed(
+            session, analysis_id, frames_processed=frames, fps=round(fps, 2), summary=summary
+        )
+    timings["store"] = time.perf_counter() - t
+    result.status = "completed"
+    result.frames_processed, result.frames_expected, result.fps = frames, expected, fps
+    result.counts, result.tracks_per_class = counts, tracks_per_class
+    result.events_per_type = events_per_type
+    result.timings = {k: round(v, 3) for k, v in timings.items()}
