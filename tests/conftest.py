@@ -50,11 +50,11 @@ def pg_server_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def template_db(pg_server_url: str) -> str:
+def template_db(pg_server_url: str) -> Iterator[str]:
     """A database migrated to head, used as the template of every test database."""
     from capstone.db import migrate
 
-    name = "capstone_template"
+    name = f"capstone_template_{os.getpid()}"  # concurrent test sessions share the server
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -63,7 +63,10 @@ def template_db(pg_server_url: str) -> str:
     url = _with_db(pg_server_url, name)
     migrate.upgrade(url)
     _clear_caches()
-    return name
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 def _with_db(url: str, name: str) -> str:
