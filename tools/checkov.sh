@@ -2,7 +2,8 @@
 # Run checkov on terraform/ and the Dockerfiles (service/, batch/) with .checkov.yaml (skips listed and justified
 # there). checkov lives in its own virtual environment, .venv-checkov, created on first use.
 # Exit status: 0 when every check passes, non-zero on any failed check or setup error.
-#   tools/checkov.sh            # scan
+#   tools/checkov.sh                 # scan
+#   tools/checkov.sh --install-only  # only create/upgrade the venv (exit 3 if that fails)
 #   CHECKOV_VENV=/path tools/checkov.sh
 set -euo pipefail
 
@@ -17,13 +18,23 @@ installed_version() {
     "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null || true
 }
 
+install_only=0
+if [[ "${1:-}" == "--install-only" ]]; then
+    install_only=1
+    shift
+fi
+
 if [[ ! -x "$VENV/bin/python" ]]; then
     echo "checkov.sh: creating $VENV" >&2
-    "$PYTHON" -m venv "$VENV"
+    "$PYTHON" -m venv "$VENV" || { echo "checkov.sh: cannot create $VENV" >&2; exit 3; }
 fi
 if [[ "$(installed_version)" != "$CHECKOV_VERSION" ]]; then
     echo "checkov.sh: installing checkov==$CHECKOV_VERSION into $VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" \
+        || { echo "checkov.sh: cannot install checkov==$CHECKOV_VERSION" >&2; exit 3; }
+fi
+if [[ "$install_only" == 1 ]]; then
+    exit 0
 fi
 
 # No network needed for the scan itself: no platform upload, no external check download.
