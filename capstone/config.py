@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     sqs_dlq_url: str | None = None
     fastapi_endpoint: str = "http://127.0.0.1:8087"
 
+    # FastAPI service (service/): auth, limits, timeouts.
+    api_key_hashes: str = Field(
+        default="", description="comma-separated sha256 hex digests of the accepted API keys"
+    )
+    capstone_auth_disabled: bool = Field(
+        default=False, description="accept writes without a token (local development only)"
+    )
+    require_auth_for_reads: bool = Field(default=False, description="reads need a token too")
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="upload size limit")
+    analyze_timeout_s: float = Field(
+        default=3600.0, gt=0, description="how long POST /analyze?wait=true waits for a result"
+    )
+    analyze_workers: int = Field(default=1, ge=1, le=16, description="concurrent analyses")
+
     @property
     def home(self) -> Path:
         return self.capstone_home.expanduser().absolute()

@@ -66,3 +66,99 @@ def fetch(source: str | Path) -> tuple[Path, str]:
         return download(bucket, key), text
     path = Path(text).expanduser()
     return path, str(path.absolute())
+
+
+VIDEO_ID_METADATA = "video-id"
+_VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def validate_video_id(video_id: str) -> str:
+    """A video id is 1-128 letters, digits, `_`, `-`, `.`, starting with a letter or digit.
+
+    >>> validate_video_id("test-001")
+    'test-001'
+    """
+    if not _VIDEO_ID.match(video_id) or ".." in video_id:
+        raise InputError(
+            f"invalid video id {video_id!r}: use 1-128 letters, digits, '_', '-', '.'"
+        )
+    return video_id
+
+
+def video_key(video_id: str, filename: str) -> str:
+    """The raw-bucket key of an uploaded video: `videos/{video_id}/{filename}`.
+
+    >>> video_key("test-001", "clip one.mp4")
+    'videos/test-001/clip one.mp4'
+    """
+    name = Path(filename.replace("\\", "/")).name or "video"
+    return validate_key(f"videos/{validate_video_id(video_id)}/{name}")
+
+
+def upload_video(
+    path: str | Path, bucket: str | None, video_id: str, filename: str | None = None
+) -> str:
+    """Upload a local video to `bucket` (default `S3_BUCKET_RAW`) and return its key.
+
+    The key is `videos/{video_id}/{filename}` and the object carries the id in its
+    metadata (`x-amz-meta-video-id`), which is where the analysis reads it back from.
+
+    >>> upload_video("clip.mp4", None, "test-001")  # doctest: +SKIP
+    'videos/test-001/clip.mp4'
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    path = Path(path)
+    bucket = bucket or get_settings().s3_bucket_raw
+    key = video_key(video_id, filename or path.name)
+    try:
+        s3_client().upload_file(
+            str(path),
+            bucket,
+            key,
+            ExtraArgs={"Metadata": {VIDEO_ID_METADATA: video_id}},
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise InputError(f"cannot upload to s3://{bucket}/{key} ({code})") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise InputError(f"cannot upload to s3://{bucket}/{key} ({exc})") from exc
+    return key
+
+
+def object_video_id(bucket: str, key: str) -> str:
+    """The video id of an object: its metadata, else `videos/{id}/...`, else one from the key.
+
+    Raises `InputError` when the object does not exist.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    validate_key(key)
+    try:
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise InputError(f"s3://{bucket}/{key}: object not found ({code})") from exc
+    except BotoCoreError as exc:
+        raise InputError(f"s3://{bucket}/{key}: cannot read ({exc})") from exc
+    meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+    if meta.get(VIDEO_ID_METADATA):
+        return validate_video_id(meta[VIDEO_ID_METADATA])
+    return video_id_from_key(key)
+
+
+def video_id_from_key(key: str) -> str:
+    """`videos/{id}/{file}` gives `id`; any other key gives a slug plus a short hash.
+
+    >>> video_id_from_key("videos/test-001/a.mp4")
+    'test-001'
+    >>> video_id_from_key("inbox/My Clip.mp4")
+    'my-clip-630d9c6c'
+    """
+    import hashlib
+
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == "videos" and _VIDEO_ID.match(parts[1]):
+        return parts[1]
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(key).stem.lower()).strip("-")[:40] or "video"
+    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
