@@ -89,8 +89,10 @@ class _Tracks:
 
     def add(self, frame: Frame, dets: Detections) -> None:
         tracked = dets.tracker_id is not None
+        width, height = self.ctx.info.width, self.ctx.info.height
+        clipped = dets.xyxy.clip(0, [width, height, width, height])
         for i in range(len(dets)):
-            box = [round(float(v), 2) for v in dets.xyxy[i]]
+            box = [round(float(v), 2) for v in clipped[i]]
             cls = int(dets.class_id[i])
             name = dets.class_names.get(cls, str(cls))
             conf = float(dets.confidence[i])

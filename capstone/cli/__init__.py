@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from capstone.cli import analyze as analyze_commands
 from capstone.cli import db as db_commands
 from capstone.errors import CapstoneError
 
@@ -22,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.command("analyze")(analyze_commands.analyze)
+app.command("demo")(analyze_commands.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
