@@ -1,0 +1,127 @@
+"""`capstone eval ...`: score trackers against MOTChallenge ground truth.
+
+    capstone eval mot --seq ../shared/data/mot/TUD-Campus                  # public det.txt
+    capstone eval mot --seq ../shared/data/mot/PETS09-S2L1 \\
+        --video ../shared/data/videos/pets09-s2l1.avi --tracker all       # our detector
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from capstone.config import get_settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+app = typer.Typer(help="Evaluate tracking against ground truth.", no_args_is_help=True)
+
+TRACKER_CHOICES = ("bytetrack", "botsort", "all")
+TABLE_COLUMNS = ("MOTA", "IDF1", "HOTA", "IDSW", "DetA", "AssA", "FP", "FN", "MT", "ML", "IDs")
+
+
+def _format(value: float | int) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def print_table(title: str, results: dict[str, dict[str, float | int]]) -> None:
+    """One row per tracker, the main MOT metrics as columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("tracker")
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="right")
+    for name, metrics in results.items():
+        table.add_row(name, *(_format(metrics[c]) for c in TABLE_COLUMNS))
+    Console(width=max(120, len(TABLE_COLUMNS) * 9 + 20)).print(table)
+
+
+@app.command("mot")
+def mot(
+    seq: Annotated[
+        Path, typer.Option("--seq", help="MOTChallenge sequence folder (with gt/gt.txt)")
+    ],
+    detections: Annotated[
+        Path | None,
+        typer.Option(help="track these MOT detections (default: det/det.txt unless --video)"),
+    ] = None,
+    video: Annotated[
+        Path | None,
+        typer.Option(help="run our detector on this video (with --detections: frames for GMC)"),
+    ] = None,
+    tracker: Annotated[str, typer.Option(help="bytetrack, botsort or all")] = "all",
+    model: Annotated[str, typer.Option(help="detector for --video")] = "yolo11n",
+    conf: Annotated[float, typer.Option(help="detector confidence for --video")] = 0.25,
+    stride: Annotated[int, typer.Option(min=1, help="keep every Nth frame for --video")] = 1,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="folder for the MOTChallenge output [default: CAPSTONE_HOME/eval]"),
+    ] = None,
+) -> None:
+    """Run the tracker(s) on a sequence and print MOTA, IDF1, HOTA and ID switches."""
+    from capstone import evaluate
+    from capstone.errors import InputError
+    from capstone.params import AnalysisParams
+
+    if tracker not in TRACKER_CHOICES:
+        raise evaluate.EvaluationError(
+            f"--tracker must be one of {', '.join(TRACKER_CHOICES)}, not {tracker!r}"
+        )
+    kinds = ["bytetrack", "botsort"] if tracker == "all" else [tracker]
+    sequence = evaluate.load_sequence(seq)
+    if video is not None and not video.is_file():
+        raise InputError(f"{video}: no such video file")
+
+    started = time.perf_counter()
+    if video is not None and detections is None:
+        source = Path(model).name
+        try:
+            params = AnalysisParams(model=model, conf=conf, stride=stride, classes=("person",))
+        except ValueError as exc:
+            raise evaluate.EvaluationError(f"bad detector options: {exc}") from exc
+        frames, numbers, _ = evaluate.detect_video(video, params)
+    else:
+        det_path = detections or sequence.det_path
+        if det_path is None:
+            raise evaluate.EvaluationError(
+                f"{sequence.root}: no det/det.txt; pass --detections or --video"
+            )
+        source = "public" if detections is None else det_path.stem
+        frames = evaluate.load_mot_detections(det_path, num_frames=sequence.length)
+        numbers = list(range(1, len(frames) + 1))
+
+    def images(kind: str) -> Iterator[np.ndarray] | None:
+        """Frames for BoT-SORT's motion compensation: the video, else the sequence's own."""
+        if kind != "botsort":
+            return None
+        if video is not None:
+            return evaluate.video_images(video, numbers)
+        return evaluate.sequence_images(sequence)
+
+    detect_s = time.perf_counter() - started
+    # name -> MOT rows: one table row each (add more entries to compare more variants)
+    rows: dict[str, list[evaluate.MotRow]] = {}
+    for kind in kinds:
+        rows[kind] = evaluate.track_detections(
+            frames, kind, sequence.frame_rate, images(kind), frame_numbers=numbers
+        )
+    results = evaluate.evaluate_many(sequence.root, rows)
+
+    out_dir = (output or get_settings().home / "eval") / sequence.name
+    written = [evaluate.write_mot(r, out_dir / f"{source}-{name}.txt") for name, r in rows.items()]
+    metrics_path = out_dir / f"{source}-metrics.json"
+    metrics_path.write_text(json.dumps(results, indent=2) + "\n")
+
+    print_table(f"{sequence.name}: {source} detections", results)
+    typer.echo(f"{len(numbers)} frames; detections ready in {detect_s:.1f} s")
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"wrote {metrics_path}")
