@@ -1,27 +1,124 @@
-"""Detect: Ultralytics YOLO boxes as `Detections`.
+"""Detect: YOLO boxes as `Detections`, with frames kept in flight for throughput.
+
+For an OpenVINO export (the offline default) the detector drives OpenVINO itself: the
+THROUGHPUT hint, several asynchronous infer requests in flight, and exactly Ultralytics'
+own pre- and post-processing (`LetterBox`, `non_max_suppression`, `scale_boxes`), so the
+boxes are those of `YOLO(...).predict()`. Any other model format goes through Ultralytics'
+`predict()`.
 
 >>> detector = Detector("yolo11n", conf=0.25)  # doctest: +SKIP
 >>> detections = detector([frame.image])[0]  # doctest: +SKIP
+>>> for frame, dets in detector.stream(iter_frames("clip.mp4")):  # doctest: +SKIP
+...     print(frame.index, len(dets))  # frames come back in order
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from capstone.detections import Detections
 from capstone.models import DEFAULT_DETECTOR, resolve_model
 
+T = TypeVar("T")
+
 
 def _class_name_map(names: dict[int, str] | list[str]) -> dict[int, str]:
-    return dict(names) if isinstance(names, dict) else dict(enumerate(names))
+    return (
+        {int(k): str(v) for k, v in names.items()}
+        if isinstance(names, dict)
+        else dict(enumerate(names))
+    )
+
+
+def _image_of(item: Any) -> np.ndarray:
+    """The BGR image of a `capstone.media.Frame` or of a bare array."""
+    image = getattr(item, "image", item)
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("detector input must be H x W x 3 BGR images")
+    return image
+
+
+def openvino_xml(path: Path | str) -> Path | None:
+    """The IR `.xml` of an OpenVINO export (a `*_openvino_model/` dir or the file), else None."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".xml":
+        return path
+    if path.is_dir():
+        return next(iter(sorted(path.glob("*.xml"))), None)
+    return None
+
+
+class _OpenVINOEngine:
+    """One compiled OpenVINO model with a pool of asynchronous infer requests.
+
+    Pre-processing is Ultralytics' `LetterBox` (to the model's fixed input size, centred
+    padding of 114) followed by BGR->RGB and /255, which OpenVINO's PrePostProcessor folds
+    into the compiled graph so it runs off the Python thread.
+    """
+
+    def __init__(self, xml: Path, *, requests: int | None = None) -> None:
+        import openvino as ov
+        from ultralytics.utils import YAML
+
+        self.xml = xml
+        metadata_path = xml.parent / "metadata.yaml"
+        self.metadata: dict[str, Any] = (
+            dict(YAML.load(metadata_path)) if metadata_path.exists() else {}
+        )
+        self.names = _class_name_map(self.metadata.get("names") or {})
+        self.stride = int(self.metadata.get("stride", 32))
+        self.end2end = bool(self.metadata.get("end2end", False))
+        self._ov = ov
+        self._core = ov.Core()
+        self._requested = requests
+        self._imgsz: tuple[int, int] | None = None
+        self._compiled: Any = None
+        self._requests: list[Any] = []
+        model = self._core.read_model(str(xml), str(xml.with_suffix(".bin")))
+        shape = model.input().get_partial_shape()
+        self.dynamic = shape.is_dynamic
+        self.native_imgsz = None if self.dynamic else (shape[2].get_length(), shape[3].get_length())
+
+    def compile(self, imgsz: tuple[int, int]) -> None:
+        """Compile for one input size (letterbox target); a no-op when already compiled so."""
+        if self._compiled is not None and self._imgsz == imgsz:
+            return
+        ov = self._ov
+        from openvino.preprocess import ColorFormat, PrePostProcessor
+
+        model = self._core.read_model(str(self.xml), str(self.xml.with_suffix(".bin")))
+        if self.dynamic or self.native_imgsz != imgsz:
+            model.reshape([1, 3, *imgsz])
+        ppp = PrePostProcessor(model)
+        tensor = ppp.input().tensor()
+        tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        tensor.set_color_format(ColorFormat.BGR)
+        steps = ppp.input().preprocess()
+        steps.convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+        ppp.input().model().set_layout(ov.Layout("NCHW"))
+        model = ppp.build()
+        self._compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        n = self._requested or int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._requests = [self._compiled.create_infer_request() for _ in range(max(1, n))]
+        self._imgsz = imgsz
+
+    @property
+    def requests(self) -> list[Any]:
+        return self._requests
 
 
 class Detector:
-    """A YOLO detector. Call it with a list of BGR images; get one `Detections` per image."""
+    """A YOLO detector. Call it with a list of BGR images; get one `Detections` per image.
+
+    `stream(frames)` detects an iterable of frames (or images) with several frames in
+    flight and yields `(frame, detections)` in input order.
+    """
 
     def __init__(
         self,
@@ -31,20 +128,40 @@ class Detector:
         iou: float = 0.7,
         imgsz: int = 640,
         classes: Sequence[int] | None = None,
+        max_det: int = 300,
+        backend: str = "auto",
+        requests: int | None = None,
     ) -> None:
+        """`backend`: `auto` (OpenVINO async for OpenVINO exports, else Ultralytics),
+        `openvino` or `ultralytics`. `requests`: infer requests in flight (OpenVINO;
+        default: the device's optimal number)."""
         os.environ.setdefault("YOLO_OFFLINE", "1")
-        from ultralytics import YOLO
-
+        if backend not in {"auto", "openvino", "ultralytics"}:
+            raise ValueError("backend must be auto, openvino or ultralytics")
         self.model_path = resolve_model(model)
-        self.model = YOLO(str(self.model_path), task="detect")
-        self.conf, self.iou, self.imgsz = conf, iou, imgsz
+        self.conf, self.iou, self.imgsz, self.max_det = conf, iou, imgsz, max_det
         self.classes = list(classes) if classes else None
+        xml = openvino_xml(self.model_path) if isinstance(self.model_path, Path) else None
+        if backend == "openvino" and xml is None:
+            raise ValueError(f"{self.model_path} is not an OpenVINO export")
+        self._engine = (
+            _OpenVINOEngine(xml, requests=requests) if xml and backend != "ultralytics" else None
+        )
+        self.backend = "openvino" if self._engine is not None else "ultralytics"
+        self.model: Any = None
+        if self._engine is None:
+            from ultralytics import YOLO
+
+            self.model = YOLO(str(self.model_path), task="detect")
         self._names: dict[int, str] | None = None
 
     @property
     def class_names(self) -> dict[int, str]:
         if self._names is None:
-            self._names = _class_name_map(self.model.names)
+            if self._engine is not None and self._engine.names:
+                self._names = dict(self._engine.names)
+            else:
+                self._names = _class_name_map(self._ultralytics().names)
         return self._names
 
     def class_ids(self, names: Sequence[str]) -> list[int]:
@@ -55,13 +172,40 @@ class Detector:
             raise ValueError(f"unknown class name(s): {', '.join(unknown)}")
         return [lookup[n] for n in names]
 
+    def _ultralytics(self) -> Any:
+        if self.model is None:
+            from ultralytics import YOLO
+
+            self.model = YOLO(str(self.model_path), task="detect")
+        return self.model
+
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        results = self.model.predict(
-            list(images),
+        if self._engine is None:
+            return self._predict_ultralytics(images)
+        return [dets for _, dets in self.stream(images)]
+
+    def stream(self, frames: Iterable[T]) -> Iterator[tuple[T, Detections]]:
+        """Detect every frame with several in flight; yields `(frame, detections)` in order.
+
+        Items are `capstone.media.Frame`s or BGR arrays. The iterable is consumed at most
+        one request ahead of what has been yielded.
+        """
+        if self._engine is None:
+            for item in frames:
+                yield item, self._predict_ultralytics([_image_of(item)])[0]
+            return
+        yield from self._stream_openvino(frames)
+
+    # -- Ultralytics predict() -------------------------------------------------------------
+
+    def _predict_ultralytics(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        results = self._ultralytics().predict(
+            [_image_of(x) for x in images],
             conf=self.conf,
             iou=self.iou,
             imgsz=self.imgsz,
             classes=self.classes,
+            max_det=self.max_det,
             verbose=False,
         )
         names = self.class_names
@@ -78,6 +222,79 @@ class Detector:
                 )
             )
         return out
+
+    # -- OpenVINO asynchronous -------------------------------------------------------------
+
+    def _input_size(self) -> tuple[int, int]:
+        engine = self._engine
+        assert engine is not None
+        if engine.native_imgsz is not None and self.imgsz == max(engine.native_imgsz):
+            return engine.native_imgsz
+        from ultralytics.utils.checks import check_imgsz
+
+        size = check_imgsz(self.imgsz, stride=engine.stride, min_dim=2)
+        return (int(size[0]), int(size[1]))
+
+    def _stream_openvino(self, frames: Iterable[T]) -> Iterator[tuple[T, Detections]]:
+        from ultralytics.data.augment import LetterBox
+
+        engine = self._engine
+        assert engine is not None
+        imgsz = self._input_size()
+        engine.compile(imgsz)
+        letterbox = LetterBox(imgsz, auto=False, stride=engine.stride)
+        postprocess = self._postprocessor(imgsz)
+        free = list(engine.requests)
+        in_flight: deque[tuple[T, np.ndarray, Any]] = deque()
+        try:
+            for item in frames:
+                image = _image_of(item)
+                blob = np.ascontiguousarray(letterbox(image=image))[None]
+                if not free:
+                    done_item, done_image, request = in_flight.popleft()
+                    request.wait()
+                    output = request.get_output_tensor(0).data.copy()
+                    request.start_async({0: blob})  # reuse it at once, then post-process
+                    in_flight.append((item, image, request))
+                    yield done_item, postprocess(output, done_image.shape)
+                    continue
+                request = free.pop()
+                request.start_async({0: blob})
+                in_flight.append((item, image, request))
+            while in_flight:
+                done_item, done_image, request = in_flight.popleft()
+                request.wait()
+                output = request.get_output_tensor(0).data.copy()
+                yield done_item, postprocess(output, done_image.shape)
+        finally:
+            for _, _, request in in_flight:  # abandoned mid-stream: leave no request running
+                request.wait()
+
+    def _postprocessor(self, imgsz: tuple[int, int]) -> Callable[[np.ndarray, tuple], Detections]:
+        import torch
+        from ultralytics.utils import nms, ops
+
+        engine = self._engine
+        assert engine is not None
+        names = self.class_names
+        conf, iou, classes, max_det = self.conf, self.iou, self.classes, self.max_det
+
+        def postprocess(output: np.ndarray, shape: tuple) -> Detections:
+            pred = nms.non_max_suppression(
+                torch.from_numpy(output),
+                conf,
+                iou,
+                classes,
+                False,
+                max_det=max_det,
+                nc=0,
+                end2end=engine.end2end,
+            )[0]
+            pred[:, :4] = ops.scale_boxes(imgsz, pred[:, :4], shape[:2])
+            rows = pred[:, :6].numpy()
+            return Detections(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), None, names)
+
+        return postprocess
 
 
 _cache: dict[str, Detector] = {}

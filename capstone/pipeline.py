@@ -235,10 +235,16 @@ def _run(
     frames = 0
     last_report = time.perf_counter()
     loop_start = time.perf_counter()
-    for frame in iter_frames(info.path, stride=step, max_frames=params.max_frames):
+    # Frames are detected with several in flight (decode runs ahead in its own thread) and
+    # come back in order, so tracking and the stages see them one by one, as before.
+    detected = detector.stream(iter_frames(info.path, stride=step, max_frames=params.max_frames))
+    while True:
         t = time.perf_counter()
-        dets = detector([frame.image])[0]
-        timings["detect"] += time.perf_counter() - t
+        item = next(detected, None)
+        timings["detect"] += time.perf_counter() - t  # waiting on decode + detect
+        if item is None:
+            break
+        frame, dets = item
         if tracker is not None:
             t = time.perf_counter()
             dets = tracker.update(dets, frame.image)
