@@ -1,0 +1,423 @@
+"""Read-side queries shared by the FastAPI service and the dashboard.
+
+Every function returns plain dicts (JSON-ready apart from `bytes`) and builds its SQL with
+SQLModel expressions only; nothing is formatted into SQL text. Each accepts an optional
+`session`; without one it opens a short read transaction of its own.
+
+Results of one video come from one analysis: the one named by `analysis_id`, else the most
+recently finished completed analysis of that video (a video analysed with two parameter sets
+would otherwise show every detection twice).
+
+>>> from capstone import queries
+>>> queries.list_videos(status="completed", limit=10)  # doctest: +SKIP
+{'items': [{'video_id': 'test-001', ...}], 'total': 1, 'limit': 10, 'offset': 0}
+>>> queries.list_events("test-001", class_name="person", t_from=1.0, t_to=2.0)  # doctest: +SKIP
+{'items': [{'frame_number': 25, 'class_name': 'person', ...}], 'total': 14, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from capstone.db.engine import session_scope
+from capstone.db.models import DepthData, DisplayData, Event, Track, Video, VideoAnalysis
+
+MAX_PAGE = 1000
+DISPLAY_KINDS = ("trails", "heatmap", "counts")
+
+_VIDEO_FIELDS = (
+    "video_id",
+    "title",
+    "source_uri",
+    "sha256",
+    "duration",
+    "width",
+    "height",
+    "fps",
+    "frame_count",
+    "codec",
+    "file_size",
+    "status",
+    "created_at",
+    "updated_at",
+)
+_ANALYSIS_FIELDS = (
+    "id",
+    "video_id",
+    "status",
+    "progress",
+    "stage",
+    "params",
+    "params_hash",
+    "error",
+    "frames_processed",
+    "fps",
+    "summary",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "created_at",
+    "updated_at",
+)
+_EVENT_FIELDS = (
+    "id",
+    "analysis_id",
+    "frame_number",
+    "timestamp",
+    "event_type",
+    "class_name",
+    "confidence",
+    "bbox",
+    "track_id",
+    "attributes",
+    "description",
+)
+_TRACK_FIELDS = (
+    "track_id",
+    "analysis_id",
+    "identity_id",
+    "class_name",
+    "first_frame",
+    "last_frame",
+    "first_timestamp",
+    "last_timestamp",
+    "length",
+    "mean_confidence",
+    "best_frame",
+    "best_bbox",
+    "avg_depth",
+    "min_depth",
+    "max_depth",
+)
+_DEPTH_FIELDS = (
+    "frame_number",
+    "track_id",
+    "class_name",
+    "bbox",
+    "avg_depth",
+    "min_depth",
+    "max_depth",
+    "depth_variance",
+    "method",
+)
+
+
+@contextmanager
+def _reading(session: Session | None) -> Iterator[Session]:
+    if session is not None:
+        yield session
+        return
+    with session_scope() as own:
+        yield own
+
+
+def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in fields}
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
+
+
+def _analysis_for(session: Session, video_id: str, analysis_id: int | None) -> int | None:
+    """The analysis whose results are shown for `video_id` (None: there is none)."""
+    if analysis_id is not None:
+        found = session.exec(
+            select(VideoAnalysis.id).where(
+                VideoAnalysis.id == analysis_id, VideoAnalysis.video_id == video_id
+            )
+        ).first()
+        return int(found) if found is not None else None
+    found = session.exec(
+        select(VideoAnalysis.id)
+        .where(VideoAnalysis.video_id == video_id, VideoAnalysis.status == "completed")
+        .order_by(col(VideoAnalysis.finished_at).desc().nulls_last(), col(VideoAnalysis.id).desc())
+        .limit(1)
+    ).first()
+    return int(found) if found is not None else None
+
+
+def list_videos(
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    *,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Videos, newest first, optionally of one status; with the total for paging."""
+    limit, offset = _page(limit, offset)
+    with _reading(session) as s:
+        query = select(Video)
+        count = select(func.count()).select_from(Video)
+        if status is not None:
+            query = query.where(Video.status == status)
+            count = count.where(Video.status == status)
+        rows = s.exec(
+            query.order_by(col(Video.created_at).desc(), col(Video.video_id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        total = int(s.exec(count).one())
+    return {
+        "items": [_row(v, _VIDEO_FIELDS) for v in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+def get_video(video_id: str, *, session: Session | None = None) -> dict[str, Any] | None:
+    """One video with its latest analysis (or None when the id is unknown)."""
+    with _reading(session) as s:
+        video = s.get(Video, video_id)
+        if video is None:
+            return None
+        latest = s.exec(
+            select(VideoAnalysis)
+            .where(VideoAnalysis.video_id == video_id)
+            .order_by(col(VideoAnalysis.updated_at).desc(), col(VideoAnalysis.id).desc())
+            .limit(1)
+        ).first()
+        out = _row(video, _VIDEO_FIELDS)
+        out["latest_analysis"] = _row(latest, _ANALYSIS_FIELDS) if latest else None
+    return out
+
+
+def list_analyses(video_id: str, *, session: Session | None = None) -> list[dict[str, Any]]:
+    """Every analysis run of a video, newest first, with status, progress, fps and error."""
+    with _reading(session) as s:
+        rows = s.exec(
+            select(VideoAnalysis)
+            .where(VideoAnalysis.video_id == video_id)
+            .order_by(col(VideoAnalysis.created_at).desc(), col(VideoAnalysis.id).desc())
+        ).all()
+        return [_row(a, _ANALYSIS_FIELDS) for a in rows]
+
+
+def get_analysis(analysis_id: int, *, session: Session | None = None) -> dict[str, Any] | None:
+    """One analysis row by id (the status source while it runs)."""
+    with _reading(session) as s:
+        row = s.get(VideoAnalysis, analysis_id)
+        return _row(row, _ANALYSIS_FIELDS) if row else None
+
+
+def list_events(
+    video_id: str,
+    event_type: str | None = None,
+    class_name: str | None = None,
+    track_id: int | None = None,
+    t_from: float | None = None,
+    t_to: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Events of a video in frame order, filtered by type, class, track and time range."""
+    limit, offset = _page(limit, offset)
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+        conditions = [Event.video_id == video_id, Event.analysis_id == chosen]
+        if event_type is not None:
+            conditions.append(Event.event_type == event_type)
+        if class_name is not None:
+            conditions.append(Event.class_name == class_name)
+        if track_id is not None:
+            conditions.append(Event.track_id == track_id)
+        if t_from is not None:
+            conditions.append(col(Event.timestamp) >= t_from)
+        if t_to is not None:
+            conditions.append(col(Event.timestamp) <= t_to)
+        rows = s.exec(
+            select(Event)
+            .where(*conditions)
+            .order_by(col(Event.frame_number), col(Event.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        total = int(s.exec(select(func.count()).select_from(Event).where(*conditions)).one())
+    return {
+        "items": [_row(e, _EVENT_FIELDS) for e in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "analysis_id": chosen,
+    }
+
+
+def list_tracks(
+    video_id: str,
+    class_name: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Tracks of a video (no embeddings or crops), ordered by first appearance."""
+    limit, offset = _page(limit, offset)
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+        conditions = [Track.video_id == video_id, Track.analysis_id == chosen]
+        if class_name is not None:
+            conditions.append(Track.class_name == class_name)
+        rows = s.exec(
+            select(Track)
+            .where(*conditions)
+            .order_by(col(Track.first_frame), col(Track.track_id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        total = int(s.exec(select(func.count()).select_from(Track).where(*conditions)).one())
+    return {
+        "items": [_row(t, _TRACK_FIELDS) for t in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "analysis_id": chosen,
+    }
+
+
+def list_thumbnails(
+    video_id: str, *, analysis_id: int | None = None, session: Session | None = None
+) -> list[dict[str, Any]]:
+    """Frame numbers and timestamps of the stored keyframe thumbnails of a video."""
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return []
+        rows = s.exec(
+            select(DisplayData.frame_number, DisplayData.timestamp)
+            .where(
+                DisplayData.video_id == video_id,
+                DisplayData.analysis_id == chosen,
+                DisplayData.kind == "thumbnail",
+            )
+            .order_by(col(DisplayData.frame_number))
+        ).all()
+    return [{"frame_number": f, "timestamp": t} for f, t in rows]
+
+
+def get_thumbnail(
+    video_id: str,
+    frame_number: int,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> bytes | None:
+    """The JPEG bytes of the keyframe thumbnail at `frame_number` (None when absent)."""
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return None
+        image = s.exec(
+            select(DisplayData.image).where(
+                DisplayData.video_id == video_id,
+                DisplayData.analysis_id == chosen,
+                DisplayData.kind == "thumbnail",
+                DisplayData.frame_number == frame_number,
+            )
+        ).first()
+    return bytes(image) if image is not None else None
+
+
+def get_display_data(
+    video_id: str,
+    kind: str | None = None,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> list[dict[str, Any]]:
+    """Visualization data (trails, heatmap, counts timeline) of a video, without images."""
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return []
+        conditions = [
+            DisplayData.video_id == video_id,
+            DisplayData.analysis_id == chosen,
+            DisplayData.kind != "thumbnail",
+        ]
+        if kind is not None:
+            conditions.append(DisplayData.kind == kind)
+        rows = s.exec(
+            select(DisplayData)
+            .where(*conditions)
+            .order_by(col(DisplayData.kind), col(DisplayData.frame_number))
+        ).all()
+        return [
+            {
+                "kind": d.kind,
+                "frame_number": d.frame_number,
+                "timestamp": d.timestamp,
+                "data": d.data,
+            }
+            for d in rows
+        ]
+
+
+def get_depth(
+    video_id: str,
+    frame_from: int | None = None,
+    frame_to: int | None = None,
+    track_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Per-object depth statistics of a video (no depth maps), in frame order."""
+    limit, offset = _page(limit, offset)
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+        conditions = [DepthData.video_id == video_id, DepthData.analysis_id == chosen]
+        if frame_from is not None:
+            conditions.append(col(DepthData.frame_number) >= frame_from)
+        if frame_to is not None:
+            conditions.append(col(DepthData.frame_number) <= frame_to)
+        if track_id is not None:
+            conditions.append(DepthData.track_id == track_id)
+        rows = s.exec(
+            select(DepthData)
+            .where(*conditions)
+            .order_by(col(DepthData.frame_number), col(DepthData.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        total = int(s.exec(select(func.count()).select_from(DepthData).where(*conditions)).one())
+    return {
+        "items": [_row(d, _DEPTH_FIELDS) for d in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "analysis_id": chosen,
+    }
+
+
+def analysis_status_counts(*, session: Session | None = None) -> dict[str, int]:
+    """How many analyses are in each status (for metrics and the dashboard header)."""
+    with _reading(session) as s:
+        rows = s.exec(
+            select(VideoAnalysis.status, func.count()).group_by(VideoAnalysis.status)
+        ).all()
+    return {status: int(n) for status, n in rows}
+
+
+def frames_processed_total(*, session: Session | None = None) -> int:
+    """Frames processed by all analyses together."""
+    with _reading(session) as s:
+        total = s.exec(select(func.coalesce(func.sum(VideoAnalysis.frames_processed), 0))).one()
+    return int(total)

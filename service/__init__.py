@@ -1,0 +1,1 @@
+"""capstone's FastAPI service: the package's functions over HTTP (see service.app)."""

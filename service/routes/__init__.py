@@ -1,0 +1,1 @@
+"""Thin route modules: parse, authorize, call `capstone`, shape the answer."""

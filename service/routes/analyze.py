@@ -1,0 +1,157 @@
+"""`POST /analyze` (the original contract) and `GET /analyses/{id}` (its status)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from capstone import queries
+from capstone.analyses import AnalysisBusyError
+from capstone.db.engine import session_scope
+from capstone.errors import InputError
+from capstone.params import AnalysisParams
+from capstone.storage import object_video_id
+from service.auth import require_read, require_write
+from service.deps import JobsDep, SettingsDep
+from service.errors import ApiError, error_responses
+from service.jobs import register_pending
+from service.schemas import AnalysisOut, AnalyzeAccepted, AnalyzeRequest, AnalyzeSuccess
+
+router = APIRouter(tags=["analysis"])
+
+
+def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
+    from capstone.analyses import find_analysis
+
+    with session_scope() as session:
+        row = find_analysis(session, video_id, params_hash)
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "status": row.status,
+            "progress": row.progress,
+            "lease_live": row.lease_owner is not None
+            and row.lease_expires_at is not None
+            and row.lease_expires_at > datetime.now(UTC),
+        }
+
+
+def _busy(video_id: str, analysis_id: int, status: str, progress: float) -> ApiError:
+    return ApiError(
+        409,
+        f"analysis {analysis_id} of {video_id!r} is already {status} elsewhere "
+        f"({progress:.0f}% done)",
+        code="analysis_running",
+        extra={
+            "analysis_id": analysis_id,
+            "status": status,
+            "progress": progress,
+            "status_url": f"/analyses/{analysis_id}",
+        },
+    )
+
+
+def _accepted(video_id: str, analysis_id: int) -> JSONResponse:
+    body = AnalyzeAccepted(
+        video_id=video_id, analysis_id=analysis_id, status_url=f"/analyses/{analysis_id}"
+    )
+    return JSONResponse(body.model_dump(), status_code=202)
+
+
+@router.post(
+    "/analyze",
+    response_model=AnalyzeSuccess,
+    summary="Analyze a video stored in S3 and store the results",
+    description=(
+        "Downloads `s3://{s3_bucket}/{s3_key}`, runs the pipeline and stores every result in "
+        "PostgreSQL + pgvector. The video id comes from the object metadata `video-id`, else "
+        "from a `videos/{video_id}/{filename}` key, else a deterministic id from the key.\n\n"
+        "`wait=true` (default) answers 200 `{status: success}` once stored, or 202 with a "
+        "status URL when `timeout_s` passes first; `wait=false` answers 202 at once. An "
+        "identical completed analysis answers 200 immediately; one running elsewhere, 409."
+    ),
+    dependencies=[Depends(require_write)],
+    responses={
+        202: {"model": AnalyzeAccepted, "description": "running in the background"},
+        **error_responses(401, 403, 404, 409, 422, 503),
+    },
+)
+async def analyze(
+    body: AnalyzeRequest,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    wait: Annotated[bool, Query(description="wait for the result (up to timeout_s)")] = True,
+    timeout_s: Annotated[
+        float | None,
+        Query(gt=0, le=86400, description="seconds to wait; default ANALYZE_TIMEOUT_S"),
+    ] = None,
+) -> Any:
+    params = body.params or AnalysisParams()
+    if body.video_id:
+        video_id = body.video_id
+    else:
+        try:
+            video_id = await run_in_threadpool(object_video_id, body.s3_bucket, body.s3_key)
+        except InputError as exc:
+            raise ApiError(404, str(exc)) from None
+    params_hash = params.params_hash()
+    source = f"s3://{body.s3_bucket}/{body.s3_key}"
+
+    future = jobs.running(video_id, params_hash)
+    if future is None:
+        existing = await run_in_threadpool(_find, video_id, params_hash)
+        if existing and existing["status"] == "completed":
+            return AnalyzeSuccess(video_id=video_id, analysis_id=existing["id"])
+        if existing and existing["status"] in ("pending", "processing") and existing["lease_live"]:
+            raise _busy(video_id, existing["id"], existing["status"], existing["progress"])
+        analysis_id = await run_in_threadpool(
+            register_pending, video_id, params, source, body.title
+        )
+        future = jobs.submit(source, video_id, params, body.title)
+    else:
+        existing = await run_in_threadpool(_find, video_id, params_hash)
+        analysis_id = existing["id"] if existing else 0
+
+    if not wait:
+        return _accepted(video_id, analysis_id)
+    timeout = min(timeout_s or settings.analyze_timeout_s, settings.analyze_timeout_s)
+    try:
+        result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+    except TimeoutError:
+        return _accepted(video_id, analysis_id)
+    except AnalysisBusyError as exc:
+        raise _busy(video_id, exc.analysis_id, exc.status, exc.progress) from None
+    if result.status != "completed":
+        raise ApiError(
+            422,
+            f"analysis of {source} failed: {result.error}",
+            code="analysis_failed",
+            extra={
+                "analysis_id": result.analysis_id,
+                "status_url": f"/analyses/{result.analysis_id}",
+            },
+        )
+    return AnalyzeSuccess(video_id=video_id, analysis_id=result.analysis_id)
+
+
+@router.get(
+    "/analyses/{analysis_id}",
+    response_model=AnalysisOut,
+    summary="Status, progress, fps and error of one analysis",
+    dependencies=[Depends(require_read)],
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_analysis(
+    analysis_id: Annotated[int, Path(ge=1, le=2**62, description="analysis id")],
+    request: Request,
+) -> Any:
+    row = await run_in_threadpool(queries.get_analysis, analysis_id)
+    if row is None:
+        raise ApiError(404, f"analysis {analysis_id} not found")
+    return row

@@ -1,0 +1,200 @@
+"""Read endpoints: videos, analyses, events, tracks, thumbnails, depth, display data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from capstone import queries
+from capstone.db.models import VIDEO_STATUSES
+from service.auth import require_read
+from service.deps import ExistingVideo, VideoIdPath
+from service.errors import ApiError, error_responses
+from service.schemas import (
+    AnalysisOut,
+    DepthPage,
+    DisplayOut,
+    EventPage,
+    ThumbnailOut,
+    TrackPage,
+    VideoDetail,
+    VideoPage,
+)
+
+router = APIRouter(tags=["videos"], dependencies=[Depends(require_read)])
+
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_PAGE, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="rows to skip")]
+AnalysisId = Annotated[
+    int | None,
+    Query(ge=1, le=2**62, description="results of this analysis (default: latest completed)"),
+]
+ShortText = Annotated[str | None, Query(min_length=1, max_length=100)]
+Seconds = Annotated[float | None, Query(ge=0, le=10**7, allow_inf_nan=False)]
+_READ_ERRORS = error_responses(401, 403, 404, 422)
+
+
+@router.get(
+    "/videos",
+    response_model=VideoPage,
+    summary="List videos, newest first",
+    responses=error_responses(401, 403, 422),
+)
+async def list_videos(
+    status: Annotated[Literal[VIDEO_STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Any:
+    return await run_in_threadpool(queries.list_videos, status, limit, offset)
+
+
+@router.get(
+    "/videos/{video_id}",
+    response_model=VideoDetail,
+    summary="One video and its latest analysis",
+    responses=_READ_ERRORS,
+)
+async def get_video(video_id: VideoIdPath) -> Any:
+    video = await run_in_threadpool(queries.get_video, video_id)
+    if video is None:
+        raise ApiError(404, f"video {video_id!r} not found")
+    return video
+
+
+@router.get(
+    "/videos/{video_id}/analyses",
+    response_model=list[AnalysisOut],
+    summary="Analysis runs of a video: status, progress, fps, error",
+    responses=_READ_ERRORS,
+)
+async def list_analyses(video_id: ExistingVideo) -> Any:
+    return await run_in_threadpool(queries.list_analyses, video_id)
+
+
+@router.get(
+    "/videos/{video_id}/events",
+    response_model=EventPage,
+    summary="Detections and semantic events, filtered and paged",
+    responses=_READ_ERRORS,
+)
+async def list_events(
+    video_id: ExistingVideo,
+    event_type: ShortText = None,
+    class_name: ShortText = None,
+    track_id: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    t_from: Seconds = None,
+    t_to: Seconds = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    analysis_id: AnalysisId = None,
+) -> Any:
+    return await run_in_threadpool(
+        lambda: queries.list_events(
+            video_id,
+            event_type=event_type,
+            class_name=class_name,
+            track_id=track_id,
+            t_from=t_from,
+            t_to=t_to,
+            limit=limit,
+            offset=offset,
+            analysis_id=analysis_id,
+        )
+    )
+
+
+@router.get(
+    "/videos/{video_id}/tracks",
+    response_model=TrackPage,
+    summary="Tracks of a video",
+    responses=_READ_ERRORS,
+)
+async def list_tracks(
+    video_id: ExistingVideo,
+    class_name: ShortText = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    analysis_id: AnalysisId = None,
+) -> Any:
+    return await run_in_threadpool(
+        lambda: queries.list_tracks(video_id, class_name, limit, offset, analysis_id=analysis_id)
+    )
+
+
+@router.get(
+    "/videos/{video_id}/thumbnails",
+    response_model=list[ThumbnailOut],
+    summary="Keyframe thumbnails of a video (frame numbers and URLs)",
+    responses=_READ_ERRORS,
+)
+async def list_thumbnails(video_id: ExistingVideo, analysis_id: AnalysisId = None) -> Any:
+    rows = await run_in_threadpool(
+        lambda: queries.list_thumbnails(video_id, analysis_id=analysis_id)
+    )
+    return [
+        {**r, "url": f"/videos/{video_id}/thumbnails/{r['frame_number']}"}
+        for r in rows
+        if r["frame_number"] is not None
+    ]
+
+
+@router.get(
+    "/videos/{video_id}/thumbnails/{frame_number}",
+    summary="One annotated keyframe thumbnail",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        **_READ_ERRORS,
+    },
+)
+async def get_thumbnail(
+    video_id: ExistingVideo,
+    frame_number: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    analysis_id: AnalysisId = None,
+) -> Response:
+    image = await run_in_threadpool(
+        lambda: queries.get_thumbnail(video_id, frame_number, analysis_id=analysis_id)
+    )
+    if image is None:
+        raise ApiError(404, f"no thumbnail of {video_id!r} at frame {frame_number}")
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get(
+    "/videos/{video_id}/depth",
+    response_model=DepthPage,
+    summary="Per-object depth statistics",
+    responses=_READ_ERRORS,
+)
+async def get_depth(
+    video_id: ExistingVideo,
+    frame_from: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    frame_to: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    track_id: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    analysis_id: AnalysisId = None,
+) -> Any:
+    return await run_in_threadpool(
+        lambda: queries.get_depth(
+            video_id, frame_from, frame_to, track_id, limit, offset, analysis_id=analysis_id
+        )
+    )
+
+
+@router.get(
+    "/videos/{video_id}/display",
+    response_model=list[DisplayOut],
+    summary="Visualization data: track trails, occupancy heatmap, count timeline",
+    responses=_READ_ERRORS,
+)
+async def get_display(
+    video_id: ExistingVideo,
+    kind: Annotated[Literal[queries.DISPLAY_KINDS] | None, Query()] = None,  # type: ignore[valid-type]
+    analysis_id: AnalysisId = None,
+) -> Any:
+    return await run_in_threadpool(
+        lambda: queries.get_display_data(video_id, kind, analysis_id=analysis_id)
+    )
