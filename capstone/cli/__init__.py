@@ -14,6 +14,7 @@ import typer
 from capstone.cli import analyze as analyze_commands
 from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
+from capstone.cli import serve as serve_commands
 from capstone.errors import CapstoneError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.command("serve")(serve_commands.serve)
 app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)
