@@ -2,3 +2,5 @@
 
 Each stage module calls `capstone.pipeline.register_stage` when imported here.
 """
+
+from capstone.enrich import depth, events  # noqa: F401
