@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -229,6 +230,14 @@ def test_cli_analyze_prints_summary_and_rejects_bad_input(db_url: str, tmp_path:
     ok = _cli("analyze", str(require(BIKES)), "--video-id", "cli-bikes", "--max-frames", "10")
     assert ok.returncode == 0, ok.stderr
     assert "cli-bikes" in ok.stdout and "frames" in ok.stdout and "10 of 10" in ok.stdout
+
+    listed = _cli("videos", "--json")
+    assert listed.returncode == 0, listed.stderr
+    videos = json.loads(listed.stdout)
+    assert [v["video_id"] for v in videos["items"]] == ["cli-bikes"]
+    assert videos["items"][0]["status"] == "completed"
+    missing = _cli("events", "nope")
+    assert missing.returncode != 0 and "unknown video" in missing.stderr
 
     bad = tmp_path / "text.mp4"
     bad.write_text("hello")

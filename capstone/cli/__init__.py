@@ -12,6 +12,7 @@ import sys
 import typer
 
 from capstone.cli import analyze as analyze_commands
+from capstone.cli import browse as browse_commands
 from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
 from capstone.cli import serve as serve_commands
@@ -29,6 +30,8 @@ app.command("serve")(serve_commands.serve)
 app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)
+app.command("videos")(browse_commands.videos)
+app.command("events")(browse_commands.events)
 
 
 def main(argv: list[str] | None = None) -> None:
