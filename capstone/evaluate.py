@@ -239,7 +239,7 @@ def _rows_of(frame: int, tracked: Detections) -> list[MotRow]:
                 round(float(conf), 4),
             )
         )
-    return rows
+    return sorted(rows, key=lambda r: r.track_id)
 
 
 def track_detections(
@@ -397,9 +397,17 @@ def mot_rows_from_database(
 
 
 def format_mot(rows: Iterable[MotRow]) -> str:
-    """MOTChallenge text: `frame,id,x,y,w,h,score,-1,-1,-1`, sorted by frame then id."""
+    """MOTChallenge text: `frame,id,x,y,w,h,score,-1,-1,-1`, sorted by frame then id.
+
+    >>> format_mot([MotRow(1, 7, 10.0, 20.5, 30.25, 60.0, 0.9)])
+    '1,7,10,20.5,30.25,60,0.9,-1,-1,-1\\n'
+    """
+
+    def num(value: float) -> str:
+        return f"{round(value, 3):.10g}"
+
     lines = [
-        f"{r.frame},{r.track_id},{r.x:.2f},{r.y:.2f},{r.w:.2f},{r.h:.2f},{r.score:.4g},-1,-1,-1"
+        f"{r.frame},{r.track_id},{num(r.x)},{num(r.y)},{num(r.w)},{num(r.h)},{num(r.score)},-1,-1,-1"
         for r in sorted(rows, key=lambda r: (r.frame, r.track_id))
     ]
     return "".join(line + "\n" for line in lines)
