@@ -26,14 +26,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from capstone.errors import CapstoneError, ModelNotFoundError
+from capstone.errors import CapstoneError, ConfigError, ModelNotFoundError
 from capstone.models import search_dirs
 
 IMAGE_DIM = 1280
@@ -77,13 +78,33 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _use_all_cores() -> None:
-    """`import ultralytics` drops torch to one thread; embeddings want every core."""
+def embed_threads() -> int:
+    """Torch threads used while embedding: `CAPSTONE_EMBED_THREADS`, default 1.
+
+    Measured on the 2-core machine while the detector and decoder run: one thread embeds a
+    224x224 image in ~20-30 ms; two threads contend with them and take 10-20x longer.
+    """
+    value = os.environ.get("CAPSTONE_EMBED_THREADS", "1")
+    try:
+        return max(1, int(value))
+    except ValueError as exc:
+        raise ConfigError(f"CAPSTONE_EMBED_THREADS must be an integer, got {value!r}") from exc
+
+
+@contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """Run torch with `n` intra-op threads inside the block; restore the setting after."""
     import torch
 
-    want = max(1, os.cpu_count() or 1)
-    if torch.get_num_threads() < want:
+    want = n or embed_threads()
+    before = torch.get_num_threads()
+    if before != want:
         torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        if before != want:
+            torch.set_num_threads(before)
 
 
 def _to_rgb_batch(images: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
@@ -160,13 +181,14 @@ class ImageEmbedder:
 
         if len(images) == 0:
             return np.zeros((0, IMAGE_DIM), np.float32), np.zeros((0, 1000), np.float32)
-        _use_all_cores()
-        batch = torch.from_numpy(_to_rgb_batch(images, self.input_size))
-        with torch.inference_mode():
-            maps = self.model.features(batch)
-            pooled = torch.nn.functional.adaptive_avg_pool2d(maps, 1).flatten(1)
-            logits = self.model.classifier(pooled)
-        return pooled.numpy(), logits.numpy()
+        pooled, logits = [], []
+        with torch_threads(), torch.inference_mode():
+            for image in images:  # one at a time: batching is slower on CPU (measured)
+                batch = torch.from_numpy(_to_rgb_batch([image], self.input_size))
+                features = torch.nn.functional.adaptive_avg_pool2d(self.model.features(batch), 1)
+                pooled.append(features.flatten(1))
+                logits.append(self.model.classifier(pooled[-1]))
+        return torch.cat(pooled).numpy(), torch.cat(logits).numpy()
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 1280) L2-normalised features of BGR images (any size; resized to 224x224)."""
@@ -231,10 +253,10 @@ class TextEmbedder:
         """(N, 384) L2-normalised embeddings of `texts`."""
         if len(texts) == 0:
             return np.zeros((0, TEXT_DIM), np.float32)
-        _use_all_cores()
-        vectors = self.model.encode(
-            list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True
-        )
+        with torch_threads():
+            vectors = self.model.encode(
+                list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True
+            )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -260,7 +282,8 @@ class ReidEmbedder:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.intra_op_num_threads = embed_threads()
+        options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.path = Path(path)
         self.session = ort.InferenceSession(
@@ -349,7 +372,6 @@ class ClipEmbedder:
 
         if len(images) == 0:
             return np.zeros((0, CLIP_DIM), np.float32)
-        _use_all_cores()
         w, h = self.input_size
         batch = np.empty((len(images), 3, h, w), np.float32)
         for i, image in enumerate(images):
@@ -359,7 +381,7 @@ class ClipEmbedder:
             batch[i] = ((rgb.astype(np.float32) / 255.0 - self._mean) / self._std).transpose(
                 2, 0, 1
             )
-        with torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             out = self.model.encode_image(torch.from_numpy(batch))
         return l2_normalize(out.float().numpy())
 
@@ -369,7 +391,7 @@ class ClipEmbedder:
 
         if len(texts) == 0:
             return np.zeros((0, CLIP_DIM), np.float32)
-        with torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             out = self.model.encode_text(self.tokenizer(list(texts)))
         return l2_normalize(out.float().numpy())
 

@@ -3,4 +3,4 @@
 Each stage module calls `capstone.pipeline.register_stage` when imported here.
 """
 
-from capstone.enrich import depth, events  # noqa: F401
+from capstone.enrich import depth, display, embed, events  # noqa: F401

@@ -1,0 +1,309 @@
+"""Display stage: visualization data the dashboard draws directly (`apps_db_displaydata`).
+
+Rows, by `kind`:
+
+- `thumbnail`: one per keyframe (see `keyframes.py`): a small JPEG (default 320 px wide)
+  with boxes and track ids drawn; `data` lists the objects in original pixel coordinates.
+- `trails`: one row; per track a downsampled polyline of box centres `[x, y, frame]`.
+- `heatmap`: one row; a grid (default 64x48) of foot-point counts, overall and per class,
+  plus a PNG of the heatmap over the first keyframe.
+- `counts`: one row; per-class object counts per time bucket (mean and max per frame).
+
+Everything lives in the database (no S3). Options (`AnalysisParams.options`):
+`thumbnail_width` (320), `heatmap_grid` ([64, 48]), `count_bucket_s` (1.0),
+`trail_min_step` (fraction of the frame diagonal between kept trail points, 0.01), and the
+keyframe options `keyframe_every_s`, `scene_change_threshold`.
+
+>>> from capstone.pipeline import analyze
+>>> from capstone.params import AnalysisParams
+>>> analyze("clip.mp4", params=AnalysisParams(stages=("track", "display")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from capstone.detections import Detections
+from capstone.enrich.keyframes import KeyframeSelector
+from capstone.errors import ConfigError
+from capstone.media import Frame
+from capstone.pipeline import register_stage
+from capstone.stage import Rows, RunContext
+
+TABLE = "apps_db_displaydata"
+JPEG_QUALITY = 80
+_PALETTE = [
+    (75, 25, 230),
+    (75, 180, 60),
+    (25, 225, 255),
+    (200, 130, 0),
+    (48, 130, 245),
+    (180, 30, 145),
+    (240, 240, 70),
+    (230, 50, 240),
+    (60, 245, 210),
+    (212, 190, 250),
+    (128, 128, 0),
+    (255, 190, 220),
+    (40, 110, 170),
+    (0, 0, 128),
+    (195, 255, 170),
+    (0, 128, 128),
+]
+
+
+def track_color(track_id: int | None) -> tuple[int, int, int]:
+    """A stable BGR colour per track id (grey for untracked boxes)."""
+    if track_id is None or track_id < 0:
+        return (160, 160, 160)
+    return _PALETTE[track_id % len(_PALETTE)]
+
+
+def _number(options: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise ConfigError(f"option {key!r} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def annotate_thumbnail(
+    image: np.ndarray, detections: Detections, width: int = 320
+) -> tuple[np.ndarray, float]:
+    """A copy of `image` scaled to `width` px with boxes, class names and track ids drawn.
+
+    Returns the thumbnail and the scale factor applied to pixel coordinates.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(1.0, width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
+    ids = detections.tracker_id
+    for i, (box, label) in enumerate(zip(detections.xyxy, detections.labels, strict=True)):
+        tid = int(ids[i]) if ids is not None else None
+        color = track_color(tid)
+        x1, y1, x2, y2 = (round(float(v) * scale) for v in box)
+        cv2.rectangle(thumb, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)
+        text = f"{tid} {label}" if tid is not None and tid >= 0 else label
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+        top = max(0, y1 - th - 3)
+        cv2.rectangle(thumb, (x1, top), (x1 + tw + 2, top + th + 3), color, -1)
+        cv2.putText(
+            thumb, text, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    return thumb, scale
+
+
+def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def downsample_trail(
+    points: list[tuple[float, float, int]], min_step: float
+) -> list[list[float | int]]:
+    """Keep a point once it is `min_step` pixels from the last kept one; always keep the ends.
+
+    >>> downsample_trail([(0, 0, 1), (1, 0, 2), (5, 0, 3), (6, 0, 4)], 3.0)
+    [[0.0, 0.0, 1], [5.0, 0.0, 3], [6.0, 0.0, 4]]
+    """
+    kept: list[list[float | int]] = []
+    for i, (x, y, frame) in enumerate(points):
+        last = kept[-1] if kept else None
+        is_end = i == len(points) - 1
+        if (
+            last is None
+            or is_end
+            or (x - float(last[0])) ** 2 + (y - float(last[1])) ** 2 >= min_step**2
+        ):
+            kept.append([round(float(x), 1), round(float(y), 1), int(frame)])
+    return kept
+
+
+class DisplayStage:
+    """Collects thumbnails, occupancy and counts while frames pass; trails from the tracks."""
+
+    name = "display"
+
+    def __init__(self, ctx: RunContext) -> None:
+        options = ctx.params.options
+        self.keyframes = KeyframeSelector.from_options(options)
+        self.thumb_width = int(_number(options, "thumbnail_width", 320, 32, 1920))
+        grid = options.get("heatmap_grid", [64, 48])
+        if (
+            not isinstance(grid, list | tuple)
+            or len(grid) != 2
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 512 for v in grid
+            )
+        ):
+            raise ConfigError(
+                f"option 'heatmap_grid' must be [columns, rows] in 1..512, got {grid!r}"
+            )
+        self.grid_w, self.grid_h = int(grid[0]), int(grid[1])
+        self.bucket_s = _number(options, "count_bucket_s", 1.0, 0.01, 3600.0)
+        self.trail_step = _number(options, "trail_min_step", 0.01, 0.0, 1.0)
+        self.width, self.height = ctx.info.width, ctx.info.height
+        self.heat: dict[str, np.ndarray] = {}
+        self.per_frame: list[tuple[float, Counter[str]]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.background: np.ndarray | None = None
+
+    def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
+        labels = detections.labels
+        self.per_frame.append((frame.timestamp, Counter(labels)))
+        if len(detections):
+            h, w = frame.image.shape[:2]
+            xyxy = detections.xyxy
+            gx = np.clip(
+                ((xyxy[:, 0] + xyxy[:, 2]) / 2 / w * self.grid_w).astype(int), 0, self.grid_w - 1
+            )
+            gy = np.clip((xyxy[:, 3] / h * self.grid_h).astype(int), 0, self.grid_h - 1)
+            for label in set(labels):
+                mask = np.array([lab == label for lab in labels])
+                grid = self.heat.setdefault(label, np.zeros((self.grid_h, self.grid_w), np.int64))
+                np.add.at(grid, (gy[mask], gx[mask]), 1)
+        if not self.keyframes.is_keyframe(frame.timestamp, frame.image):
+            return
+        thumb, scale = annotate_thumbnail(frame.image, detections, self.thumb_width)
+        if self.background is None:
+            self.background = annotate_thumbnail(frame.image, Detections.empty(), self.thumb_width)[
+                0
+            ]
+        ids = detections.tracker_id
+        objects = [
+            {
+                "track_id": int(ids[i]) if ids is not None and ids[i] >= 0 else None,
+                "class_name": labels[i],
+                "confidence": round(float(detections.confidence[i]), 3),
+                "bbox": [round(float(v), 1) for v in detections.xyxy[i]],
+            }
+            for i in range(len(detections))
+        ]
+        self.rows.append(
+            {
+                "kind": "thumbnail",
+                "frame_number": frame.index,
+                "timestamp": round(frame.timestamp, 4),
+                "image": encode_jpeg(thumb),
+                "data": {
+                    "format": "jpeg",
+                    "width": thumb.shape[1],
+                    "height": thumb.shape[0],
+                    "scale": round(scale, 6),
+                    "reason": self.keyframes.reasons[-1],
+                    "counts": dict(Counter(labels)),
+                    "objects": objects,
+                },
+            }
+        )
+
+    def finish(self, ctx: RunContext) -> Rows:
+        rows = [*self.rows, self._trails(ctx), self._heatmap(), self._counts()]
+        return {TABLE: rows}
+
+    def _trails(self, ctx: RunContext) -> dict[str, Any]:
+        min_step = self.trail_step * float(np.hypot(self.width, self.height))
+        tracks = []
+        for summary in sorted(ctx.tracks.values(), key=lambda t: t.track_id):
+            points = [
+                ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, f) for f, _ts, b in summary.observations
+            ]
+            tracks.append(
+                {
+                    "track_id": summary.track_id,
+                    "class_name": summary.class_name,
+                    "first_frame": summary.first_frame,
+                    "last_frame": summary.last_frame,
+                    "points": downsample_trail(points, min_step),
+                }
+            )
+        return {
+            "kind": "trails",
+            "data": {"width": self.width, "height": self.height, "point": "[x, y, frame]",
+                     "tracks": tracks},
+        }  # fmt: skip
+
+    def _heatmap(self) -> dict[str, Any]:
+        total = np.zeros((self.grid_h, self.grid_w), np.int64)
+        for grid in self.heat.values():
+            total += grid
+        return {
+            "kind": "heatmap",
+            "image": self._heatmap_png(total),
+            "data": {
+                "format": "png",
+                "grid_w": self.grid_w,
+                "grid_h": self.grid_h,
+                "width": self.width,
+                "height": self.height,
+                "point": "box bottom centre",
+                "max": int(total.max()),
+                "counts": total.tolist(),
+                "per_class": {k: v.tolist() for k, v in sorted(self.heat.items())},
+            },
+        }
+
+    def _heatmap_png(self, total: np.ndarray) -> bytes:
+        import cv2
+
+        if self.background is not None:
+            h, w = self.background.shape[:2]
+        else:
+            scale = min(1.0, self.thumb_width / max(1, self.width))
+            w, h = max(1, round(self.width * scale)), max(1, round(self.height * scale))
+        level = np.log1p(total.astype(np.float32))
+        level = (255 * level / max(1e-6, float(level.max()))).astype(np.uint8)
+        big = cv2.resize(level, (w, h), interpolation=cv2.INTER_LINEAR)
+        color = cv2.applyColorMap(big, cv2.COLORMAP_JET)
+        if self.background is not None:
+            gray = cv2.cvtColor(
+                cv2.cvtColor(self.background, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR
+            )
+        else:
+            gray = np.zeros_like(color)
+        alpha = (big.astype(np.float32) / 255.0)[..., None] * 0.7
+        out = (gray * (1 - alpha) + color * alpha).astype(np.uint8)
+        ok, buf = cv2.imencode(".png", out)
+        if not ok:
+            raise ValueError("PNG encoding failed")
+        return buf.tobytes()
+
+    def _counts(self) -> dict[str, Any]:
+        classes = sorted({c for _, counter in self.per_frame for c in counter})
+        n_buckets = 1 + int(max((t for t, _ in self.per_frame), default=0.0) // self.bucket_s)
+        sums = np.zeros((len(classes), n_buckets), np.float64)
+        maxima = np.zeros((len(classes), n_buckets), np.int64)
+        frames = np.zeros(n_buckets, np.int64)
+        index = {c: i for i, c in enumerate(classes)}
+        for t, counter in self.per_frame:
+            b = int(t // self.bucket_s)
+            frames[b] += 1
+            for c, n in counter.items():
+                sums[index[c], b] += n
+                maxima[index[c], b] = max(maxima[index[c], b], n)
+        means = sums / np.maximum(frames, 1)
+        return {
+            "kind": "counts",
+            "data": {
+                "bucket_s": self.bucket_s,
+                "t": [round(b * self.bucket_s, 4) for b in range(n_buckets)],
+                "frames": frames.tolist(),
+                "classes": classes,
+                "mean": {c: [round(float(v), 3) for v in means[index[c]]] for c in classes},
+                "max": {c: maxima[index[c]].tolist() for c in classes},
+            },
+        }
+
+
+register_stage("display", DisplayStage)

@@ -1,0 +1,184 @@
+"""Embed stage: image and text embeddings of keyframes, and of each track's best crop.
+
+- Keyframes (every `keyframe_every_s` seconds plus scene changes, the same frames the
+  display stage thumbnails) get a MobileNetV2 embedding, a description (detected classes
+  with counts + the top-3 ImageNet labels), the description's MiniLM text embedding and,
+  when CLIP weights resolve, a CLIP image embedding -> `frame_embeddings`.
+- Each track's best crop is captured while its frame is in memory and, at the end, embedded
+  in one batch: `best_crop` (JPEG), `embedding` (MobileNetV2, 1280-d) and, for persons when
+  the OSNet model resolves, `reid_embedding` (512-d) -> `apps_db_track`.
+- `embed_event_descriptions(rows)` fills `text_embedding` of event rows that carry a
+  description (the pipeline calls it after all stages have returned their rows).
+
+Nothing runs per detection: the cost is one forward pass per keyframe and per track.
+Options: `keyframe_every_s`, `scene_change_threshold` (see `keyframes.py`),
+`embed_clip` (`"auto"`: when weights resolve; `"off"`; `"random"`: build the CLIP
+architecture with random weights, for shape/storage tests only), `clip_model`
+(`MobileCLIP2-S0`), `embed_reid` (true), `embed_tracks` (true).
+
+>>> rows = [{"event_type": "enter", "description": "person 3 enters"}]
+>>> embed_event_descriptions(rows)  # doctest: +SKIP
+1
+>>> len(rows[0]["text_embedding"])  # doctest: +SKIP
+384
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from capstone import embedders
+from capstone.detections import Detections
+from capstone.enrich.keyframes import KeyframeSelector
+from capstone.errors import ConfigError
+from capstone.media import Frame
+from capstone.pipeline import register_stage
+from capstone.stage import Rows, RunContext
+
+TABLE = "frame_embeddings"
+CROP_MAX_SIDE = 256  # best crops are kept (and stored) at most this large
+CROP_JPEG_QUALITY = 85
+BATCH = 32
+CLIP_MODES = ("auto", "off", "random")
+
+
+def describe_frame(labels: Sequence[str], imagenet: Sequence[tuple[str, float]]) -> str:
+    """A searchable sentence for a keyframe.
+
+    >>> describe_frame(["person", "car", "person"], [("unicycle", 0.4), ("crash helmet", 0.1)])
+    '2 persons, 1 car; scene looks like: unicycle, crash helmet'
+    """
+    counts = Counter(labels)
+    parts = [
+        f"{n} {c}{'s' if n > 1 else ''}" for c, n in sorted(counts.items(), key=lambda x: -x[1])
+    ]
+    objects = ", ".join(parts) if parts else "no detected objects"
+    scene = ", ".join(name for name, _ in imagenet)
+    return f"{objects}; scene looks like: {scene}" if scene else objects
+
+
+def crop_box(image: np.ndarray, box: Sequence[float], max_side: int = CROP_MAX_SIDE) -> np.ndarray:
+    """The pixels inside `box` (x1, y1, x2, y2), clipped to the image, at most `max_side` px."""
+    import cv2
+
+    h, w = image.shape[:2]
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    crop = image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
+    scale = max_side / max(crop.shape[:2])
+    if scale < 1:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return crop.copy()
+
+
+def embed_event_descriptions(rows: list[dict[str, Any]]) -> int:
+    """Set `text_embedding` (384-d) on every row with a description and none yet.
+
+    Returns how many rows were embedded. Order-independent: call it once on the merged
+    `apps_db_event` rows after every stage has finished.
+    """
+    todo = [r for r in rows if r.get("description") and r.get("text_embedding") is None]
+    if not todo:
+        return 0
+    vectors = embedders.text_embedder().embed([str(r["description"]) for r in todo])
+    for row, vector in zip(todo, vectors, strict=True):
+        row["text_embedding"] = vector
+    return len(todo)
+
+
+def _bool_option(options: dict[str, Any], key: str, default: bool) -> bool:
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"option {key!r} must be true or false, got {value!r}")
+    return value
+
+
+class EmbedStage:
+    """Keyframe embeddings during the pass; best-crop embeddings in one batch at the end."""
+
+    name = "embed"
+
+    def __init__(self, ctx: RunContext) -> None:
+        options = ctx.params.options
+        self.keyframes = KeyframeSelector.from_options(options)
+        clip_mode = options.get("embed_clip", "auto")
+        if clip_mode not in CLIP_MODES:
+            raise ConfigError(f"option 'embed_clip' must be one of {CLIP_MODES}, got {clip_mode!r}")
+        clip_model = options.get("clip_model", embedders.DEFAULT_CLIP_MODEL)
+        if not isinstance(clip_model, str) or not clip_model:
+            raise ConfigError(f"option 'clip_model' must be a model name, got {clip_model!r}")
+        self.embed_tracks = _bool_option(options, "embed_tracks", True)
+        use_reid = _bool_option(options, "embed_reid", True)
+
+        t = time.perf_counter()
+        self.image = embedders.image_embedder()
+        self.text = embedders.text_embedder()
+        self.reid = embedders.reid_embedder() if use_reid and self.embed_tracks else None
+        self.clip = (
+            None
+            if clip_mode == "off"
+            else embedders.clip_embedder(clip_model, allow_random=clip_mode == "random")
+        )
+        ctx.timings["embed.load"] = time.perf_counter() - t
+        self.model_label = self.image.name + (f" + {self.clip.name}" if self.clip else "")
+        self.rows: list[dict[str, Any]] = []
+        self.crops: dict[int, np.ndarray] = {}
+
+    def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
+        if self.embed_tracks and detections.tracker_id is not None:
+            for i, tid in enumerate(detections.tracker_id.tolist()):
+                summary = ctx.tracks.get(tid)
+                if summary is not None and summary.best_frame == frame.index:
+                    self.crops[tid] = crop_box(frame.image, detections.xyxy[i])
+        if not self.keyframes.is_keyframe(frame.timestamp, frame.image):
+            return
+        vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)
+        row: dict[str, Any] = {
+            "frame_number": frame.index,
+            "timestamp": round(frame.timestamp, 4),
+            "model": self.model_label,
+            "embedding": vectors[0],
+            "description": describe_frame(detections.labels, labels[0]),
+        }
+        if self.clip is not None:
+            row["clip_embedding"] = self.clip.embed_images([frame.image])[0]
+        self.rows.append(row)
+
+    def finish(self, ctx: RunContext) -> Rows:
+        if self.rows:
+            texts = self.text.embed([r["description"] for r in self.rows])
+            for row, vector in zip(self.rows, texts, strict=True):
+                row["text_embedding"] = vector
+        if self.embed_tracks:
+            self._embed_tracks(ctx)
+        return {TABLE: self.rows}
+
+    def _embed_tracks(self, ctx: RunContext) -> None:
+        import cv2
+
+        tids = [tid for tid in sorted(self.crops) if tid in ctx.tracks]
+        for start in range(0, len(tids), BATCH):
+            chunk = tids[start : start + BATCH]
+            crops = [self.crops[tid] for tid in chunk]
+            vectors = self.image.embed(crops)
+            for tid, crop, vector in zip(chunk, crops, vectors, strict=True):
+                extra = ctx.tracks[tid].extra
+                extra["embedding"] = vector
+                ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY])
+                if ok:
+                    extra["best_crop"] = jpeg.tobytes()
+            persons = [tid for tid in chunk if ctx.tracks[tid].class_name == "person"]
+            if self.reid is not None and persons:
+                reid = self.reid.embed([self.crops[tid] for tid in persons])
+                for tid, vector in zip(persons, reid, strict=True):
+                    ctx.tracks[tid].extra["reid_embedding"] = vector
+        self.crops.clear()
+
+
+register_stage("embed", EmbedStage)
