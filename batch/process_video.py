@@ -1,0 +1,401 @@
+"""The AWS Batch job entrypoint: `python -m batch.process_video` (the orchestrator).
+
+It takes over the SQS message that started it (handed over by the Lambda handler as
+`CAPSTONE_SQS_RECEIPT_HANDLE` + `CAPSTONE_SQS_MESSAGE_BODY`; without them it receives one
+message from `SQS_QUEUE_URL` itself), parses the S3 event with `batch.events`, and has each
+video analyzed:
+
+* mode `service` (default, `CAPSTONE_BATCH_MODE`): `POST {FASTAPI_ENDPOINT}/analyze?wait=false`
+  and poll `GET /analyses/{id}` until the result is stored (no HTTP request stays open for
+  the whole analysis, so load balancer idle timeouts do not matter);
+* mode `notebook`: papermill runs `notebooks/analyze_video.ipynb`; the executed notebook is
+  stored with the analysis row.
+
+It writes no analysis rows itself. While it works, a heartbeat keeps extending the
+message's visibility; on success it deletes the message; on failure it leaves it, so SQS
+redelivers it and, after `maxReceiveCount`, moves it to the dead-letter queue. SIGTERM
+stops it cleanly (message left for redelivery, exit 143).
+
+Environment: `SQS_QUEUE_URL`, `S3_BUCKET_RAW`, `FASTAPI_ENDPOINT`, `DB_SECRET_ARN` (its JSON
+may carry `api_token`, the bearer token for the API; locally `CAPSTONE_API_TOKEN` works too).
+Optional: `CAPSTONE_ANALYSIS_PARAMS` (JSON analysis parameters), `CAPSTONE_POLL_S`.
+Exit codes: 0 done, 1 failed (message left), 2 bad configuration, 143 stopped by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from batch.events import S3Object, parse_message
+from batch.lambda_handler import ENV_BODY, ENV_MESSAGE_ID, ENV_RECEIPT
+from capstone.errors import CapstoneError, ConfigError
+
+log = logging.getLogger("batch.process_video")
+
+MODES = ("service", "notebook")
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_TERMINATED = 0, 1, 2, 143
+
+
+class AnalysisFailed(CapstoneError):
+    """The analysis of a video failed (the message stays for redelivery)."""
+
+
+class Stopped(CapstoneError):
+    """SIGTERM arrived while the job was working."""
+
+
+@dataclass
+class JobConfig:
+    """What the job reads from its environment."""
+
+    queue_url: str
+    bucket_raw: str
+    fastapi_endpoint: str
+    db_secret_arn: str | None
+    mode: str = "service"
+    params: dict[str, Any] | None = None
+    poll_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> JobConfig:
+        env = dict(os.environ if env is None else env)
+        missing = [n for n in ("SQS_QUEUE_URL", "FASTAPI_ENDPOINT") if not env.get(n)]
+        mode = env.get("CAPSTONE_BATCH_MODE", "service").strip().lower() or "service"
+        if mode == "notebook":
+            missing = [n for n in missing if n != "FASTAPI_ENDPOINT"]
+        if missing:
+            raise ConfigError(f"set {', '.join(missing)} for the analysis job")
+        if mode not in MODES:
+            raise ConfigError(f"CAPSTONE_BATCH_MODE must be one of {', '.join(MODES)}")
+        params = None
+        if env.get("CAPSTONE_ANALYSIS_PARAMS"):
+            try:
+                params = json.loads(env["CAPSTONE_ANALYSIS_PARAMS"])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"CAPSTONE_ANALYSIS_PARAMS is not JSON ({exc.msg})") from None
+        return cls(
+            queue_url=env["SQS_QUEUE_URL"],
+            bucket_raw=env.get("S3_BUCKET_RAW", ""),
+            fastapi_endpoint=env.get("FASTAPI_ENDPOINT", "").rstrip("/"),
+            db_secret_arn=env.get("DB_SECRET_ARN") or None,
+            mode=mode,
+            params=params,
+            poll_s=float(env.get("CAPSTONE_POLL_S", "2")),
+        )
+
+
+@dataclass
+class Message:
+    """The SQS message this job owns."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+
+
+def sqs_client() -> Any:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def take_message(sqs: Any, queue_url: str, wait_s: int = 20) -> Message | None:
+    """The handed-over message, else one received from the queue (None: queue empty)."""
+    if os.environ.get(ENV_RECEIPT):
+        return Message(
+            os.environ.get(ENV_MESSAGE_ID, ""),
+            os.environ[ENV_RECEIPT],
+            os.environ.get(ENV_BODY, ""),
+        )
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_s)
+    for m in got.get("Messages", []):
+        return Message(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""))
+    return None
+
+
+class Heartbeat:
+    """Extends the message's visibility every `timeout / 3` seconds until stopped.
+
+    >>> Heartbeat.interval_for(30)
+    10.0
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, receipt_handle: str, timeout_s: int) -> None:
+        self.sqs, self.queue_url, self.receipt = sqs, queue_url, receipt_handle
+        self.timeout_s = max(1, int(timeout_s))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqs-heartbeat", daemon=True)
+        self.beats = 0
+
+    @staticmethod
+    def interval_for(timeout_s: int) -> float:
+        return max(0.5, timeout_s / 3)
+
+    @classmethod
+    def for_queue(cls, sqs: Any, queue_url: str, receipt_handle: str) -> Heartbeat:
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+        return cls(sqs, queue_url, receipt_handle, int(attrs["Attributes"]["VisibilityTimeout"]))
+
+    def beat(self) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=self.receipt, VisibilityTimeout=self.timeout_s
+        )
+        self.beats += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_for(self.timeout_s)):
+            try:
+                self.beat()
+            except Exception as exc:  # keep trying: a missed beat is not yet a lost message
+                log.warning("Visibility extension failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self.beat()  # at once: the handler's receive may be a while ago
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def api_token(db_secret_arn: str | None) -> str | None:
+    """The API bearer token: `api_token` of the DB secret's JSON, else `CAPSTONE_API_TOKEN`."""
+    if db_secret_arn:
+        import boto3
+
+        client = boto3.client(
+            "secretsmanager", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None
+        )
+        try:
+            secret = client.get_secret_value(SecretId=db_secret_arn)["SecretString"]
+        except Exception as exc:
+            raise ConfigError(f"cannot read secret {db_secret_arn}: {exc}") from None
+        try:
+            data = json.loads(secret)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and data.get("api_token"):
+            return str(data["api_token"])
+    return os.environ.get("CAPSTONE_API_TOKEN") or None
+
+
+def video_id_for(obj: S3Object) -> str:
+    """The id the API would derive; for a missing object, the one from its key, so that
+    the API records the failed analysis under a stable id."""
+    from capstone.errors import InputError
+    from capstone.storage import object_video_id, video_id_from_key
+
+    try:
+        return object_video_id(obj.bucket, obj.key)
+    except InputError:
+        return video_id_from_key(obj.key)
+
+
+class ServiceClient:
+    """`POST /analyze` + status polling against the FastAPI service."""
+
+    def __init__(self, endpoint: str, token: str | None, stop: threading.Event, poll_s: float):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.endpoint = endpoint
+        self.http = httpx.Client(base_url=endpoint, headers=headers, timeout=60.0)
+        self.stop, self.poll_s = stop, poll_s
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        import httpx
+
+        for attempt in range(6):
+            self._check_stop()
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    return response
+                reason = f"HTTP {response.status_code}: {response.text[:300]}"
+            log.warning("FastAPI request failed (%s); retrying", reason)
+            self.stop.wait(min(30.0, self.poll_s * 2**attempt))
+        raise AnalysisFailed(f"FastAPI at {self.endpoint} unavailable: {reason}")
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped("stopped by SIGTERM")
+
+    def analyze(self, obj: S3Object, video_id: str, params: dict[str, Any] | None) -> Any:
+        """Start or join the analysis and wait for its stored result; the 200 answer."""
+        body: dict[str, Any] = {"s3_bucket": obj.bucket, "s3_key": obj.key, "video_id": video_id}
+        if params:
+            body["params"] = params
+        log.info("Calling FastAPI: %s/analyze", self.endpoint)
+        while True:
+            response = self._request("POST", "/analyze", params={"wait": "false"}, json=body)
+            data = _json(response)
+            if response.status_code == 200:
+                return data
+            if response.status_code in (202, 409):
+                status_url = data.get("status_url") or f"/analyses/{data.get('analysis_id')}"
+                if response.status_code == 409:
+                    log.info("Analysis already running elsewhere: %s", data.get("detail"))
+                self._wait_for(status_url)
+                continue  # stored: the next POST answers 200 at once
+            raise AnalysisFailed(
+                f"FastAPI answered {response.status_code}: {data.get('detail') or data}"
+            )
+
+    def _wait_for(self, status_url: str) -> None:
+        last = None
+        while True:
+            self.stop.wait(self.poll_s)
+            response = self._request("GET", status_url)
+            data = _json(response)
+            if response.status_code != 200:
+                raise AnalysisFailed(f"{status_url} answered {response.status_code}: {data}")
+            state = (data.get("status"), data.get("stage"), round(data.get("progress") or 0))
+            if state != last:
+                log.info("Analysis %s: %s %s (%s%%)", data.get("id"), *state)
+                last = state
+            if data.get("status") == "completed":
+                return
+            if data.get("status") == "failed":
+                raise AnalysisFailed(f"analysis {data.get('id')} failed: {data.get('error')}")
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {"detail": response.text[:300]}
+    return data if isinstance(data, dict) else {"detail": data}
+
+
+def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | None) -> int:
+    """papermill `analyze_video` for one video; stores the executed notebook; analysis id."""
+    from capstone import notebooks
+
+    known = notebooks.parameters_of("analyze_video")
+    values: dict[str, Any] = {}
+    source_name = next((n for n in ("video", "source", "video_uri", "s3_uri") if n in known), None)
+    if source_name is None:
+        raise ConfigError("analyze_video.ipynb has no video/source parameter")
+    values[source_name] = obj.uri
+    if "video_id" in known:
+        values["video_id"] = video_id
+    for name, value in (params or {}).items():
+        if "params" in known:
+            values.setdefault("params", {})[name] = value
+        elif name in known:
+            values[name] = value
+        else:
+            raise ConfigError(f"analyze_video.ipynb has no parameter {name!r}")
+    log.info("Running notebook analyze_video for %s", obj.uri)
+    output = notebooks.run_notebook("analyze_video", values)
+    result = notebooks.read_result(output) or {}
+    analysis_id = result.get("analysis_id")
+    if not analysis_id:
+        raise AnalysisFailed(f"notebook {output.name} published no analysis_id")
+    notebooks.store_executed_notebook(int(analysis_id), output)
+    if result.get("status") not in (None, "completed"):
+        raise AnalysisFailed(f"analysis {analysis_id} failed: {result.get('error')}")
+    log.info("Executed notebook stored with analysis %s", analysis_id)
+    return int(analysis_id)
+
+
+def process(config: JobConfig, message: Message, stop: threading.Event, sqs: Any) -> None:
+    """Analyze every video of the message; raise on failure (the message stays)."""
+    objects = parse_message(message.body)
+    if not objects:
+        log.info("Message %s names no created video (test event)", message.message_id)
+        return
+    token = api_token(config.db_secret_arn) if config.mode == "service" else None
+    for obj in objects:
+        log.info("Processing video s3://%s/%s", obj.bucket, obj.key)
+        video_id = video_id_for(obj)
+        if config.mode == "service":
+            client = ServiceClient(config.fastapi_endpoint, token, stop, config.poll_s)
+            answer = client.analyze(obj, video_id, config.params)
+            log.info("FastAPI response: %s", json.dumps(answer))
+            log.info("Analysis results saved to PostgreSQL + pgvector by FastAPI")
+        else:
+            analysis_id = run_notebook_mode(obj, video_id, config.params)
+            log.info("Analysis %s of %s saved to PostgreSQL + pgvector", analysis_id, video_id)
+
+
+def run(config: JobConfig, stop: threading.Event) -> int:
+    """One job: take the message, heartbeat, process, delete on success. An exit code."""
+    sqs = sqs_client()
+    message = take_message(sqs, config.queue_url)
+    if message is None:
+        log.info("No message to process")
+        return EXIT_OK
+    log.info("Received message %s", message.message_id)
+    outcome: dict[str, BaseException | None] = {}
+
+    def work() -> None:
+        try:
+            process(config, message, stop, sqs)
+            outcome["error"] = None
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+
+    try:
+        heartbeat = Heartbeat.for_queue(sqs, config.queue_url, message.receipt_handle)
+        with heartbeat:
+            worker = threading.Thread(target=work, name="analysis", daemon=True)
+            worker.start()
+            while worker.is_alive() and not stop.is_set():
+                worker.join(0.5)
+    except Exception as exc:  # the message is gone or the queue unreachable
+        log.error("Cannot hold message %s: %s", message.message_id, exc)
+        return EXIT_FAILED
+    if (stop.is_set() and "error" not in outcome) or isinstance(outcome.get("error"), Stopped):
+        log.warning("Stopped by SIGTERM; message %s left for redelivery", message.message_id)
+        return EXIT_TERMINATED
+    error = outcome.get("error")
+    if error is not None:
+        reason = str(error) if isinstance(error, CapstoneError) else repr(error)
+        log.error("Video analysis failed: %s; message left for redelivery", reason)
+        return EXIT_FAILED
+    sqs.delete_message(QueueUrl=config.queue_url, ReceiptHandle=message.receipt_handle)
+    log.info("Message deleted successfully")
+    log.info("Video analysis completed successfully")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(message)s",
+        force=True,
+    )
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        config = JobConfig.from_env()
+    except ConfigError as exc:
+        log.error("Configuration error: %s", exc)
+        return EXIT_CONFIG
+    log.info("Analysis job started (mode %s)", config.mode)
+    try:
+        return run(config, stop)
+    except CapstoneError as exc:
+        log.error("Video analysis failed: %s", exc)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    logging.shutdown()
+    os._exit(code)  # do not wait for a hung analysis thread after SIGTERM
