@@ -15,6 +15,7 @@ from capstone.cli import analyze as analyze_commands
 from capstone.cli import browse as browse_commands
 from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
+from capstone.cli import lab as lab_commands
 from capstone.cli import serve as serve_commands
 from capstone.errors import CapstoneError
 
@@ -30,6 +31,10 @@ app.command("serve")(serve_commands.serve)
 app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)
+app.command("lab")(lab_commands.lab)
+app.command("run-notebook", context_settings=lab_commands.RUN_NOTEBOOK_SETTINGS)(
+    lab_commands.run_notebook
+)
 app.command("videos")(browse_commands.videos)
 app.command("events")(browse_commands.events)
 
