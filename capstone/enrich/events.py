@@ -121,7 +121,7 @@ class EventsStage:
             for zone in self.zones:
                 events.extend(self._dwells(track, zone, points, ctx))
         events.extend(self._counts())
-        events.sort(key=lambda e: (e["frame_number"], e["event_type"], e["track_id"] or -1))
+        events.sort(key=lambda e: (e["frame_number"], e["event_type"], e.get("track_id") or -1))
         return {"apps_db_event": events}
 
     # -- enter / exit ----------------------------------------------------------------------

@@ -1,0 +1,231 @@
+"""Semantic events: line math, config parsing, the stage on synthetic tracks, the real pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from capstone.enrich.events import EventsStage, format_time
+from capstone.errors import ConfigError
+from capstone.geometry import Line, load_geometry, parse_line_spec, parse_zone_spec
+from capstone.media import VideoInfo
+from capstone.params import AnalysisParams
+from capstone.stage import RunContext, TrackSummary
+from tests.conftest import VIDEOS, require
+
+LINE_Y = 100.0
+
+
+def _ctx(options: dict, size: tuple[int, int] = (320, 240)) -> RunContext:
+    info = VideoInfo(Path("synthetic.avi"), 10.0, 10.0, 100, size[0], size[1], "none", 0, "")
+    params = AnalysisParams(stages=("detect", "track", "events"), options=options)
+    return RunContext("synthetic", info, params, 10.0, {0: "person", 2: "car"})
+
+
+def _track(tid: int, centres: list[tuple[float, float]], fps: float = 10.0, first: int = 0):
+    """A car track whose box bottom centre follows `centres`, one observation per frame."""
+    summary = TrackSummary(tid, 2, "car", first, first + len(centres) - 1, 0.0, 0.0)
+    for k, (x, y) in enumerate(centres):
+        frame = first + k
+        summary.observations.append((frame, frame / fps, (x - 10, y - 20, x + 10, y)))
+        summary.length += 1
+        summary.confidence_sum += 0.8
+    summary.first_timestamp = summary.observations[0][1]
+    summary.last_timestamp = summary.observations[-1][1]
+    return summary
+
+
+def _finish(ctx: RunContext, tracks: list[TrackSummary]) -> list[dict]:
+    stage = EventsStage(ctx)
+    stage.first_frame = min(t.first_frame for t in tracks) - 1  # tracks start mid-video
+    stage.last_frame = max(t.last_frame for t in tracks) + 1
+    ctx.tracks = {t.track_id: t for t in tracks}
+    return stage.finish(ctx)["apps_db_event"]
+
+
+def test_line_crossing_direction_and_extent() -> None:
+    line = Line("A", (0.0, LINE_Y), (320.0, LINE_Y))
+    up = line.crossing((50.0, 150.0), (50.0, 50.0))
+    down = line.crossing((50.0, 50.0), (50.0, 150.0))
+    assert up is not None and down is not None
+    assert line.direction_name(up[0]) == "northbound"
+    assert line.direction_name(down[0]) == "southbound"
+    assert up[1] == pytest.approx(0.5)
+    assert line.crossing((400.0, 50.0), (400.0, 150.0)) is None  # beyond the segment's end
+    assert line.crossing((10.0, 50.0), (20.0, 60.0)) is None  # same side
+    # touching the line and going back is not a crossing; touching and going on is one
+    assert line.crossing((10.0, 120.0), (10.0, LINE_Y)) is not None
+    assert line.crossing((10.0, LINE_Y), (10.0, 80.0)) is None
+    vertical = Line("V", (100.0, 0.0), (100.0, 240.0), ("in", "out"))
+    hit = vertical.crossing((50.0, 10.0), (150.0, 10.0))
+    assert hit is not None and vertical.direction_name(hit[0]) == "in"  # left of p1->p2
+    assert Line("V", (100.0, 0.0), (100.0, 240.0)).direction_name(hit[0]) == "eastbound"
+
+
+def test_fast_object_jumping_over_the_line_is_counted_once() -> None:
+    ctx = _ctx({"lines": [{"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}]})
+    fast = _track(7, [(160, 20), (160, 40), (160, 230), (160, 235)])  # jumps 40 -> 230
+    events = _finish(ctx, [fast])
+    crossings = [e for e in events if e["event_type"] == "line_cross"]
+    assert len(crossings) == 1
+    cross = crossings[0]
+    assert cross["attributes"]["direction"] == "southbound"
+    assert cross["attributes"]["between_frames"] == [1, 2]
+    # interpolated where the path meets the line
+    assert cross["attributes"]["point"][1] == pytest.approx(LINE_Y)
+    assert 0.1 < cross["timestamp"] < 0.2
+    assert cross["description"] == f"car 7 crossed line A southbound at {format_time(0.1316)}"
+
+
+def test_jitter_on_the_line_is_not_traffic() -> None:
+    ctx = _ctx({"lines": [{"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}]})
+    ys = [60, 80, 101, 99, 102, 98, 120, 140]  # crosses down, jitters, ends below
+    events = _finish(ctx, [_track(3, [(100, y) for y in ys])])
+    crossings = [e for e in events if e["event_type"] == "line_cross"]
+    assert [e["attributes"]["direction"] for e in crossings] == ["southbound"]
+
+
+def test_dwell_enter_exit_and_descriptions() -> None:
+    zone = {"name": "Z", "polygon": [[100, 100], [200, 100], [200, 200], [100, 200]]}
+    ctx = _ctx({"zones": [zone], "dwell_seconds": 2.0})
+    stays = [(150, 150)] * 25 + [(50, 50)] * 5 + [(150, 150)] * 10  # 2.4 s, out, 0.9 s
+    events = _finish(ctx, [_track(1, stays, first=10), _track(2, [(150, 150)] * 5, first=10)])
+    dwells = [e for e in events if e["event_type"] == "dwell"]
+    assert [(e["track_id"], e["attributes"]["zone"]) for e in dwells] == [(1, "Z")]
+    assert dwells[0]["attributes"]["duration"] == pytest.approx(2.4)
+    assert dwells[0]["frame_number"] == 10 + 20  # the moment the threshold is reached
+    assert "dwelled in zone Z for 2.4 s" in dwells[0]["description"]
+    for tid in (1, 2):
+        kinds = [e["event_type"] for e in events if e["track_id"] == tid]
+        assert kinds.count("enter") == 1 and kinds.count("exit") == 1
+    enter = next(e for e in events if e["event_type"] == "enter" and e["track_id"] == 1)
+    assert enter["description"] == "car 1 entered at 00:01.0"
+
+
+def test_geometry_config_files_and_cli_specs(tmp_path: Path) -> None:
+    spec = {
+        "lines": [{"name": "A", "points": [[0, 100], [320, 100]], "directions": ["up", "down"]}],
+        "zones": [{"name": "Z", "polygon": [[0, 0], [10, 0], [10, 10]], "dwell_seconds": 3}],
+    }
+    (tmp_path / "g.json").write_text(json.dumps(spec))
+    (tmp_path / "g.yaml").write_text(
+        "lines:\n  - name: A\n    points: [[0, 100], [320, 100]]\n    directions: [up, down]\n"
+        "zones:\n  - name: Z\n    polygon: [[0, 0], [10, 0], [10, 10]]\n    dwell_seconds: 3\n"
+    )
+    assert load_geometry(tmp_path / "g.json") == spec
+    assert load_geometry(tmp_path / "g.yaml") == spec
+    assert parse_line_spec("A:0,100,320,100:up,down") == spec["lines"][0]
+    assert parse_zone_spec("Z:0,0,10,0,10,10:3") == spec["zones"][0]
+    (tmp_path / "bad.yaml").write_text("lines: [[[")
+    bad = {
+        "A:1,2,3": "expected 4 coordinates",
+        "A:0,0,0,0": "two points are the same",
+        "A:x,0,1,1": "comma-separated numbers",
+    }
+    for text_spec, message in bad.items():
+        with pytest.raises(ConfigError, match=message):
+            parse_line_spec(text_spec)
+    with pytest.raises(ConfigError, match="at least 3"):
+        parse_zone_spec("Z:0,0,1,1")
+    with pytest.raises(ConfigError, match="not valid YAML/JSON"):
+        load_geometry(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_geometry(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="line names must be unique"):
+        EventsStage(_ctx({"lines": [spec["lines"][0], spec["lines"][0]]}))
+
+
+def _rows(db_url: str, sql: str, **params) -> list:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+    finally:
+        engine.dispose()
+
+
+def test_highway_line_crossings_in_the_expected_direction(db_url: str) -> None:
+    """A line across both carriageways: traffic comes down the left one, goes up the right."""
+    from capstone.pipeline import analyze
+
+    video = require(VIDEOS / "highway-cctv.avi")
+    line = {"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}
+    params = AnalysisParams(
+        stages=("detect", "track", "events"),
+        stride=2,
+        max_frames=100,
+        options={"lines": [line], "count_every_s": 2.0},
+    )
+    result = analyze(video, video_id="highway", params=params)
+    assert result.status == "completed", result.error
+    crossings = _rows(
+        db_url,
+        "SELECT track_id, attributes, description FROM apps_db_event"
+        " WHERE video_id = 'highway' AND event_type = 'line_cross'",
+    )
+    south = [c for c in crossings if c.attributes["direction"] == "southbound"]
+    north = [c for c in crossings if c.attributes["direction"] == "northbound"]
+    assert len(south) >= 3 and len(north) >= 3
+    # southbound traffic is on the left carriageway, northbound on the right
+    assert max(c.attributes["point"][0] for c in south) < min(
+        c.attributes["point"][0] for c in north
+    )
+    # each track whose path starts on one side and ends on the other crossed once, that way
+    by_track: dict[int, list[str]] = {}
+    for c in crossings:
+        by_track.setdefault(c.track_id, []).append(c.attributes["direction"])
+    tracks = _rows(
+        db_url,
+        "SELECT e.track_id, min(e.frame_number) AS f0, max(e.frame_number) AS f1 FROM"
+        " apps_db_event e WHERE e.video_id = 'highway' AND e.event_type = 'detection'"
+        " AND e.track_id IS NOT NULL GROUP BY e.track_id",
+    )
+    ends = {
+        (r.track_id, r.frame_number): r.bbox[3]
+        for r in _rows(
+            db_url,
+            "SELECT track_id, frame_number, bbox FROM apps_db_event WHERE video_id = 'highway'"
+            " AND event_type = 'detection' AND track_id IS NOT NULL",
+        )
+    }
+    checked = 0
+    for t in tracks:
+        y0, y1 = ends[(t.track_id, t.f0)], ends[(t.track_id, t.f1)]
+        if (y0 < LINE_Y) != (y1 < LINE_Y):
+            expected = "southbound" if y0 < LINE_Y else "northbound"
+            assert by_track.get(t.track_id) == [expected], t.track_id
+            checked += 1
+    assert checked == len(crossings)
+    assert any("crossed line A southbound at" in c.description for c in south)
+    # full-text search finds them
+    found = _rows(
+        db_url,
+        "SELECT count(*) AS n FROM apps_db_event WHERE video_id = 'highway'"
+        " AND description_tsv @@ plainto_tsquery('english', 'crossed southbound')",
+    )
+    assert found[0].n == len(south)
+    # enter/exit for every track, counts per bucket
+    per_track = _rows(
+        db_url,
+        "SELECT t.track_id, count(*) FILTER (WHERE e.event_type = 'enter') AS enters,"
+        " count(*) FILTER (WHERE e.event_type = 'exit') AS exits FROM apps_db_track t"
+        " LEFT JOIN apps_db_event e ON e.analysis_id = t.analysis_id"
+        " AND e.track_id = t.track_id WHERE t.video_id = 'highway' GROUP BY t.track_id",
+    )
+    assert per_track and all(r.enters == 1 and r.exits == 1 for r in per_track)
+    counts = _rows(
+        db_url,
+        "SELECT timestamp, attributes, description FROM apps_db_event"
+        " WHERE video_id = 'highway' AND event_type = 'count' ORDER BY timestamp",
+    )
+    last = _rows(
+        db_url,
+        "SELECT max(timestamp) AS last_ts FROM apps_db_event WHERE video_id = 'highway'"
+        " AND event_type = 'detection'",
+    )[0].last_ts
+    assert [c.timestamp for c in counts] == [2.0 * k for k in range(int(last // 2.0) + 1)]
+    assert all(c.attributes.get("car", 0) > 0 for c in counts)
+    assert counts[1].description.endswith("at 00:02.0")
