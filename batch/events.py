@@ -77,7 +77,7 @@ def parse_message(body: str | bytes) -> list[S3Object]:
     objects: list[S3Object] = []
     for number, record in enumerate(records, 1):
         found = _parse_record(record, number)
-        if found is not None and found not in objects:
+        if found is not None and all(found.uri != o.uri for o in objects):
             objects.append(found)
     return objects
 
