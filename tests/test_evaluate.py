@@ -188,10 +188,18 @@ def test_stored_tracks_match_direct_tracking(tud: Path, db_url: str) -> None:
     direct.sort(key=lambda r: (r.frame, r.track_id))
     assert [(r.frame, r.track_id) for r in stored] == [(r.frame, r.track_id) for r in direct]
     assert min(r.frame for r in stored) == 1  # 0-based frame_number -> 1-based MOT frame
-    np.testing.assert_allclose([r[2:6] for r in stored], [r[2:6] for r in direct], atol=0.02)
+    np.testing.assert_allclose(_clipped_xyxy(stored), _clipped_xyxy(direct), atol=0.02)
     metrics = evaluate_mot(tud, stored)
-    assert metrics["MOTA"] == pytest.approx(evaluate_mot(tud, direct)["MOTA"], abs=1e-3)
-    assert metrics["MOTA"] > 0.3  # measured 0.42 (int8 YOLO11n, ByteTrack)
+    assert metrics["MOTA"] > 0.3  # measured 0.41 (int8 YOLO11n, ByteTrack, clipped boxes)
+    shifted = [r._replace(frame=r.frame + 1) for r in stored]  # an off-by-one would show
+    assert evaluate_mot(tud, shifted)["MOTA"] < metrics["MOTA"] - 0.05
+
+
+def _clipped_xyxy(rows: list[MotRow], width: int = 640, height: int = 480) -> np.ndarray:
+    """Boxes as the pipeline stores them: clipped to the frame."""
+    xywh = np.array([r[2:6] for r in rows])
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    return xyxy.clip(0, [width, height, width, height])
 
 
 @pytest.mark.slow
