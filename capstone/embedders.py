@@ -175,6 +175,7 @@ class ImageEmbedder:
         self.model = model.eval()
         self.weights_path = path
         self.categories: list[str] = list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+        self.embed([np.zeros((8, 8, 3), np.uint8)])  # warm up (the first call is ~0.7 s)
 
     def _forward(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -138,6 +138,7 @@ class EmbedStage:
                     self.crops[tid] = crop_box(frame.image, detections.xyxy[i])
         if not self.keyframes.is_keyframe(frame.timestamp, frame.image):
             return
+        started = time.perf_counter()
         vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)
         row: dict[str, Any] = {
             "frame_number": frame.index,
@@ -149,20 +150,31 @@ class EmbedStage:
         if self.clip is not None:
             row["clip_embedding"] = self.clip.embed_images([frame.image])[0]
         self.rows.append(row)
+        self._add_time(ctx, "embed.keyframes", started)
+
+    @staticmethod
+    def _add_time(ctx: RunContext, key: str, started: float) -> None:
+        ctx.timings[key] = ctx.timings.get(key, 0.0) + time.perf_counter() - started
 
     def finish(self, ctx: RunContext) -> Rows:
+        started = time.perf_counter()
         if self.rows:
             texts = self.text.embed([r["description"] for r in self.rows])
             for row, vector in zip(self.rows, texts, strict=True):
                 row["text_embedding"] = vector
+        self._add_time(ctx, "embed.text", started)
         if self.embed_tracks:
+            started = time.perf_counter()
             self._embed_tracks(ctx)
+            self._add_time(ctx, "embed.tracks", started)
+        ctx.timings["embed.keyframe_count"] = len(self.rows)
         return {TABLE: self.rows}
 
     def _embed_tracks(self, ctx: RunContext) -> None:
         import cv2
 
         tids = [tid for tid in sorted(self.crops) if tid in ctx.tracks]
+        ctx.timings["embed.track_count"] = len(tids)
         for start in range(0, len(tids), BATCH):
             chunk = tids[start : start + BATCH]
             crops = [self.crops[tid] for tid in chunk]
