@@ -25,7 +25,8 @@ image) the ground plane is calibrated: on flat ground a person's pixel height gr
 linearly with the row of the feet, h = a * (y_foot - y_horizon), with a = H_person /
 camera_height; fitting that line (least squares, one round of outlier rejection) gives the
 horizon and the camera height, and every object standing on the ground then gets depth =
-f * camera_height / (y_foot - y_horizon), which is robust to boxes cut short by occlusion.
+f * camera_height / (y_foot - y_horizon) for its nearest point (plus half its class's depth
+extent for its centre), which is robust to boxes cut short by occlusion.
 Boxes cut by the bottom border, objects that do not stand on the ground (traffic lights,
 birds, ...) and uncalibrated scenes use the class-height formula. Inside a box the object is
 taken to span its class's typical depth extent around that distance (uniformly), hence
@@ -175,7 +176,9 @@ class GeometricDepth:
             usable = on_ground & (below > 1.0) & (boxes[:, 3] < self.height - 1)
             with np.errstate(divide="ignore"):
                 ground_depth = f * self.ground.camera_height / below
-            depth = np.where(usable, ground_depth, depth)
+            # the foot row is the object's nearest point on the ground: its centre is
+            # half the object's depth extent further away
+            depth = np.where(usable, ground_depth + extents / 2, depth)
         half = extents / 2
         return depth, np.maximum(depth - half, 0.0), depth + half, extents**2 / 12
 
