@@ -17,6 +17,7 @@ from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
 from capstone.cli import lab as lab_commands
 from capstone.cli import serve as serve_commands
+from capstone.cli import stack as stack_commands
 from capstone.errors import CapstoneError
 
 app = typer.Typer(
@@ -37,6 +38,8 @@ app.command("run-notebook", context_settings=lab_commands.RUN_NOTEBOOK_SETTINGS)
 )
 app.command("videos")(browse_commands.videos)
 app.command("events")(browse_commands.events)
+app.add_typer(stack_commands.app, name="stack")
+app.command("upload")(stack_commands.upload)
 
 
 def main(argv: list[str] | None = None) -> None:
