@@ -15,6 +15,7 @@ boxes are those of `YOLO(...).predict()`. Any other model format goes through Ul
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -79,21 +80,29 @@ class _OpenVINOEngine:
         self._requested = requests
         self._imgsz: tuple[int, int] | None = None
         self._compiled: Any = None
-        self._requests: list[Any] = []
+        self._lock = threading.Lock()
         model = self._core.read_model(str(xml), str(xml.with_suffix(".bin")))
         shape = model.input().get_partial_shape()
         self.dynamic = shape.is_dynamic
         self.native_imgsz = None if self.dynamic else (shape[2].get_length(), shape[3].get_length())
 
-    def compile(self, imgsz: tuple[int, int]) -> None:
-        """Compile for one input size (letterbox target); a no-op when already compiled so."""
-        if self._compiled is not None and self._imgsz == imgsz:
-            return
+    def infer_requests(self, imgsz: tuple[int, int]) -> list[Any]:
+        """Fresh infer requests of the model compiled for `imgsz` (one set per stream, so
+        concurrent streams on one detector never share a request)."""
+        with self._lock:
+            if self._compiled is None or self._imgsz != imgsz:
+                self._compile(imgsz)
+            n = self._requested or int(
+                self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+            )
+            return [self._compiled.create_infer_request() for _ in range(max(1, n))]
+
+    def _compile(self, imgsz: tuple[int, int]) -> None:
         ov = self._ov
         from openvino.preprocess import ColorFormat, PrePostProcessor
 
         model = self._core.read_model(str(self.xml), str(self.xml.with_suffix(".bin")))
-        if self.dynamic or self.native_imgsz != imgsz:
+        if self.dynamic:
             model.reshape([1, 3, *imgsz])
         ppp = PrePostProcessor(model)
         tensor = ppp.input().tensor()
@@ -104,13 +113,7 @@ class _OpenVINOEngine:
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         model = ppp.build()
         self._compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
-        n = self._requested or int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self._requests = [self._compiled.create_infer_request() for _ in range(max(1, n))]
         self._imgsz = imgsz
-
-    @property
-    def requests(self) -> list[Any]:
-        return self._requests
 
 
 class Detector:
@@ -228,8 +231,8 @@ class Detector:
     def _input_size(self) -> tuple[int, int]:
         engine = self._engine
         assert engine is not None
-        if engine.native_imgsz is not None and self.imgsz == max(engine.native_imgsz):
-            return engine.native_imgsz
+        if engine.native_imgsz is not None:  # a static export runs at its own size, as in
+            return engine.native_imgsz  # Ultralytics (which ignores `imgsz` for it)
         from ultralytics.utils.checks import check_imgsz
 
         size = check_imgsz(self.imgsz, stride=engine.stride, min_dim=2)
@@ -241,10 +244,9 @@ class Detector:
         engine = self._engine
         assert engine is not None
         imgsz = self._input_size()
-        engine.compile(imgsz)
+        free = engine.infer_requests(imgsz)
         letterbox = LetterBox(imgsz, auto=False, stride=engine.stride)
         postprocess = self._postprocessor(imgsz)
-        free = list(engine.requests)
         in_flight: deque[tuple[T, np.ndarray, Any]] = deque()
         try:
             for item in frames:
@@ -272,7 +274,8 @@ class Detector:
 
     def _postprocessor(self, imgsz: tuple[int, int]) -> Callable[[np.ndarray, tuple], Detections]:
         import torch
-        from ultralytics.utils import nms, ops
+        import torchvision  # noqa: F401  (Ultralytics' NMS uses torchvision's once imported,
+        from ultralytics.utils import nms, ops  # as predict() does; ties then break the same)
 
         engine = self._engine
         assert engine is not None
