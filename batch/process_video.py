@@ -281,21 +281,27 @@ def _json(response: Any) -> dict[str, Any]:
 def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | None) -> int:
     """papermill `analyze_video` for one video; stores the executed notebook; analysis id."""
     from capstone import notebooks
+    from capstone.params import AnalysisParams
 
     known = notebooks.parameters_of("analyze_video")
-    values: dict[str, Any] = {}
-    source_name = next((n for n in ("video", "source", "video_uri", "s3_uri") if n in known), None)
-    if source_name is None:
-        raise ConfigError("analyze_video.ipynb has no video/source parameter")
-    values[source_name] = obj.uri
+    if {"bucket", "key"} <= set(known):
+        values: dict[str, Any] = {"bucket": obj.bucket, "key": obj.key}
+    elif "video" in known:
+        values = {"video": obj.uri}
+    else:
+        raise ConfigError("analyze_video.ipynb has no bucket/key or video parameter")
     if "video_id" in known:
         values["video_id"] = video_id
-    for name, value in (params or {}).items():
-        if "params" in known:
-            values.setdefault("params", {})[name] = value
-        elif name in known:
+    # Every parameter explicitly, so both modes analyze with the same AnalysisParams.
+    try:
+        chosen = AnalysisParams(**(params or {})).canonical()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"CAPSTONE_ANALYSIS_PARAMS: {exc}") from None
+    defaults = AnalysisParams().canonical()
+    for name, value in chosen.items():
+        if name in known:
             values[name] = value
-        else:
+        elif value != defaults[name]:
             raise ConfigError(f"analyze_video.ipynb has no parameter {name!r}")
     log.info("Running notebook analyze_video for %s", obj.uri)
     output = notebooks.run_notebook("analyze_video", values)
