@@ -21,7 +21,7 @@ from service import errors
 from service.jobs import AnalysisJobs
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, configure_logging
-from service.routes import analyze, health, upload, videos
+from service.routes import analyze, health, search, upload, videos
 
 DESCRIPTION = """
 The capstone pipeline over HTTP: upload a video, analyze it from S3, read what was found.
@@ -58,6 +58,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     for module in (health, analyze, upload, videos):
         app.include_router(module.router)
+    app.include_router(search.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -77,6 +77,18 @@ def _count(db_url: str, sql: str) -> int:
         engine.dispose()
 
 
+def _one_pixel_png() -> bytes:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = chunk(b"IHDR", (1).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0]))
+    pixels = chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+    return b"\x89PNG\r\n\x1a\n" + header + pixels + chunk(b"IEND", b"")
+
+
 def _upload(client: httpx.Client, path: Path, **params: str) -> httpx.Response:
     with path.open("rb") as fh:
         return client.post(
@@ -202,6 +214,11 @@ def test_bad_input_is_a_4xx_with_a_reason_and_stores_nothing(
         res = _upload(client, not_video)
         assert res.status_code == 415 and res.json()["detail"].startswith("not a video")
         assert res.json()["code"] == "unsupported_media_type"
+
+        png = tmp_path / "still.mp4"
+        png.write_bytes(_one_pixel_png())
+        still = _upload(client, png)
+        assert still.status_code == 415 and "single png image" in still.json()["detail"]
 
         no_field = client.post("/db/videos/upload/", files={"file": ("a.mp4", b"x")}, headers=AUTH)
         assert no_field.status_code == 422 and "'video'" in no_field.json()["detail"]

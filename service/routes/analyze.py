@@ -79,7 +79,7 @@ def _accepted(video_id: str, analysis_id: int) -> JSONResponse:
     dependencies=[Depends(require_write)],
     responses={
         202: {"model": AnalyzeAccepted, "description": "running in the background"},
-        **error_responses(401, 403, 404, 409, 422, 503),
+        **error_responses(400, 401, 403, 404, 409, 422, 503),
     },
 )
 async def analyze(

@@ -106,7 +106,7 @@ _MULTIPART_SCHEMA = {
     ),
     dependencies=[Depends(require_write)],
     openapi_extra={"requestBody": _MULTIPART_SCHEMA},
-    responses=error_responses(401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def upload(
     request: Request,
@@ -155,6 +155,9 @@ async def upload(
             metrics.upload_rejections.labels("not_a_video").inc()
             reason = str(exc).replace(str(path), filename)
             raise ApiError(415, f"not a video: {reason}") from None
+        if info.frame_count < 2:
+            metrics.upload_rejections.labels("not_a_video").inc()
+            raise ApiError(415, f"not a video: {filename} holds a single {info.codec} image")
 
         vid = video_id or f"{default_video_id(filename)[:100]}-{info.sha256[:8]}"
         try:
