@@ -13,6 +13,7 @@ import typer
 
 from capstone.cli import analyze as analyze_commands
 from capstone.cli import browse as browse_commands
+from capstone.cli import dashboard as dashboard_commands
 from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
 from capstone.cli import lab as lab_commands
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.command("serve")(serve_commands.serve)
+app.command("dashboard")(dashboard_commands.dashboard)
 app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard (`capstone dashboard`): videos, events, tracks, search, pipeline."""

@@ -1,0 +1,37 @@
+"""capstone dashboard: `capstone dashboard` (or `streamlit run dashboards/app.py`).
+
+Pages: Videos (list, live progress, upload, retry), Video (player, events timeline,
+keyframes, tracks, trails/heatmap, counts, depth), Events (filters, paging, export),
+Search (text / image / more-like-this; vector, text, hybrid) and Pipeline (queue, analyses).
+The database is `DATABASE_URL` (else the embedded server), exactly as for the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboards/ on the path
+    sys.path.insert(0, str(ROOT))
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="capstone", page_icon="🎞️", layout="wide")
+
+PAGES = {
+    "videos": st.Page(HERE / "views" / "videos.py", title="Videos", icon="🎞️", default=True),
+    "video": st.Page(
+        HERE / "views" / "video_detail.py", title="Video", icon="🔎", url_path="video"
+    ),
+    "events": st.Page(HERE / "views" / "events.py", title="Events", icon="📋", url_path="events"),
+    "search": st.Page(HERE / "views" / "search.py", title="Search", icon="🧭", url_path="search"),
+    "pipeline": st.Page(
+        HERE / "views" / "pipeline.py", title="Pipeline", icon="⚙️", url_path="pipeline"
+    ),
+}
+st.session_state["_pages"] = PAGES
+
+st.navigation(list(PAGES.values())).run()
