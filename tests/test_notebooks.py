@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import secrets
 import shutil
@@ -307,6 +308,8 @@ def test_jupyterlab_serves_the_project_kernel(kernel: Path, tmp_path: Path) -> N
         "--port", str(port), f"--ServerApp.token={token}",
         f"--ServerApp.root_dir={NOTEBOOKS}",
     ]  # fmt: skip
+    if os.geteuid() == 0:
+        command.append("--allow-root")
     env = notebooks.kernel_environment()
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     proc = subprocess.Popen(

@@ -8,6 +8,7 @@ capstone run-notebook --check                  # notebooks and their scripts in 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def lab(
     ]
     if not browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI run as root
     if token is not None:
         command.append(f"--IdentityProvider.token={token}")
     typer.echo(f"kernel {notebooks.KERNEL_NAME!r} registered in {spec}", err=True)
