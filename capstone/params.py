@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from capstone.track import TRACKERS
 
 CORE_STAGES = ("detect", "track")
-OPTIONAL_STAGES = ("depth", "events", "display", "embed")
+OPTIONAL_STAGES = ("depth", "events", "display", "embed", "identity")
 ALL_STAGES = CORE_STAGES + OPTIONAL_STAGES
 
 

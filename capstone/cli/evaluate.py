@@ -65,6 +65,9 @@ def mot(
         Path | None,
         typer.Option(help="folder for the MOTChallenge output [default: CAPSTONE_HOME/eval]"),
     ] = None,
+    repair: Annotated[
+        bool, typer.Option(help="also score each tracker after offline identity repair")
+    ] = True,
 ) -> None:
     """Run the tracker(s) on a sequence and print MOTA, IDF1, HOTA and ID switches."""
     from capstone import evaluate
@@ -113,6 +116,16 @@ def mot(
         rows[kind] = evaluate.track_detections(
             frames, kind, sequence.frame_rate, images(kind), frame_numbers=numbers
         )
+        if repair:
+            from capstone.identity import repair_mot_rows
+
+            source_frames = (
+                evaluate.video_images(video, numbers)
+                if video is not None
+                else evaluate.sequence_images(sequence)
+            )
+            framed = None if source_frames is None else zip(numbers, source_frames, strict=False)
+            rows[f"{kind}+repair"], _ = repair_mot_rows(rows[kind], sequence.frame_rate, framed)
     results = evaluate.evaluate_many(sequence.root, rows)
 
     out_dir = (output or get_settings().home / "eval") / sequence.name
