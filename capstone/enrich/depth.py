@@ -273,7 +273,9 @@ class DepthStage:
             if detections.tracker_id is not None
             else [None] * len(detections)
         )
-        entry = _FrameBoxes(frame.index, detections.xyxy.copy(), detections.labels, tids)
+        w, h = ctx.info.width, ctx.info.height
+        boxes = detections.xyxy.clip(0, [w, h, w, h])  # as the detection rows store them
+        entry = _FrameBoxes(frame.index, boxes, detections.labels, tids)
         self.frames.append(entry)
         if self.model is None or frame.timestamp < self._next_keyframe:
             return
@@ -286,7 +288,7 @@ class DepthStage:
             self._threads_set = True
         depth_map = np.nan_to_num(result.depth.data.cpu().numpy().astype(np.float32))
         if len(detections):
-            entry.model_stats = box_stats(depth_map, detections.xyxy)
+            entry.model_stats = box_stats(depth_map, boxes)
         self.keyframe_rows.append(_frame_summary(frame.index, depth_map, self.method_model))
 
     @property
