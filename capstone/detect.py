@@ -92,7 +92,9 @@ class _OpenVINOEngine:
         with self._lock:
             if self._compiled is None or self._imgsz != imgsz:
                 self._compile(imgsz)
-            n = self._requested or int(
+            # One more than the device's optimum: a request is always queued, ready for the
+            # stream that frees first, while Python post-processes the oldest one.
+            n = self._requested or 1 + int(
                 self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
             )
             return [self._compiled.create_infer_request() for _ in range(max(1, n))]
@@ -137,7 +139,7 @@ class Detector:
     ) -> None:
         """`backend`: `auto` (OpenVINO async for OpenVINO exports, else Ultralytics),
         `openvino` or `ultralytics`. `requests`: infer requests in flight (OpenVINO;
-        default: the device's optimal number)."""
+        default: one more than the device's optimal number)."""
         os.environ.setdefault("YOLO_OFFLINE", "1")
         if backend not in {"auto", "openvino", "ultralytics"}:
             raise ValueError("backend must be auto, openvino or ultralytics")
