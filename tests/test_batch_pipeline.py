@@ -252,7 +252,7 @@ def test_duplicate_deliveries_make_one_job_and_one_result(make_pipeline) -> None
 
 def test_poison_messages_end_in_dlq_and_good_one_still_runs(make_pipeline, tmp_path) -> None:
     require(BIKES)
-    p = make_pipeline(visibility_s=3, max_receive=2).start({"max_frames": 20})
+    p = make_pipeline(visibility_s=5, max_receive=2).start({"max_frames": 20})
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
     _upload(p, "bad-001", corrupt)
