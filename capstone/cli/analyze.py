@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capstone.errors import CapstoneError, ConfigError, InputError
+from capstone.geometry import load_geometry, parse_line_spec, parse_zone_spec
 from capstone.params import ALL_STAGES, AnalysisParams
 
 if TYPE_CHECKING:
@@ -64,7 +65,16 @@ def analyze(
         str | None, typer.Option(help=f"comma-separated stages ({', '.join(ALL_STAGES)})")
     ] = None,
     options: Annotated[
-        Path | None, typer.Option("--options", help="YAML/JSON file with lines, zones, ...")
+        Path | None, typer.Option("--options", help="YAML/JSON file of stage options")
+    ] = None,
+    lines: Annotated[
+        Path | None, typer.Option("--lines", help="YAML/JSON file with counting lines and zones")
+    ] = None,
+    line: Annotated[
+        list[str] | None, typer.Option("--line", help='counting line "A:x1,y1,x2,y2[:in,out]"')
+    ] = None,
+    zone: Annotated[
+        list[str] | None, typer.Option("--zone", help='dwell zone "Z:x1,y1,x2,y2,x3,y3,...[:secs]"')
     ] = None,
     max_frames: Annotated[int | None, typer.Option(help="stop after N sampled frames")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
@@ -72,6 +82,13 @@ def analyze(
     """Analyze a video and store every result in PostgreSQL + pgvector (one transaction)."""
     from capstone.pipeline import analyze as run_analysis
 
+    stage_options = load_options(options)
+    geometry = load_geometry(lines) if lines else {"lines": [], "zones": []}
+    geometry["lines"] += [parse_line_spec(text) for text in line or []]
+    geometry["zones"] += [parse_zone_spec(text) for text in zone or []]
+    for key, items in geometry.items():
+        if items:
+            stage_options[key] = stage_options.get(key, []) + items
     params = build_params(
         model=model,
         stride=stride,
@@ -81,7 +98,7 @@ def analyze(
         conf=conf,
         stages=tuple(s.strip() for s in stages.split(",") if s.strip()) if stages else None,
         max_frames=max_frames,
-        options=load_options(options) or None,
+        options=stage_options or None,
     )
     with Progress(
         TextColumn("[bold]analyzing[/bold] {task.description}"),
