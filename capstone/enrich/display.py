@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from capstone.detections import Detections
-from capstone.enrich.keyframes import KeyframeSelector
+from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
 from capstone.pipeline import register_stage
@@ -137,7 +137,7 @@ class DisplayStage:
 
     def __init__(self, ctx: RunContext) -> None:
         options = ctx.params.options
-        self.keyframes = KeyframeSelector.from_options(options)
+        self.keyframes = selector_for(ctx)  # validates the keyframe options up front
         self.thumb_width = int(_number(options, "thumbnail_width", 320, 32, 1920))
         grid = options.get("heatmap_grid", [64, 48])
         if (
@@ -173,7 +173,7 @@ class DisplayStage:
                 mask = np.array([lab == label for lab in labels])
                 grid = self.heat.setdefault(label, np.zeros((self.grid_h, self.grid_w), np.int64))
                 np.add.at(grid, (gy[mask], gx[mask]), 1)
-        if not self.keyframes.is_keyframe(frame.timestamp, frame.image):
+        if not is_keyframe(frame, ctx):
             return
         thumb, scale = annotate_thumbnail(frame.image, detections, self.thumb_width)
         if self.background is None:

@@ -34,7 +34,7 @@ import numpy as np
 
 from capstone import embedders
 from capstone.detections import Detections
-from capstone.enrich.keyframes import KeyframeSelector
+from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
 from capstone.pipeline import register_stage
@@ -106,7 +106,7 @@ class EmbedStage:
 
     def __init__(self, ctx: RunContext) -> None:
         options = ctx.params.options
-        self.keyframes = KeyframeSelector.from_options(options)
+        self.keyframes = selector_for(ctx)  # validates the keyframe options up front
         clip_mode = options.get("embed_clip", "auto")
         if clip_mode not in CLIP_MODES:
             raise ConfigError(f"option 'embed_clip' must be one of {CLIP_MODES}, got {clip_mode!r}")
@@ -136,7 +136,7 @@ class EmbedStage:
                 summary = ctx.tracks.get(tid)
                 if summary is not None and summary.best_frame == frame.index:
                     self.crops[tid] = crop_box(frame.image, detections.xyxy[i])
-        if not self.keyframes.is_keyframe(frame.timestamp, frame.image):
+        if not is_keyframe(frame, ctx):
             return
         started = time.perf_counter()
         vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)

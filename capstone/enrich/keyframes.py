@@ -1,8 +1,9 @@
 """Keyframe choice shared by the display and embed stages: every N seconds plus scene changes.
 
 A scene change is a large colour-histogram difference (Hellinger/Bhattacharyya distance on a
-64x36 HSV thumbnail) between consecutive sampled frames. The choice depends only on the
-frames and the options, so two selectors fed the same frames pick the same keyframes.
+~96 px subsampled HSV image) between consecutive sampled frames. Stages of one run share
+one selector through `is_keyframe(frame, ctx)`, so the display and embed stages use the
+same keyframes and the histogram is computed once per frame.
 
 >>> import numpy as np
 >>> selector = KeyframeSelector(every_s=2.0)
@@ -15,12 +16,15 @@ frames and the options, so two selectors fed the same frames pick the same keyfr
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from capstone.errors import ConfigError
+from capstone.media import Frame
+from capstone.stage import RunContext
 
 DEFAULT_EVERY_S = 2.0
 DEFAULT_SCENE_THRESHOLD = 0.35  # static cameras stay < 0.16, cuts in bikes.mp4 > 0.44
@@ -46,6 +50,8 @@ class KeyframeSelector:
         self.scene_threshold = scene_threshold
         self._last_key_ts: float | None = None
         self._last_hist: np.ndarray | None = None
+        self._last_index: int | None = None
+        self._last_answer = False
         self.reasons: list[str] = []  # why each keyframe was chosen: first, interval, scene
 
     @classmethod
@@ -59,17 +65,22 @@ class KeyframeSelector:
 
     @staticmethod
     def histogram(image: np.ndarray) -> np.ndarray:
-        """Normalised 8x4x4 HSV histogram of a 64x36 thumbnail (about 0.1 ms)."""
+        """Normalised 8x4x4 HSV histogram of a ~96 px subsample (0.15 ms for 768x576)."""
         import cv2
 
-        small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+        step = max(1, round(max(image.shape[:2]) / 96))
+        small = np.ascontiguousarray(image[::step, ::step])
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
         hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
         return (hist / max(1.0, float(hist.sum()))).astype(np.float32)
 
-    def is_keyframe(self, timestamp: float, image: np.ndarray) -> bool:
+    def is_keyframe(self, timestamp: float, image: np.ndarray, index: int | None = None) -> bool:
+        """Whether this frame is a keyframe; asking again for one `index` repeats the answer."""
         import cv2
 
+        if index is not None and index == self._last_index:
+            return self._last_answer
+        self._last_index, self._last_answer = index, False
         hist = self.histogram(image)
         previous, self._last_hist = self._last_hist, hist
         if self._last_key_ts is None:
@@ -85,5 +96,24 @@ class KeyframeSelector:
         else:
             return False
         self._last_key_ts = timestamp
+        self._last_answer = True
         self.reasons.append(reason)
         return True
+
+
+_selectors: dict[int, KeyframeSelector] = {}
+
+
+def selector_for(ctx: RunContext) -> KeyframeSelector:
+    """The one selector of this run (created from `ctx.params.options` on first use)."""
+    key = id(ctx)
+    selector = _selectors.get(key)
+    if selector is None:
+        selector = _selectors[key] = KeyframeSelector.from_options(ctx.params.options)
+        weakref.finalize(ctx, _selectors.pop, key, None)
+    return selector
+
+
+def is_keyframe(frame: Frame, ctx: RunContext) -> bool:
+    """Whether `frame` is a keyframe of this run; every stage gets the same answer."""
+    return selector_for(ctx).is_keyframe(frame.timestamp, frame.image, frame.index)
