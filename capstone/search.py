@@ -142,7 +142,7 @@ class SearchQuery(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     weights: tuple[float, float] = (1.0, 1.0)
     candidates: int | None = Field(
-        default=None, ge=1, le=10 * MAX_K, description="rows per retriever (default 4k, >= 40)"
+        default=None, ge=1, le=10 * MAX_K, description="rows per retriever (default max(4k, 40))"
     )
     ef_search: int | None = Field(default=None, ge=1, le=1000)
     exact: bool = Field(default=False, description="exact scan, no vector index (ground truth)")
@@ -287,7 +287,9 @@ _SCOPE_GIVEN = "scope AS (SELECT unnest(CAST(:analysis_ids AS bigint[])) AS id)"
 
 def _filter_sql(target: str, f: SearchFilters, params: dict[str, Any]) -> list[str]:
     """WHERE conditions over alias x (values bound into `params`)."""
-    where = ["x.analysis_id IN (SELECT id FROM scope)"]
+    # the scope as one array value (an InitPlan), not a join: the planner keeps the
+    # ORDER BY distance LIMIT n on the HNSW index and applies it as a filter
+    where = ["x.analysis_id = ANY(CAST((SELECT array_agg(id) FROM scope) AS bigint[]))"]
     if f.analysis_ids is not None:
         params["analysis_ids"] = list(f.analysis_ids)
     if f.video_ids is not None:
@@ -609,7 +611,9 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
     params: dict[str, Any] = {"k": q.k}
     where = " AND ".join(_filter_sql(name, f, params))
     scope = _SCOPE_GIVEN if f.analysis_ids is not None else _SCOPE_LATEST
-    n_cand = q.candidates or (q.k if mode == "vector" else max(4 * q.k, 40))
+    # each retriever fetches more than k: RRF needs depth, and with relaxed_order + a filter
+    # the first k rows that pass are not always the k nearest of those that pass
+    n_cand = q.candidates or max(4 * q.k, 40)
     params["n_cand"] = n_cand
     ctes = [scope]
     space = None

@@ -304,7 +304,7 @@ def test_hybrid_is_rrf_of_both_rankings_in_one_statement(seeded: dict) -> None:
 
 def test_text_query_defaults_to_hybrid_with_text_embeddings(seeded: dict) -> None:
     """Text on frames without CLIP weights: MiniLM embedding of the query + full text."""
-    hits = S.search(S.SearchQuery(text="a person walking", k=5))
+    hits = S.search(S.SearchQuery(text="persons", k=5))
     assert len(hits) == 5 and {h.retriever for h in hits} <= {"vector", "text", "both"}
     assert any(h.retriever in ("text", "both") for h in hits)
     # events have text embeddings too; tracks have none
@@ -419,10 +419,10 @@ def test_only_latest_completed_analysis_unless_named(seeded: dict) -> None:
 def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
     """A filter matching 1% of 4000 rows still returns k rows, equal to exact search.
 
-    Run twice: with the planner's own choice, and with the HNSW index forced
-    (`enable_seqscan=off`, since on 4000 rows a seq scan of the 40 matching rows may well be
-    the cheaper plan); there, the iterative index scan is what keeps k rows coming, shown
-    by the same query with `hnsw.iterative_scan=off` running dry.
+    Run twice: with the planner's own choice, and with the HNSW index forced (seq, bitmap
+    scans and sorts off: on 4000 rows, reading the 40 matching rows and sorting them is the
+    cheaper plan, and the right one); there, the iterative index scan is what keeps k rows
+    coming, shown by the same query with `hnsw.iterative_scan=off` running dry.
     """
     n, k = 4000, 10
     rng = np.random.default_rng(11)
@@ -439,6 +439,8 @@ def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
                 "model": "m",
                 "embedding": one_hot,
                 "text_embedding": vectors[i],
+                "description": f"{1 + i % 5} {CLASSES[i % 4]}s"
+                + (" ambulance" if i % 100 == 5 else ""),
             }
             for i in range(n)
         ]
@@ -454,34 +456,28 @@ def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
             with session_scope() as session:
                 if forced:
                     session.execute(text("SET LOCAL enable_seqscan = off"))
+                    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+                    session.execute(text("SET LOCAL enable_sort = off"))  # vs btree + sort
                     assert "ix_frame_text_embedding_hnsw" in S.explain(q, session=session)
                 approx = S.search(q, session=session)
-                exact = S.search(q.model_copy(update={"exact": True}), session=session)
                 if forced:
                     p = S.plan(q, session)
                     S._apply_settings(session, {**p.settings, "hnsw.iterative_scan": "off"})
                     starved = session.execute(text(p.sql), p.params).all()
                     assert len(starved) < k
+                # last: exact=True turns index scans off for the rest of this transaction
+                exact = S.search(q.model_copy(update={"exact": True}), session=session)
             assert [h.frame_number for h in exact] == truth
             assert len(approx) == k
             recalls.append(len({h.frame_number for h in approx} & set(truth)) / k)
         assert min(recalls) == 1.0
-
-
-def test_hybrid_explain_uses_hnsw_and_gin(seeded: dict) -> None:
-    """EXPLAIN of a hybrid query: the vector CTE scans the HNSW index.
-
-    The seeded table is small (120 rows), so the planner prefers a seq scan + sort; that is
-    the right plan there. `enable_seqscan=off` here only shows that the statement's shape
-    lets PostgreSQL use the index (the 4000-row test above gets it without this setting).
-    """
-    query = seeded["videos"]["cam-a"]["text"][0].tolist()
-    q = S.SearchQuery(text="car", vector=query, mode="hybrid", k=5)
-    with session_scope() as session:
-        session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan_text = S.explain(q, session=session)
-    assert "ix_frame_text_embedding_hnsw" in plan_text
-    assert "ix_frame_description_tsv" in plan_text
+    # unfiltered hybrid on the same table: the planner picks HNSW and GIN on its own
+    hybrid = S.SearchQuery(text="ambulance", vector=vectors[5].tolist(), mode="hybrid", k=k)
+    plan_text = S.explain(hybrid)
+    assert "Index Scan using ix_frame_text_embedding_hnsw" in plan_text
+    assert "Bitmap Index Scan on ix_frame_description_tsv" in plan_text
+    hits = S.search(hybrid)
+    assert len(hits) == k and hits[0].frame_number == 5 and hits[0].retriever == "both"
 
 
 # --------------------------------------------------------------------------- validation
