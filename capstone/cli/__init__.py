@@ -17,6 +17,7 @@ from capstone.cli import dashboard as dashboard_commands
 from capstone.cli import db as db_commands
 from capstone.cli import evaluate as evaluate_commands
 from capstone.cli import lab as lab_commands
+from capstone.cli import search as search_commands
 from capstone.cli import serve as serve_commands
 from capstone.cli import stack as stack_commands
 from capstone.errors import CapstoneError
@@ -34,6 +35,7 @@ app.command("dashboard")(dashboard_commands.dashboard)
 app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)
+app.command("search")(search_commands.search)
 app.command("lab")(lab_commands.lab)
 app.command("run-notebook", context_settings=lab_commands.RUN_NOTEBOOK_SETTINGS)(
     lab_commands.run_notebook
