@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from capstone.db.engine import session_scope
+from capstone.db.engine import get_engine, resolve_database_url
 from capstone.db.models import DepthData, DisplayData, Event, Track, Video, VideoAnalysis
 
 MAX_PAGE = 1000
@@ -107,12 +107,23 @@ _DEPTH_FIELDS = (
 )
 
 
+_engines: dict[str, Engine] = {}
+
+
+def _engine() -> Engine:
+    """The configured engine, checked reachable once per URL (not on every read)."""
+    url = resolve_database_url()
+    if url not in _engines:
+        _engines[url] = get_engine(url)
+    return _engines[url]
+
+
 @contextmanager
 def _reading(session: Session | None) -> Iterator[Session]:
     if session is not None:
         yield session
         return
-    with session_scope() as own:
+    with Session(_engine(), expire_on_commit=False) as own:
         yield own
 
 
@@ -186,6 +197,12 @@ def get_video(video_id: str, *, session: Session | None = None) -> dict[str, Any
         out = _row(video, _VIDEO_FIELDS)
         out["latest_analysis"] = _row(latest, _ANALYSIS_FIELDS) if latest else None
     return out
+
+
+def video_exists(video_id: str, *, session: Session | None = None) -> bool:
+    """Whether a video with this id is registered."""
+    with _reading(session) as s:
+        return s.exec(select(Video.video_id).where(Video.video_id == video_id)).first() is not None
 
 
 def list_analyses(video_id: str, *, session: Session | None = None) -> list[dict[str, Any]]:

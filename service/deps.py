@@ -41,8 +41,7 @@ def metrics(request: Request) -> Metrics:
 
 async def existing_video(video_id: VideoIdPath) -> str:
     """404 unless the video is registered."""
-    exists = await run_in_threadpool(queries.get_video, video_id)
-    if exists is None:
+    if not await run_in_threadpool(queries.video_exists, video_id):
         raise ApiError(404, f"video {video_id!r} not found")
     return video_id
 
