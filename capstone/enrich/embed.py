@@ -11,6 +11,9 @@
   description (the pipeline calls it after all stages have returned their rows).
 
 Nothing runs per detection: the cost is one forward pass per keyframe and per track.
+Timings: `embed` (this stage's share of the pass) breaks down into `embed.keyframes`,
+`embed.text` and `embed.tracks`; `embed.load` (model loading, once per process) is part of
+the pipeline's `setup`.
 Options: `keyframe_every_s`, `scene_change_threshold` (see `keyframes.py`),
 `embed_clip` (`"auto"`: when weights resolve; `"off"`; `"random"`: build the CLIP
 architecture with random weights, for shape/storage tests only), `clip_model`
@@ -167,14 +170,12 @@ class EmbedStage:
             started = time.perf_counter()
             self._embed_tracks(ctx)
             self._add_time(ctx, "embed.tracks", started)
-        ctx.timings["embed.keyframe_count"] = len(self.rows)
         return {TABLE: self.rows}
 
     def _embed_tracks(self, ctx: RunContext) -> None:
         import cv2
 
         tids = [tid for tid in sorted(self.crops) if tid in ctx.tracks]
-        ctx.timings["embed.track_count"] = len(tids)
         for start in range(0, len(tids), BATCH):
             chunk = tids[start : start + BATCH]
             crops = [self.crops[tid] for tid in chunk]
