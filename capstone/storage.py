@@ -79,9 +79,7 @@ def validate_video_id(video_id: str) -> str:
     'test-001'
     """
     if not _VIDEO_ID.match(video_id) or ".." in video_id:
-        raise InputError(
-            f"invalid video id {video_id!r}: use 1-128 letters, digits, '_', '-', '.'"
-        )
+        raise InputError(f"invalid video id {video_id!r}: use 1-128 letters, digits, '_', '-', '.'")
     return video_id
 
 
