@@ -22,6 +22,7 @@ import numpy as np
 from capstone.errors import InputError
 
 MAX_DIMENSION = 16384
+_IMAGE_FORMATS = {"image2", "gif", "webp", "apng", "tiff", "bmp"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ def probe(path: str | Path) -> VideoInfo:
                 duration = float(container.duration or 0) / 1e6
             frame_count = int(stream.frames or 0) or round(duration * fps)
             codec = ctx.name
+            still = container.format.name in _IMAGE_FORMATS or container.format.name.endswith(
+                "_pipe"
+            )
             first = next(container.decode(stream), None)
     except InputError:
         raise
@@ -91,6 +95,8 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"{path}: not a readable video ({type(exc).__name__}: {exc})") from exc
     if first is None:
         raise InputError(f"{path}: no decodable frames")
+    if still:
+        raise InputError(f"{path}: a still image ({codec}), not a video")
     if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION) or fps <= 0:
         raise InputError(f"{path}: implausible video stream ({width}x{height} at {fps} fps)")
     return VideoInfo(

@@ -187,8 +187,7 @@ def test_truncated_file_finishes_with_what_decodes(db_url: str) -> None:
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT frames_processed, summary FROM apps_db_videoanalysis "
-                "WHERE video_id='tree'"
+                "SELECT frames_processed, summary FROM apps_db_videoanalysis WHERE video_id='tree'"
             )
         ).one()
     engine.dispose()
@@ -253,3 +252,37 @@ def test_cli_analyze_prints_summary_and_rejects_bad_input(db_url: str, tmp_path:
 def test_input_error_is_a_capstone_error() -> None:
     with pytest.raises(InputError):
         probe(ROOT / "README.md")
+
+
+def test_still_image_is_not_a_video(tmp_path: Path) -> None:
+    import cv2
+
+    path = tmp_path / "frame.mp4"
+    ok, buf = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
+    assert ok
+    path.write_bytes(buf.tobytes())
+    with pytest.raises(InputError, match="still image"):
+        probe(path)
+
+
+def test_cli_line_option_counts_crossings(db_url: str) -> None:
+    result = _cli(
+        "analyze",
+        str(require(VIDEOS / "highway-cctv.avi")),
+        "--video-id",
+        "hw",
+        "--stages",
+        "detect,track,events",
+        "--line",
+        "A:0,100,320,100",
+        "--stride",
+        "2",
+        "--max-frames",
+        "60",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["events_per_type"].get("line_cross", 0) >= 1
+    bad = _cli("analyze", str(VIDEOS / "highway-cctv.avi"), "--line", "A:1,2,3")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
