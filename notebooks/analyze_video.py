@@ -17,9 +17,9 @@
 # The parameterized analysis notebook that the Batch job runs in `notebook` mode (and that
 # `capstone run-notebook analyze_video -p video clip.mp4` runs locally). It calls the same
 # `capstone.pipeline.analyze` as the CLI and the API, stores every result in PostgreSQL +
-# pgvector, and shows a short summary: counts, a keyframe, a timeline. The last cell
-# publishes the result (tag `result`) so the caller can store this executed copy with the
-# analysis row.
+# pgvector, and shows a short summary: counts, a keyframe, a timeline. The cell after the
+# analysis publishes its result (tag `result`, also when it failed) so the caller can store
+# this executed copy with the analysis row.
 
 # %% tags=["parameters"]
 video = "../../shared/data/videos/bikes.mp4"  # local path or s3://bucket/key
@@ -30,6 +30,9 @@ model = "yolo11n"
 tracker = "bytetrack"
 stride = 1
 conf = 0.25
+target_fps = None  # sample about this many frames per second (instead of stride)
+imgsz = 640
+classes = None  # e.g. ["person", "car"]: keep only these classes
 max_frames = None  # stop after this many sampled frames
 stages = ["track", "depth", "events", "display"]
 options = {}  # stage options: lines, zones, keyframe_every_s, ...
@@ -52,7 +55,10 @@ params = AnalysisParams(
     model=model,
     tracker=tracker,
     stride=stride,
+    target_fps=target_fps,
     conf=conf,
+    imgsz=imgsz,
+    classes=classes,
     max_frames=max_frames,
     stages=tuple(stages),
     options=options,
@@ -61,6 +67,23 @@ params.canonical()
 
 # %%
 result = analyze(source, video_id=video_id, params=params)
+
+# %% tags=["result"]
+display(
+    {
+        "application/json": {
+            "video_id": result.video_id,
+            "analysis_id": result.analysis_id,
+            "status": result.status,
+            "error": result.error,
+            "frames_processed": result.frames_processed,
+            "counts": result.counts,
+        }
+    },
+    raw=True,
+)
+
+# %%
 if result.status != "completed":
     raise RuntimeError(f"analysis of {source} failed: {result.error}")
 summary = pd.Series(
@@ -161,17 +184,3 @@ plt.show()
 pd.DataFrame(
     semantic, columns=["timestamp", "event_type", "class_name", "track_id", "description"]
 ).head(20)
-
-# %% tags=["result"]
-display(
-    {
-        "application/json": {
-            "video_id": result.video_id,
-            "analysis_id": result.analysis_id,
-            "status": result.status,
-            "frames_processed": result.frames_processed,
-            "counts": result.counts,
-        }
-    },
-    raw=True,
-)

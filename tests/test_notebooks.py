@@ -249,6 +249,9 @@ def test_a_failing_cell_fails_the_run_and_keeps_the_copy(
         o for o in _outputs(OUT / "analyze_video-failing.ipynb") if o["output_type"] == "error"
     ]
     assert len(errors) == 1
+    published = notebooks.read_result(OUT / "analyze_video-failing.ipynb")
+    assert published["status"] == "failed" and published["analysis_id"] >= 1
+    assert published["video_id"] == "not-a-video" and published["error"]
 
 
 @pytest.mark.slow
