@@ -194,11 +194,24 @@ controls = dict(
     stride=widgets.IntSlider(value=stride, min=1, max=10, description="stride"),
     tracker=widgets.Dropdown(options=list(TRACKERS), value=tracker, description="tracker"),
 )
-display(widgets.interactive(explore, **controls))
+view = widgets.Output()
+
+
+def refresh(change=None):
+    """Re-run detection and tracking with the controls' values (on release of a slider)."""
+    with view:
+        view.clear_output(wait=True)
+        explore(**{name: control.value for name, control in controls.items()})
+
+
+for control in controls.values():
+    control.continuous_update = False
+    control.observe(refresh, names="value")
+display(widgets.VBox([widgets.HBox(list(controls.values())[:2]), widgets.HBox(list(controls.values())[2:]), view]))
 
 # %% [markdown]
-# The same view without widgets (what a papermill run records): the last frame, with a
-# stricter confidence.
+# The same view drawn once without widgets (what a papermill run records): the last frame,
+# with a stricter confidence. In JupyterLab, move a control above to draw it there.
 
 # %%
 explore(frame=len(frames) - 1, conf=min(0.95, conf + 0.25), stride=stride, tracker=tracker)
