@@ -284,6 +284,12 @@ def _run(
         timings[stage.name] += time.perf_counter() - t
     rows = core.rows()  # after the stages: they may have enriched the track summaries
     _merge(rows, stage_rows)
+    for stage in stages:  # stages that work on everything merged (e.g. embed descriptions)
+        finalize = getattr(stage, "finalize", None)
+        if finalize is not None:
+            t = time.perf_counter()
+            finalize(rows, ctx)
+            timings[stage.name] += time.perf_counter() - t
     fps = frames / loop_time if loop_time > 0 else 0.0
     tracks_per_class = dict(Counter(t.class_name for t in ctx.tracks.values()))
     events_per_type = dict(Counter(e["event_type"] for e in rows.get("apps_db_event", [])))

@@ -66,3 +66,6 @@ class Stage(Protocol):
 
     def finish(self, ctx: RunContext) -> Rows:
         """Return the rows to store, keyed by table name."""
+
+    # Optional: `finalize(self, rows: Rows, ctx: RunContext) -> None` sees the merged rows of
+    # every stage just before they are stored (e.g. to embed all event descriptions).

@@ -257,3 +257,24 @@ def test_bad_embed_option_fails_the_analysis_cleanly(db_url: str) -> None:
     )
     assert result.status == "failed"
     assert result.error is not None and "embed_clip" in result.error
+
+
+def test_pipeline_embeds_semantic_event_descriptions(db_url: str) -> None:
+    result = analyze(
+        require(VIDEOS / "pets09-s2l1.avi"),
+        video_id="pets-events",
+        params=AnalysisParams(stages=("detect", "track", "events", "embed"), max_frames=20),
+    )
+    assert result.status == "completed", result.error
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        described, embedded = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE description IS NOT NULL), "
+                "count(*) FILTER (WHERE description IS NOT NULL AND text_embedding IS NOT NULL) "
+                "FROM apps_db_event WHERE analysis_id = :a AND event_type <> 'detection'"
+            ),
+            {"a": result.analysis_id},
+        ).one()
+    engine.dispose()
+    assert described > 0 and embedded == described

@@ -172,6 +172,12 @@ class EmbedStage:
             self._add_time(ctx, "embed.tracks", started)
         return {TABLE: self.rows}
 
+    def finalize(self, rows: Rows, ctx: RunContext) -> None:
+        """Text embeddings for every event description, whichever stage wrote it."""
+        started = time.perf_counter()
+        embed_event_descriptions(rows.get("apps_db_event", []))
+        self._add_time(ctx, "embed.events", started)
+
     def _embed_tracks(self, ctx: RunContext) -> None:
         import cv2
 
