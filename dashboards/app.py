@@ -19,17 +19,29 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboards/ on the pa
 
 HERE = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="capstone", page_icon="🎞️", layout="wide")
+st.set_page_config(page_title="capstone", page_icon=":material/movie:", layout="wide")
 
 PAGES = {
-    "videos": st.Page(HERE / "views" / "videos.py", title="Videos", icon="🎞️", default=True),
-    "video": st.Page(
-        HERE / "views" / "video_detail.py", title="Video", icon="🔎", url_path="video"
+    "videos": st.Page(
+        HERE / "views" / "videos.py", title="Videos", icon=":material/movie:", default=True
     ),
-    "events": st.Page(HERE / "views" / "events.py", title="Events", icon="📋", url_path="events"),
-    "search": st.Page(HERE / "views" / "search.py", title="Search", icon="🧭", url_path="search"),
+    "video": st.Page(
+        HERE / "views" / "video_detail.py",
+        title="Video",
+        icon=":material/play_circle:",
+        url_path="video",
+    ),
+    "events": st.Page(
+        HERE / "views" / "events.py", title="Events", icon=":material/list_alt:", url_path="events"
+    ),
+    "search": st.Page(
+        HERE / "views" / "search.py", title="Search", icon=":material/search:", url_path="search"
+    ),
     "pipeline": st.Page(
-        HERE / "views" / "pipeline.py", title="Pipeline", icon="⚙️", url_path="pipeline"
+        HERE / "views" / "pipeline.py",
+        title="Pipeline",
+        icon=":material/settings:",
+        url_path="pipeline",
     ),
 }
 st.session_state["_pages"] = PAGES

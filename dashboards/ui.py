@@ -43,8 +43,8 @@ def fmt_seconds(value: float | None) -> str:
 
 
 def status_badge(status: str | None) -> str:
-    icons = {"completed": "✅", "processing": "⏳", "pending": "🕓", "failed": "❌"}
-    return f"{icons.get(status or '', '•')} {status or 'not analyzed'}"
+    """The status as shown (plain text: emoji fonts are often missing on servers)."""
+    return status or "not analyzed"
 
 
 def query_param(name: str, default: Any = None) -> Any:

@@ -32,30 +32,55 @@ def _env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-@pytest.fixture(scope="module")
-def analyzed_db(pg_server_url: str, template_db: str) -> Iterator[str]:
-    """A database (module scope) holding bikes and pets09 analysed with every stage."""
+_ANALYZED: dict[str, str] = {}
+
+
+def analyzed_database(request: pytest.FixtureRequest, pg_server_url: str, template_db: str) -> str:
+    """URL of a database holding bikes and pets09 (40 frames each) analysed with every stage.
+
+    Built once per test session and shared by the AppTest and browser modules (analysing
+    costs ~30 s); dropped when the session ends.
+    """
     from capstone.params import AnalysisParams
     from capstone.pipeline import analyze
 
+    if "url" in _ANALYZED:
+        return _ANALYZED["url"]
     name = f"dash_{uuid.uuid4().hex[:10]}"
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+
+    def drop() -> None:
+        _ANALYZED.clear()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+    request.addfinalizer(drop)
     url = _with_db(pg_server_url, name)
     saved = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
     _clear_caches()
-    params = AnalysisParams(stages=STAGES, max_frames=40)
-    for video_id, file in CLIPS.items():
-        result = analyze(require(VIDEOS / file), video_id=video_id, params=params)
-        assert result.status == "completed", result.error
+    try:
+        params = AnalysisParams(stages=STAGES, max_frames=40)
+        for video_id, file in CLIPS.items():
+            result = analyze(require(VIDEOS / file), video_id=video_id, params=params)
+            assert result.status == "completed", result.error
+    finally:
+        _env("DATABASE_URL", saved)
+        _clear_caches()
+    _ANALYZED["url"] = url
+    return url
+
+
+@pytest.fixture(scope="session")
+def analyzed_db(
+    request: pytest.FixtureRequest, pg_server_url: str, template_db: str
+) -> Iterator[str]:
+    """The shared analysed database (see `analyzed_database`)."""
+    url = analyzed_database(request, pg_server_url, template_db)
     yield url
-    _env("DATABASE_URL", saved)
-    _clear_caches()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def streamlit_argv(host: str, port: int, app: Path = APP) -> list[str]:
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
         "--global.developmentMode", "false",
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
 
 

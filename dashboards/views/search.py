@@ -28,6 +28,8 @@ with guarded():
         st.info(EMPTY_VIDEOS)
         st.stop()
     example = st.session_state.get("search_example")
+    if "q_text" not in st.session_state and st.query_params.get("q"):
+        st.session_state["q_text"] = st.query_params["q"]  # shareable: /search?q=person
     text = st.text_input("Search text", placeholder="e.g. person, car, bicycle", key="q_text")
     image = st.file_uploader("…or an example image", type=["jpg", "jpeg", "png"], key="q_image")
     if example:
