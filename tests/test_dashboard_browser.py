@@ -11,6 +11,7 @@ Needs `chromium` on PATH (CI: `command -v chromium || apt-get install -y chromiu
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import shutil
@@ -100,19 +101,6 @@ BASE_FLAGS = [
 ]
 
 
-def dump_dom(url: str, budget_ms: int = 10000) -> str:
-    """`chromium --dump-dom` with a fresh profile: the DOM after `budget_ms` of virtual time."""
-    assert CHROMIUM is not None
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        done = subprocess.run(
-            [CHROMIUM, *BASE_FLAGS, f"--user-data-dir={profile}",
-             f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 class DevToolsBrowser:
     """One headless Chromium driven over the DevTools protocol (screenshots once rendered).
 
@@ -160,7 +148,7 @@ class DevToolsBrowser:
         return result["result"].get("value")
 
     def shoot(self, url: str, expected: list[str], path: Path, timeout: float = 60) -> str:
-        """Open `url`, wait until rendered with `expected` text, save a PNG; the page text."""
+        """Open `url`, wait until rendered with `expected` text, save PNG + DOM; page text + DOM."""
         self.call("Page.navigate", url=url)
         deadline = time.monotonic() + timeout
         body = ""
@@ -177,7 +165,9 @@ class DevToolsBrowser:
         time.sleep(1.0)  # let charts finish their transitions
         png = self.call("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(png))
-        return body
+        dom = str(self.evaluate("document.documentElement.outerHTML") or "")
+        path.with_suffix(".dom.html").write_text(dom)  # the DOM dump, kept with the PNG
+        return body + "\n" + html.unescape(dom)
 
     def close(self) -> None:
         self.ws.close()
@@ -200,12 +190,3 @@ def test_every_page_renders_in_chromium(dashboard_url: str) -> None:
                 assert (SHOTS / f"{i:02d}-{name}.png").stat().st_size > 20_000, name
         finally:
             browser.close()
-    # the same pages again through `--dump-dom` (fresh profile each): the text is in the DOM
-    for name, (path, expected) in PAGES.items():
-        dom = ""
-        for _attempt in range(3):  # Streamlit renders over a websocket: allow a slow load
-            dom = dump_dom(dashboard_url + path)
-            if all(t in dom for t in expected):
-                break
-        (SHOTS / f"{name}.dom.html").write_text(dom)
-        assert all(t in dom for t in expected), f"{name}: {[t for t in expected if t not in dom]}"
