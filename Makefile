@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export CAPSTONE_MODELS_DIR ?= $(SHARED)/models
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-fast lint demo lab serve clean-venv
+.PHONY: venv system-deps test test-fast lint demo lab serve dashboard clean-venv
 
 venv: $(STAMP)  ## create/refresh .venv (no-op when requirements are unchanged)
 
@@ -22,7 +22,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.stamp-* && touch $@
 
-test: venv  ## set up and run the whole suite (slow tier included)
+system-deps:  ## headless Chromium for the dashboard browser test (Debian; skipped if present)
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed: the browser test will be skipped"; }
+
+test: venv system-deps  ## set up and run the whole suite (slow tier included)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -40,6 +45,9 @@ serve: venv
 
 lab: venv
 	$(BIN)/capstone lab
+
+dashboard: venv
+	$(BIN)/capstone dashboard
 
 clean-venv:
 	rm -rf $(VENV)
