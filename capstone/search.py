@@ -287,11 +287,10 @@ _SCOPE_GIVEN = "scope AS (SELECT unnest(CAST(:analysis_ids AS bigint[])) AS id)"
 
 def _filter_sql(target: str, f: SearchFilters, params: dict[str, Any]) -> list[str]:
     """WHERE conditions over alias x (values bound into `params`)."""
-    # the scope as one array value (an InitPlan), not a join: the planner keeps the
-    # ORDER BY distance LIMIT n on the HNSW index and applies it as a filter
-    where = ["x.analysis_id = ANY(CAST((SELECT array_agg(id) FROM scope) AS bigint[]))"]
-    if f.analysis_ids is not None:
-        params["analysis_ids"] = list(f.analysis_ids)
+    # The scope is bound as a constant array (see `_scope_ids`): with an array the planner
+    # cannot see (a sub-select) it guesses 10% of rows, reads them through the btree on
+    # analysis_id and sorts (measured: 1.4 s at 100k rows) instead of using the HNSW index.
+    where = ["x.analysis_id = ANY(:scope_ids)"]
     if f.video_ids is not None:
         where.append("x.video_id = ANY(:video_ids)")
         params["video_ids"] = list(f.video_ids)
@@ -580,6 +579,13 @@ def _parse_vector(literal: str) -> list[float]:
     return [float(v) for v in literal.strip("[]").split(",")]
 
 
+def _scope_ids(session: Session, given: list[int] | None) -> list[int]:
+    """The analyses searched: `given`, else the latest completed analysis of each video."""
+    if given is not None:
+        return list(given)
+    return [int(r[0]) for r in session.execute(text(f"WITH {_SCOPE_LATEST} SELECT id FROM scope"))]
+
+
 def plan(q: SearchQuery, session: Session) -> SearchPlan:
     """Validate `q`, compute its query vector, and build the one SQL statement that runs it."""
     name = q.target
@@ -608,14 +614,13 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
     if any(w < 0 for w in q.weights) or not any(q.weights):
         raise SearchInputError("weights must be >= 0 and not both 0")
 
-    params: dict[str, Any] = {"k": q.k}
+    params: dict[str, Any] = {"k": q.k, "scope_ids": _scope_ids(session, f.analysis_ids)}
     where = " AND ".join(_filter_sql(name, f, params))
-    scope = _SCOPE_GIVEN if f.analysis_ids is not None else _SCOPE_LATEST
     # each retriever fetches more than k: RRF needs depth, and with relaxed_order + a filter
     # the first k rows that pass are not always the k nearest of those that pass
     n_cand = q.candidates or max(4 * q.k, 40)
     params["n_cand"] = n_cand
-    ctes = [scope]
+    ctes: list[str] = []
     space = None
     settings: dict[str, str] = {}
 
