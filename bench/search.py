@@ -68,10 +68,16 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def clustered(rng: np.random.Generator, n: int, dim: int, centres: np.ndarray) -> np.ndarray:
-    """Unit vectors around `centres` (so nearest neighbours are meaningful)."""
+def clustered(
+    rng: np.random.Generator, n: int, dim: int, centres: np.ndarray, spread: float
+) -> np.ndarray:
+    """Unit vectors around `centres` (N(0,1) per dimension) with N(0, spread) noise.
+
+    `spread` 1.0: the noise is as large as the centre (nearest neighbours still mostly
+    share a cluster); small values make tight clusters of near-ties (hard for HNSW).
+    """
     labels = rng.integers(0, len(centres), n)
-    return _unit(centres[labels] + rng.normal(scale=0.5 / np.sqrt(dim) * 8, size=(n, dim)))
+    return _unit(centres[labels] + rng.normal(scale=spread, size=(n, dim)))
 
 
 def _descriptions(rng: np.random.Generator, n: int) -> list[str]:
@@ -204,7 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         n_img, n_txt, k = args.image_rows, args.text_rows, args.k
         img_centres = rng.normal(size=(CLUSTERS, 1280))
         txt_centres = rng.normal(size=(CLUSTERS, 384))
-        images = clustered(rng, n_img, 1280, img_centres)
+        images = clustered(rng, n_img, 1280, img_centres, args.spread)
         img_desc = _descriptions(rng, n_img)
 
         def image_rows() -> Any:
@@ -240,7 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
 
         # ---------------------------------------------------------------- events (text)
-        texts = clustered(rng, n_txt, 384, txt_centres)
+        texts = clustered(rng, n_txt, 384, txt_centres, args.spread)
         ev_desc = _descriptions(rng, n_txt)
 
         def event_rows() -> Any:
@@ -315,6 +321,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for i in range(nq)
                 ]
                 measure(f"{tag}: hybrid", hq, results)
+        # ef_search sweep (unfiltered vector queries): recall against latency
+        for target, qv in (("frames", img_q), ("events", txt_q)):
+            for ef in args.ef_search:
+                vq = [
+                    S.SearchQuery(vector=qv[i].tolist(), target=target, k=k, ef_search=ef)
+                    for i in range(nq)
+                ]
+                measure(f"{target} no filter: vector, ef_search={ef}", vq, results)
         out["queries"] = results
 
         # ---------------------------------------------------------------- halfvec
@@ -391,6 +405,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--spread", type=float, default=0.7, help="cluster noise (see clustered)")
+    parser.add_argument(
+        "--ef-search",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[40, 100, 200, 400],
+        help="hnsw.ef_search values to sweep (comma-separated)",
+    )
     parser.add_argument("--skip-halfvec", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--json", help="write the numbers to this file")
