@@ -248,12 +248,12 @@ def overlay(video_id: str) -> tuple[bytes, int] | None:
     drawn = 0
     if trails.get("tracks"):
         sx, sy = w / float(trails["width"]), h / float(trails["height"])
-        from capstone.enrich.display import track_color
+        from capstone.annotate import color_of
 
         for track in trails["tracks"]:
             pts = np.array([[p[0] * sx, p[1] * sy] for p in track["points"]], np.int32)
             if len(pts) >= 2:
-                cv2.polylines(image, [pts], False, track_color(track["track_id"]), 2, cv2.LINE_AA)
+                cv2.polylines(image, [pts], False, color_of(track["track_id"]), 2, cv2.LINE_AA)
                 drawn += 1
     ok, buf = cv2.imencode(".png", image)
     return (buf.tobytes(), drawn) if ok else None

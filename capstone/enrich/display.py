@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from capstone.annotate import draw_detections
 from capstone.detections import Detections
 from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
@@ -36,31 +37,6 @@ from capstone.stage import Rows, RunContext
 
 TABLE = "apps_db_displaydata"
 JPEG_QUALITY = 80
-_PALETTE = [
-    (75, 25, 230),
-    (75, 180, 60),
-    (25, 225, 255),
-    (200, 130, 0),
-    (48, 130, 245),
-    (180, 30, 145),
-    (240, 240, 70),
-    (230, 50, 240),
-    (60, 245, 210),
-    (212, 190, 250),
-    (128, 128, 0),
-    (255, 190, 220),
-    (40, 110, 170),
-    (0, 0, 128),
-    (195, 255, 170),
-    (0, 128, 128),
-]
-
-
-def track_color(track_id: int | None) -> tuple[int, int, int]:
-    """A stable BGR colour per track id (grey for untracked boxes)."""
-    if track_id is None or track_id < 0:
-        return (160, 160, 160)
-    return _PALETTE[track_id % len(_PALETTE)]
 
 
 def _number(options: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
@@ -82,22 +58,15 @@ def annotate_thumbnail(
     h, w = image.shape[:2]
     scale = min(1.0, width / w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image.copy()
-    ids = detections.tracker_id
-    for i, (box, label) in enumerate(zip(detections.xyxy, detections.labels, strict=True)):
-        tid = int(ids[i]) if ids is not None else None
-        color = track_color(tid)
-        x1, y1, x2, y2 = (round(float(v) * scale) for v in box)
-        cv2.rectangle(thumb, (x1, y1), (x2, y2), color, 1, cv2.LINE_AA)
-        text = f"{tid} {label}" if tid is not None and tid >= 0 else label
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
-        top = max(0, y1 - th - 3)
-        cv2.rectangle(thumb, (x1, top), (x1 + tw + 2, top + th + 3), color, -1)
-        cv2.putText(
-            thumb, text, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1,
-            cv2.LINE_AA,
-        )  # fmt: skip
-    return thumb, scale
+    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    scaled = Detections(
+        detections.xyxy * scale,
+        detections.confidence,
+        detections.class_id,
+        detections.tracker_id,
+        detections.class_names,
+    )
+    return draw_detections(thumb, scaled, thickness=1, font_scale=0.35), scale
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
