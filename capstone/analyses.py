@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
 from capstone.db.engine import session_scope
@@ -83,6 +84,44 @@ def find_analysis(session: Session, video_id: str, params_hash: str) -> VideoAna
     ).first()
 
 
+def _analysis_row(session: Session, video_id: str, params: AnalysisParams) -> VideoAnalysis:
+    """The (video, params) analysis row, created `pending` if missing, locked for update."""
+    params_hash = params.params_hash()
+    session.execute(
+        insert(VideoAnalysis)
+        .values(
+            video_id=video_id,
+            status="pending",
+            progress=0.0,
+            params=params.canonical(),
+            params_hash=params_hash,
+            frames_processed=0,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(constraint="uq_analysis_video_params")
+    )
+    return session.exec(
+        select(VideoAnalysis)
+        .where(VideoAnalysis.video_id == video_id, VideoAnalysis.params_hash == params_hash)
+        .with_for_update()
+    ).one()
+
+
+def register_pending(
+    video_id: str, params: AnalysisParams, source_uri: str | None = None, title: str | None = None
+) -> int:
+    """Make sure the video and a `pending` analysis row exist (a failed one is reset to
+    pending); return its id. A worker's `claim_analysis` later takes the row over."""
+    with session_scope() as session:
+        upsert_video(session, video_id, title=title, source_uri=source_uri)
+        session.flush()
+        row = _analysis_row(session, video_id, params)
+        if row.status == "failed":
+            row.status, row.error, row.progress = "pending", None, 0.0
+            session.add(row)
+        return int(row.id or 0)
+
+
 def claim_analysis(
     video_id: str,
     params: AnalysisParams,
@@ -97,25 +136,12 @@ def claim_analysis(
 
     Raises `AnalysisBusyError` if another owner holds a live lease.
     """
-    params_hash = params.params_hash()
     with session_scope() as session:
         upsert_video(
             session, video_id, info=info, title=title, source_uri=source_uri, status="processing"
         )
         session.flush()
-        session.execute(
-            text(
-                "INSERT INTO apps_db_videoanalysis (video_id, status, progress, params, "
-                "params_hash, frames_processed, attempts) VALUES (:v, 'pending', 0, "
-                "CAST(:p AS jsonb), :h, 0, 0) ON CONFLICT (video_id, params_hash) DO NOTHING"
-            ),
-            {"v": video_id, "p": params.model_dump_json(), "h": params_hash},
-        )
-        row = session.exec(
-            select(VideoAnalysis)
-            .where(VideoAnalysis.video_id == video_id, VideoAnalysis.params_hash == params_hash)
-            .with_for_update()
-        ).one()
+        row = _analysis_row(session, video_id, params)
         t = now()
         if (
             row.status in ("pending", "processing")

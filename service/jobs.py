@@ -11,13 +11,8 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
-
 from capstone import analyses
-from capstone.db.engine import session_scope
 from capstone.db.migrate import ensure_schema
-from capstone.db.models import VideoAnalysis
 from capstone.params import AnalysisParams
 from capstone.pipeline import AnalysisResult, analyze
 
@@ -27,37 +22,9 @@ log = logging.getLogger("capstone.service")
 def register_pending(
     video_id: str, params: AnalysisParams, source_uri: str, title: str | None = None
 ) -> int:
-    """Make sure the video and a `pending` analysis row exist; return the analysis id.
-
-    The worker's `claim_analysis` later takes this row over and holds its lease.
-    """
+    """Make sure the video and a `pending` analysis row exist; return the analysis id."""
     ensure_schema()
-    params_hash = params.params_hash()
-    with session_scope() as session:
-        analyses.upsert_video(session, video_id, title=title, source_uri=source_uri)
-        session.flush()
-        session.execute(
-            insert(VideoAnalysis)
-            .values(
-                video_id=video_id,
-                status="pending",
-                progress=0.0,
-                params=params.canonical(),
-                params_hash=params_hash,
-                frames_processed=0,
-                attempts=0,
-            )
-            .on_conflict_do_nothing(constraint="uq_analysis_video_params")
-        )
-        row = session.exec(
-            select(VideoAnalysis).where(
-                VideoAnalysis.video_id == video_id, VideoAnalysis.params_hash == params_hash
-            )
-        ).one()
-        if row.status == "failed":
-            row.status, row.error, row.progress = "pending", None, 0.0
-            session.add(row)
-        return int(row.id or 0)
+    return analyses.register_pending(video_id, params, source_uri, title)
 
 
 class AnalysisJobs:

@@ -218,7 +218,7 @@ def test_bad_input_is_a_4xx_with_a_reason_and_stores_nothing(
         png = tmp_path / "still.mp4"
         png.write_bytes(_one_pixel_png())
         still = _upload(client, png)
-        assert still.status_code == 415 and "single png image" in still.json()["detail"]
+        assert still.status_code == 415 and "still image" in still.json()["detail"]
 
         no_field = client.post("/db/videos/upload/", files={"file": ("a.mp4", b"x")}, headers=AUTH)
         assert no_field.status_code == 422 and "'video'" in no_field.json()["detail"]
