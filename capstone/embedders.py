@@ -246,7 +246,9 @@ class TextEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # no "Loading weights" bar in our output
         self.path = Path(path) if path else minilm_path()
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 

@@ -33,7 +33,7 @@ class AnalysisParams(BaseModel):
     classes: tuple[str, ...] | None = Field(default=None, description="keep only these classes")
     conf: float = Field(default=0.25, ge=0.01, le=1.0, description="detector confidence")
     imgsz: int = Field(default=640, ge=32, le=4096)
-    stages: tuple[str, ...] = Field(default=CORE_STAGES, description="stages to run")
+    stages: tuple[str, ...] = Field(default=ALL_STAGES, description="stages to run")
     max_frames: int | None = Field(default=None, ge=1, description="stop after N sampled frames")
     options: dict[str, Any] = Field(
         default_factory=dict, description="stage options (lines, zones, keyframe interval, ...)"

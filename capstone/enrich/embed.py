@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -120,8 +121,12 @@ class EmbedStage:
         use_reid = _bool_option(options, "embed_reid", True)
 
         t = time.perf_counter()
-        self.image = embedders.image_embedder()
-        self.text = embedders.text_embedder()
+        # Models take seconds to import and load: they load in the background while the
+        # detector works; keyframes seen before the image model is ready wait in a list.
+        self._loader = ThreadPoolExecutor(2, thread_name_prefix="capstone-embed-load")
+        self._image_model = self._loader.submit(embedders.image_embedder)
+        self._text_model = self._loader.submit(embedders.text_embedder)
+        self._loader.shutdown(wait=False)
         self.reid = embedders.reid_embedder() if use_reid and self.embed_tracks else None
         self.clip = (
             None
@@ -129,9 +134,19 @@ class EmbedStage:
             else embedders.clip_embedder(clip_model, allow_random=clip_mode == "random")
         )
         ctx.timings["embed.load"] = time.perf_counter() - t
-        self.model_label = self.image.name + (f" + {self.clip.name}" if self.clip else "")
         self.rows: list[dict[str, Any]] = []
         self.crops: dict[int, np.ndarray] = {}
+        self._waiting: list[tuple[Frame, list[str]]] = []
+
+    @property
+    def image(self) -> embedders.ImageEmbedder:
+        """The image model, waiting for its background load if it is still running."""
+        return self._image_model.result()
+
+    @property
+    def text(self) -> embedders.TextEmbedder:
+        """The text model, waiting for its background load if it is still running."""
+        return self._text_model.result()
 
     def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
         if self.embed_tracks and detections.tracker_id is not None:
@@ -141,18 +156,26 @@ class EmbedStage:
                     self.crops[tid] = crop_box(frame.image, detections.xyxy[i])
         if not is_keyframe(frame, ctx):
             return
+        self._waiting.append((frame, detections.labels))
+        if self._image_model.done():
+            self._embed_keyframes(ctx)
+
+    def _embed_keyframes(self, ctx: RunContext) -> None:
         started = time.perf_counter()
-        vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)
-        row: dict[str, Any] = {
-            "frame_number": frame.index,
-            "timestamp": round(frame.timestamp, 4),
-            "model": self.model_label,
-            "embedding": vectors[0],
-            "description": describe_frame(detections.labels, labels[0]),
-        }
-        if self.clip is not None:
-            row["clip_embedding"] = self.clip.embed_images([frame.image])[0]
-        self.rows.append(row)
+        model_label = self.image.name + (f" + {self.clip.name}" if self.clip else "")
+        for frame, labels_seen in self._waiting:
+            vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)
+            row: dict[str, Any] = {
+                "frame_number": frame.index,
+                "timestamp": round(frame.timestamp, 4),
+                "model": model_label,
+                "embedding": vectors[0],
+                "description": describe_frame(labels_seen, labels[0]),
+            }
+            if self.clip is not None:
+                row["clip_embedding"] = self.clip.embed_images([frame.image])[0]
+            self.rows.append(row)
+        self._waiting.clear()
         self._add_time(ctx, "embed.keyframes", started)
 
     @staticmethod
@@ -160,6 +183,7 @@ class EmbedStage:
         ctx.timings[key] = ctx.timings.get(key, 0.0) + time.perf_counter() - started
 
     def finish(self, ctx: RunContext) -> Rows:
+        self._embed_keyframes(ctx)
         started = time.perf_counter()
         if self.rows:
             texts = self.text.embed([r["description"] for r in self.rows])
