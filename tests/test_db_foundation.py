@@ -39,7 +39,7 @@ def test_migrations_apply_idempotent_and_reversible(pg_server_url: str) -> None:
     migrate.upgrade(url)
     migrate.upgrade(url)  # idempotent
     engine = create_engine(url)
-    assert SPEC_TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= SPEC_TABLES
     assert migrate.current_revision(url) == migrate.head_revision()
     with engine.connect() as conn:
         methods = dict(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes")).all())
@@ -49,7 +49,7 @@ def test_migrations_apply_idempotent_and_reversible(pg_server_url: str) -> None:
     migrate.downgrade(url, "base")
     assert not SPEC_TABLES & set(inspect(engine).get_table_names())
     migrate.upgrade(url, "head")
-    assert SPEC_TABLES <= set(inspect(engine).get_table_names())
+    assert set(inspect(engine).get_table_names()) >= SPEC_TABLES
     engine.dispose()
 
 
@@ -224,9 +224,9 @@ def test_db_secret_arn_resolves_through_secrets_manager(
     from capstone.db import resolve_database_url
 
     client = boto3.client("secretsmanager", endpoint_url=aws_env)
-    arn = client.create_secret(
-        Name="capstone/db-test", SecretString=json.dumps({"url": db_url})
-    )["ARN"]
+    arn = client.create_secret(Name="capstone/db-test", SecretString=json.dumps({"url": db_url}))[
+        "ARN"
+    ]
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DB_SECRET_ARN", arn)
     get_settings.cache_clear()
@@ -235,8 +235,13 @@ def test_db_secret_arn_resolves_through_secrets_manager(
     rds_arn = client.create_secret(
         Name="capstone/db-rds",
         SecretString=json.dumps(
-            {"username": "app", "password": "p@ss/w", "host": "db.local", "port": 5433,
-             "dbname": "capstone"}
+            {
+                "username": "app",
+                "password": "p@ss/w",
+                "host": "db.local",
+                "port": 5433,
+                "dbname": "capstone",
+            }
         ),
     )["ARN"]
     monkeypatch.setenv("DB_SECRET_ARN", rds_arn)
@@ -252,8 +257,10 @@ def test_db_secret_arn_resolves_through_secrets_manager(
             "database not reachable",
         ),
         ({"CAPSTONE_HOME": str(ROOT / "pyproject.toml" / "sub")}, "cannot create data directory"),
-        ({"DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
-         "cannot read database secret"),
+        (
+            {"DB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"},
+            "cannot read database secret",
+        ),
     ],
 )
 def test_bad_configuration_gives_one_readable_line(

@@ -167,7 +167,10 @@ def grants(statement: dict, action: str) -> bool:
         return False
     if "not_actions" in statement:
         return True  # NotAction grants everything else: treat as a grant
-    return any(fnmatch.fnmatchcase(action.lower(), unq(a).lower()) for a in as_list(statement.get("actions")))
+    return any(
+        fnmatch.fnmatchcase(action.lower(), unq(a).lower())
+        for a in as_list(statement.get("actions"))
+    )
 
 
 def role_grants(tree: dict[str, Module], role: str) -> tuple[list[dict], list[str]]:
@@ -176,7 +179,11 @@ def role_grants(tree: dict[str, Module], role: str) -> tuple[list[dict], list[st
     managed: list[str] = []
     role_ref = re.compile(rf"^aws_iam_role\.{re.escape(role)}(\[\d+\])?\.(id|name)$")
     for mod in tree.values():
-        for rtype in ("aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_policy_attachment"):
+        for rtype in (
+            "aws_iam_role_policy",
+            "aws_iam_role_policy_attachment",
+            "aws_iam_policy_attachment",
+        ):
             for body in mod.of_type(rtype).values():
                 roles = [unq(r) for r in as_list(body.get("role", body.get("roles")))]
                 if not any(role_ref.match(r or "") for r in roles):
@@ -225,7 +232,9 @@ def check_no_put_object_for_analysis_roles(tree: dict[str, Module]) -> None:
         assert statements, f"role {role} has no policies (was it renamed?)"
         for st in statements:
             for action in ("s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"):
-                assert not grants(st, action), f"role {role} is granted {action}: {st.get('actions')}"
+                assert not grants(st, action), (
+                    f"role {role} is granted {action}: {st.get('actions')}"
+                )
         for arn in managed:
             assert any(arn.endswith(f":policy/{p}") for p in ALLOWED_MANAGED_POLICIES), (
                 f"role {role} has managed policy {arn}, which is not known to be free of S3 writes"
@@ -245,7 +254,9 @@ def check_batch_job_s3_read_only(tree: dict[str, Module]) -> None:
                 assert resources and all("var.raw_bucket_arn" in r for r in resources), (
                     f"batch_job S3 access must be limited to the raw bucket, got {resources}"
                 )
-    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, f"batch_job S3 actions: {sorted(s3_actions)}"
+    assert s3_actions == {"s3:GetObject", "s3:ListBucket"}, (
+        f"batch_job S3 actions: {sorted(s3_actions)}"
+    )
 
 
 def check_roles_are_wired(tree: dict[str, Module]) -> None:
@@ -258,7 +269,9 @@ def check_roles_are_wired(tree: dict[str, Module]) -> None:
     assert unq(root.modules["lambda"]["role_arn"]) == "module.iam.lambda_role_arn"
     for name, jd in job_definitions(tree).items():
         props = unq(jd["container_properties"])
-        assert re.search(r"jobRoleArn\s*=\s*var\.job_role_arn\b", props), f"job definition {name}: jobRoleArn"
+        assert re.search(r"jobRoleArn\s*=\s*var\.job_role_arn\b", props), (
+            f"job definition {name}: jobRoleArn"
+        )
     fn = module_source(tree, "lambda").resource("aws_lambda_function", "submit_job")
     assert unq(fn["role"]) == "var.role_arn"
 
@@ -275,14 +288,18 @@ def check_notification_targets_main_queue(tree: dict[str, Module]) -> None:
             if unq(label) == "queue":
                 queue_blocks += as_list(dbody.get("content"))
     assert queue_blocks, "the raw bucket notification has no queue target"
-    assert not body.get("lambda_function") and not body.get("topic"), "only the queue may be notified"
+    assert not body.get("lambda_function") and not body.get("topic"), (
+        "only the queue may be notified"
+    )
     for q in queue_blocks:
         assert unq(q["queue_arn"]) == "var.queue_arn"
         assert [unq(e) for e in as_list(q["events"])] == ["s3:ObjectCreated:*"]
         assert "filter_suffix" in q, "notifications must be limited to video suffixes"
     suffixes = storage.var_default("video_suffixes")
     assert ".mp4" in suffixes and ".mov" in suffixes
-    assert unq(tree["root"].modules["storage"]["queue_arn"]) == "module.queue.notification_queue_arn"
+    assert (
+        unq(tree["root"].modules["storage"]["queue_arn"]) == "module.queue.notification_queue_arn"
+    )
     queue = module_source(tree, "queue")
     assert unq(queue.outputs["notification_queue_arn"]["value"]) == "aws_sqs_queue.main.arn"
 
@@ -292,13 +309,18 @@ def check_queue_redrives_to_dlq(tree: dict[str, Module]) -> None:
     main = queue.resource("aws_sqs_queue", "main")
     dlq = queue.resource("aws_sqs_queue", "dlq")
     redrive = unq(main.get("redrive_policy", ""))
-    assert re.search(r"deadLetterTargetArn\s*=\s*aws_sqs_queue\.dlq\.arn", redrive), "main queue: no redrive to DLQ"
+    assert re.search(r"deadLetterTargetArn\s*=\s*aws_sqs_queue\.dlq\.arn", redrive), (
+        "main queue: no redrive to DLQ"
+    )
     assert re.search(r"maxReceiveCount\s*=", redrive), "main queue: redrive without maxReceiveCount"
     assert "redrive_policy" not in dlq, "the DLQ must not redrive"
     assert queue.var_default("max_receive_count") >= 2
-    assert queue.var_default("visibility_timeout_seconds") >= 900, "visibility timeout too short for analyses"
+    assert queue.var_default("visibility_timeout_seconds") >= 900, (
+        "visibility timeout too short for analyses"
+    )
     alarms = [
-        a for a in queue.of_type("aws_cloudwatch_metric_alarm").values()
+        a
+        for a in queue.of_type("aws_cloudwatch_metric_alarm").values()
         if "aws_sqs_queue.dlq.name" in str(a.get("dimensions"))
     ]
     assert alarms, "no alarm on the dead-letter queue"
@@ -310,7 +332,9 @@ def check_job_definition_environment(tree: dict[str, Module]) -> None:
     assert defs, "no Batch job definition"
     for name, jd in defs.items():
         env = container_environment_names(jd["container_properties"])
-        assert len(env) == len(set(env)) and set(env) == JOB_ENV, f"job definition {name} environment: {env}"
+        assert len(env) == len(set(env)) and set(env) == JOB_ENV, (
+            f"job definition {name} environment: {env}"
+        )
         props = unq(jd["container_properties"])
         assert '"batch.process_video"' in props, f"job definition {name}: entrypoint"
         assert as_list(jd.get("retry_strategy")), f"job definition {name}: no retry strategy"
@@ -342,42 +366,68 @@ def check_rds_encrypted_private(tree: dict[str, Module]) -> None:
     assert instances, "no RDS instance"
     for name, body in instances.items():
         assert body.get("storage_encrypted") is True, f"aws_db_instance.{name} is not encrypted"
-        assert body.get("publicly_accessible") is False, f"aws_db_instance.{name} must set publicly_accessible = false"
+        assert body.get("publicly_accessible") is False, (
+            f"aws_db_instance.{name} must set publicly_accessible = false"
+        )
         assert unq(body["engine"]) == "postgres"
     assert int(str(db.var_default("engine_version")).split(".")[0]) >= 16
     assert "vector" in db.var_default("allowed_extensions"), "pgvector must be allowed"
     params = db.resource("aws_db_parameter_group", "this")["parameter"]
-    assert any(unq(p["name"]) == "rds.force_ssl" and unq(p["value"]) == "1" for p in as_list(params))
-    assert db.of_type("aws_secretsmanager_secret"), "database credentials must be in Secrets Manager"
+    assert any(
+        unq(p["name"]) == "rds.force_ssl" and unq(p["value"]) == "1" for p in as_list(params)
+    )
+    assert db.of_type("aws_secretsmanager_secret"), (
+        "database credentials must be in Secrets Manager"
+    )
 
 
 def check_buckets_block_public_access(tree: dict[str, Module]) -> None:
-    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    flags = (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    )
     n_buckets = 0
     for mod in tree.values():
         blocks = mod.of_type("aws_s3_bucket_public_access_block")
         for name in mod.of_type("aws_s3_bucket"):
             n_buckets += 1
-            matching = [b for b in blocks.values() if unq(b["bucket"]) in (f"aws_s3_bucket.{name}.id", f"aws_s3_bucket.{name}.bucket")]
+            matching = [
+                b
+                for b in blocks.values()
+                if unq(b["bucket"]) in (f"aws_s3_bucket.{name}.id", f"aws_s3_bucket.{name}.bucket")
+            ]
             assert matching, f"{mod.path}: bucket {name} has no public access block"
             for flag in flags:
-                assert matching[0].get(flag) is True, f"{mod.path}: bucket {name}: {flag} is not true"
+                assert matching[0].get(flag) is True, (
+                    f"{mod.path}: bucket {name}: {flag} is not true"
+                )
     assert n_buckets >= 1
 
 
 def check_raw_bucket_hardening(tree: dict[str, Module]) -> None:
     st = module_source(tree, "storage")
-    assert unq(st.resource("aws_s3_bucket_versioning", "raw")["versioning_configuration"][0]["status"]) == "Enabled"
+    assert (
+        unq(st.resource("aws_s3_bucket_versioning", "raw")["versioning_configuration"][0]["status"])
+        == "Enabled"
+    )
     sse = st.resource("aws_s3_bucket_server_side_encryption_configuration", "raw")
     algo = unq(sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"])
     assert algo in ("aws:kms", "aws:kms:dsse", "AES256")
     rules = as_list(st.resource("aws_s3_bucket_lifecycle_configuration", "raw")["rule"])
-    assert any(r.get("abort_incomplete_multipart_upload") and unq(r["status"]) == "Enabled" for r in rules)
+    assert any(
+        r.get("abort_incomplete_multipart_upload") and unq(r["status"]) == "Enabled" for r in rules
+    )
     policy = st.resource("aws_s3_bucket_policy", "raw")
     stmts = policy_statements(st, policy["policy"])
     assert any(
         unq(s.get("effect")) == "Deny"
-        and any(unq(c["variable"]) == "aws:SecureTransport" and [unq(v) for v in c["values"]] == ["false"] for c in as_list(s.get("condition")))
+        and any(
+            unq(c["variable"]) == "aws:SecureTransport"
+            and [unq(v) for v in c["values"]] == ["false"]
+            for c in as_list(s.get("condition"))
+        )
         for s in stmts
     ), "raw bucket policy must deny non-TLS requests"
 
@@ -391,7 +441,9 @@ def check_service_and_images(tree: dict[str, Module]) -> None:
     assert unq(svc.resource("aws_ecs_service", "api")["launch_type"]) == "FARGATE"
     ecr = module_source(tree, "ecr")
     for name, repo in ecr.of_type("aws_ecr_repository").items():
-        assert repo["image_scanning_configuration"][0]["scan_on_push"] is True, f"ECR {name}: scan on push"
+        assert repo["image_scanning_configuration"][0]["scan_on_push"] is True, (
+            f"ECR {name}: scan on push"
+        )
     assert set(ecr.var_default("repositories")) >= {"service", "batch"}
 
 
@@ -399,8 +451,20 @@ def check_root_interface(tree: dict[str, Module]) -> None:
     root = tree["root"]
     assert root.var_default("region") == "ap-northeast-2"
     assert "environment" in root.variables
-    assert {"raw_bucket_name", "queue_url", "dlq_url", "api_url", "ecr_repository_urls"} <= set(root.outputs)
-    assert {"network", "storage", "queue", "lambda", "batch", "service", "database", "ecr", "iam"} <= set(root.modules)
+    assert {"raw_bucket_name", "queue_url", "dlq_url", "api_url", "ecr_repository_urls"} <= set(
+        root.outputs
+    )
+    assert {
+        "network",
+        "storage",
+        "queue",
+        "lambda",
+        "batch",
+        "service",
+        "database",
+        "ecr",
+        "iam",
+    } <= set(root.modules)
 
 
 ALL_CHECKS = [
@@ -438,7 +502,9 @@ def test_example_tfvars_parses_and_sets_required_variables():
         tfvars = {k: v for k, v in hcl2.load(fh).items() if not k.startswith("__")}
     required = {n for n, v in real_tree()["root"].variables.items() if "default" not in v}
     assert required <= set(tfvars), f"example.tfvars misses {required - set(tfvars)}"
-    assert set(tfvars) <= set(real_tree()["root"].variables), "example.tfvars sets unknown variables"
+    assert set(tfvars) <= set(real_tree()["root"].variables), (
+        "example.tfvars sets unknown variables"
+    )
 
 
 def test_module_calls_only_pass_declared_variables():
@@ -509,7 +575,8 @@ MUTATIONS = [
         "fifth_job_variable",
         "modules/batch/main.tf",
         '{ name = "DB_SECRET_ARN", value = var.db_secret_arn },\n    ]\n    networkConfiguration',
-        '{ name = "DB_SECRET_ARN", value = var.db_secret_arn },\n      { name = "DB_PASSWORD", value = "x" },\n    ]\n    networkConfiguration',
+        '{ name = "DB_SECRET_ARN", value = var.db_secret_arn },\n'
+        '      { name = "DB_PASSWORD", value = "x" },\n    ]\n    networkConfiguration',
         [check_job_definition_environment],
     ),
     (
@@ -551,7 +618,8 @@ MUTATIONS = [
         "bucket_without_block",
         "modules/storage/main.tf",
         'resource "aws_s3_bucket_ownership_controls" "raw" {',
-        'resource "aws_s3_bucket" "extra" {\n  bucket = "extra"\n}\n\nresource "aws_s3_bucket_ownership_controls" "raw" {',
+        'resource "aws_s3_bucket" "extra" {\n  bucket = "extra"\n}\n\n'
+        'resource "aws_s3_bucket_ownership_controls" "raw" {',
         [check_buckets_block_public_access],
     ),
 ]
@@ -583,20 +651,33 @@ def test_terraform_fmt():
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
     proc = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
-        capture_output=True, text=True, timeout=60, env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
-    assert proc.returncode == 0, f"terraform fmt found unformatted files:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"terraform fmt found unformatted files:\n{proc.stdout}\n{proc.stderr}"
+    )
 
 
 @pytest.mark.slow
 def test_checkov():
     script = ROOT / "tools" / "checkov.sh"
     setup = subprocess.run(
-        ["bash", str(script), "--install-only"], capture_output=True, text=True, timeout=900, cwd=ROOT
+        ["bash", str(script), "--install-only"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     if setup.returncode != 0:
-        pytest.skip(f"checkov could not be installed (no network / no PyPI?): {setup.stderr.strip()[-500:]}")
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+        pytest.skip(
+            f"checkov could not be installed (no network / no PyPI?): {setup.stderr.strip()[-500:]}"
+        )
+    proc = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=900, cwd=ROOT
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"checkov reported failures:\n{out[-8000:]}"
     counts = re.findall(r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", out)
