@@ -126,3 +126,42 @@ def test_repair_beats_stock_trackers_on_mot_ground_truth(sequence: str, video: P
     for kind in ("bytetrack", "botsort"):
         assert scores[f"{kind}+repair"]["IDSW"] < scores[kind]["IDSW"]
         assert scores[f"{kind}+repair"]["MOTA"] >= scores[kind]["MOTA"] - 0.005
+
+
+@pytest.mark.slow
+def test_find_this_person_in_other_videos(db_url: str) -> None:
+    """Cross-video identity search: a PETS09 person's re-id embedding ranks people of another
+    recording of the same scene above the people of another scene."""
+    from capstone.search import SearchFilters, SearchQuery, TrackRef, search
+
+    stages = ("detect", "track", "embed")
+    pets = require(VIDEOS / "pets09-s2l1.avi")
+    tud = require(MOT / "TUD-Campus" / "TUD-Campus.mp4")
+    for video_id, params in (
+        ("pets-a", AnalysisParams(stages=stages, max_frames=60, classes=("person",))),
+        ("pets-b", AnalysisParams(stages=stages, max_frames=60, stride=2, classes=("person",))),
+        ("tud", AnalysisParams(stages=stages, classes=("person",))),
+    ):
+        source = pets if video_id.startswith("pets") else tud
+        assert analyze(source, video_id=video_id, params=params).status == "completed"
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        longest = conn.execute(
+            text(
+                "SELECT track_id FROM apps_db_track WHERE video_id = 'pets-a' "
+                "AND reid_embedding IS NOT NULL ORDER BY length DESC LIMIT 1"
+            )
+        ).scalar_one()
+    engine.dispose()
+    hits = search(
+        SearchQuery(
+            track=TrackRef(video_id="pets-a", track_id=longest),
+            target="tracks",
+            space="reid",
+            k=5,
+            filters=SearchFilters(video_ids=["pets-b", "tud"]),
+        )
+    )
+    assert hits, "no tracks found in the other videos"
+    assert hits[0].video_id == "pets-b"
+    assert sum(h.video_id == "pets-b" for h in hits) >= 3
