@@ -286,19 +286,21 @@ def _interpolate(
     for fragment in fragments:
         by_identity[identity[fragment.track_id]].append(fragment)
     out: list[Observation] = []
-    for ident, members in by_identity.items():
+    for members in by_identity.values():
         frames = np.concatenate([m.frames for m in members])
         boxes = np.concatenate([m.boxes for m in members])
+        raw_ids = np.concatenate([np.full(len(m.frames), m.track_id) for m in members])
         order = np.argsort(frames, kind="stable")
-        frames, boxes = frames[order], boxes[order]
+        frames, boxes, raw_ids = frames[order], boxes[order], raw_ids[order]
         class_name = members[0].class_name
         for k in range(len(frames) - 1):
             f0, f1 = int(frames[k]), int(frames[k + 1])
             if frame_step < f1 - f0 <= limit:
                 for f in range(f0 + frame_step, f1, frame_step):
                     w = (f - f0) / (f1 - f0)
-                    box = (1 - w) * boxes[k] + w * boxes[k + 1]
-                    out.append(Observation(f, ident, tuple(map(float, box)), 0.0, class_name))
+                    box = tuple(map(float, (1 - w) * boxes[k] + w * boxes[k + 1]))
+                    # the box belongs to the fragment before the gap (its raw tracker id)
+                    out.append(Observation(f, int(raw_ids[k]), box, 0.0, class_name))
     return out
 
 
@@ -394,7 +396,7 @@ def repair_mot_rows(
     repaired += [
         MotRow(
             o.frame,
-            o.track_id,
+            result.identity_of[o.track_id],
             o.xyxy[0],
             o.xyxy[1],
             o.xyxy[2] - o.xyxy[0],

@@ -33,7 +33,14 @@ RESULT_TAG = "result"
 RESULT_MIME = "application/json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Environment every kernel of the project gets: nothing may reach a model hub at run time.
-KERNEL_ENV = {"YOLO_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+KERNEL_ENV = {
+    "YOLO_OFFLINE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    # inline figures even when the caller's environment says otherwise (Streamlit, for one,
+    # sets MPLBACKEND=Agg in its process, and kernels inherit the environment)
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
 _COMPARED_METADATA = ("tags",)
 
 
@@ -122,6 +129,7 @@ def kernel_environment() -> dict[str, str]:
     env = dict(os.environ)
     for key, value in KERNEL_ENV.items():
         env.setdefault(key, value)
+    env["MPLBACKEND"] = KERNEL_ENV["MPLBACKEND"]
     env["CAPSTONE_HOME"] = str(get_settings().home.expanduser().resolve())
     return env
 

@@ -218,14 +218,15 @@ def test_highway_line_crossings_in_the_expected_direction(db_url: str) -> None:
     assert per_track and all(r.enters == 1 and r.exits == 1 for r in per_track)
     counts = _rows(
         db_url,
-        "SELECT timestamp, attributes, description FROM apps_db_event"
-        " WHERE video_id = 'highway' AND event_type = 'count' ORDER BY timestamp",
+        "SELECT timestamp, class_name, bbox, attributes, description FROM apps_db_event"
+        " WHERE video_id = 'highway' AND event_type = 'count' ORDER BY timestamp, class_name",
     )
     last = _rows(
         db_url,
         "SELECT max(timestamp) AS last_ts FROM apps_db_event WHERE video_id = 'highway'"
         " AND event_type = 'detection'",
     )[0].last_ts
-    assert [c.timestamp for c in counts] == [2.0 * k for k in range(int(last // 2.0) + 1)]
-    assert all(c.attributes.get("car", 0) > 0 for c in counts)
-    assert counts[1].description.endswith("at 00:02.0")
+    cars = [c for c in counts if c.class_name == "car"]
+    assert [c.timestamp for c in cars] == [2.0 * k for k in range(int(last // 2.0) + 1)]
+    assert all(c.attributes["count"] > 0 and c.bbox == [0, 0, 320, 240] for c in counts)
+    assert cars[1].description == f"{cars[1].attributes['count']} car in 2 s from 00:02.0"

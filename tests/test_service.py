@@ -126,11 +126,9 @@ def test_upload_analyze_events_and_spec_queries_over_http(
         assert res.status_code == 200, res.text
         assert res.json()["status"] == "success" and res.json()["video_id"] == "test-001"
 
-        # The same analysis again answers at once, without re-running.
-        started = time.perf_counter()
+        # The same analysis again answers at once, without re-running (attempts stays 1).
         again = client.post("/analyze", json=request, headers=AUTH)
         assert again.status_code == 200 and again.json()["video_id"] == "test-001"
-        assert time.perf_counter() - started < 2.0
         analyses = client.get("/videos/test-001/analyses").json()
         assert len(analyses) == 1 and analyses[0]["status"] == "completed"
         assert analyses[0]["attempts"] == 1 and analyses[0]["frames_processed"] == 40
@@ -139,7 +137,7 @@ def test_upload_analyze_events_and_spec_queries_over_http(
         assert events["total"] > 0 and events["analysis_id"] == analyses[0]["id"]
         frames = [e["frame_number"] for e in events["items"]]
         assert frames == sorted(frames) and max(frames) < 40
-        some = events["items"][0]
+        some = next(e for e in events["items"] if e["event_type"] == "detection")
         only = client.get(
             "/videos/test-001/events",
             params={"class_name": some["class_name"], "t_from": 0.4, "t_to": 1.2},
@@ -152,8 +150,12 @@ def test_upload_analyze_events_and_spec_queries_over_http(
         tracks = client.get("/videos/test-001/tracks").json()
         assert tracks["total"] > 0
         tid = tracks["items"][0]["track_id"]
-        by_track = client.get("/videos/test-001/events", params={"track_id": tid}).json()
-        assert by_track["total"] == tracks["items"][0]["length"]
+        by_track = client.get(
+            "/videos/test-001/events",
+            params={"track_id": tid, "event_type": "detection", "limit": 1000},
+        ).json()
+        observed = [e for e in by_track["items"] if not (e["attributes"] or {}).get("interpolated")]
+        assert len(observed) == tracks["items"][0]["length"]
 
         # wait=false: 202 with a status URL that the caller polls to completion.
         request["params"] = {"max_frames": 10, "stride": 2}
@@ -285,7 +287,12 @@ def test_oversize_upload_is_refused_before_it_is_read(
                 f"Content-Length: {total}\r\n\r\n"
             ).encode()
         )
-        head = sock.recv(4096).decode("latin-1")
+        head = ""
+        while "exceeds" not in head:  # headers and body may come in separate packets
+            data = sock.recv(4096)
+            if not data:
+                break
+            head += data.decode("latin-1")
     assert head.startswith("HTTP/1.1 413"), head
     assert "exceeds the limit of 262144 bytes" in head
 

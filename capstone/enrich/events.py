@@ -17,9 +17,9 @@ Each event is one `apps_db_event` row with a readable `description` (full-text i
 - `dwell`: a track whose anchor stays inside a zone polygon for at least the zone's
   `dwell_seconds` (else option `dwell_seconds`, else 5 s): one event per stay, at the moment
   the threshold is reached; `attributes` hold the stay's start, end and duration.
-- `count`: one row per time bucket (option `count_every_s`, default 10 s). `attributes` is
-  `{class: n}`: distinct tracks of that class seen in the bucket when tracking ran, else the
-  peak number of simultaneous detections.
+- `count`: one row per class and time bucket (option `count_every_s`, default 10 s), its
+  box the whole frame; `attributes.count` is the number of distinct tracks of that class seen
+  in the bucket when tracking ran, else the peak number of simultaneous detections.
 
 Options (`AnalysisParams.options`): `lines`, `zones` (see `capstone.geometry`),
 `dwell_seconds`, `count_every_s`, `anchor`, `cross_debounce_s`.
@@ -120,7 +120,7 @@ class EventsStage:
                 events.extend(self._crossings(track, line, boxes, points))
             for zone in self.zones:
                 events.extend(self._dwells(track, zone, points, ctx))
-        events.extend(self._counts())
+        events.extend(self._counts(size))
         events.sort(key=lambda e: (e["frame_number"], e["event_type"], e.get("track_id") or -1))
         return {"apps_db_event": events}
 
@@ -276,24 +276,28 @@ class EventsStage:
 
     # -- counts over time ------------------------------------------------------------------
 
-    def _counts(self) -> list[dict[str, Any]]:
+    def _counts(self, size: tuple[int, int]) -> list[dict[str, Any]]:
+        """One `count` row per class and time bucket; the counted region is the whole frame."""
         rows = []
+        whole_frame = [0.0, 0.0, float(size[0]), float(size[1])]
         for bucket in self.buckets.values():
             if self.tracking:
                 counts = {label: len(ids) for label, ids in bucket.tracks.items() if ids}
             else:
                 counts = dict(bucket.peak)
-            counts = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-            summary = ", ".join(f"{n} {label}" for label, n in counts.items()) or "no objects"
-            rows.append(
-                {
-                    "frame_number": bucket.frame_number,
-                    "timestamp": round(bucket.start, 4),
-                    "event_type": "count",
-                    "attributes": counts,
-                    "description": f"{summary} at {format_time(bucket.start)}",
-                }
-            )
+            for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+                rows.append(
+                    {
+                        "frame_number": bucket.frame_number,
+                        "timestamp": round(bucket.start, 4),
+                        "event_type": "count",
+                        "class_name": label,
+                        "bbox": whole_frame,
+                        "attributes": {"count": n, "window_s": self.count_every_s},
+                        "description": f"{n} {label} in {self.count_every_s:g} s "
+                        f"from {format_time(bucket.start)}",
+                    }
+                )
         return rows
 
 

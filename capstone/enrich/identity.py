@@ -75,7 +75,10 @@ class IdentityStage:
                 "confidence": None,
                 "bbox": [round(v, 2) for v in o.xyxy],
                 "track_id": o.track_id,
-                "attributes": {"interpolated": True, "identity_id": o.track_id},
+                "attributes": {
+                    "interpolated": True,
+                    "identity_id": result.identity_of.get(o.track_id, o.track_id),
+                },
             }
             for o in result.interpolated
         ]
