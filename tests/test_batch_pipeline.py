@@ -362,11 +362,14 @@ def test_notebook_mode_stores_the_same_result_as_service_mode(make_pipeline) -> 
     rows = {
         r.video_id: r
         for r in p.sql(
-            "SELECT video_id, status, params_hash, frames_processed, notebook IS NOT NULL AS nb "
-            "FROM apps_db_videoanalysis"
+            "SELECT video_id, status, error, params_hash, frames_processed, "
+            "notebook IS NOT NULL AS nb FROM apps_db_videoanalysis"
         )
     }
-    assert rows["nb-svc"].status == rows["nb-note"].status == "completed"
+    assert rows["nb-svc"].status == rows["nb-note"].status == "completed", (
+        rows,
+        p.log_of(p.runner.jobs()[0]),
+    )
     assert rows["nb-svc"].params_hash == rows["nb-note"].params_hash
     assert rows["nb-svc"].frames_processed == rows["nb-note"].frames_processed
     assert rows["nb-note"].nb and not rows["nb-svc"].nb
