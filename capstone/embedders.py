@@ -24,8 +24,10 @@ every output is float32 and L2-normalised, so cosine distance is `1 - a @ b`):
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -51,6 +53,7 @@ _CLIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 _lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class WeightsIntegrityError(CapstoneError):
@@ -159,7 +162,7 @@ class ImageEmbedder:
     dim = IMAGE_DIM
     input_size = (224, 224)
 
-    def __init__(self, weights: str | Path | None = None) -> None:
+    def __init__(self, weights: str | Path | None = None, *, backend: str = "openvino") -> None:
         import torch
         from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
@@ -175,13 +178,52 @@ class ImageEmbedder:
         self.model = model.eval()
         self.weights_path = path
         self.categories: list[str] = list(MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"])
+        self._compiled = self._openvino(self.model) if backend == "openvino" else None
+        self.backend = "openvino" if self._compiled is not None else "torch"
         self.embed([np.zeros((8, 8, 3), np.uint8)])  # warm up (the first call is ~0.7 s)
+
+    @staticmethod
+    def _openvino(model: Any) -> Any | None:
+        """The same network compiled by OpenVINO (about 3x faster per image on CPU than
+        torch here); None when the conversion is not possible."""
+        import torch
+
+        class PooledAndLogits(torch.nn.Module):
+            def __init__(self, net: Any) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x: Any) -> tuple[Any, Any]:
+                pooled = torch.nn.functional.adaptive_avg_pool2d(self.net.features(x), 1)
+                pooled = pooled.flatten(1)
+                return pooled, self.net.classifier(pooled)
+
+        try:
+            import openvino as ov
+
+            with warnings.catch_warnings():  # torch.jit.trace deprecation notes
+                warnings.simplefilter("ignore")
+                converted = ov.convert_model(
+                    PooledAndLogits(model).eval(), example_input=torch.zeros(1, 3, 224, 224)
+                )
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": embed_threads()}
+            return ov.Core().compile_model(converted, "CPU", config)
+        except Exception as exc:  # any conversion problem: torch still works
+            log.warning("MobileNetV2 stays on torch (OpenVINO conversion failed: %s)", exc)
+            return None
 
     def _forward(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         if len(images) == 0:
             return np.zeros((0, IMAGE_DIM), np.float32), np.zeros((0, 1000), np.float32)
+        if self._compiled is not None:
+            request = self._compiled.create_infer_request()
+            outs = [request.infer({0: _to_rgb_batch([image], self.input_size)}) for image in images]
+            return (
+                np.concatenate([o[0] for o in outs]).astype(np.float32),
+                np.concatenate([o[1] for o in outs]).astype(np.float32),
+            )
         pooled, logits = [], []
         with torch_threads(), torch.inference_mode():
             for image in images:  # one at a time: batching is slower on CPU (measured)

@@ -126,8 +126,10 @@ class EmbedStage:
         self._loader = ThreadPoolExecutor(2, thread_name_prefix="capstone-embed-load")
         self._image_model = self._loader.submit(embedders.image_embedder)
         self._text_model = self._loader.submit(embedders.text_embedder)
+        self._reid_model = self._loader.submit(
+            embedders.reid_embedder if use_reid and self.embed_tracks else lambda: None
+        )
         self._loader.shutdown(wait=False)
-        self.reid = embedders.reid_embedder() if use_reid and self.embed_tracks else None
         self.clip = (
             None
             if clip_mode == "off"
@@ -142,6 +144,11 @@ class EmbedStage:
     def image(self) -> embedders.ImageEmbedder:
         """The image model, waiting for its background load if it is still running."""
         return self._image_model.result()
+
+    @property
+    def reid(self) -> embedders.ReidEmbedder | None:
+        """The re-id model (None when off or absent), waiting for its background load."""
+        return self._reid_model.result()
 
     @property
     def text(self) -> embedders.TextEmbedder:

@@ -43,7 +43,7 @@ class IdentityStage:
                 if key in options
             }
         )
-        self.appearance = CropAppearance(default_embedder())
+        self.appearance = CropAppearance()  # the re-id model is loaded only when needed
         self.step = max(1, round(ctx.info.fps / ctx.sample_fps))
 
     def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
@@ -60,6 +60,7 @@ class IdentityStage:
         ]
         if not observations:
             return {}
+        self.appearance.embedder = default_embedder()
         result = repair_identities(
             observations, ctx.info.fps, self.appearance, self.config, frame_step=self.step
         )
