@@ -73,8 +73,16 @@ def test_stack_up_upload_status_down(db_url: str, tmp_path: Path) -> None:
         shown = _capstone(env, "stack", "status")
         assert shown.returncode == 0, shown.stdout
         assert "queue-poller-and-batch-runner" in shown.stdout and "DOWN" not in shown.stdout
-        logs = list((tmp_path / "home" / "stack" / "jobs").glob("*.log"))
-        assert any("Video analysis completed successfully" in p.read_text() for p in logs)
+        # the row is stored before the job has seen it, deleted the message and logged
+        jobs = tmp_path / "home" / "stack" / "jobs"
+        deadline = time.monotonic() + 60
+        done = False
+        while not done and time.monotonic() < deadline:
+            done = any(
+                "Video analysis completed successfully" in p.read_text() for p in jobs.glob("*.log")
+            )
+            time.sleep(0.5)
+        assert done, [p.read_text()[-2000:] for p in jobs.glob("*.log")]
     finally:
         down = _capstone(env, "stack", "down")
     assert down.returncode == 0 and "api" in down.stdout, down.stderr
