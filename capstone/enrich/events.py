@@ -17,9 +17,11 @@ Each event is one `apps_db_event` row with a readable `description` (full-text i
 - `dwell`: a track whose anchor stays inside a zone polygon for at least the zone's
   `dwell_seconds` (else option `dwell_seconds`, else 5 s): one event per stay, at the moment
   the threshold is reached; `attributes` hold the stay's start, end and duration.
-- `count`: one row per class and time bucket (option `count_every_s`, default 10 s), its
-  box the whole frame; `attributes.count` is the number of distinct tracks of that class seen
-  in the bucket when tracking ran, else the peak number of simultaneous detections.
+- `count`: one row per class and time bucket (option `count_every_s`, default 10 s), at the
+  bucket's last sampled frame (when the count is known), its box the whole frame.
+  `attributes.count` is the number of distinct tracks of that class seen in the bucket when
+  tracking ran, else the peak number of simultaneous detections; `attributes.window_start`
+  and `window_s` give the bucket.
 
 Options (`AnalysisParams.options`): `lines`, `zones` (see `capstone.geometry`),
 `dwell_seconds`, `count_every_s`, `anchor`, `cross_debounce_s`.
@@ -67,8 +69,9 @@ def anchor_points(boxes: np.ndarray, anchor: str) -> np.ndarray:
 
 @dataclass
 class _Bucket:
-    frame_number: int
+    frame_number: int  # the last sampled frame of the bucket (when its counts are known)
     start: float
+    timestamp: float  # of that last frame
     tracks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     peak: Counter[str] = field(default_factory=Counter)
 
@@ -99,7 +102,10 @@ class EventsStage:
         key = int(frame.timestamp // self.count_every_s)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = _Bucket(frame.index, key * self.count_every_s)
+            bucket = self.buckets[key] = _Bucket(
+                frame.index, key * self.count_every_s, frame.timestamp
+            )
+        bucket.frame_number, bucket.timestamp = frame.index, frame.timestamp
         labels = detections.labels
         bucket.peak |= Counter(labels)  # element-wise max
         if detections.tracker_id is not None:
@@ -289,11 +295,15 @@ class EventsStage:
                 rows.append(
                     {
                         "frame_number": bucket.frame_number,
-                        "timestamp": round(bucket.start, 4),
+                        "timestamp": round(bucket.timestamp, 4),
                         "event_type": "count",
                         "class_name": label,
                         "bbox": whole_frame,
-                        "attributes": {"count": n, "window_s": self.count_every_s},
+                        "attributes": {
+                            "count": n,
+                            "window_start": round(bucket.start, 4),
+                            "window_s": self.count_every_s,
+                        },
                         "description": f"{n} {label} in {self.count_every_s:g} s "
                         f"from {format_time(bucket.start)}",
                     }
