@@ -135,6 +135,34 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
 
 
+def _empty_page(limit: int, offset: int) -> dict[str, Any]:
+    return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+
+
+def _paged(
+    s: Session,
+    model: Any,
+    conditions: list[Any],
+    order_by: tuple[Any, ...],
+    fields: tuple[str, ...],
+    limit: int,
+    offset: int,
+    analysis_id: int,
+) -> dict[str, Any]:
+    """One page of `model` rows matching `conditions`, with the total for paging."""
+    rows = s.exec(
+        select(model).where(*conditions).order_by(*order_by).offset(offset).limit(limit)
+    ).all()
+    total = int(s.exec(select(func.count()).select_from(model).where(*conditions)).one())
+    return {
+        "items": [_row(r, fields) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "analysis_id": analysis_id,
+    }
+
+
 def _analysis_for(session: Session, video_id: str, analysis_id: int | None) -> int | None:
     """The analysis whose results are shown for `video_id` (None: there is none)."""
     if analysis_id is not None:
@@ -241,7 +269,7 @@ def list_events(
     with _reading(session) as s:
         chosen = _analysis_for(s, video_id, analysis_id)
         if chosen is None:
-            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+            return _empty_page(limit, offset)
         conditions = [Event.video_id == video_id, Event.analysis_id == chosen]
         if event_type is not None:
             conditions.append(Event.event_type == event_type)
@@ -253,21 +281,19 @@ def list_events(
             conditions.append(col(Event.timestamp) >= t_from)
         if t_to is not None:
             conditions.append(col(Event.timestamp) <= t_to)
-        rows = s.exec(
-            select(Event)
-            .where(*conditions)
-            .order_by(col(Event.frame_number), col(Event.id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        total = int(s.exec(select(func.count()).select_from(Event).where(*conditions)).one())
-    return {
-        "items": [_row(e, _EVENT_FIELDS) for e in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "analysis_id": chosen,
-    }
+        return _paged(
+            s,
+            Event,
+            conditions,
+            (
+                col(Event.frame_number),
+                col(Event.id),
+            ),
+            _EVENT_FIELDS,
+            limit,
+            offset,
+            chosen,
+        )
 
 
 def list_tracks(
@@ -284,25 +310,23 @@ def list_tracks(
     with _reading(session) as s:
         chosen = _analysis_for(s, video_id, analysis_id)
         if chosen is None:
-            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+            return _empty_page(limit, offset)
         conditions = [Track.video_id == video_id, Track.analysis_id == chosen]
         if class_name is not None:
             conditions.append(Track.class_name == class_name)
-        rows = s.exec(
-            select(Track)
-            .where(*conditions)
-            .order_by(col(Track.first_frame), col(Track.track_id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        total = int(s.exec(select(func.count()).select_from(Track).where(*conditions)).one())
-    return {
-        "items": [_row(t, _TRACK_FIELDS) for t in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "analysis_id": chosen,
-    }
+        return _paged(
+            s,
+            Track,
+            conditions,
+            (
+                col(Track.first_frame),
+                col(Track.track_id),
+            ),
+            _TRACK_FIELDS,
+            limit,
+            offset,
+            chosen,
+        )
 
 
 def list_thumbnails(
@@ -399,7 +423,7 @@ def get_depth(
     with _reading(session) as s:
         chosen = _analysis_for(s, video_id, analysis_id)
         if chosen is None:
-            return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+            return _empty_page(limit, offset)
         conditions = [DepthData.video_id == video_id, DepthData.analysis_id == chosen]
         if frame_from is not None:
             conditions.append(col(DepthData.frame_number) >= frame_from)
@@ -407,21 +431,19 @@ def get_depth(
             conditions.append(col(DepthData.frame_number) <= frame_to)
         if track_id is not None:
             conditions.append(DepthData.track_id == track_id)
-        rows = s.exec(
-            select(DepthData)
-            .where(*conditions)
-            .order_by(col(DepthData.frame_number), col(DepthData.id))
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        total = int(s.exec(select(func.count()).select_from(DepthData).where(*conditions)).one())
-    return {
-        "items": [_row(d, _DEPTH_FIELDS) for d in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "analysis_id": chosen,
-    }
+        return _paged(
+            s,
+            DepthData,
+            conditions,
+            (
+                col(DepthData.frame_number),
+                col(DepthData.id),
+            ),
+            _DEPTH_FIELDS,
+            limit,
+            offset,
+            chosen,
+        )
 
 
 def analysis_status_counts(*, session: Session | None = None) -> dict[str, int]:
