@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -125,3 +128,24 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not present (../shared missing)")
     return path
+
+
+def start_api_server() -> tuple[str, Any, threading.Thread]:
+    """The FastAPI app under a real uvicorn server on a free 127.0.0.1 port.
+
+    Returns the base URL, the server (set `should_exit` to stop it) and its thread.
+    """
+    import uvicorn
+
+    from service.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread

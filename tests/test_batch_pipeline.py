@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import VIDEOS, _clear_caches, free_port, require
+from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
 BIKES = VIDEOS / "bikes.mp4"
 TOKEN = "batch-token-" + uuid.uuid4().hex
@@ -121,9 +121,7 @@ def make_pipeline(
 ) -> Iterator[Callable[..., Pipeline]]:
     """Build a pipeline with a given visibility timeout and maxReceiveCount."""
     import boto3
-    import uvicorn
 
-    from service.app import create_app
     from service.auth import hash_api_key
 
     monkeypatch.setenv("API_KEY_HASHES", hash_api_key(TOKEN))
@@ -165,21 +163,13 @@ def make_pipeline(
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name=f"db-{tag}", SecretString=json.dumps(secret)
         )["ARN"]
-        port = free_port()
-        config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
+        api_url, server, thread = start_api_server()
         servers.append((server, thread))
         pipeline = Pipeline(
             bucket,
             queue_url,
             dlq_url,
-            f"http://127.0.0.1:{port}",
+            api_url,
             secret_arn,
             db_url,
             sqs,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import VIDEOS, _clear_caches, free_port, require
+from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
 API_KEY = "test-key-" + uuid.uuid4().hex
 BIKES = VIDEOS / "bikes.mp4"
@@ -43,20 +42,8 @@ def service_env(db_url: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> I
 @pytest.fixture
 def live_server(service_env: str) -> Iterator[str]:
     """The app under a real uvicorn server on a free 127.0.0.1 port."""
-    import uvicorn
-
-    from service.app import create_app
-
-    port = free_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    url, server, thread = start_api_server()
+    yield url
     server.should_exit = True
     thread.join(timeout=10)
 
