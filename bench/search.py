@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # ---------------------------------------------------------------- images
         n_img, n_txt, k = args.image_rows, args.text_rows, args.k
+        hnsw_with = f"WITH (m = {args.m}, ef_construction = {args.ef_construction})"
         img_centres = rng.normal(size=(CLUSTERS, 1280))
         txt_centres = rng.normal(size=(CLUSTERS, 384))
         images = clustered(rng, n_img, 1280, img_centres, args.spread)
@@ -237,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["build"]["frames_hnsw_s"] = _sql(
             url,
             "CREATE INDEX ix_frame_embeddings_cos_hnsw ON frame_embeddings USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+            f"(embedding vector_cosine_ops) {hnsw_with}",
         )
         print(f"HNSW 1280-d vector index: {out['build']['frames_hnsw_s']:.1f} s", flush=True)
         out["build"]["frames_gin_s"] = _sql(
@@ -274,7 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["build"]["events_hnsw_s"] = _sql(
             url,
             "CREATE INDEX ix_event_text_embedding_hnsw ON apps_db_event USING hnsw "
-            "(text_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
+            f"(text_embedding vector_cosine_ops) {hnsw_with}",
         )
         print(f"HNSW 384-d index: {out['build']['events_hnsw_s']:.1f} s", flush=True)
         out["build"]["events_gin_s"] = _sql(
@@ -329,6 +330,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for i in range(nq)
                 ]
                 measure(f"{target} no filter: vector, ef_search={ef}", vq, results)
+            # more candidates from the iterative scan: it goes on past ef_search
+            for cand in args.candidates:
+                vq = [
+                    S.SearchQuery(vector=qv[i].tolist(), target=target, k=k, candidates=cand)
+                    for i in range(nq)
+                ]
+                measure(f"{target} no filter: vector, candidates={cand}", vq, results)
         out["queries"] = results
 
         # ---------------------------------------------------------------- halfvec
@@ -412,6 +420,14 @@ def main() -> None:
         default=[40, 100, 200, 400],
         help="hnsw.ef_search values to sweep (comma-separated)",
     )
+    parser.add_argument(
+        "--candidates",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[],
+        help="candidate counts to sweep (comma-separated; iterative scan past ef_search)",
+    )
+    parser.add_argument("--m", type=int, default=16, help="HNSW m (links per node)")
+    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction")
     parser.add_argument("--skip-halfvec", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--json", help="write the numbers to this file")
