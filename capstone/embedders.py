@@ -94,6 +94,12 @@ def embed_threads() -> int:
         raise ConfigError(f"CAPSTONE_EMBED_THREADS must be an integer, got {value!r}") from exc
 
 
+def all_threads() -> int:
+    """Threads for work that runs alone, after the detector has finished: every core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(embed_threads(), cores or 1)
+
+
 @contextmanager
 def torch_threads(n: int | None = None) -> Iterator[None]:
     """Run torch with `n` intra-op threads inside the block; restore the setting after."""
@@ -294,15 +300,24 @@ class TextEmbedder:
         self.path = Path(path) if path else minilm_path()
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, 384) L2-normalised embeddings of `texts`."""
+    def embed(self, texts: Sequence[str], *, threads: int | None = None) -> np.ndarray:
+        """(N, 384) L2-normalised embeddings of `texts`; each distinct text is encoded once.
+
+        `threads`: torch threads for this call (default `embed_threads()`); pass the core
+        count when nothing else is running, e.g. after the detector has finished.
+        """
         if len(texts) == 0:
             return np.zeros((0, TEXT_DIM), np.float32)
-        with torch_threads():
+        unique = list(dict.fromkeys(texts))
+        with torch_threads(threads):
             vectors = self.model.encode(
-                list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=True
+                unique, batch_size=64, convert_to_numpy=True, normalize_embeddings=True
             )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(unique) == len(texts):
+            return vectors
+        row = {text: i for i, text in enumerate(unique)}
+        return vectors[[row[text] for text in texts]]
 
 
 # --------------------------------------------------------------------------- re-id (OSNet)
@@ -327,7 +342,8 @@ class ReidEmbedder:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = embed_threads()
+        # re-id runs on track ends after the detector has finished (and on single queries)
+        options.intra_op_num_threads = all_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.path = Path(path)

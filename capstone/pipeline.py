@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -160,6 +161,15 @@ def _merge(into: Rows, more: Rows) -> None:
         into.setdefault(table, []).extend(rows)
 
 
+def _import_stage_modules() -> None:
+    """Import the tracker and stage modules (about a second when cold) while the main
+    thread probes and hashes the video and claims the analysis."""
+    import ultralytics.trackers.bot_sort
+    import ultralytics.trackers.byte_tracker  # noqa: F401
+
+    import capstone.enrich  # noqa: F401
+
+
 def analyze(
     source: str | Path,
     *,
@@ -179,6 +189,7 @@ def analyze(
     params = params or AnalysisParams()
     video_id = video_id or default_video_id(source)
     started = time.perf_counter()
+    threading.Thread(target=_import_stage_modules, name="capstone-imports", daemon=True).start()
     ensure_schema()
     owner = analyses.worker_id()
     try:

@@ -12,8 +12,8 @@
 
 Nothing runs per detection: the cost is one forward pass per keyframe and per track.
 Timings: `embed` (this stage's share of the pass) breaks down into `embed.keyframes`,
-`embed.text` and `embed.tracks`; `embed.load` (model loading, once per process) is part of
-the pipeline's `setup`.
+`embed.text` (keyframe and event descriptions, one call) and `embed.tracks`; `embed.load`
+(model loading, once per process) is part of the pipeline's `setup`.
 Options: `keyframe_every_s`, `scene_change_threshold` (see `keyframes.py`),
 `embed_clip` (`"auto"`: when weights resolve; `"off"`; `"random"`: build the CLIP
 architecture with random weights, for shape/storage tests only), `clip_model`
@@ -81,7 +81,9 @@ def crop_box(image: np.ndarray, box: Sequence[float], max_side: int = CROP_MAX_S
     return crop.copy()
 
 
-def embed_event_descriptions(rows: list[dict[str, Any]]) -> int:
+def embed_event_descriptions(
+    rows: list[dict[str, Any]], model: embedders.TextEmbedder | None = None
+) -> int:
     """Set `text_embedding` (384-d) on every row with a description and none yet.
 
     Returns how many rows were embedded. Order-independent: call it once on the merged
@@ -90,7 +92,9 @@ def embed_event_descriptions(rows: list[dict[str, Any]]) -> int:
     todo = [r for r in rows if r.get("description") and r.get("text_embedding") is None]
     if not todo:
         return 0
-    vectors = embedders.text_embedder().embed([str(r["description"]) for r in todo])
+    vectors = (model or embedders.text_embedder()).embed(
+        [str(r["description"]) for r in todo], threads=embedders.all_threads()
+    )
     for row, vector in zip(todo, vectors, strict=True):
         row["text_embedding"] = vector
     return len(todo)
@@ -191,12 +195,6 @@ class EmbedStage:
 
     def finish(self, ctx: RunContext) -> Rows:
         self._embed_keyframes(ctx)
-        started = time.perf_counter()
-        if self.rows:
-            texts = self.text.embed([r["description"] for r in self.rows])
-            for row, vector in zip(self.rows, texts, strict=True):
-                row["text_embedding"] = vector
-        self._add_time(ctx, "embed.text", started)
         if self.embed_tracks:
             started = time.perf_counter()
             self._embed_tracks(ctx)
@@ -204,10 +202,12 @@ class EmbedStage:
         return {TABLE: self.rows}
 
     def finalize(self, rows: Rows, ctx: RunContext) -> None:
-        """Text embeddings for every event description, whichever stage wrote it."""
+        """Text embeddings of every keyframe and event description (whichever stage wrote
+        it), in one call with every core: the detector has finished by now."""
         started = time.perf_counter()
-        embed_event_descriptions(rows.get("apps_db_event", []))
-        self._add_time(ctx, "embed.events", started)
+        described = [*rows.get(TABLE, []), *rows.get("apps_db_event", [])]
+        embed_event_descriptions(described, self.text)
+        self._add_time(ctx, "embed.text", started)
 
     def _embed_tracks(self, ctx: RunContext) -> None:
         import cv2
