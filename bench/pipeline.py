@@ -12,7 +12,9 @@ For each video, in one process run (same model, same frames, same stride):
 
 Both detector models, and the embedding models the stages use, are loaded and compiled
 before anything is timed (the load time is printed). Targets: naive / ours >= 1.5;
-ours / detector-only <= 1.15 (denominator: the faster detector-only figure).
+ours / detector-only <= 1.15 (denominator: the faster detector-only figure) for the core
+stages; with enrichment stages on, naive / ours >= 1.5 (the ratio to the detector alone is
+still printed).
 
     .venv/bin/python -m bench.pipeline
     .venv/bin/python -m bench.pipeline --videos highway-cctv.avi --max-frames 200
@@ -303,10 +305,19 @@ def report(runs: list[VideoRun], stages: tuple[str, ...], stride: int) -> None:
         "users of the machine disturb it far less than wall time. The database server's CPU\n"
         "is not in it."
     )
+    from capstone.params import CORE_STAGES
+
+    core_only = set(stages) <= set(CORE_STAGES)
     for r in runs:
         q = r.ratios()
-        ok = q["naive_over_ours"] >= 1.5 and q["ours_over_detector_best"] <= 1.15
-        print(f"{r.video}: targets {'met' if ok else 'NOT met'}")
+        fast = q["naive_over_ours"] >= 1.5
+        if core_only:  # decode, track and store must hide behind the detector
+            ok = fast and q["ours_over_detector_best"] <= 1.15
+            print(f"{r.video}: targets (naive/ours >= 1.5, ours/detector <= 1.15) "
+                  f"{'met' if ok else 'NOT met'}")  # fmt: skip
+        else:  # the enrichment stages add model work the detector bound does not cover
+            print(f"{r.video}: throughput target with these stages (naive/ours >= 1.5) "
+                  f"{'met' if fast else 'NOT met'}")  # fmt: skip
     print("\nour per-stage seconds (AnalysisResult.timings; detect includes waiting on decode):")
     keys = sorted({k for r in runs for k in r.timings})
     print(

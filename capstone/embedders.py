@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -135,6 +135,36 @@ def _to_rgb_batch(images: Sequence[np.ndarray], size: tuple[int, int]) -> np.nda
     return out
 
 
+def _openvino_model(key: str, convert: Callable[[], Any]) -> Any:
+    """An OpenVINO model converted from torch once and then read back from its IR under
+    `<CAPSTONE_HOME>/cache/openvino/<key>.xml` (tracing and converting take seconds; reading
+    the IR milliseconds). An unwritable cache only costs the conversion next time."""
+    import openvino as ov
+
+    from capstone.config import get_settings
+
+    core = ov.Core()
+    version = ov.__version__.split("-")[0]  # e.g. 2026.4.1
+    xml = get_settings().home / "cache" / "openvino" / f"{key}-ov{version}.xml"
+    if xml.is_file():
+        try:
+            return core.read_model(str(xml))
+        except Exception as exc:  # a damaged cache entry: convert again and overwrite it
+            log.warning("re-converting %s: %s", xml.name, exc)
+    with warnings.catch_warnings():  # torch.jit.trace deprecation notes
+        warnings.simplefilter("ignore")
+        model = convert()
+    tmp = xml.with_name(f"{xml.stem}.{os.getpid()}.{threading.get_ident()}.tmp.xml")
+    try:
+        xml.parent.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        tmp.with_suffix(".bin").replace(xml.with_suffix(".bin"))  # weights first: a reader
+        tmp.replace(xml)  # that finds the .xml finds its .bin
+    except OSError as exc:
+        log.warning("OpenVINO cache not written (%s)", exc)
+    return model
+
+
 # --------------------------------------------------------------------------- image (MobileNetV2)
 
 
@@ -207,11 +237,12 @@ class ImageEmbedder:
         try:
             import openvino as ov
 
-            with warnings.catch_warnings():  # torch.jit.trace deprecation notes
-                warnings.simplefilter("ignore")
-                converted = ov.convert_model(
+            converted = _openvino_model(
+                f"mobilenet_v2-{MOBILENET_SHA256[:16]}",
+                lambda: ov.convert_model(
                     PooledAndLogits(model).eval(), example_input=torch.zeros(1, 3, 224, 224)
-                )
+                ),
+            )
             config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": embed_threads()}
             return ov.Core().compile_model(converted, "CPU", config)
         except Exception as exc:  # any conversion problem: torch still works
@@ -285,12 +316,18 @@ def minilm_path() -> Path:
 
 
 class TextEmbedder:
-    """all-MiniLM-L6-v2 sentence embeddings, 384-d."""
+    """all-MiniLM-L6-v2 sentence embeddings, 384-d.
+
+    The BERT encoder runs through OpenVINO (about 3x faster than torch here; cosine to the
+    torch output > 0.9999, tested) with sentence-transformers' tokenizer, mean pooling and
+    L2 normalisation; `backend="torch"` keeps sentence-transformers for all of it.
+    """
 
     name = "all-MiniLM-L6-v2"
     dim = TEXT_DIM
+    batch_size = 64
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, backend: str = "openvino") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -299,25 +336,92 @@ class TextEmbedder:
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar in our output
         self.path = Path(path) if path else minilm_path()
         self.model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        self._compiled = self._openvino() if backend == "openvino" else None
+        self.backend = "openvino" if self._compiled is not None else "torch"
+
+    def _openvino(self) -> Any | None:
+        """The encoder compiled by OpenVINO for every core (text is embedded after the
+        detector has finished, or one query at a time); None when conversion fails."""
+        import torch
+
+        encoder = self.model[0].auto_model
+
+        class LastHiddenState(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = encoder
+
+            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+                return self.encoder(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
+                ).last_hidden_state
+
+        try:
+            import openvino as ov
+
+            weights = sorted(self.path.glob("*.safetensors")) or sorted(self.path.glob("*.bin"))
+            stamp = "|".join(
+                f"{w.resolve()}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights
+            )
+            key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+            example = dict(self._tokenize(["an example sentence"], "pt"))
+            converted = _openvino_model(
+                f"minilm-{key}",
+                lambda: ov.convert_model(LastHiddenState().eval(), example_input=example),
+            )
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": all_threads()}
+            return ov.Core().compile_model(converted, "CPU", config)
+        except Exception as exc:  # any conversion problem: torch still works
+            log.warning("MiniLM stays on torch (OpenVINO conversion failed: %s)", exc)
+            return None
+
+    def _tokenize(self, texts: Sequence[str], tensors: str) -> Any:
+        return self.model.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.model.max_seq_length,
+            return_tensors=tensors,
+        )
 
     def embed(self, texts: Sequence[str], *, threads: int | None = None) -> np.ndarray:
         """(N, 384) L2-normalised embeddings of `texts`; each distinct text is encoded once.
 
-        `threads`: torch threads for this call (default `embed_threads()`); pass the core
-        count when nothing else is running, e.g. after the detector has finished.
+        `threads` (torch backend): torch threads for this call (default `embed_threads()`).
         """
         if len(texts) == 0:
             return np.zeros((0, TEXT_DIM), np.float32)
         unique = list(dict.fromkeys(texts))
-        with torch_threads(threads):
-            vectors = self.model.encode(
-                unique, batch_size=64, convert_to_numpy=True, normalize_embeddings=True
-            )
+        if self._compiled is not None:
+            vectors = self._embed_openvino(unique)
+        else:
+            with torch_threads(threads):
+                vectors = self.model.encode(
+                    unique,
+                    batch_size=self.batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(unique) == len(texts):
             return vectors
         row = {text: i for i, text in enumerate(unique)}
         return vectors[[row[text] for text in texts]]
+
+    def _embed_openvino(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), TEXT_DIM), np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # batches of like length
+        request = self._compiled.create_infer_request()
+        names = {port.get_any_name() for port in self._compiled.inputs}
+        for start in range(0, len(texts), self.batch_size):
+            index = order[start : start + self.batch_size]
+            tokens = self._tokenize([texts[i] for i in index], "np")
+            hidden = request.infer({k: v for k, v in tokens.items() if k in names})[0]
+            mask = tokens["attention_mask"][..., None].astype(np.float32)
+            out[index] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        return l2_normalize(out)
 
 
 # --------------------------------------------------------------------------- re-id (OSNet)

@@ -71,6 +71,37 @@ def test_embedders_shapes_norms_and_labels() -> None:
     assert reid.embed([frame.image[:200, :80]] * 3).shape == (3, 512)
 
 
+def test_text_embedder_openvino_matches_sentence_transformers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capstone.config import get_settings
+
+    monkeypatch.setenv("CAPSTONE_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        texts = [
+            "person 3 entered at 00:01.2",
+            "car 17 crossed line A northbound at 00:12.4",
+            "2 persons, 1 car; scene looks like: street sign, traffic light",
+            "person 3 entered at 00:01.2",  # a repeat is encoded once, returned twice
+            "a much longer description " * 40,  # past max_seq_length: truncated like torch
+        ]
+        fast = embedders.TextEmbedder()
+        assert fast.backend == "openvino"
+        cached = list((tmp_path / "cache" / "openvino").glob("minilm-*.xml"))
+        assert len(cached) == 1 and cached[0].with_suffix(".bin").stat().st_size > 1_000_000
+        reference = embedders.TextEmbedder(backend="torch").embed(texts)
+        vectors = fast.embed(texts)
+        assert vectors.shape == (5, 384) and vectors.dtype == np.float32
+        assert np.allclose(vectors[0], vectors[3])
+        assert ((vectors * reference).sum(axis=1) > 0.9999).all()
+        again = embedders.TextEmbedder()  # read back from the IR cache, same numbers
+        assert again.backend == "openvino"
+        assert np.allclose(again.embed(texts), vectors, atol=1e-5)
+    finally:
+        get_settings.cache_clear()
+
+
 def test_optional_models_are_none_when_they_do_not_resolve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
