@@ -322,7 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for i in range(nq)
                 ]
                 measure(f"{tag}: hybrid", hq, results)
-        # ef_search sweep (unfiltered vector queries): recall against latency
+        # ef_search sweep (unfiltered vector queries, default scan depth): recall vs latency
         for target, qv in (("frames", img_q), ("events", txt_q)):
             for ef in args.ef_search:
                 vq = [
@@ -330,13 +330,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for i in range(nq)
                 ]
                 measure(f"{target} no filter: vector, ef_search={ef}", vq, results)
-            # more candidates from the iterative scan: it goes on past ef_search
-            for cand in args.candidates:
-                vq = [
-                    S.SearchQuery(vector=qv[i].tolist(), target=target, k=k, candidates=cand)
-                    for i in range(nq)
-                ]
-                measure(f"{target} no filter: vector, candidates={cand}", vq, results)
+            # scan depth: rows the iterative scan returns (past ef_search), re-ranked exactly
+            for depth in args.scan_depth:
+                for fname, filters in (("no filter", none), ("1% filter", one_video)):
+                    vq = [
+                        S.SearchQuery(
+                            vector=qv[i].tolist(),
+                            target=target,
+                            k=k,
+                            scan_depth=depth,
+                            filters=filters[i],
+                        )
+                        for i in range(nq)
+                    ]
+                    measure(f"{target} {fname}: vector, scan_depth={depth}", vq, results)
         out["queries"] = results
 
         # ---------------------------------------------------------------- halfvec
@@ -421,10 +428,10 @@ def main() -> None:
         help="hnsw.ef_search values to sweep (comma-separated)",
     )
     parser.add_argument(
-        "--candidates",
+        "--scan-depth",
         type=lambda v: [int(x) for x in v.split(",") if x],
         default=[],
-        help="candidate counts to sweep (comma-separated; iterative scan past ef_search)",
+        help="vector scan depths to sweep (comma-separated), with and without the filter",
     )
     parser.add_argument("--m", type=int, default=16, help="HNSW m (links per node)")
     parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction")

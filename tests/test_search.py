@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from capstone import search as S
@@ -473,16 +474,61 @@ def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
             recalls.append(len({h.frame_number for h in approx} & set(truth)) / k)
         assert min(recalls) == 1.0
     # unfiltered hybrid on the same table: the planner picks HNSW and GIN on its own. (With
-    # the default ef_search of 400, a 4000-row seq scan is cheaper and PostgreSQL rightly
-    # takes it; at 100k rows, bench/search.py, the default plan uses the index.)
+    # the default ef_search of 400 and scan depth of 2000, a 4000-row seq scan is cheaper and
+    # PostgreSQL rightly takes it; at 100k rows, bench/search.py, the default plan uses the
+    # index.)
     hybrid = S.SearchQuery(
-        text="ambulance", vector=vectors[5].tolist(), mode="hybrid", k=k, ef_search=40
+        text="ambulance",
+        vector=vectors[5].tolist(),
+        mode="hybrid",
+        k=k,
+        ef_search=40,
+        scan_depth=40,
     )
     plan_text = S.explain(hybrid)
     assert "Index Scan using ix_frame_text_embedding_hnsw" in plan_text
     assert "Bitmap Index Scan on ix_frame_description_tsv" in plan_text
     hits = S.search(hybrid)
     assert len(hits) == k and hits[0].frame_number == 5 and hits[0].retriever == "both"
+
+
+def test_scan_depth_reads_past_ef_search_and_reranks_exactly(db_url: str) -> None:
+    """The vector retriever takes `scan_depth` rows from the HNSW index (the iterative scan
+    goes on past ef_search) and the outer query reads them all: a CTE is evaluated lazily, so
+    an outer ranking that trusted its ORDER BY would stop after the first `candidates`."""
+    n, k = 3000, 10
+    rng = np.random.default_rng(5)
+    vectors = _clustered(rng, n, TEXT_DIM, clusters=4)
+    with session_scope() as session:
+        session.execute(text("DROP INDEX ix_frame_embeddings_hnsw, ix_frame_embeddings_cos_hnsw"))
+        aid = _analysis(session, "deep", "d")
+        one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
+        rows = [
+            {
+                "frame_number": i,
+                "timestamp": float(i),
+                "model": "m",
+                "embedding": one_hot,
+                "text_embedding": vectors[i],
+                "description": "x",
+            }
+            for i in range(n)
+        ]
+        replace_results(session, video_id="deep", analysis_id=aid, rows={"frame_embeddings": rows})
+        session.execute(text("ANALYZE frame_embeddings"))
+    query = _unit(vectors[17] + rng.normal(scale=0.05, size=TEXT_DIM))
+    truth = np.argsort(-(vectors @ query))[:k].tolist()
+    q = S.SearchQuery(vector=query.tolist(), k=k, ef_search=40, scan_depth=600)
+    with session_scope() as session:
+        for plan_node in ("seqscan", "bitmapscan"):  # on 3000 rows: keep to the index
+            session.execute(text(f"SET LOCAL enable_{plan_node} = off"))
+        plan_text = S.explain(q, session=session, analyze=True)
+        hits = S.search(q, session=session)
+    scan = next(line for line in plan_text.splitlines() if "Index Scan using ix_frame_text" in line)
+    assert "rows=600" in scan  # not 40 (ef_search) nor 40 (candidates)
+    assert [h.frame_number for h in hits] == truth
+    with pytest.raises(ValidationError):
+        S.SearchQuery(vector=query.tolist(), scan_depth=S.MAX_SCAN_DEPTH + 1)
 
 
 # --------------------------------------------------------------------------- validation
