@@ -8,8 +8,10 @@ database on the bench-only embedded server (`.capstone/bench/pgdata`):
 - events (`apps_db_event`): `--text-rows` (default 1 000 000) x 384-d text embeddings
   with descriptions, over the same 100 videos.
 
-The HNSW (cosine) indexes are built after the load and their build times reported; the
-other vector indexes of `frame_embeddings` (L2, text, CLIP) are not built (unused here).
+The HNSW (cosine) indexes are built after the load, with the schema's settings (m 16 /
+ef_construction 64 for images, 32 / 128 for text; `--m`, `--ef-construction` override
+both), and their build times reported; the other vector indexes of `frame_embeddings`
+(L2, text, CLIP) are not built (unused here).
 For each target and for vector / text / hybrid queries, with and without a 1% filter
 (`video_ids=[one of 100]`): recall@k of the HNSW query against the same query with index
 scans off (`SearchQuery(exact=True)`), and p50/p99 latency of `search()` (one session per
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench import drop_database, fresh_database, machine_note, setup_environment, table
+from capstone.db.models import TEXT_HNSW
 
 N_VIDEOS = 100
 CLUSTERS = 64
@@ -208,7 +211,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # ---------------------------------------------------------------- images
         n_img, n_txt, k = args.image_rows, args.text_rows, args.k
-        hnsw_with = f"WITH (m = {args.m}, ef_construction = {args.ef_construction})"
+        # the schema's own settings unless --m / --ef-construction say otherwise
+        image_hnsw = f"WITH (m = {args.m or 16}, ef_construction = {args.ef_construction or 64})"
+        m, ef_c = args.m or TEXT_HNSW["m"], args.ef_construction or TEXT_HNSW["ef_construction"]
+        text_hnsw = f"WITH (m = {m}, ef_construction = {ef_c})"
         img_centres = rng.normal(size=(CLUSTERS, 1280))
         txt_centres = rng.normal(size=(CLUSTERS, 384))
         images = clustered(rng, n_img, 1280, img_centres, args.spread)
@@ -238,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["build"]["frames_hnsw_s"] = _sql(
             url,
             "CREATE INDEX ix_frame_embeddings_cos_hnsw ON frame_embeddings USING hnsw "
-            f"(embedding vector_cosine_ops) {hnsw_with}",
+            f"(embedding vector_cosine_ops) {image_hnsw}",
         )
         print(f"HNSW 1280-d vector index: {out['build']['frames_hnsw_s']:.1f} s", flush=True)
         out["build"]["frames_gin_s"] = _sql(
@@ -275,7 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["build"]["events_hnsw_s"] = _sql(
             url,
             "CREATE INDEX ix_event_text_embedding_hnsw ON apps_db_event USING hnsw "
-            f"(text_embedding vector_cosine_ops) {hnsw_with}",
+            f"(text_embedding vector_cosine_ops) {text_hnsw}",
         )
         print(f"HNSW 384-d index: {out['build']['events_hnsw_s']:.1f} s", flush=True)
         out["build"]["events_gin_s"] = _sql(
@@ -433,8 +439,15 @@ def main() -> None:
         default=[],
         help="vector scan depths to sweep (comma-separated), with and without the filter",
     )
-    parser.add_argument("--m", type=int, default=16, help="HNSW m (links per node)")
-    parser.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction")
+    parser.add_argument(
+        "--m", type=int, default=None, help="HNSW m (default: the schema's, 16 / 32 for text)"
+    )
+    parser.add_argument(
+        "--ef-construction",
+        type=int,
+        default=None,
+        help="HNSW ef_construction (default: the schema's, 64 / 128 for text)",
+    )
     parser.add_argument("--skip-halfvec", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--json", help="write the numbers to this file")
