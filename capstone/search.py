@@ -17,7 +17,7 @@ both as CTEs in ONE statement and fuses them with Reciprocal Rank Fusion
 time range, track length, depth range) are in the same SQL, applied inside each retriever;
 pgvector's iterative index scan (`hnsw.iterative_scan = relaxed_order`) keeps scanning the
 HNSW graph until enough rows pass them, so a selective filter still returns `k` rows. The
-vector retriever takes `scan_depth` rows from the index (2000; 100 with filters) and
+vector retriever takes `scan_depth` rows from the index (1000; 100 with filters) and
 re-ranks them by exact distance, which keeps recall@10 at 0.99 on 1M dense 384-d rows.
 
 Only the latest completed analysis of each video is searched unless `filters.analysis_ids`
@@ -54,11 +54,12 @@ Space = Literal["auto", "image", "text", "clip", "reid"]
 RRF_K = 60
 MAX_K = 1000
 # The HNSW scan returns this many rows (pgvector's iterative scan goes on past ef_search),
-# re-ranked by exact distance, so near-ties in a dense cluster are found. bench/search.py at
-# 1M x 384: recall@10 0.92 / 0.93 / 0.98 / 0.99 at depth 40 / 500 / 1000 / 2000 (p50 11 / 17 /
-# 21 / 29 ms). A filtered scan visits ~1/selectivity tuples per row it returns, so it goes
-# less deep: 1 % filter, recall 0.95 / 0.98 at depth 40 / 100 (p50 82 / 161 ms).
-VECTOR_SCAN_DEPTH = 2000
+# re-ranked by exact distance, so near-ties in a dense cluster are found. bench/search.py,
+# 1M x 384 with the m 32 text index: recall@10 0.99 at depth 1000 and 2000 (p50 27 / 75 ms);
+# 100k x 1280: 0.99 at 500 / 1000 / 2000 (p50 11 / 26 / 42 ms). A filtered scan visits
+# ~1/selectivity tuples per row it returns, so it goes less deep: 1 % filter at depth 100,
+# recall 1.00 (m 32) / 0.97 (m 16).
+VECTOR_SCAN_DEPTH = 1000
 FILTERED_SCAN_DEPTH = 100
 MAX_SCAN_DEPTH = 20000
 MAX_TEXT_CHARS = 1000

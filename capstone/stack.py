@@ -91,12 +91,23 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], marker: str) -> dict
     return {"name": name, "pid": process.pid, "marker": marker, "log": str(log)}
 
 
+def _exited(proc: dict[str, Any]) -> bool:
+    """Whether a process this one has just started is gone. `waitpid`, not `alive()`: until
+    the child has exec'd, /proc shows the parent's command line, which `alive()` would read
+    as "not ours" (seen under load as a false "exited during start")."""
+    try:
+        pid, _ = os.waitpid(int(proc["pid"]), os.WNOHANG)
+    except ChildProcessError:  # not (or no longer) our child: ask /proc
+        return not alive(proc)
+    return pid != 0
+
+
 def _wait_http(url: str, proc: dict[str, Any], timeout: float) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not alive(proc):
+        if _exited(proc):
             raise StackError(f"{proc['name']} exited during start; see {proc['log']}")
         try:
             httpx.get(url, timeout=2.0)

@@ -474,7 +474,7 @@ def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
             recalls.append(len({h.frame_number for h in approx} & set(truth)) / k)
         assert min(recalls) == 1.0
     # unfiltered hybrid on the same table: the planner picks HNSW and GIN on its own. (With
-    # the default ef_search of 400 and scan depth of 2000, a 4000-row seq scan is cheaper and
+    # the default ef_search of 400 and scan depth of 1000, a 4000-row seq scan is cheaper and
     # PostgreSQL rightly takes it; at 100k rows, bench/search.py, the default plan uses the
     # index.)
     hybrid = S.SearchQuery(
