@@ -417,6 +417,30 @@ def test_only_latest_completed_analysis_unless_named(seeded: dict) -> None:
     assert len(old) == 60 and old[0].frame_number == 0
 
 
+def _text_keyframes(video_id: str, vectors: np.ndarray, descriptions: list[str]) -> None:
+    """One analysis of keyframes 0..n-1 (timestamp = frame) with these text embeddings."""
+    with session_scope() as session:
+        # these tests are about the text index; skip maintaining the two 1280-d image indexes
+        session.execute(text("DROP INDEX ix_frame_embeddings_hnsw, ix_frame_embeddings_cos_hnsw"))
+        aid = _analysis(session, video_id, video_id[0])
+        one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
+        rows = [
+            {
+                "frame_number": i,
+                "timestamp": float(i),
+                "model": "m",
+                "embedding": one_hot,
+                "text_embedding": vector,
+                "description": description,
+            }
+            for i, (vector, description) in enumerate(zip(vectors, descriptions, strict=True))
+        ]
+        replace_results(
+            session, video_id=video_id, analysis_id=aid, rows={"frame_embeddings": rows}
+        )
+        session.execute(text("ANALYZE frame_embeddings"))
+
+
 def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
     """A filter matching 1% of 4000 rows still returns k rows, equal to exact search.
 
@@ -428,25 +452,10 @@ def test_selective_filter_returns_k_equal_to_exact_search(db_url: str) -> None:
     n, k = 4000, 10
     rng = np.random.default_rng(11)
     vectors = _clustered(rng, n, TEXT_DIM, clusters=16)
-    with session_scope() as session:
-        # this test is about the text index; skip maintaining the two 1280-d image indexes
-        session.execute(text("DROP INDEX ix_frame_embeddings_hnsw, ix_frame_embeddings_cos_hnsw"))
-        aid = _analysis(session, "big", "b")
-        one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
-        rows = [
-            {
-                "frame_number": i,
-                "timestamp": float(i),
-                "model": "m",
-                "embedding": one_hot,
-                "text_embedding": vectors[i],
-                "description": f"{1 + i % 5} {CLASSES[i % 4]}s"
-                + (" ambulance" if i % 100 == 5 else ""),
-            }
-            for i in range(n)
-        ]
-        replace_results(session, video_id="big", analysis_id=aid, rows={"frame_embeddings": rows})
-        session.execute(text("ANALYZE frame_embeddings"))
+    descriptions = [
+        f"{1 + i % 5} {CLASSES[i % 4]}s" + (" ambulance" if i % 100 == 5 else "") for i in range(n)
+    ]
+    _text_keyframes("big", vectors, descriptions)
     window = S.SearchFilters(t_from=1000.0, t_to=1039.0)  # 40 of 4000 rows = 1%
     for forced in (False, True):
         recalls = []
@@ -499,23 +508,7 @@ def test_scan_depth_reads_past_ef_search_and_reranks_exactly(db_url: str) -> Non
     n, k = 3000, 10
     rng = np.random.default_rng(5)
     vectors = _clustered(rng, n, TEXT_DIM, clusters=4)
-    with session_scope() as session:
-        session.execute(text("DROP INDEX ix_frame_embeddings_hnsw, ix_frame_embeddings_cos_hnsw"))
-        aid = _analysis(session, "deep", "d")
-        one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
-        rows = [
-            {
-                "frame_number": i,
-                "timestamp": float(i),
-                "model": "m",
-                "embedding": one_hot,
-                "text_embedding": vectors[i],
-                "description": "x",
-            }
-            for i in range(n)
-        ]
-        replace_results(session, video_id="deep", analysis_id=aid, rows={"frame_embeddings": rows})
-        session.execute(text("ANALYZE frame_embeddings"))
+    _text_keyframes("deep", vectors, ["x"] * n)
     query = _unit(vectors[17] + rng.normal(scale=0.05, size=TEXT_DIM))
     truth = np.argsort(-(vectors @ query))[:k].tolist()
     q = S.SearchQuery(vector=query.tolist(), k=k, ef_search=40, scan_depth=600)
