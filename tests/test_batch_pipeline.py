@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
 BIKES = VIDEOS / "bikes.mp4"
+PETS = VIDEOS / "pets09-s2l1.avi"  # 795 frames: an analysis that outlasts two visibilities
 TOKEN = "batch-token-" + uuid.uuid4().hex
 SPEC_LINES = (
     "Calling FastAPI: http://127.0.0.1:",
@@ -306,10 +307,10 @@ def test_sigkilled_worker_message_reappears_and_retry_stores_one_result(make_pip
 
 @pytest.mark.slow
 def test_heartbeat_keeps_a_long_analysis_from_being_redelivered(make_pipeline) -> None:
-    require(BIKES)
-    p = make_pipeline(visibility_s=3, max_receive=1).start({"max_frames": 250})
-    _upload(p, "long-001")
-    p.poll_until(lambda: p.runner.jobs() and p.drained(), 120, "the long analysis")
+    require(PETS)
+    p = make_pipeline(visibility_s=3, max_receive=1).start({"max_frames": 500})
+    _upload(p, "long-001", PETS)
+    p.poll_until(lambda: p.runner.jobs() and p.drained(), 180, "the long analysis")
     jobs = p.runner.jobs()
     assert [j.status for j in jobs] == ["SUCCEEDED"], [p.log_of(j) for j in jobs]
     started = p.sql("SELECT started_at, finished_at FROM apps_db_videoanalysis")[0]
