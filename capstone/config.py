@@ -1,13 +1,22 @@
 """One settings object for the whole project, read from the environment and `.env`.
 
->>> from capstone.config import get_settings
->>> get_settings().home.name
-'.capstone'
+The state directory (`CAPSTONE_HOME`: embedded database, caches, eval output) does not
+depend on the working directory: unset, it is `.capstone/` in the project root of a source
+checkout (or editable install), else a per-user data directory. So a notebook kernel
+started in `notebooks/` uses the same database as `capstone` run from the root.
+
+>>> from capstone.config import Settings, get_settings
+>>> get_settings().home.is_absolute()
+True
+>>> explicit = Settings(capstone_home="/srv/capstone")
+>>> explicit.home, explicit.home_origin
+(PosixPath('/srv/capstone'), 'CAPSTONE_HOME')
 """
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -18,10 +27,40 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from capstone.errors import ConfigError
 
 
+def _project_root() -> Path | None:
+    """The directory holding this repository's pyproject.toml when the package runs from a
+    source checkout (or an editable install), else None (an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "capstone"' in pyproject else None
+
+
+PROJECT_ROOT = _project_root()
+
+
+def user_data_dir() -> Path:
+    """The per-user data directory: `$XDG_DATA_HOME/capstone` (`~/.local/share/capstone`)."""
+    base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+    return Path(base).expanduser().absolute() / "capstone"
+
+
+def default_home() -> Path:
+    """`CAPSTONE_HOME` when unset: `<project root>/.capstone`, else the per-user directory."""
+    return PROJECT_ROOT / ".capstone" if PROJECT_ROOT is not None else user_data_dir()
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Every field maps to an upper-case environment variable."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # The project root's `.env`, then the working directory's (the later one wins).
+    model_config = SettingsConfigDict(
+        env_file=(PROJECT_ROOT / ".env", ".env") if PROJECT_ROOT else ".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy/libpq URL; unset means the embedded server"
@@ -29,7 +68,10 @@ class Settings(BaseSettings):
     db_secret_arn: str | None = Field(
         default=None, description="AWS Secrets Manager secret holding the database credentials"
     )
-    capstone_home: Path = Field(default=Path(".capstone"), description="state directory")
+    capstone_home: Path = Field(
+        default_factory=default_home,
+        description="state directory; unset: <project root>/.capstone, else per-user",
+    )
     capstone_models_dir: Path | None = Field(default=None, description="offline model weights")
 
     aws_region: str = Field(default="ap-northeast-2", alias="AWS_DEFAULT_REGION")
@@ -58,6 +100,13 @@ class Settings(BaseSettings):
     @property
     def home(self) -> Path:
         return self.capstone_home.expanduser().absolute()
+
+    @property
+    def home_origin(self) -> str:
+        """Where `home` comes from: `CAPSTONE_HOME`, the project root, or the per-user dir."""
+        if "capstone_home" in self.model_fields_set:
+            return "CAPSTONE_HOME"
+        return "project root" if PROJECT_ROOT is not None else "per-user default"
 
     @property
     def pgdata(self) -> Path:

@@ -33,15 +33,18 @@ def down() -> None:
 
 @app.command("status")
 def status() -> None:
-    """Show where the database is, whether it answers, and its schema revision."""
+    """Show the state directory (CAPSTONE_HOME) and database in use, whether it answers, and
+    its schema revision."""
     from capstone.db import migrate
     from capstone.db.engine import resolve_database_url
     from capstone.db.server import embedded_running
 
     settings = get_settings()
+    typer.echo(f"home: {settings.home} (from {settings.home_origin})")
     if not settings.database_url and not settings.db_secret_arn:
         running = embedded_running(settings.pgdata)
-        typer.echo(f"embedded server: {'running' if running else 'stopped'} ({settings.pgdata})")
+        typer.echo(f"data dir: {settings.pgdata}")
+        typer.echo(f"embedded server: {'running' if running else 'stopped'}")
         if not running:
             return
     url = resolve_database_url()
