@@ -114,7 +114,12 @@ class _OpenVINOEngine:
         steps.convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         model = ppp.build()
-        self._compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+        config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        # CAPSTONE_OV_PRECISION (f32, bf16, f16) pins the precision of the non-quantized
+        # layers; unset, OpenVINO picks by CPU (bf16 where the CPU has it).
+        if precision := os.environ.get("CAPSTONE_OV_PRECISION"):
+            config["INFERENCE_PRECISION_HINT"] = precision
+        self._compiled = self._core.compile_model(model, "CPU", config)
         self._imgsz = imgsz
 
 
