@@ -103,7 +103,9 @@ def run_naive(
     url = fresh_database("naive")
     try:
         video_id = "bench-naive"
-        analysis_id = analyses.claim_analysis(video_id, AnalysisParams(), analyses.worker_id())
+        analysis_id = analyses.claim_analysis(
+            video_id, AnalysisParams(), analyses.worker_id()
+        ).analysis_id
         model = _ultralytics_model(model_path)
         frames = rows = 0
         t = time.perf_counter()

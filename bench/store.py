@@ -51,7 +51,7 @@ def _analysis(video_id: str, label: str) -> int:
     from capstone.params import AnalysisParams
 
     params = AnalysisParams(options={"bench": label})
-    return analyses.claim_analysis(video_id, params, analyses.worker_id())
+    return analyses.claim_analysis(video_id, params, analyses.worker_id()).analysis_id
 
 
 def _count(analysis_id: int) -> int:

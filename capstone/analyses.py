@@ -1,16 +1,23 @@
 """Video and analysis rows: registration, the lease, progress, completion and failure.
 
 Each function is one short transaction of its own, so progress is visible to the API and
-dashboard while the analysis runs. The lease (`lease_owner`, `lease_expires_at`) keeps a
-second worker from running the same analysis at the same time; an expired lease (a killed
-worker) can be taken over.
+dashboard while the analysis runs. Rows are created with `INSERT ... ON CONFLICT`, so any
+number of concurrent requests for a new video or analysis create exactly one row.
+
+The lease (`lease_owner`, `lease_expires_at`) keeps a second worker from running the same
+analysis at the same time; an expired lease (a killed worker) can be taken over. Every write
+of a running analysis is *fenced*: it carries the `Lease` (owner and the `attempts` counter
+at claim time, the fencing token) and is refused in the same transaction when the row has
+moved on, so a stale owner can neither store its result nor fail the new owner's run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +30,8 @@ from capstone.db.models import Video, VideoAnalysis
 from capstone.errors import CapstoneError
 from capstone.media import VideoInfo
 from capstone.params import AnalysisParams
+
+log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120
 
@@ -39,12 +48,44 @@ class AnalysisBusyError(CapstoneError):
         self.analysis_id, self.status, self.progress = analysis_id, status, progress
 
 
+class LeaseLostError(CapstoneError):
+    """Another worker took the analysis over (this worker's lease expired); stop writing."""
+
+    exit_code = 6
+
+
+class ContentConflictError(CapstoneError):
+    """The video id already names a video with different content."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs an analysis: the owner and its fencing token (`attempts` at claim time)."""
+
+    analysis_id: int
+    owner: str
+    token: int
+    seconds: int = LEASE_SECONDS
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _video_for_update(session: Session, video_id: str, title: str | None = None) -> Video:
+    """The video row, created if missing (`ON CONFLICT DO NOTHING`), locked for update."""
+    session.execute(
+        insert(Video)
+        .values(video_id=video_id, title=title or video_id, status="pending")
+        .on_conflict_do_nothing(index_elements=["video_id"])
+    )
+    return session.exec(select(Video).where(Video.video_id == video_id).with_for_update()).one()
 
 
 def upsert_video(
@@ -56,8 +97,17 @@ def upsert_video(
     source_uri: str | None = None,
     status: str | None = None,
 ) -> Video:
-    video = session.get(Video, video_id) or Video(video_id=video_id)
+    """Create or update a video row. A completed video keeps its title and source: only a
+    request that stores a result may change what a completed analysis depends on, and the
+    content (sha256) of a video id never changes (`ContentConflictError`)."""
+    video = _video_for_update(session, video_id, title)
     if info is not None:
+        if video.sha256 and video.sha256 != info.sha256:
+            raise ContentConflictError(
+                f"video {video_id!r} already holds different content "
+                f"(sha256 {video.sha256[:12]}…, this file {info.sha256[:12]}…); "
+                "use another video id"
+            )
         video.sha256 = info.sha256
         video.duration = info.duration
         video.width, video.height = info.width, info.height
@@ -65,9 +115,10 @@ def upsert_video(
         video.frame_count = info.frame_count
         video.codec = info.codec
         video.file_size = info.file_size
-    if title is not None or video.title is None:
-        video.title = title or video.title or video_id
-    if source_uri is not None:
+    settled = video.status == "completed"
+    if title is not None and (not settled or video.title in (None, video_id)):
+        video.title = title
+    if source_uri is not None and (not settled or video.source_uri is None):
         video.source_uri = source_uri
     if status is not None:
         video.status = status
@@ -107,6 +158,15 @@ def _analysis_row(session: Session, video_id: str, params: AnalysisParams) -> Vi
     ).one()
 
 
+def _lease_live(row: VideoAnalysis, t: datetime) -> bool:
+    return (
+        row.status in ("pending", "processing")
+        and row.lease_owner is not None
+        and row.lease_expires_at is not None
+        and row.lease_expires_at > t
+    )
+
+
 def register_pending(
     video_id: str, params: AnalysisParams, source_uri: str | None = None, title: str | None = None
 ) -> int:
@@ -131,10 +191,11 @@ def claim_analysis(
     title: str | None = None,
     source_uri: str | None = None,
     lease_seconds: int = LEASE_SECONDS,
-) -> int:
+) -> Lease:
     """Create or take over the analysis row for (video, params) and hold its lease.
 
-    Raises `AnalysisBusyError` if another owner holds a live lease.
+    Raises `AnalysisBusyError` if another owner holds a live lease and
+    `ContentConflictError` if the video id holds different content.
     """
     with session_scope() as session:
         upsert_video(
@@ -143,12 +204,7 @@ def claim_analysis(
         session.flush()
         row = _analysis_row(session, video_id, params)
         t = now()
-        if (
-            row.status in ("pending", "processing")
-            and row.lease_owner not in (None, owner)
-            and row.lease_expires_at is not None
-            and row.lease_expires_at > t
-        ):
+        if _lease_live(row, t) and row.lease_owner != owner:
             raise AnalysisBusyError(row.id or 0, row.status, row.progress)
         row.status, row.stage, row.progress, row.error = "processing", "probe", 0.0, None
         row.lease_owner, row.lease_expires_at = owner, t + timedelta(seconds=lease_seconds)
@@ -157,50 +213,84 @@ def claim_analysis(
         row.updated_at = t
         session.add(row)
         session.flush()
-        return int(row.id or 0)
+        return Lease(int(row.id or 0), owner, row.attempts, lease_seconds)
+
+
+_HELD = "id = :id AND lease_owner = :o AND attempts = :t AND status = 'processing'"
+
+
+def _fence_params(lease: Lease) -> dict[str, Any]:
+    return {"id": lease.analysis_id, "o": lease.owner, "t": lease.token, "l": lease.seconds}
+
+
+def extend_lease(lease: Lease) -> bool:
+    """Heartbeat: push the lease forward. False when the row has moved on (lease lost)."""
+    with session_scope() as session:
+        result = session.execute(
+            text(
+                "UPDATE apps_db_videoanalysis SET "
+                "lease_expires_at = now() + make_interval(secs => :l) WHERE " + _HELD
+            ),
+            _fence_params(lease),
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def report_progress(
-    analysis_id: int,
-    owner: str,
+    lease: Lease,
     *,
     stage: str,
     progress: float,
     frames_processed: int,
     fps: float | None,
-    lease_seconds: int = LEASE_SECONDS,
-) -> None:
-    """Progress update that also extends the lease (a heartbeat)."""
+) -> bool:
+    """Progress update that also extends the lease; False when the lease is lost."""
     with session_scope() as session:
-        session.execute(
+        result = session.execute(
             text(
                 "UPDATE apps_db_videoanalysis SET stage=:s, progress=:p, frames_processed=:n, "
                 "fps=:f, lease_expires_at=now() + make_interval(secs => :l), updated_at=now() "
-                "WHERE id=:id AND lease_owner=:o"
+                "WHERE " + _HELD
             ),
             {
+                **_fence_params(lease),
                 "s": stage,
                 "p": round(min(progress, 99.9), 1),
                 "n": frames_processed,
                 "f": fps,
-                "l": lease_seconds,
-                "id": analysis_id,
-                "o": owner,
             },
         )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def fence(session: Session, lease: Lease) -> VideoAnalysis:
+    """Inside a write transaction: lock the analysis row and make sure `lease` still holds
+    it; raises `LeaseLostError` otherwise (the transaction then rolls back)."""
+    row = session.exec(
+        select(VideoAnalysis).where(VideoAnalysis.id == lease.analysis_id).with_for_update()
+    ).first()
+    if (
+        row is None
+        or row.status != "processing"
+        or row.lease_owner != lease.owner
+        or row.attempts != lease.token
+    ):
+        raise LeaseLostError(
+            f"analysis {lease.analysis_id} was taken over by another worker; result not stored"
+        )
+    return row
 
 
 def mark_completed(
     session: Session,
-    analysis_id: int,
+    lease: Lease,
     *,
     frames_processed: int,
     fps: float,
     summary: dict[str, Any],
 ) -> None:
     """Inside the store transaction: the analysis and its video become `completed`."""
-    row = session.get(VideoAnalysis, analysis_id)
-    assert row is not None
+    row = fence(session, lease)
     t = now()
     row.status, row.stage, row.progress = "completed", "done", 100.0
     row.frames_processed, row.fps, row.summary, row.error = frames_processed, fps, summary, None
@@ -210,28 +300,84 @@ def mark_completed(
     upsert_video(session, row.video_id, status="completed")
 
 
-def mark_failed(analysis_id: int, reason: str) -> None:
-    """Own transaction: the analysis (and its video, unless another analysis completed) failed."""
+def _settle_video(session: Session, video_id: str) -> None:
+    completed = session.exec(
+        select(VideoAnalysis.id).where(
+            VideoAnalysis.video_id == video_id, VideoAnalysis.status == "completed"
+        )
+    ).first()
+    upsert_video(session, video_id, status="completed" if completed else "failed")
+
+
+def mark_failed(lease: Lease, reason: str) -> bool:
+    """Own transaction: the analysis (and its video, unless another analysis completed)
+    failed. A no-op returning False when `lease` no longer holds the row."""
     with session_scope() as session:
-        row = session.get(VideoAnalysis, analysis_id)
-        if row is None:
-            return
+        try:
+            row = fence(session, lease)
+        except LeaseLostError:
+            log.warning("analysis %s: not marked failed, the lease moved on", lease.analysis_id)
+            return False
         t = now()
         row.status, row.error = "failed", reason[:2000]
         row.lease_owner, row.lease_expires_at = None, None
         row.finished_at = row.updated_at = t
         session.add(row)
-        completed = session.exec(
-            select(VideoAnalysis.id).where(
-                VideoAnalysis.video_id == row.video_id, VideoAnalysis.status == "completed"
-            )
-        ).first()
-        upsert_video(session, row.video_id, status="completed" if completed else "failed")
+        _settle_video(session, row.video_id)
+        return True
+
+
+def release(lease: Lease, reason: str) -> bool:
+    """Give the analysis back unfinished (`pending`, no lease), e.g. on shutdown, so that the
+    next request or worker runs it again at once. False when the lease had moved on."""
+    with session_scope() as session:
+        try:
+            row = fence(session, lease)
+        except LeaseLostError:
+            return False
+        row.status, row.stage, row.error = "pending", None, reason[:2000]
+        row.lease_owner, row.lease_expires_at = None, None
+        row.updated_at = now()
+        session.add(row)
+        return True
 
 
 def record_rejected_input(video_id: str, params: AnalysisParams, reason: str, source: str) -> int:
-    """A video that could not even be probed still gets a `failed` analysis with the reason."""
-    owner = worker_id()
-    analysis_id = claim_analysis(video_id, params, owner, source_uri=source)
-    mark_failed(analysis_id, reason)
-    return analysis_id
+    """A video that could not even be probed still gets a `failed` analysis with the reason,
+    unless that analysis is completed or running elsewhere: those are left untouched."""
+    with session_scope() as session:
+        video = _video_for_update(session, video_id)
+        if video.source_uri is None:
+            video.source_uri = source
+        session.flush()
+        row = _analysis_row(session, video_id, params)
+        if row.status == "completed" or _lease_live(row, now()):
+            return int(row.id or 0)
+        t = now()
+        row.status, row.stage, row.error = "failed", "probe", reason[:2000]
+        row.lease_owner, row.lease_expires_at = None, None
+        row.attempts += 1
+        row.started_at = row.started_at or t
+        row.finished_at = row.updated_at = t
+        session.add(row)
+        _settle_video(session, video_id)
+        return int(row.id or 0)
+
+
+def reclaim_expired(max_rows: int = 100) -> list[dict[str, Any]]:
+    """Rows whose worker died (`processing` with an expired lease) go back to `pending` with
+    the reason; returns them (id, video_id, params, source_uri) for a retry."""
+    with session_scope() as session:
+        rows = session.execute(
+            text(
+                "UPDATE apps_db_videoanalysis a SET status = 'pending', stage = NULL, "
+                "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
+                "error = 'interrupted: its worker stopped (lease expired); retried' "
+                "FROM apps_db_video v WHERE v.video_id = a.video_id AND a.id IN ("
+                "  SELECT id FROM apps_db_videoanalysis WHERE status = 'processing' "
+                "  AND lease_expires_at < now() ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
+                "RETURNING a.id, a.video_id, a.params, v.source_uri, v.title"
+            ),
+            {"n": max_rows},
+        ).mappings()
+        return [dict(r) for r in rows]

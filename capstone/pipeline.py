@@ -18,16 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from capstone import analyses
+from capstone.config import get_settings
 from capstone.db.engine import session_scope
 from capstone.db.migrate import ensure_schema
 from capstone.detect import Detector, get_detector
 from capstone.detections import Detections
 from capstone.errors import CapstoneError, InputError
 from capstone.media import Frame, iter_frames, probe
+from capstone.models import USER_CACHE
 from capstone.params import OPTIONAL_STAGES, AnalysisParams
 from capstone.stage import Rows, RunContext, Stage, TrackSummary
-from capstone.storage import fetch
+from capstone.storage import discard_download, fetch
 from capstone.store import replace_results
 from capstone.track import Tracker
 
@@ -170,6 +174,65 @@ def _import_stage_modules() -> None:
     import capstone.enrich  # noqa: F401
 
 
+class AnalysisCancelled(CapstoneError):
+    """The caller asked the analysis to stop (e.g. the service shuts down)."""
+
+
+class _LeaseKeeper:
+    """Extends the lease every quarter of its length for the whole analysis (frame loop,
+    end-of-pass stages and store), and notes when the row has moved on."""
+
+    def __init__(self, lease: analyses.Lease, cancel: threading.Event | None) -> None:
+        self.lease = lease
+        self.cancel = cancel
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capstone-lease", daemon=True)
+
+    def _run(self) -> None:
+        interval = max(0.5, self.lease.seconds / 4)
+        while not self._stop.wait(interval):
+            try:
+                if not analyses.extend_lease(self.lease):
+                    self.lost.set()
+                    return
+            except SQLAlchemyError as exc:  # the database is away: try again next beat
+                log.warning("lease heartbeat failed: %s", type(exc).__name__)
+
+    def check(self) -> None:
+        """Raise if the lease was lost or the caller cancelled."""
+        if self.lost.is_set():
+            raise analyses.LeaseLostError(
+                f"analysis {self.lease.analysis_id} was taken over by another worker"
+            )
+        if self.cancel is not None and self.cancel.is_set():
+            raise AnalysisCancelled("cancelled before it finished")
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _public(message: str, path: Path, label: str) -> str:
+    """`message` with the server-side path of the input replaced by what the user named,
+    and the server's directories by their setting names."""
+    message = message.replace(str(path.absolute()), label).replace(str(path), label)
+    settings = get_settings()
+    places = [(settings.home, "$CAPSTONE_HOME"), (USER_CACHE, "~/.cache/capstone/models")]
+    if settings.capstone_models_dir:
+        places.append(
+            (settings.capstone_models_dir.expanduser().absolute(), "$CAPSTONE_MODELS_DIR")
+        )
+    places.append((Path.home(), "~"))
+    for place, name in places:
+        message = message.replace(str(place), name)
+    return message
+
+
 def analyze(
     source: str | Path,
     *,
@@ -179,12 +242,17 @@ def analyze(
     progress: ProgressCallback | None = None,
     detector: Detector | None = None,
     fail_store_after: str | None = None,
+    cancel: threading.Event | None = None,
+    lease_seconds: int = analyses.LEASE_SECONDS,
 ) -> AnalysisResult:
     """Analyze one video end to end and store the result; returns a summary.
 
     Bad input never raises out of here once the analysis row exists: the row is marked
-    `failed` with the reason and the result says so. `AnalysisBusyError` (the same analysis
-    running elsewhere) and database errors do raise.
+    `failed` with the reason and the result says so; so are database errors while it runs.
+    `AnalysisBusyError` (the same analysis running elsewhere) raises. Setting `cancel`
+    stops the analysis at the next frame and gives the row back as `pending` (retryable).
+    Error messages name the source as given (an `s3://` URI, a file name), never a server
+    path.
     """
     params = params or AnalysisParams()
     video_id = video_id or default_video_id(source)
@@ -192,47 +260,103 @@ def analyze(
     threading.Thread(target=_import_stage_modules, name="capstone-imports", daemon=True).start()
     ensure_schema()
     owner = analyses.worker_id()
+    text = str(source)
+    label = text if text.startswith("s3://") else Path(text).name
+    path: Path | None = None
     try:
-        path, source_uri = fetch(source)
-        info = probe(path)
-    except InputError as exc:
-        analysis_id = analyses.record_rejected_input(video_id, params, str(exc), str(source))
-        return AnalysisResult(video_id, analysis_id, "failed", error=str(exc))
-
-    analysis_id = analyses.claim_analysis(
-        video_id, params, owner, info=info, title=title, source_uri=source_uri
-    )
-    result = AnalysisResult(video_id, analysis_id, "processing")
-    try:
-        _run(
-            info, params, video_id, analysis_id, owner, result, progress, detector, fail_store_after
+        try:
+            path, source_uri = fetch(source)
+            info = probe(path)
+        except InputError as exc:
+            reason = _public(str(exc), path, label) if path is not None else str(exc)
+            analysis_id = analyses.record_rejected_input(video_id, params, reason, label)
+            return AnalysisResult(video_id, analysis_id, "failed", error=reason)
+        try:
+            lease = analyses.claim_analysis(
+                video_id,
+                params,
+                owner,
+                info=info,
+                title=title,
+                source_uri=source_uri,
+                lease_seconds=lease_seconds,
+            )
+        except analyses.ContentConflictError as exc:
+            analysis_id = analyses.record_rejected_input(video_id, params, str(exc), label)
+            return AnalysisResult(video_id, analysis_id, "failed", error=str(exc))
+        result = AnalysisResult(video_id, lease.analysis_id, "processing")
+        fetched = path
+        _run_leased(
+            info,
+            params,
+            lease,
+            result,
+            (progress, detector, fail_store_after, cancel),
+            lambda message: _public(message, fetched, label),
         )
-    except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
-        analyses.mark_failed(analysis_id, reason)
-        result.status, result.error = "failed", reason
-    except BaseException as exc:
-        analyses.mark_failed(analysis_id, f"interrupted: {type(exc).__name__}")
-        raise
+    finally:
+        if path is not None and text.startswith("s3://"):
+            discard_download(path)
     result.wall_time = time.perf_counter() - started
     return result
+
+
+def _run_leased(
+    info: Any,
+    params: AnalysisParams,
+    lease: analyses.Lease,
+    result: AnalysisResult,
+    options: tuple[ProgressCallback | None, Detector | None, str | None, threading.Event | None],
+    public: Callable[[str], str],
+) -> None:
+    """`_run` under a heartbeat; every outcome is written fenced by the lease, and every
+    reason passes through `public` (no server paths)."""
+    progress, detector, fail_store_after, cancel = options
+    try:
+        with _LeaseKeeper(lease, cancel) as keeper:
+            _run(info, params, lease, result, progress, detector, fail_store_after, keeper)
+    except analyses.LeaseLostError as exc:  # the new owner's row: write nothing
+        result.status, result.error = "failed", str(exc)
+    except AnalysisCancelled as exc:
+        analyses.release(lease, f"interrupted: {exc}; it runs again on the next request")
+        result.status, result.error = "pending", f"interrupted: {exc}"
+    except SQLAlchemyError as exc:
+        first_line = (str(exc).splitlines() or [""])[0][:300]
+        reason = public(f"database error: {type(exc).__name__}: {first_line}")
+        try:
+            analyses.mark_failed(lease, reason)
+        except SQLAlchemyError:
+            log.error("analysis %s: cannot record failure: %s", lease.analysis_id, reason)
+        result.status, result.error = "failed", reason
+    except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
+        reason = public(reason)
+        analyses.mark_failed(lease, reason)
+        result.status, result.error = "failed", reason
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: retryable, then re-raise
+        analyses.release(lease, f"interrupted: {type(exc).__name__}")
+        raise
 
 
 def _run(
     info: Any,
     params: AnalysisParams,
-    video_id: str,
-    analysis_id: int,
-    owner: str,
+    lease: analyses.Lease,
     result: AnalysisResult,
     progress: ProgressCallback | None,
     detector: Detector | None,
     fail_store_after: str | None,
+    keeper: _LeaseKeeper,
 ) -> None:
     t0 = time.perf_counter()
-    detector = detector or get_detector(params.model)
-    detector.conf, detector.imgsz = params.conf, params.imgsz
-    detector.classes = detector.class_ids(params.classes) if params.classes else None
+    video_id = result.video_id
+    shared = detector or get_detector(params.model)
+    # Settings travel with this analysis; the cached detector is shared and never changed.
+    detector = shared.using(
+        conf=params.conf,
+        imgsz=params.imgsz,
+        classes=shared.class_ids(params.classes) if params.classes else None,
+    )
     step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
     expected = max(1, -(-info.frame_count // step))
     if params.max_frames:
@@ -256,6 +380,7 @@ def _run(
         if item is None:
             break
         frame, dets = item
+        keeper.check()
         if tracker is not None:
             t = time.perf_counter()
             dets = tracker.update(dets, frame.image)
@@ -271,17 +396,18 @@ def _run(
         now = time.perf_counter()
         if now - last_report >= PROGRESS_INTERVAL_S:
             last_report = now
-            analyses.report_progress(
-                analysis_id,
-                owner,
+            if not analyses.report_progress(
+                lease,
                 stage="analyze",
                 progress=90.0 * frames / expected,
                 frames_processed=frames,
                 fps=frames / (now - loop_start),
-            )
+            ):
+                keeper.lost.set()
     loop_time = time.perf_counter() - loop_start
     if frames == 0:
         raise InputError(f"{info.path}: no frames could be decoded")
+    keeper.check()
     if frames < expected and not params.max_frames:
         result.warnings.append(
             f"decoded {frames} of {expected} sampled frames the header announces "
@@ -306,9 +432,12 @@ def _run(
     events_per_type = dict(Counter(e["event_type"] for e in rows.get("apps_db_event", [])))
     timings.update(ctx.timings)
 
-    analyses.report_progress(
-        analysis_id, owner, stage="store", progress=95.0, frames_processed=frames, fps=fps
-    )
+    keeper.check()
+    if not analyses.report_progress(
+        lease, stage="store", progress=95.0, frames_processed=frames, fps=fps
+    ):
+        keeper.lost.set()
+    keeper.check()
     t = time.perf_counter()
     summary = {
         "frames_processed": frames,
@@ -320,16 +449,17 @@ def _run(
         "stages": list(params.stages),
     }
     with session_scope() as session:
+        analyses.fence(session, lease)  # locks the row: a takeover waits until we commit
         counts = replace_results(
             session,
             video_id=video_id,
-            analysis_id=analysis_id,
+            analysis_id=lease.analysis_id,
             rows=rows,
             fail_after=fail_store_after,
         )
         summary["counts"] = counts
         analyses.mark_completed(
-            session, analysis_id, frames_processed=frames, fps=round(fps, 2), summary=summary
+            session, lease, frames_processed=frames, fps=round(fps, 2), summary=summary
         )
     timings["store"] = time.perf_counter() - t
     result.status = "completed"

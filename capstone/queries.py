@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
@@ -245,10 +246,20 @@ def list_analyses(video_id: str, *, session: Session | None = None) -> list[dict
 
 
 def get_analysis(analysis_id: int, *, session: Session | None = None) -> dict[str, Any] | None:
-    """One analysis row by id (the status source while it runs)."""
+    """One analysis row by id (the status source while it runs), with its lease: a
+    `processing` row whose `lease_live` is false has lost its worker and may be retried."""
     with _reading(session) as s:
         row = s.get(VideoAnalysis, analysis_id)
-        return _row(row, _ANALYSIS_FIELDS) if row else None
+        if row is None:
+            return None
+        out = _row(row, _ANALYSIS_FIELDS)
+        out["lease_expires_at"] = row.lease_expires_at
+        out["lease_live"] = (
+            row.status in ("pending", "processing")
+            and row.lease_expires_at is not None
+            and row.lease_expires_at > datetime.now(UTC)
+        )
+        return out
 
 
 def list_events(

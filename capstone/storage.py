@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,23 +42,59 @@ def validate_key(key: str) -> str:
 
 
 def download(bucket: str, key: str, dest_dir: Path | None = None) -> Path:
-    """Download s3://bucket/key into the cache; raise `InputError` if it does not exist."""
+    """Download s3://bucket/key to a fresh private directory (one per call, never a path a
+    client can predict or reuse); raise `InputError` if it does not exist. The caller
+    removes it (`discard_download`) when done."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     validate_key(key)
-    dest_dir = dest_dir or get_settings().home / "downloads" / bucket
-    dest = dest_dir / key
+    dest_dir = dest_dir or get_settings().home / "downloads" / uuid.uuid4().hex
+    dest = dest_dir / (Path(key).name or "video")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         s3_client().download_file(bucket, key, str(dest))
     except ClientError as exc:
+        shutil.rmtree(dest_dir, ignore_errors=True)
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchKey", "NoSuchBucket", "403"):
             raise InputError(f"s3://{bucket}/{key}: object not found ({code})") from exc
         raise InputError(f"s3://{bucket}/{key}: cannot download ({code})") from exc
     except BotoCoreError as exc:
-        raise InputError(f"s3://{bucket}/{key}: cannot download ({exc})") from exc
+        shutil.rmtree(dest_dir, ignore_errors=True)
+        raise InputError(f"s3://{bucket}/{key}: cannot download ({type(exc).__name__})") from exc
     return dest
+
+
+def discard_download(path: Path) -> None:
+    """Remove a file `download` made (and its private directory); anything else is kept."""
+    downloads = get_settings().home / "downloads"
+    if path.parent.parent == downloads:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD request tells about an object."""
+
+    size: int
+    metadata: dict[str, str]
+    etag: str
+
+
+def head(bucket: str, key: str) -> ObjectInfo:
+    """HEAD s3://bucket/key; `InputError` when it does not exist or cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    validate_key(key)
+    try:
+        answer = s3_client().head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise InputError(f"s3://{bucket}/{key}: object not found ({code})") from exc
+    except BotoCoreError as exc:
+        raise InputError(f"s3://{bucket}/{key}: cannot read ({type(exc).__name__})") from exc
+    meta = {k.lower(): str(v) for k, v in (answer.get("Metadata") or {}).items()}
+    return ObjectInfo(int(answer.get("ContentLength") or 0), meta, str(answer.get("ETag", "")))
 
 
 def fetch(source: str | Path) -> tuple[Path, str]:
@@ -83,65 +122,73 @@ def validate_video_id(video_id: str) -> str:
     return video_id
 
 
-def video_key(video_id: str, filename: str) -> str:
-    """The raw-bucket key of an uploaded video: `videos/{video_id}/{filename}`.
+def video_key(video_id: str, filename: str, sha256: str | None = None) -> str:
+    """The raw-bucket key of an uploaded video: `videos/{video_id}/{sha256[:16]}-{filename}`.
+
+    The content hash in the key makes every distinct upload its own object, so concurrent
+    uploads never overwrite (or delete) each other's files.
 
     >>> video_key("test-001", "clip one.mp4")
     'videos/test-001/clip one.mp4'
+    >>> video_key("test-001", "clip.mp4", "ab" * 32)
+    'videos/test-001/abababababababab-clip.mp4'
     """
     name = Path(filename.replace("\\", "/")).name or "video"
+    if sha256:
+        name = f"{sha256[:16]}-{name}"
     return validate_key(f"videos/{validate_video_id(video_id)}/{name}")
 
 
+SHA256_METADATA = "sha256"
+
+
 def upload_video(
-    path: str | Path, bucket: str | None, video_id: str, filename: str | None = None
+    path: str | Path,
+    bucket: str | None,
+    video_id: str,
+    filename: str | None = None,
+    sha256: str | None = None,
 ) -> str:
     """Upload a local video to `bucket` (default `S3_BUCKET_RAW`) and return its key.
 
-    The key is `videos/{video_id}/{filename}` and the object carries the id in its
-    metadata (`x-amz-meta-video-id`), which is where the analysis reads it back from.
+    The key is content-addressed (`video_key`) and the object carries the id and the
+    content hash in its metadata (`x-amz-meta-video-id`, `x-amz-meta-sha256`), which is
+    where the analysis reads them back from.
 
     >>> upload_video("clip.mp4", None, "test-001")  # doctest: +SKIP
-    'videos/test-001/clip.mp4'
+    'videos/test-001/3f2a...-clip.mp4'
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from capstone.media import sha256_file
+
     path = Path(path)
     bucket = bucket or get_settings().s3_bucket_raw
-    key = video_key(video_id, filename or path.name)
+    sha256 = sha256 or sha256_file(path)
+    key = video_key(video_id, filename or path.name, sha256)
     try:
         s3_client().upload_file(
             str(path),
             bucket,
             key,
-            ExtraArgs={"Metadata": {VIDEO_ID_METADATA: video_id}},
+            ExtraArgs={"Metadata": {VIDEO_ID_METADATA: video_id, SHA256_METADATA: sha256}},
         )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         raise InputError(f"cannot upload to s3://{bucket}/{key} ({code})") from exc
     except (BotoCoreError, OSError) as exc:
-        raise InputError(f"cannot upload to s3://{bucket}/{key} ({exc})") from exc
+        raise InputError(f"cannot upload to s3://{bucket}/{key} ({type(exc).__name__})") from exc
     return key
 
 
-def object_video_id(bucket: str, key: str) -> str:
+def object_video_id(bucket: str, key: str, info: ObjectInfo | None = None) -> str:
     """The video id of an object: its metadata, else `videos/{id}/...`, else one from the key.
 
     Raises `InputError` when the object does not exist.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    validate_key(key)
-    try:
-        head = s3_client().head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise InputError(f"s3://{bucket}/{key}: object not found ({code})") from exc
-    except BotoCoreError as exc:
-        raise InputError(f"s3://{bucket}/{key}: cannot read ({exc})") from exc
-    meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
-    if meta.get(VIDEO_ID_METADATA):
-        return validate_video_id(meta[VIDEO_ID_METADATA])
+    info = info or head(bucket, key)
+    if info.metadata.get(VIDEO_ID_METADATA):
+        return validate_video_id(info.metadata[VIDEO_ID_METADATA])
     return video_id_from_key(key)
 
 

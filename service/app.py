@@ -10,24 +10,38 @@ Settings are read per request from `capstone.config.get_settings()`; see that mo
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from capstone.config import get_settings
+from capstone.models import DEFAULT_DETECTOR, available_models
 from service import errors
+from service.auth import require_read
+from service.guard import BodyGuardMiddleware
 from service.jobs import AnalysisJobs
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, configure_logging
-from service.routes import analyze, health, search, upload, videos
+from service.routes import analyze, health, models, search, upload, videos
+
+log = logging.getLogger("capstone.service")
 
 DESCRIPTION = """
 The capstone pipeline over HTTP: upload a video, analyze it from S3, read what was found.
 
 * Writes need `Authorization: Bearer <api key>`; the server is configured with the keys'
   sha256 digests (`API_KEY_HASHES`). Reads need it when `REQUIRE_AUTH_FOR_READS=1`.
+  Bodies are authenticated before they are read; JSON bodies are capped (`MAX_JSON_BYTES`).
+* `params.model` is a name from `GET /models`, never a path.
 * Every error answers `{"detail", "code", "request_id", "errors"}`.
 * Every response carries `X-Request-ID` (echoed when the request sends a valid one).
 """
@@ -43,8 +57,9 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_reclaim, args=(jobs,), name="reclaim", daemon=True).start()
         yield
-        jobs.shutdown()
+        await run_in_threadpool(jobs.shutdown)
 
     app = FastAPI(
         title="capstone",
@@ -55,12 +70,49 @@ def create_app() -> FastAPI:
     )
     app.state.metrics = metrics
     app.state.jobs = jobs
+    app.state.models = {**available_models(), DEFAULT_DETECTOR: Path(DEFAULT_DETECTOR)}
     errors.install(app)
-    for module in (health, analyze, upload, videos):
+    for module in (health, analyze, upload, videos, models):
         app.include_router(module.router)
     app.include_router(search.router)
+    app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _reclaim(jobs: AnalysisJobs) -> None:
+    """At startup: re-run the analyses whose worker died (best effort, off the event loop)."""
+    try:
+        jobs.reclaim()
+    except Exception as exc:  # no database yet: the batch job's retry recovers instead
+        log.warning("startup reclaim skipped: %s", type(exc).__name__)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema, telling the truth about auth: reads declare the bearer scheme only when
+    `REQUIRE_AUTH_FOR_READS` is on."""
+    reads_need_auth = get_settings().require_auth_for_reads
+    cached = app.state.__dict__.setdefault("openapi_by_read_auth", {})
+    if reads_need_auth not in cached:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            license_info=app.license_info,
+            routes=app.routes,
+        )
+        if not reads_need_auth:
+            for route in app.routes:
+                if not isinstance(route, APIRoute):
+                    continue
+                if not any(d.call is require_read for d in route.dependant.dependencies):
+                    continue
+                operations = schema["paths"].get(route.path_format, {})
+                for method in route.methods:
+                    operations.get(method.lower(), {}).pop("security", None)
+        cached[reads_need_auth] = schema
+    return cached[reads_need_auth]
 
 
 app = create_app()

@@ -3,18 +3,27 @@
 The analysis row in the database is the status source (`GET /analyses/{id}`); this module
 only runs `capstone.pipeline.analyze` on worker threads and remembers which (video, params)
 pairs it is already running so that repeated requests join the running job.
+
+Shutdown cancels what runs (each analysis stops at its next frame and gives its row back as
+`pending`, retryable) and waits for the threads, so no analysis outlives the app and writes
+into whatever database the process points at next. At startup, `reclaim` re-runs analyses
+whose worker died (an expired lease) when their source is an object of an allowed bucket.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 
 from capstone import analyses
+from capstone.config import get_settings
 from capstone.db.migrate import ensure_schema
 from capstone.params import AnalysisParams
 from capstone.pipeline import AnalysisResult, analyze
+from capstone.storage import parse_s3_uri
 
 log = logging.getLogger("capstone.service")
 
@@ -35,6 +44,7 @@ class AnalysisJobs:
         self._pool: ThreadPoolExecutor | None = None
         self._running: dict[tuple[str, str], Future[AnalysisResult]] = {}
         self._lock = threading.Lock()
+        self._cancel = threading.Event()
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -53,6 +63,8 @@ class AnalysisJobs:
         """Queue `analyze(source)`, or return the job already queued for the same result."""
         key = (video_id, params.params_hash())
         with self._lock:
+            if self._cancel.is_set():
+                raise RuntimeError("the service is shutting down")
             current = self._running.get(key)
             if current is not None and not current.done():
                 return current
@@ -66,15 +78,14 @@ class AnalysisJobs:
             if self._running.get(key) is future:
                 del self._running[key]
 
-    @staticmethod
     def _run(
-        source: str, video_id: str, params: AnalysisParams, title: str | None
+        self, source: str, video_id: str, params: AnalysisParams, title: str | None
     ) -> AnalysisResult:
         log.info(
             "analysis started",
             extra={"fields": {"video_id": video_id, "source": source}},
         )
-        result = analyze(source, video_id=video_id, title=title, params=params)
+        result = analyze(source, video_id=video_id, title=title, params=params, cancel=self._cancel)
         log.info(
             "analysis finished",
             extra={
@@ -90,7 +101,36 @@ class AnalysisJobs:
         )
         return result
 
-    def shutdown(self) -> None:
-        """Stop taking jobs; queued ones are cancelled, running ones finish on their own."""
+    def reclaim(self) -> int:
+        """Re-run analyses whose worker died (lease expired); how many were resubmitted."""
+        allowed = get_settings().allowed_buckets
+        resubmitted = 0
+        for row in analyses.reclaim_expired():
+            source = row.get("source_uri") or ""
+            try:
+                bucket, _ = parse_s3_uri(source)
+            except Exception:
+                continue  # a local file of another machine: the next request retries it
+            if bucket not in allowed:
+                continue
+            params = AnalysisParams.model_validate(row["params"])
+            self.submit(source, row["video_id"], params, row.get("title"))
+            resubmitted += 1
+        if resubmitted:
+            log.info("reclaimed analyses", extra={"fields": {"resubmitted": resubmitted}})
+        return resubmitted
+
+    def shutdown(self, timeout_s: float = 60.0) -> None:
+        """Cancel queued and running analyses (their rows stay retryable) and wait for them."""
+        with self._lock:
+            self._cancel.set()
+            pending = list(self._running.values())
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        started = time.monotonic()
+        _, not_done = wait_futures(pending, timeout=timeout_s)
+        if not_done:
+            log.warning(
+                "analyses still running after shutdown",
+                extra={"fields": {"count": len(not_done), "waited_s": time.monotonic() - started}},
+            )

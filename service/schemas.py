@@ -142,6 +142,20 @@ class AnalysisOut(BaseModel):
     finished_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    lease_expires_at: datetime | None = Field(
+        default=None, description="until when the worker's lease holds the analysis"
+    )
+    lease_live: bool = Field(
+        default=False,
+        description="a worker holds the analysis now; `processing` without it: the worker died",
+    )
+
+
+class ModelsOut(BaseModel):
+    """Detector models this server may load, by name (`params.model`)."""
+
+    models: list[str]
+    default: str
 
 
 class VideoOut(BaseModel):

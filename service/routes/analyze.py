@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from capstone import queries
 from capstone.analyses import AnalysisBusyError
 from capstone.db.engine import session_scope
-from capstone.errors import InputError
+from capstone.errors import InputError, ModelNotFoundError
+from capstone.models import resolve_model_name
 from capstone.params import AnalysisParams
-from capstone.storage import object_video_id
+from capstone.storage import SHA256_METADATA, head, object_video_id
 from service.auth import require_read, require_write
 from service.deps import JobsDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -27,11 +28,13 @@ router = APIRouter(tags=["analysis"])
 
 def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
     from capstone.analyses import find_analysis
+    from capstone.db.models import Video
 
     with session_scope() as session:
         row = find_analysis(session, video_id, params_hash)
         if row is None:
             return None
+        video = session.get(Video, video_id)
         return {
             "id": row.id,
             "status": row.status,
@@ -39,7 +42,17 @@ def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
             "lease_live": row.lease_owner is not None
             and row.lease_expires_at is not None
             and row.lease_expires_at > datetime.now(UTC),
+            "sha256": video.sha256 if video else None,
+            "source_uri": video.source_uri if video else None,
         }
+
+
+def _conflict(video_id: str) -> ApiError:
+    return ApiError(
+        409,
+        f"video {video_id!r} already holds different content; analyze it under another video_id",
+        code="content_conflict",
+    )
 
 
 def _busy(video_id: str, analysis_id: int, status: str, progress: float) -> ApiError:
@@ -79,10 +92,11 @@ def _accepted(video_id: str, analysis_id: int) -> JSONResponse:
     dependencies=[Depends(require_write)],
     responses={
         202: {"model": AnalyzeAccepted, "description": "running in the background"},
-        **error_responses(400, 401, 403, 404, 409, 422, 503),
+        **error_responses(400, 401, 403, 404, 409, 413, 422, 503),
     },
 )
 async def analyze(
+    request: Request,
     body: AnalyzeRequest,
     settings: SettingsDep,
     jobs: JobsDep,
@@ -93,20 +107,46 @@ async def analyze(
     ] = None,
 ) -> Any:
     params = body.params or AnalysisParams()
+    try:
+        resolve_model_name(params.model, request.app.state.models)
+    except ModelNotFoundError as exc:
+        raise ApiError(422, f"params.model: {exc}") from None
+    if body.s3_bucket not in settings.allowed_buckets:
+        raise ApiError(
+            403,
+            f"bucket {body.s3_bucket!r} is not one this service analyzes",
+            code="bucket_not_allowed",
+        )
+    try:
+        obj = await run_in_threadpool(head, body.s3_bucket, body.s3_key)
+    except InputError as exc:
+        raise ApiError(404, str(exc)) from None
+    if obj.size > settings.max_upload_bytes:
+        raise ApiError(
+            413,
+            f"object of {obj.size} bytes exceeds the limit of {settings.max_upload_bytes} bytes",
+        )
     if body.video_id:
         video_id = body.video_id
     else:
         try:
-            video_id = await run_in_threadpool(object_video_id, body.s3_bucket, body.s3_key)
+            video_id = object_video_id(body.s3_bucket, body.s3_key, obj)
         except InputError as exc:
-            raise ApiError(404, str(exc)) from None
+            raise ApiError(422, str(exc)) from None
     params_hash = params.params_hash()
     source = f"s3://{body.s3_bucket}/{body.s3_key}"
 
+    content = obj.metadata.get(SHA256_METADATA)
     future = jobs.running(video_id, params_hash)
     if future is None:
         existing = await run_in_threadpool(_find, video_id, params_hash)
-        if existing and existing["status"] == "completed":
+        stored = existing["sha256"] if existing else None
+        if content and stored and content != stored:
+            raise _conflict(video_id)
+        same_object = (content and content == stored) or (
+            not content and existing and existing["source_uri"] == source
+        )
+        if existing and existing["status"] == "completed" and same_object:
             return AnalyzeSuccess(video_id=video_id, analysis_id=existing["id"])
         if existing and existing["status"] in ("pending", "processing") and existing["lease_live"]:
             raise _busy(video_id, existing["id"], existing["status"], existing["progress"])
@@ -127,6 +167,8 @@ async def analyze(
         return _accepted(video_id, analysis_id)
     except AnalysisBusyError as exc:
         raise _busy(video_id, exc.analysis_id, exc.status, exc.progress) from None
+    if result.status == "conflict":
+        raise _conflict(video_id)
     if result.status != "completed":
         raise ApiError(
             422,

@@ -2,14 +2,16 @@
 
 The body is streamed to a temporary file and counted as it arrives; crossing
 `MAX_UPLOAD_BYTES` answers 413 at once without reading the rest. The file is probed (its
-content, not its name), stored in the raw bucket under `videos/{video_id}/{filename}` with
-the id in the object metadata, and the video is registered. Nothing is left behind when any
-step fails: the temporary file is removed, and the object is deleted if registration fails.
+content, not its name), stored in the raw bucket under the content-addressed key
+`videos/{video_id}/{sha256[:16]}-{filename}` with the id and hash in the object metadata,
+and the video is registered. A video id names one content: uploading different content
+under an existing id answers 409. Distinct uploads never share a key, so no upload
+overwrites or deletes an object another request stored; the temporary file is always
+removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import tempfile
@@ -23,14 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from capstone.analyses import upsert_video
+from capstone.analyses import ContentConflictError, upsert_video
 from capstone.db.engine import session_scope
 from capstone.db.migrate import ensure_schema
+from capstone.db.models import Video
 from capstone.errors import InputError
 from capstone.media import VideoInfo, probe
 from capstone.params import AnalysisParams
 from capstone.pipeline import default_video_id
-from capstone.storage import s3_client, upload_video, validate_video_id
+from capstone.storage import upload_video, validate_video_id
 from service.auth import require_write
 from service.deps import VIDEO_ID_PATTERN, JobsDep, MetricsDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -68,9 +71,19 @@ def _register(video_id: str, info: VideoInfo, title: str | None, source_uri: str
         )
 
 
-def _delete_object(bucket: str, key: str) -> None:
-    with contextlib.suppress(Exception):  # best effort while already failing
-        s3_client().delete_object(Bucket=bucket, Key=key)
+def _stored_sha256(video_id: str) -> str | None:
+    ensure_schema()
+    with session_scope() as session:
+        video = session.get(Video, video_id)
+        return video.sha256 if video is not None else None
+
+
+def _conflict(video_id: str) -> ApiError:
+    return ApiError(
+        409,
+        f"video {video_id!r} already holds different content; upload it under another video_id",
+        code="content_conflict",
+    )
 
 
 _MULTIPART_SCHEMA = {
@@ -106,7 +119,7 @@ _MULTIPART_SCHEMA = {
     ),
     dependencies=[Depends(require_write)],
     openapi_extra={"requestBody": _MULTIPART_SCHEMA},
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def upload(
     request: Request,
@@ -164,17 +177,19 @@ async def upload(
             validate_video_id(vid)
         except InputError as exc:
             raise ApiError(422, str(exc)) from None
+        stored = await run_in_threadpool(_stored_sha256, vid)
+        if stored is not None and stored != info.sha256:
+            raise _conflict(vid)
         bucket = settings.s3_bucket_raw
         try:
-            key = await run_in_threadpool(upload_video, path, bucket, vid, filename)
+            key = await run_in_threadpool(upload_video, path, bucket, vid, filename, info.sha256)
         except InputError as exc:
             raise ApiError(503, f"storage unavailable: {exc}", code="storage_unavailable") from None
         source_uri = f"s3://{bucket}/{key}"
-        try:
+        try:  # the object stays even if this fails: its key holds this content only
             await run_in_threadpool(_register, vid, info, title or filename, source_uri)
-        except BaseException:
-            await run_in_threadpool(_delete_object, bucket, key)
-            raise
+        except ContentConflictError:
+            raise _conflict(vid) from None
         mode = "none"
         if settings.sqs_queue_url:
             mode = "queued"
