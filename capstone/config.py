@@ -91,7 +91,13 @@ class Settings(BaseSettings):
         default=False, description="accept writes without a token (local development only)"
     )
     require_auth_for_reads: bool = Field(default=False, description="reads need a token too")
-    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1, description="upload size limit")
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="upload and /analyze object size limit"
+    )
+    max_json_bytes: int = Field(default=1024**2, ge=1024, description="JSON request body limit")
+    analyze_buckets: str = Field(
+        default="", description="comma-separated buckets /analyze may read (S3_BUCKET_RAW too)"
+    )
     analyze_timeout_s: float = Field(
         default=3600.0, gt=0, description="how long POST /analyze?wait=true waits for a result"
     )
@@ -107,6 +113,12 @@ class Settings(BaseSettings):
         if "capstone_home" in self.model_fields_set:
             return "CAPSTONE_HOME"
         return "project root" if PROJECT_ROOT is not None else "per-user default"
+
+    @property
+    def allowed_buckets(self) -> set[str]:
+        """Buckets that `/analyze` and queue messages may name."""
+        extra = {b.strip() for b in self.analyze_buckets.split(",") if b.strip()}
+        return {self.s3_bucket_raw} | extra
 
     @property
     def pgdata(self) -> Path:

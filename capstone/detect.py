@@ -14,6 +14,7 @@ boxes are those of `YOLO(...).predict()`. Any other model format goes through Ul
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections import deque
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from capstone.detections import Detections
+from capstone.errors import ModelNotFoundError
 from capstone.models import DEFAULT_DETECTOR, resolve_model
 
 T = TypeVar("T")
@@ -160,10 +162,26 @@ class Detector:
         self.backend = "openvino" if self._engine is not None else "ultralytics"
         self.model: Any = None
         if self._engine is None:
-            from ultralytics import YOLO
-
-            self.model = YOLO(str(self.model_path), task="detect")
+            self.model = _load_ultralytics(self.model_path)
         self._names: dict[int, str] | None = None
+
+    def using(
+        self,
+        *,
+        conf: float | None = None,
+        imgsz: int | None = None,
+        classes: Sequence[int] | None = None,
+    ) -> Detector:
+        """This detector with other settings, sharing the loaded model; `self` is unchanged,
+        so concurrent analyses on one cached detector never see each other's settings.
+
+        >>> person_only = get_detector().using(conf=0.4, classes=[0])  # doctest: +SKIP
+        """
+        view = copy.copy(self)
+        view.conf = self.conf if conf is None else conf
+        view.imgsz = self.imgsz if imgsz is None else imgsz
+        view.classes = list(classes) if classes else None
+        return view
 
     @property
     def class_names(self) -> dict[int, str]:
@@ -184,9 +202,7 @@ class Detector:
 
     def _ultralytics(self) -> Any:
         if self.model is None:
-            from ultralytics import YOLO
-
-            self.model = YOLO(str(self.model_path), task="detect")
+            self.model = _load_ultralytics(self.model_path)
         return self.model
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
@@ -307,12 +323,26 @@ class Detector:
         return postprocess
 
 
+def _load_ultralytics(model_path: Path | str) -> Any:
+    """`YOLO(model_path)`; a file that is no loadable model is a `ModelNotFoundError`."""
+    from ultralytics import YOLO
+
+    try:
+        return YOLO(str(model_path), task="detect")
+    except Exception as exc:  # Ultralytics raises anything from TypeError to pickle errors
+        name = Path(str(model_path)).name
+        reason = f"{name!r} is not a loadable model ({type(exc).__name__})"
+        raise ModelNotFoundError(reason) from None
+
+
 _cache: dict[str, Detector] = {}
+_cache_lock = threading.Lock()
 
 
 def get_detector(model: str | Path = DEFAULT_DETECTOR) -> Detector:
     """A process-wide detector per model (loading and compiling a model takes seconds)."""
     key = str(resolve_model(model))
-    if key not in _cache:
-        _cache[key] = Detector(model)
-    return _cache[key]
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = Detector(model)
+        return _cache[key]
