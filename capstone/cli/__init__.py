@@ -118,6 +118,11 @@ def show_usage_error(exc: Exception) -> None:
     exc.show()  # type: ignore[attr-defined]
 
 
+def _undefined_table(exc: BaseException) -> bool:
+    """A query on a database that was never migrated (SQLSTATE 42P01, undefined table)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42P01"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -136,7 +141,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # a bug: still one line for the user, details on request
+    except Exception as exc:  # a bug (or a database without our tables)
+        if _undefined_table(exc):
+            print(
+                "capstone: error: the database has no capstone tables yet "
+                "(run `capstone db up`, or analyze a video first)",
+                file=sys.stderr,
+            )
+            sys.exit(3)
+        # a bug: still one line for the user, details on request
         if os.environ.get("CAPSTONE_DEBUG"):
             raise
         print(

@@ -59,12 +59,17 @@ def migrate_cmd(
     down: bool = typer.Option(False, "--down", help="downgrade to REVISION instead"),
 ) -> None:
     """Apply (or with --down revert) Alembic migrations."""
+    from alembic.util import CommandError
+
     from capstone.db import migrate
 
-    if down:
-        migrate.downgrade(revision=revision)
-    else:
-        migrate.upgrade(revision=revision)
+    try:
+        if down:
+            migrate.downgrade(revision=revision)
+        else:
+            migrate.upgrade(revision=revision)
+    except CommandError as exc:  # an unknown revision is a bad value: a usage error
+        raise typer.BadParameter(str(exc), param_hint="'REVISION'") from None
     typer.echo(f"schema at {migrate.current_revision()}")
 
 

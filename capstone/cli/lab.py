@@ -57,7 +57,22 @@ def lab(
         raise typer.Exit(code)
 
 
-def _parameters(args: list[str]) -> dict[str, Any]:
+def _no_such_option(flag: str, ctx: typer.Context | None) -> Exception:
+    """A usage error (exit 2) for an option run-notebook does not have, naming the closest
+    (unknown options reach `ctx.args` because `-p KEY VALUE` pairs are parsed here)."""
+    from difflib import get_close_matches
+
+    try:
+        from typer._click.exceptions import NoSuchOption
+    except ImportError:  # pragma: no cover (older typer parses with click itself)
+        from click.exceptions import NoSuchOption
+    known = ["-p", "--parameter"]
+    for param in ctx.command.params if ctx else []:
+        known += [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+    return NoSuchOption(flag, possibilities=get_close_matches(flag, known), ctx=ctx)
+
+
+def _parameters(args: list[str], ctx: typer.Context | None = None) -> dict[str, Any]:
     """`-p key value` pairs (also `--parameter key value` and `-p key=value`)."""
     from capstone.notebooks import NotebookError, parse_value
 
@@ -65,6 +80,8 @@ def _parameters(args: list[str]) -> dict[str, Any]:
     i = 0
     while i < len(args):
         flag = args[i]
+        if flag not in ("-p", "--parameter") and flag.startswith("-"):
+            raise _no_such_option(flag, ctx)
         if flag not in ("-p", "--parameter"):
             raise NotebookError(f"unexpected argument {flag!r} (parameters are -p KEY VALUE)")
         if i + 1 >= len(args):
@@ -119,6 +136,8 @@ def run_notebook(
     """
     from capstone import notebooks
 
+    if name is not None and name.startswith("-"):
+        raise _no_such_option(name, ctx)
     if check:
         problems = notebooks.check_pairs()
         for problem in problems:
@@ -135,7 +154,7 @@ def run_notebook(
         return
     if name is None:
         raise notebooks.NotebookError("give a notebook name (see --list)")
-    params = _parameters(list(ctx.args))
+    params = _parameters(list(ctx.args), ctx)
     output = notebooks.run_notebook(name, params, output_dir, timeout=timeout)
     typer.echo(f"executed notebook: {output}")
     result = notebooks.read_result(output)
