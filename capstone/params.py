@@ -35,6 +35,13 @@ class AnalysisParams(BaseModel):
     imgsz: int = Field(default=640, ge=32, le=4096)
     stages: tuple[str, ...] = Field(default=ALL_STAGES, description="stages to run")
     max_frames: int | None = Field(default=None, ge=1, description="stop after N sampled frames")
+    confirm_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="a track becomes an object (events, counts) once seen this long"
+        " and in at least 3 samples",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="stage options (lines, zones, keyframe interval, ...)"
     )
