@@ -12,8 +12,12 @@ video analyzed:
   stored with the analysis row.
 
 It writes no analysis rows itself. While it works, a heartbeat keeps extending the
-message's visibility; on success it deletes the message; on failure it leaves it, so SQS
-redelivers it and, after `maxReceiveCount`, moves it to the dead-letter queue. SIGTERM
+message's visibility; on success it deletes the message; on a transient failure it leaves
+it, so SQS redelivers it and, after `maxReceiveCount`, moves it to the dead-letter queue. A
+permanent failure (the object is missing, not a video, or refused: a 4xx, or a failed row
+marked not retryable) moves the message to the dead-letter queue at once. When the API dies
+under an analysis (its row stays `processing` but the lease expires), the job notices the
+dead lease in `GET /analyses/{id}` and POSTs again, so the restarted API resumes it. SIGTERM
 stops it cleanly (message left for redelivery, exit 143).
 
 Environment: `SQS_QUEUE_URL`, `S3_BUCKET_RAW`, `FASTAPI_ENDPOINT`, `DB_SECRET_ARN` (its JSON
@@ -30,10 +34,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from batch.events import S3Object, parse_message
+from batch.events import MalformedEventError, S3Object, parse_message
 from batch.lambda_handler import ENV_BODY, ENV_MESSAGE_ID, ENV_RECEIPT
 from capstone.errors import CapstoneError, ConfigError
 
@@ -41,10 +46,18 @@ log = logging.getLogger("batch.process_video")
 
 MODES = ("service", "notebook")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_TERMINATED = 0, 1, 2, 143
+# Answers of POST /analyze that a retry cannot change.
+PERMANENT_STATUS = frozenset({400, 403, 404, 409, 413, 415, 422})
+ORPHAN_GRACE_S = 30.0
 
 
 class AnalysisFailed(CapstoneError):
     """The analysis of a video failed (the message stays for redelivery)."""
+
+
+class PermanentFailure(AnalysisFailed):
+    """Retrying cannot help (not found, not a video, refused): the message goes to the
+    dead-letter queue at once instead of being analyzed again on every receive."""
 
 
 class Stopped(CapstoneError):
@@ -242,18 +255,22 @@ class ServiceClient:
             data = _json(response)
             if response.status_code == 200:
                 return data
-            if response.status_code in (202, 409):
+            if response.status_code in (202, 409) and data.get("code") != "content_conflict":
                 status_url = data.get("status_url") or f"/analyses/{data.get('analysis_id')}"
                 if response.status_code == 409:
                     log.info("Analysis already running elsewhere: %s", data.get("detail"))
                 self._wait_for(status_url)
-                continue  # stored: the next POST answers 200 at once
-            raise AnalysisFailed(
-                f"FastAPI answered {response.status_code}: {data.get('detail') or data}"
+                continue  # stored (the next POST answers 200 at once) or its worker died
+            failure = (
+                PermanentFailure if response.status_code in PERMANENT_STATUS else AnalysisFailed
             )
+            raise failure(f"FastAPI answered {response.status_code}: {data.get('detail') or data}")
 
     def _wait_for(self, status_url: str) -> None:
+        """Poll until the analysis is stored; return early when its worker died (the
+        caller POSTs again). Raises on failure."""
         last = None
+        orphaned_since: float | None = None
         while True:
             self.stop.wait(self.poll_s)
             response = self._request("GET", status_url)
@@ -267,7 +284,19 @@ class ServiceClient:
             if data.get("status") == "completed":
                 return
             if data.get("status") == "failed":
-                raise AnalysisFailed(f"analysis {data.get('id')} failed: {data.get('error')}")
+                summary = data.get("summary") or {}
+                failure = PermanentFailure if summary.get("retryable") is False else AnalysisFailed
+                raise failure(f"analysis {data.get('id')} failed: {data.get('error')}")
+            if data.get("lease_live", True):
+                orphaned_since = None
+                continue
+            # processing with a dead lease: its worker died; pending without one: nobody
+            # picked it up (e.g. the API restarted). Give it a grace period, then re-POST.
+            orphaned_since = orphaned_since or time.monotonic()
+            grace = 0.0 if data.get("status") == "processing" else ORPHAN_GRACE_S
+            if time.monotonic() - orphaned_since >= grace:
+                log.warning("Analysis %s has no live worker; asking FastAPI again", data.get("id"))
+                return
 
 
 def _json(response: Any) -> dict[str, Any]:
@@ -317,8 +346,12 @@ def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | Non
 
 
 def process(config: JobConfig, message: Message, stop: threading.Event, sqs: Any) -> None:
-    """Analyze every video of the message; raise on failure (the message stays)."""
-    objects = parse_message(message.body)
+    """Analyze every video of the message; raise on failure (the message stays unless the
+    failure is permanent)."""
+    try:
+        objects = parse_message(message.body)
+    except MalformedEventError as exc:
+        raise PermanentFailure(f"not an S3 event: {exc}") from None
     if not objects:
         log.info("Message %s names no created video (test event)", message.message_id)
         return
@@ -367,6 +400,10 @@ def run(config: JobConfig, stop: threading.Event) -> int:
         log.warning("Stopped by SIGTERM; message %s left for redelivery", message.message_id)
         return EXIT_TERMINATED
     error = outcome.get("error")
+    if isinstance(error, PermanentFailure):
+        log.error("Video analysis failed: %s; permanent, not retried", error)
+        dead_letter(sqs, config.queue_url, message)
+        return EXIT_FAILED
     if error is not None:
         reason = str(error) if isinstance(error, CapstoneError) else repr(error)
         log.error("Video analysis failed: %s; message left for redelivery", reason)
@@ -375,6 +412,27 @@ def run(config: JobConfig, stop: threading.Event) -> int:
     log.info("Message deleted successfully")
     log.info("Video analysis completed successfully")
     return EXIT_OK
+
+
+def dead_letter(sqs: Any, queue_url: str, message: Message) -> bool:
+    """Move the message to the queue's dead-letter queue (its redrive policy) at once.
+    False (message left for redelivery) when the queue has none or it cannot be sent."""
+    try:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
+        ).get("Attributes", {})
+        target = json.loads(attributes.get("RedrivePolicy") or "{}").get("deadLetterTargetArn")
+        if not target:
+            log.warning("Queue has no dead-letter queue; message left for redelivery")
+            return False
+        dlq_url = sqs.get_queue_url(QueueName=target.rsplit(":", 1)[-1])["QueueUrl"]
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=message.body)
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
+    except Exception as exc:  # the queue's own redrive still ends it in the DLQ
+        log.warning("Cannot move message to the dead-letter queue (%s)", type(exc).__name__)
+        return False
+    log.info("Message moved to the dead-letter queue")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

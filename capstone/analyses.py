@@ -309,9 +309,10 @@ def _settle_video(session: Session, video_id: str) -> None:
     upsert_video(session, video_id, status="completed" if completed else "failed")
 
 
-def mark_failed(lease: Lease, reason: str) -> bool:
+def mark_failed(lease: Lease, reason: str, *, retryable: bool = True) -> bool:
     """Own transaction: the analysis (and its video, unless another analysis completed)
-    failed. A no-op returning False when `lease` no longer holds the row."""
+    failed. `retryable=False` (bad input) tells queue workers not to try again
+    (`summary.retryable`). A no-op returning False when `lease` no longer holds the row."""
     with session_scope() as session:
         try:
             row = fence(session, lease)
@@ -320,6 +321,7 @@ def mark_failed(lease: Lease, reason: str) -> bool:
             return False
         t = now()
         row.status, row.error = "failed", reason[:2000]
+        row.summary = {"retryable": retryable}
         row.lease_owner, row.lease_expires_at = None, None
         row.finished_at = row.updated_at = t
         session.add(row)
@@ -343,8 +345,9 @@ def release(lease: Lease, reason: str) -> bool:
 
 
 def record_rejected_input(video_id: str, params: AnalysisParams, reason: str, source: str) -> int:
-    """A video that could not even be probed still gets a `failed` analysis with the reason,
-    unless that analysis is completed or running elsewhere: those are left untouched."""
+    """A video that could not even be probed (or was not found) still gets a `failed`
+    analysis with the reason, not retryable, unless that analysis is completed or running
+    elsewhere: those are left untouched."""
     with session_scope() as session:
         video = _video_for_update(session, video_id)
         if video.source_uri is None:
@@ -355,6 +358,7 @@ def record_rejected_input(video_id: str, params: AnalysisParams, reason: str, so
             return int(row.id or 0)
         t = now()
         row.status, row.stage, row.error = "failed", "probe", reason[:2000]
+        row.summary = {"retryable": False}
         row.lease_owner, row.lease_expires_at = None, None
         row.attempts += 1
         row.started_at = row.started_at or t

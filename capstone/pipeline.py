@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from capstone import analyses
@@ -26,7 +27,7 @@ from capstone.db.engine import session_scope
 from capstone.db.migrate import ensure_schema
 from capstone.detect import Detector, get_detector
 from capstone.detections import Detections
-from capstone.errors import CapstoneError, InputError
+from capstone.errors import CapstoneError, InputError, ModelNotFoundError
 from capstone.media import Frame, iter_frames, probe
 from capstone.models import USER_CACHE
 from capstone.params import OPTIONAL_STAGES, AnalysisParams
@@ -283,7 +284,7 @@ def analyze(
             )
         except analyses.ContentConflictError as exc:
             analysis_id = analyses.record_rejected_input(video_id, params, str(exc), label)
-            return AnalysisResult(video_id, analysis_id, "failed", error=str(exc))
+            return AnalysisResult(video_id, analysis_id, "conflict", error=str(exc))
         result = AnalysisResult(video_id, lease.analysis_id, "processing")
         fetched = path
         _run_leased(
@@ -320,7 +321,7 @@ def _run_leased(
     except AnalysisCancelled as exc:
         analyses.release(lease, f"interrupted: {exc}; it runs again on the next request")
         result.status, result.error = "pending", f"interrupted: {exc}"
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, psycopg.Error) as exc:
         first_line = (str(exc).splitlines() or [""])[0][:300]
         reason = public(f"database error: {type(exc).__name__}: {first_line}")
         try:
@@ -331,7 +332,8 @@ def _run_leased(
     except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
         reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
         reason = public(reason)
-        analyses.mark_failed(lease, reason)
+        permanent = isinstance(exc, InputError | ModelNotFoundError | ValueError)
+        analyses.mark_failed(lease, reason, retryable=not permanent)
         result.status, result.error = "failed", reason
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: retryable, then re-raise
         analyses.release(lease, f"interrupted: {type(exc).__name__}")

@@ -36,6 +36,13 @@ def register_pending(
     return analyses.register_pending(video_id, params, source_uri, title)
 
 
+def record_missing(video_id: str, params: AnalysisParams, reason: str, source: str) -> int:
+    """A request for an object that does not exist leaves a `failed` row with the reason
+    (never touching a completed analysis); returns its id."""
+    ensure_schema()
+    return analyses.record_rejected_input(video_id, params, reason, source)
+
+
 class AnalysisJobs:
     """A bounded pool of analysis threads, deduplicated by (video_id, params_hash)."""
 
@@ -129,6 +136,8 @@ class AnalysisJobs:
             self._pool.shutdown(wait=False, cancel_futures=True)
         started = time.monotonic()
         _, not_done = wait_futures(pending, timeout=timeout_s)
+        if not not_done and self._pool is not None:
+            self._pool.shutdown(wait=True)  # every job is done: the threads exit at once
         if not_done:
             log.warning(
                 "analyses still running after shutdown",

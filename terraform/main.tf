@@ -81,6 +81,7 @@ module "iam" {
   raw_bucket_arn         = module.storage.bucket_arn
   video_prefix           = var.video_prefix
   queue_arn              = module.queue.queue_arn
+  dlq_arn                = module.queue.dlq_arn
   db_secret_arn          = module.database.secret_arn
   api_token_secret_arn   = var.api_token_secret_arn
   kms_key_arn            = module.kms.key_arn

@@ -20,7 +20,7 @@ from capstone.storage import SHA256_METADATA, head, object_video_id
 from service.auth import require_read, require_write
 from service.deps import JobsDep, SettingsDep
 from service.errors import ApiError, error_responses
-from service.jobs import register_pending
+from service.jobs import record_missing, register_pending
 from service.schemas import AnalysisOut, AnalyzeAccepted, AnalyzeRequest, AnalyzeSuccess
 
 router = APIRouter(tags=["analysis"])
@@ -120,6 +120,9 @@ async def analyze(
     try:
         obj = await run_in_threadpool(head, body.s3_bucket, body.s3_key)
     except InputError as exc:
+        if body.video_id:  # a named video (a queue job's request) keeps the reason in a row
+            source = f"s3://{body.s3_bucket}/{body.s3_key}"
+            await run_in_threadpool(record_missing, body.video_id, params, str(exc), source)
         raise ApiError(404, str(exc)) from None
     if obj.size > settings.max_upload_bytes:
         raise ApiError(

@@ -81,6 +81,12 @@ data "aws_iam_policy_document" "batch_job" {
   }
 
   statement {
+    sid       = "DeadLetterPermanentFailures"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [var.dlq_arn]
+  }
+
+  statement {
     sid       = "ReadDatabaseSecret"
     actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
     resources = [var.db_secret_arn]

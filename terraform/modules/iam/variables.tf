@@ -24,6 +24,11 @@ variable "queue_arn" {
   type        = string
 }
 
+variable "dlq_arn" {
+  description = "ARN of the dead-letter queue (the job moves permanent failures there at once)."
+  type        = string
+}
+
 variable "db_secret_arn" {
   description = "ARN of the Secrets Manager secret with the database credentials."
   type        = string
