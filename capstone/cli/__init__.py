@@ -106,13 +106,9 @@ app.command("upload")(stack_commands.upload)
 def show_usage_error(exc: Exception) -> None:
     """click's usage line, its help hint and one `Error:` line naming the closest option."""
     if isinstance(exc, _TyperNoSuchOption) and exc.possibilities:
-        # "No such option: --detect-evry. Did you mean --detect-every?"
-        options = sorted(exc.possibilities)
-        exc.format_message = lambda: (  # type: ignore[method-assign]
-            f"{exc.message}. Did you mean {options[0]}?"
-            if len(options) == 1
-            else f"{exc.message}. Did you mean one of: {', '.join(options)}?"
-        )
+        # "No such option: --detect-evry. Did you mean --detect-every?" (difflib's best)
+        best = next(iter(exc.possibilities))
+        exc.format_message = lambda: f"{exc.message}. Did you mean {best}?"  # type: ignore[method-assign]
     if type(exc).__name__ == "NoArgsIsHelpError" and not str(exc).strip():
         return  # the help was printed already (rich prints it while it is formatted)
     exc.show()  # type: ignore[attr-defined]
