@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,9 +35,25 @@ def detector() -> Detector:
 
 
 @pytest.fixture(scope="module")
-def reference() -> Detector:
+def reference() -> Iterator[Detector]:
+    """Ultralytics' own predict() on the same model, CPU and inference precision: with
+    CAPSTONE_OV_PRECISION set (ours pins it), Ultralytics' compile gets the same hint."""
     require(MODEL_DIR)
-    return Detector(MODEL_DIR, backend="ultralytics")
+    precision = os.environ.get("CAPSTONE_OV_PRECISION")
+    if not precision:
+        yield Detector(MODEL_DIR, backend="ultralytics")
+        return
+    import openvino as ov
+
+    compile_model = ov.Core.compile_model
+
+    def pinned(self: Any, model: Any, device: Any = None, config: Any = None, **kw: Any) -> Any:
+        config = {**(config or {}), "INFERENCE_PRECISION_HINT": precision}
+        return compile_model(self, model, device, config, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ov.Core, "compile_model", pinned)
+        yield Detector(MODEL_DIR, backend="ultralytics")
 
 
 @pytest.fixture(scope="module")
