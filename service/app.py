@@ -20,14 +20,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from capstone.config import get_settings
 from capstone.models import DEFAULT_DETECTOR, available_models
 from service import errors
-from service.auth import require_read
-from service.guard import BodyGuardMiddleware
+from service.guard import READ_POSTS, BodyGuardMiddleware
 from service.jobs import AnalysisJobs
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, configure_logging
@@ -103,14 +101,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
         )
         if not reads_need_auth:
-            for route in app.routes:
-                if not isinstance(route, APIRoute):
-                    continue
-                if not any(d.call is require_read for d in route.dependant.dependencies):
-                    continue
-                operations = schema["paths"].get(route.path_format, {})
-                for method in route.methods:
-                    operations.get(method.lower(), {}).pop("security", None)
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if method == "get" or (method == "post" and path in READ_POSTS):
+                        operation.pop("security", None)
         cached[reads_need_auth] = schema
     return cached[reads_need_auth]
 
