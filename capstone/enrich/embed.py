@@ -1,9 +1,10 @@
 """Embed stage: image and text embeddings of keyframes, and of each track's best crop.
 
 - Keyframes (every `keyframe_every_s` seconds plus scene changes, the same frames the
-  display stage thumbnails) get a MobileNetV2 embedding, a description (detected classes
-  with counts + the top-3 ImageNet labels), the description's MiniLM text embedding and,
-  when CLIP weights resolve, a CLIP image embedding -> `frame_embeddings`.
+  display stage thumbnails) get a MobileNetV2 embedding, a description (confident
+  detections counted per class, doubtful ones apart, + the top-3 ImageNet labels), the
+  description's MiniLM text embedding and, when CLIP weights resolve, a CLIP image
+  embedding -> `frame_embeddings`.
 - Each track's best crop is captured while its frame is in memory and, at the end, embedded
   in one batch: `best_crop` (JPEG), `embedding` (MobileNetV2, 1280-d) and, for persons when
   the OSNet model resolves, `reid_embedding` (512-d) -> `apps_db_track`.
@@ -51,17 +52,44 @@ BATCH = 32
 CLIP_MODES = ("auto", "off", "random")
 
 
-def describe_frame(labels: Sequence[str], imagenet: Sequence[tuple[str, float]]) -> str:
-    """A searchable sentence for a keyframe.
+CONFIDENT = 0.5  # detections at least this confident are counted in keyframe descriptions
+
+
+def _counted(counts: Counter[str]) -> str:
+    ranked = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+    return ", ".join(f"{n} {c}{'s' if n > 1 else ''}" for c, n in ranked)
+
+
+def describe_frame(
+    labels: Sequence[str],
+    imagenet: Sequence[tuple[str, float]],
+    confidences: Sequence[float] | None = None,
+    confident: float = CONFIDENT,
+) -> str:
+    """A searchable sentence for a keyframe: how many of each class it shows for sure,
+    the doubtful detections (below `confident`) apart, and the top ImageNet labels.
+
+    A crowd of confident people reads "7 persons", one doubtful box "no confident
+    detections (doubtful: 1 person)", so a search for people ranks the crowd first.
 
     >>> describe_frame(["person", "car", "person"], [("unicycle", 0.4), ("crash helmet", 0.1)])
     '2 persons, 1 car; scene looks like: unicycle, crash helmet'
+    >>> describe_frame(["person", "person", "dog"], [], [0.9, 0.3, 0.2])
+    '1 person (doubtful: 1 dog, 1 person)'
+    >>> describe_frame(["person"], [("unicycle", 0.4)], [0.29])
+    'no confident detections (doubtful: 1 person); scene looks like: unicycle'
     """
-    counts = Counter(labels)
-    parts = [
-        f"{n} {c}{'s' if n > 1 else ''}" for c, n in sorted(counts.items(), key=lambda x: -x[1])
-    ]
-    objects = ", ".join(parts) if parts else "no detected objects"
+    scores = list(confidences) if confidences is not None else [1.0] * len(labels)
+    sure = Counter(c for c, p in zip(labels, scores, strict=True) if p >= confident)
+    doubtful = Counter(c for c, p in zip(labels, scores, strict=True) if p < confident)
+    if sure:
+        objects = _counted(sure)
+    elif doubtful:
+        objects = "no confident detections"
+    else:
+        objects = "no detected objects"
+    if doubtful:
+        objects += f" (doubtful: {_counted(doubtful)})"
     scene = ", ".join(name for name, _ in imagenet)
     return f"{objects}; scene looks like: {scene}" if scene else objects
 
@@ -142,7 +170,7 @@ class EmbedStage:
         ctx.timings["embed.load"] = time.perf_counter() - t
         self.rows: list[dict[str, Any]] = []
         self.crops: dict[int, np.ndarray] = {}
-        self._waiting: list[tuple[Frame, list[str]]] = []
+        self._waiting: list[tuple[Frame, list[str], list[float]]] = []
 
     @property
     def image(self) -> embedders.ImageEmbedder:
@@ -167,21 +195,21 @@ class EmbedStage:
                     self.crops[tid] = crop_box(frame.image, detections.xyxy[i])
         if not is_keyframe(frame, ctx):
             return
-        self._waiting.append((frame, detections.labels))
+        self._waiting.append((frame, detections.labels, detections.confidence.tolist()))
         if self._image_model.done():
             self._embed_keyframes(ctx)
 
     def _embed_keyframes(self, ctx: RunContext) -> None:
         started = time.perf_counter()
         model_label = self.image.name + (f" + {self.clip.name}" if self.clip else "")
-        for frame, labels_seen in self._waiting:
+        for frame, labels_seen, scores in self._waiting:
             vectors, labels = self.image.embed_and_classify([frame.image], top_k=3)
             row: dict[str, Any] = {
                 "frame_number": frame.index,
                 "timestamp": round(frame.timestamp, 4),
                 "model": model_label,
                 "embedding": vectors[0],
-                "description": describe_frame(labels_seen, labels[0]),
+                "description": describe_frame(labels_seen, labels[0], scores),
             }
             if self.clip is not None:
                 row["clip_embedding"] = self.clip.embed_images([frame.image])[0]

@@ -1,13 +1,24 @@
 """Semantic events from tracks: enter/exit, line crossings, zone dwell, per-class counts.
 
-Everything but the counts is derived at the end of the pass from the pipeline's running
-track summaries (`RunContext.tracks[...].observations`), so nothing here re-reads frames.
-Each event is one `apps_db_event` row with a readable `description` (full-text indexed).
+Everything is derived at the end of the pass from the pipeline's running track summaries
+(`RunContext.tracks[...].observations`), so nothing here re-reads frames. Each event is one
+`apps_db_event` row with a readable `description` (full-text indexed).
 
-- `enter` / `exit`: one each per track, at its first / last observation. `attributes.edge`
-  says which frame border the box touched (or null: it appeared/vanished mid-frame, e.g.
-  occlusion); `attributes.reason` is `start_of_video` / `end_of_video` when the track was
-  already there when the analysis began or still there when it ended.
+Events are about *objects*, not raw tracker ids: the tracks of one identity (after the
+`identity` stage's repair, `extra["identity_id"]`; else each track alone) form one object,
+and an object counts only once *confirmed*: observed for at least `confirm_s` seconds
+(`AnalysisParams.confirm_s`, default 0.5) and in at least `CONFIRM_MIN_OBSERVATIONS` (3)
+samples. Shorter tracks keep their detection rows but emit no enter/exit/dwell/line/count
+events (flicker, false positives). When the identity stage runs, the events are made in
+`finalize`, after the repair is known.
+
+- `enter` / `exit`: one each per object, at its first / last observation (a gap inside a
+  repaired identity is neither). `attributes.edge` names the frame border the box touches
+  (within `EDGE_MARGIN`), else null and the description says "appeared in view" / "lost in
+  view" (occlusion, a missed detection); `attributes.reason` is `start_of_video` /
+  `end_of_video` when the object was already there when the analysis began or still there
+  when it ended. `attributes.identity_id` and `track_ids` name the identity and its raw
+  tracks; `track_id` is the raw track at that moment.
 - `line_cross`: the path of the track's anchor point (bottom centre of the box by default,
   option `anchor: center` for the box centre) between each two consecutive observations is
   intersected with every configured line, so an object that jumps over the line between two
@@ -19,9 +30,9 @@ Each event is one `apps_db_event` row with a readable `description` (full-text i
   the threshold is reached; `attributes` hold the stay's start, end and duration.
 - `count`: one row per class and time bucket (option `count_every_s`, default 10 s), at the
   bucket's last sampled frame (when the count is known), its box the whole frame.
-  `attributes.count` is the number of distinct tracks of that class seen in the bucket when
-  tracking ran, else the peak number of simultaneous detections; `attributes.window_start`
-  and `window_s` give the bucket.
+  `attributes.count` is the number of distinct confirmed objects of that class seen in the
+  bucket when tracking ran, else the peak number of simultaneous detections;
+  `attributes.window_start` and `window_s` give the bucket.
 
 Options (`AnalysisParams.options`): `lines`, `zones` (see `capstone.geometry`),
 `dwell_seconds`, `count_every_s`, `anchor`, `cross_debounce_s`.
@@ -48,7 +59,65 @@ from capstone.stage import Rows, RunContext, TrackSummary
 DEFAULT_DWELL_S = 5.0
 DEFAULT_COUNT_EVERY_S = 10.0
 DEFAULT_DEBOUNCE_S = 0.5
+DEFAULT_CONFIRM_S = 0.5
+CONFIRM_MIN_OBSERVATIONS = 3
 EDGE_MARGIN = 0.01  # of the frame size: a box this close to a border touches it
+
+
+@dataclass
+class TrackedObject:
+    """One object: the tracks of one identity, their observations merged in frame order."""
+
+    identity_id: int
+    class_name: str
+    track_ids: list[int]
+    observations: list[tuple[int, float, tuple[float, float, float, float]]]
+    track_of: list[int]  # raw track id of each observation
+    mean_confidence: float
+
+    @property
+    def track_id(self) -> int:
+        return self.identity_id
+
+    @property
+    def first_frame(self) -> int:
+        return self.observations[0][0]
+
+    @property
+    def last_frame(self) -> int:
+        return self.observations[-1][0]
+
+
+def objects_of(tracks: dict[int, TrackSummary]) -> list[TrackedObject]:
+    """Group track summaries by identity (`extra["identity_id"]`, else the track itself)."""
+    groups: dict[int, list[TrackSummary]] = defaultdict(list)
+    for summary in tracks.values():
+        if summary.observations:
+            groups[int(summary.extra.get("identity_id") or summary.track_id)].append(summary)
+    out = []
+    for identity, members in groups.items():
+        merged = sorted(
+            (obs, m.track_id) for m in members for obs in m.observations
+        )
+        length = sum(m.length for m in members)
+        out.append(
+            TrackedObject(
+                identity,
+                members[0].class_name,
+                sorted(m.track_id for m in members),
+                [obs for obs, _ in merged],
+                [tid for _, tid in merged],
+                sum(m.confidence_sum for m in members) / max(1, length),
+            )
+        )
+    out.sort(key=lambda o: (o.first_frame, o.identity_id))
+    return out
+
+
+def is_confirmed(obj: TrackedObject, confirm_s: float) -> bool:
+    """Observed long enough (`confirm_s`) in enough samples to be an object, not flicker."""
+    obs = obj.observations
+    return len(obs) >= CONFIRM_MIN_OBSERVATIONS and obs[-1][1] - obs[0][1] >= confirm_s - 1e-6
 
 
 def format_time(seconds: float) -> str:
@@ -91,6 +160,8 @@ class EventsStage:
         self.count_every_s = _positive(options, "count_every_s", DEFAULT_COUNT_EVERY_S)
         self.debounce_s = _positive(options, "cross_debounce_s", DEFAULT_DEBOUNCE_S, zero_ok=True)
         self.tracking = ctx.params.runs("track")
+        self.confirm_s = float(getattr(ctx.params, "confirm_s", DEFAULT_CONFIRM_S))
+        self.deferred = ctx.params.runs("identity") and self.tracking
         self.buckets: dict[int, _Bucket] = {}
         self.first_frame: int | None = None
         self.last_frame: int | None = None
@@ -114,36 +185,48 @@ class EventsStage:
                     bucket.tracks[label].add(tid)
 
     def finish(self, ctx: RunContext) -> Rows:
+        if self.deferred:
+            return {}  # made in `finalize`, once the identity stage has repaired identities
+        return {"apps_db_event": self.events(ctx)}
+
+    def finalize(self, rows: Rows, ctx: RunContext) -> None:
+        if self.deferred:
+            rows.setdefault("apps_db_event", []).extend(self.events(ctx))
+
+    def events(self, ctx: RunContext) -> list[dict[str, Any]]:
+        """Every event of the run, from the objects (confirmed identities) in `ctx.tracks`."""
         events: list[dict[str, Any]] = []
         size = (ctx.info.width, ctx.info.height)
-        for track in ctx.tracks.values():
-            if not track.observations:
-                continue
-            events.extend(self._enter_exit(track, size))
-            boxes = np.array([obs[2] for obs in track.observations], dtype=np.float64)
+        objects = [o for o in objects_of(ctx.tracks) if is_confirmed(o, self.confirm_s)]
+        for obj in objects:
+            events.extend(self._enter_exit(obj, size))
+            boxes = np.array([obs[2] for obs in obj.observations], dtype=np.float64)
             points = anchor_points(boxes, self.anchor)
             for line in self.lines:
-                events.extend(self._crossings(track, line, boxes, points))
+                events.extend(self._crossings(obj, line, boxes, points))
             for zone in self.zones:
-                events.extend(self._dwells(track, zone, points, ctx))
-        events.extend(self._counts(size))
+                events.extend(self._dwells(obj, zone, points, ctx))
+        identity_of = {tid: o.identity_id for o in objects for tid in o.track_ids}
+        events.extend(self._counts(size, identity_of))
         events.sort(key=lambda e: (e["frame_number"], e["event_type"], e.get("track_id") or -1))
-        return {"apps_db_event": events}
+        return events
 
     # -- enter / exit ----------------------------------------------------------------------
 
-    def _enter_exit(self, track: TrackSummary, size: tuple[int, int]) -> list[dict[str, Any]]:
-        label = f"{track.class_name} {track.track_id}"
-        first, last = track.observations[0], track.observations[-1]
+    def _enter_exit(self, obj: TrackedObject, size: tuple[int, int]) -> list[dict[str, Any]]:
+        label = f"{obj.class_name} {obj.identity_id}"
+        first, last = obj.observations[0], obj.observations[-1]
         duration = last[1] - first[1]
         enter_edge, exit_edge = _edge(first[2], size), _edge(last[2], size)
-        at_start = track.first_frame == self.first_frame
-        at_end = track.last_frame == self.last_frame
+        at_start = obj.first_frame == self.first_frame
+        at_end = obj.last_frame == self.last_frame
         enter_text = f"{label} entered at {format_time(first[1])}"
         if at_start:
             enter_text += " (in view when the analysis began)"
         elif enter_edge:
             enter_text += f" from the {enter_edge} edge"
+        else:
+            enter_text = f"{label} appeared in view at {format_time(first[1])}"
         exit_text = f"{label} exited at {format_time(last[1])} after {duration:.1f} s"
         if at_end:
             exit_text = (
@@ -152,14 +235,17 @@ class EventsStage:
             )
         elif exit_edge:
             exit_text += f" at the {exit_edge} edge"
+        else:
+            exit_text = f"{label} lost in view at {format_time(last[1])} after {duration:.1f} s"
         common = {
-            "class_name": track.class_name,
-            "confidence": round(track.mean_confidence, 4),
-            "track_id": track.track_id,
+            "class_name": obj.class_name,
+            "confidence": round(obj.mean_confidence, 4),
         }
+        identity = {"identity_id": obj.identity_id, "track_ids": obj.track_ids}
         return [
             {
                 **common,
+                "track_id": obj.track_of[0],
                 "frame_number": first[0],
                 "timestamp": round(first[1], 4),
                 "event_type": "enter",
@@ -167,11 +253,13 @@ class EventsStage:
                 "attributes": {
                     "edge": enter_edge,
                     "reason": "start_of_video" if at_start else None,
+                    **identity,
                 },
                 "description": enter_text,
             },
             {
                 **common,
+                "track_id": obj.track_of[-1],
                 "frame_number": last[0],
                 "timestamp": round(last[1], 4),
                 "event_type": "exit",
@@ -180,6 +268,7 @@ class EventsStage:
                     "edge": exit_edge,
                     "reason": "end_of_video" if at_end else None,
                     "duration": round(duration, 3),
+                    **identity,
                 },
                 "description": exit_text,
             },
@@ -188,7 +277,7 @@ class EventsStage:
     # -- line crossings --------------------------------------------------------------------
 
     def _crossings(
-        self, track: TrackSummary, line: Line, boxes: np.ndarray, points: np.ndarray
+        self, track: TrackedObject, line: Line, boxes: np.ndarray, points: np.ndarray
     ) -> list[dict[str, Any]]:
         obs = track.observations
         found: list[tuple[int, float, int, float]] = []  # (segment index, t, direction, time)
@@ -216,8 +305,9 @@ class EventsStage:
                     "class_name": track.class_name,
                     "confidence": round(track.mean_confidence, 4),
                     "bbox": [round(float(v), 2) for v in box],
-                    "track_id": track.track_id,
+                    "track_id": track.track_of[i + 1],
                     "attributes": {
+                        "identity_id": track.identity_id,
                         "line": line.name,
                         "direction": name,
                         "point": [round(float(v), 2) for v in point],
@@ -234,7 +324,7 @@ class EventsStage:
     # -- zone dwell ------------------------------------------------------------------------
 
     def _dwells(
-        self, track: TrackSummary, zone: Zone, points: np.ndarray, ctx: RunContext
+        self, track: TrackedObject, zone: Zone, points: np.ndarray, ctx: RunContext
     ) -> list[dict[str, Any]]:
         threshold = zone.dwell_seconds
         if threshold is None:
@@ -261,8 +351,9 @@ class EventsStage:
                         "class_name": track.class_name,
                         "confidence": round(track.mean_confidence, 4),
                         "bbox": list(obs[k][2]),
-                        "track_id": track.track_id,
+                        "track_id": track.track_of[k],
                         "attributes": {
+                            "identity_id": track.identity_id,
                             "zone": zone.name,
                             "threshold": threshold,
                             "start": round(start, 4),
@@ -282,13 +373,20 @@ class EventsStage:
 
     # -- counts over time ------------------------------------------------------------------
 
-    def _counts(self, size: tuple[int, int]) -> list[dict[str, Any]]:
-        """One `count` row per class and time bucket; the counted region is the whole frame."""
+    def _counts(
+        self, size: tuple[int, int], identity_of: dict[int, int]
+    ) -> list[dict[str, Any]]:
+        """One `count` row per class and time bucket; the counted region is the whole frame.
+        With tracking, each confirmed object (identity) seen in the bucket counts once."""
         rows = []
         whole_frame = [0.0, 0.0, float(size[0]), float(size[1])]
         for bucket in self.buckets.values():
             if self.tracking:
-                counts = {label: len(ids) for label, ids in bucket.tracks.items() if ids}
+                objects = {
+                    label: {identity_of[t] for t in ids if t in identity_of}
+                    for label, ids in bucket.tracks.items()
+                }
+                counts = {label: len(ids) for label, ids in objects.items() if ids}
             else:
                 counts = dict(bucket.peak)
             for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -304,8 +402,8 @@ class EventsStage:
                             "window_start": round(bucket.start, 4),
                             "window_s": self.count_every_s,
                         },
-                        "description": f"{n} {label} in {self.count_every_s:g} s "
-                        f"from {format_time(bucket.start)}",
+                        "description": f"{n} {label}{'s' if n > 1 else ''} in"
+                        f" {self.count_every_s:g} s from {format_time(bucket.start)}",
                     }
                 )
         return rows
