@@ -146,7 +146,8 @@ def _check_pets09(db_url: str, video_id: str) -> None:
         " GROUP BY t.track_id, t.avg_depth, t.min_depth, t.max_depth",
     )
     assert len(tracks) >= 5
-    assert all(t.enters == 1 and t.exits == 1 for t in tracks)
+    # one enter and one exit per confirmed object; tracks too short to confirm have none
+    assert all(t.enters == t.exits <= 1 for t in tracks) and sum(t.enters for t in tracks) >= 3
     assert all(t.min_depth <= t.avg_depth <= t.max_depth for t in tracks)
 
 
