@@ -35,6 +35,22 @@ def _videos(hits: list[S.SearchHit]) -> list[str]:
     return [h.video_id for h in hits]
 
 
+def _count(hits: list[S.SearchHit], video_id: str) -> int:
+    return sum(h.video_id == video_id for h in hits)
+
+
+def _persons_at(hit: S.SearchHit) -> int:
+    """Person detections stored for the hit's frame (of the hit's analysis)."""
+    with session_scope() as session:
+        return session.execute(
+            text(
+                "SELECT count(*) FROM apps_db_event WHERE analysis_id = :a AND frame_number = :f "
+                "AND event_type = 'detection' AND class_name = 'person'"
+            ),
+            {"a": hit.analysis_id, "f": hit.frame_number},
+        ).scalar_one()
+
+
 @pytest.mark.slow
 def test_search_relevance_on_real_footage(db_url: str) -> None:
     for video_id, name in CLIPS.items():
@@ -49,14 +65,21 @@ def test_search_relevance_on_real_footage(db_url: str) -> None:
         )
     assert set(keyframes) == set(CLIPS) and min(keyframes.values()) >= 5
 
-    # text: "car" finds highway keyframes first, "person" PETS09 keyframes first
+    # text: "car" finds mostly highway keyframes, "person" mostly PETS09 keyframes. Which
+    # objects the detector sees differs between CPUs (int8 kernels): another one may add a
+    # doubtful person or car to a bikes frame, and that frame may rank anywhere. So the
+    # assertion is about the top ten as a whole, with a margin such a frame cannot take away
+    # (bikes has 10 keyframes, highway 30, PETS09 about 80, nearly all with several persons).
     cars = S.search(S.SearchQuery(text="car", k=10))
-    assert cars[0].video_id == "highway", _videos(cars)
+    assert len(cars) == 10 and _count(cars, "highway") >= 6, _videos(cars)
     assert Counter(_videos(cars[:5])).most_common(1)[0][0] == "highway", _videos(cars)
     assert all(h.thumbnail is not None for h in cars)
     persons = S.search(S.SearchQuery(text="person", k=10))
-    assert persons[0].video_id == "pets09", _videos(persons)
+    assert len(persons) == 10 and _count(persons, "pets09") >= 7, _videos(persons)
     assert Counter(_videos(persons[:5])).most_common(1)[0][0] == "pets09", _videos(persons)
+    # every one of the best hits holds a detected person (whatever the wording of the
+    # description: counted from the stored detections of that frame)
+    assert all(_persons_at(h) >= 1 for h in persons[:5]), _videos(persons)
     # neither retriever alone is this reliable here (full text ranks by term density, the
     # MiniLM ranking of short descriptions is noisy); their fusion is what is asserted
     assert {h.retriever for h in cars} & {"both"}
