@@ -176,10 +176,53 @@ def register_pending(
         upsert_video(session, video_id, title=title, source_uri=source_uri)
         session.flush()
         row = _analysis_row(session, video_id, params)
-        if row.status == "failed":
-            row.status, row.error, row.progress = "pending", None, 0.0
-            session.add(row)
+        dead = row.status == "processing" and not _lease_live(row, now())
+        if row.status == "failed" or dead or (row.status == "pending" and row.error):
+            row.status, row.error, row.progress, row.stage = "pending", None, 0.0, None
+            row.lease_owner, row.lease_expires_at = None, None
+        if row.status == "pending" and source_uri is not None:
+            row.source_uri = source_uri
+        row.updated_at = now()
+        session.add(row)
         return int(row.id or 0)
+
+
+def claim_next_pending(owner: str, *, dispatch_seconds: int = 60) -> dict[str, Any] | None:
+    """The oldest `pending` analysis of an `s3://` object that nobody holds, taken for
+    `owner` (a short lease while it starts; `claim_analysis` by the same owner follows).
+    Concurrent workers never get the same row (`FOR UPDATE SKIP LOCKED`)."""
+    with session_scope() as session:
+        row = (
+            session.execute(
+                text(
+                    "UPDATE apps_db_videoanalysis SET lease_owner = :o, updated_at = now(), "
+                    "lease_expires_at = now() + make_interval(secs => :d) "
+                    "WHERE id = (SELECT id FROM apps_db_videoanalysis WHERE status = 'pending' "
+                    "  AND source_uri LIKE 's3://%' "
+                    "  AND (lease_expires_at IS NULL OR lease_expires_at < now()) "
+                    "  ORDER BY updated_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                    "RETURNING id, video_id, params, source_uri"
+                ),
+                {"o": owner, "d": dispatch_seconds},
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row is not None else None
+
+
+def fail_pending(analysis_id: int, owner: str, reason: str) -> None:
+    """A pending row this worker took but must not run (e.g. a bucket not allowed)."""
+    with session_scope() as session:
+        session.execute(
+            text(
+                "UPDATE apps_db_videoanalysis SET status = 'failed', error = :r, "
+                "summary = '{\"retryable\": false}'::jsonb, lease_owner = NULL, "
+                "lease_expires_at = NULL, finished_at = now(), updated_at = now() "
+                "WHERE id = :i AND lease_owner = :o AND status = 'pending'"
+            ),
+            {"i": analysis_id, "o": owner, "r": reason[:2000]},
+        )
 
 
 def claim_analysis(
@@ -208,6 +251,8 @@ def claim_analysis(
             raise AnalysisBusyError(row.id or 0, row.status, row.progress)
         row.status, row.stage, row.progress, row.error = "processing", "probe", 0.0, None
         row.lease_owner, row.lease_expires_at = owner, t + timedelta(seconds=lease_seconds)
+        if source_uri is not None:
+            row.source_uri = source_uri
         row.attempts += 1
         row.started_at, row.finished_at = t, None
         row.updated_at = t
@@ -344,21 +389,28 @@ def release(lease: Lease, reason: str) -> bool:
         return True
 
 
-def record_rejected_input(video_id: str, params: AnalysisParams, reason: str, source: str) -> int:
+def record_rejected_input(
+    video_id: str,
+    params: AnalysisParams,
+    reason: str,
+    source: str,
+    code: str | None = None,
+    owner: str | None = None,
+) -> int:
     """A video that could not even be probed (or was not found) still gets a `failed`
-    analysis with the reason, not retryable, unless that analysis is completed or running
-    elsewhere: those are left untouched."""
+    analysis with the reason, not retryable, unless that analysis is completed or held by
+    another worker than `owner`: those are left untouched."""
     with session_scope() as session:
         video = _video_for_update(session, video_id)
         if video.source_uri is None:
             video.source_uri = source
         session.flush()
         row = _analysis_row(session, video_id, params)
-        if row.status == "completed" or _lease_live(row, now()):
+        if row.status == "completed" or (_lease_live(row, now()) and row.lease_owner != owner):
             return int(row.id or 0)
         t = now()
         row.status, row.stage, row.error = "failed", "probe", reason[:2000]
-        row.summary = {"retryable": False}
+        row.summary = {"retryable": False, **({"code": code} if code else {})}
         row.lease_owner, row.lease_expires_at = None, None
         row.attempts += 1
         row.started_at = row.started_at or t
@@ -375,12 +427,14 @@ def reclaim_expired(max_rows: int = 100) -> list[dict[str, Any]]:
         rows = session.execute(
             text(
                 "UPDATE apps_db_videoanalysis a SET status = 'pending', stage = NULL, "
+                "source_uri = coalesce(a.source_uri, v.source_uri), "
                 "lease_owner = NULL, lease_expires_at = NULL, updated_at = now(), "
                 "error = 'interrupted: its worker stopped (lease expired); retried' "
                 "FROM apps_db_video v WHERE v.video_id = a.video_id AND a.id IN ("
                 "  SELECT id FROM apps_db_videoanalysis WHERE status = 'processing' "
                 "  AND lease_expires_at < now() ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
-                "RETURNING a.id, a.video_id, a.params, v.source_uri, v.title"
+                "RETURNING a.id, a.video_id, a.params, "
+                "coalesce(a.source_uri, v.source_uri) AS source_uri, v.title"
             ),
             {"n": max_rows},
         ).mappings()

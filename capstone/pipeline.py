@@ -245,12 +245,14 @@ def analyze(
     fail_store_after: str | None = None,
     cancel: threading.Event | None = None,
     lease_seconds: int = analyses.LEASE_SECONDS,
+    owner: str | None = None,
 ) -> AnalysisResult:
     """Analyze one video end to end and store the result; returns a summary.
 
     Bad input never raises out of here once the analysis row exists: the row is marked
     `failed` with the reason and the result says so; so are database errors while it runs.
-    `AnalysisBusyError` (the same analysis running elsewhere) raises. Setting `cancel`
+    `AnalysisBusyError` (the same analysis running elsewhere) raises. `owner` names the
+    worker (default: a fresh id); a worker that took a queued row passes its own. Setting `cancel`
     stops the analysis at the next frame and gives the row back as `pending` (retryable).
     Error messages name the source as given (an `s3://` URI, a file name), never a server
     path.
@@ -260,7 +262,7 @@ def analyze(
     started = time.perf_counter()
     threading.Thread(target=_import_stage_modules, name="capstone-imports", daemon=True).start()
     ensure_schema()
-    owner = analyses.worker_id()
+    owner = owner or analyses.worker_id()
     text = str(source)
     label = text if text.startswith("s3://") else Path(text).name
     path: Path | None = None
@@ -270,7 +272,9 @@ def analyze(
             info = probe(path)
         except InputError as exc:
             reason = _public(str(exc), path, label) if path is not None else str(exc)
-            analysis_id = analyses.record_rejected_input(video_id, params, reason, label)
+            analysis_id = analyses.record_rejected_input(
+                video_id, params, reason, label, owner=owner
+            )
             return AnalysisResult(video_id, analysis_id, "failed", error=reason)
         try:
             lease = analyses.claim_analysis(
@@ -283,7 +287,9 @@ def analyze(
                 lease_seconds=lease_seconds,
             )
         except analyses.ContentConflictError as exc:
-            analysis_id = analyses.record_rejected_input(video_id, params, str(exc), label)
+            analysis_id = analyses.record_rejected_input(
+                video_id, params, str(exc), label, code="content_conflict", owner=owner
+            )
             return AnalysisResult(video_id, analysis_id, "conflict", error=str(exc))
         result = AnalysisResult(video_id, lease.analysis_id, "processing")
         fetched = path

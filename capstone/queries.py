@@ -17,12 +17,14 @@ would otherwise show every detection twice).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import BigInteger, Engine, bindparam, func, text, tuple_
 from sqlmodel import Session, col, select
 
 from capstone.db.engine import get_engine, resolve_database_url
@@ -137,7 +139,64 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
 
 
 def _empty_page(limit: int, offset: int) -> dict[str, Any]:
-    return {"items": [], "total": 0, "limit": limit, "offset": offset, "analysis_id": None}
+    return {
+        "items": [],
+        "total": 0,
+        "limit": limit,
+        "offset": offset,
+        "analysis_id": None,
+        "next": None,
+    }
+
+
+_COUNTS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+_COUNTS_LOCK = threading.Lock()
+_COUNTS_MAX = 4096
+
+
+class CursorError(ValueError):
+    """A paging cursor that this API did not hand out."""
+
+
+def parse_cursor(after: str) -> tuple[int, int]:
+    """`"120:4711"` (the `next` of a page) -> (120, 4711).
+
+    >>> parse_cursor("120:4711")
+    (120, 4711)
+    """
+    head, sep, tail = after.partition(":")
+    if not sep or not head.lstrip("-").isdigit() or not tail.lstrip("-").isdigit():
+        raise CursorError(f"invalid cursor {after!r}: pass the `next` of the previous page")
+    return int(head), int(tail)
+
+
+def _total(s: Session, model: Any, conditions: list[Any], analysis_id: int) -> int:
+    """COUNT(*) of the matching rows, computed once per completed result: the rows of a
+    completed analysis cannot change until it is re-run, which bumps its `attempts`."""
+    version = s.exec(
+        select(VideoAnalysis.attempts, VideoAnalysis.status).where(VideoAnalysis.id == analysis_id)
+    ).first()
+    key: tuple[Any, ...] | None = None
+    if version is not None and version[1] == "completed":
+        try:
+            where = tuple(
+                str(c.compile(compile_kwargs={"literal_binds": True})) for c in conditions
+            )
+            key = (model.__tablename__, analysis_id, version[0], where)
+        except Exception:  # a condition without a literal form: count every time
+            key = None
+    if key is not None:
+        with _COUNTS_LOCK:
+            if key in _COUNTS:
+                _COUNTS.move_to_end(key)
+                return _COUNTS[key]
+    total = int(s.exec(select(func.count()).select_from(model).where(*conditions)).one())
+    if key is not None:
+        with _COUNTS_LOCK:
+            _COUNTS[key] = total
+            while len(_COUNTS) > _COUNTS_MAX:
+                _COUNTS.popitem(last=False)
+    return total
 
 
 def _paged(
@@ -149,18 +208,27 @@ def _paged(
     limit: int,
     offset: int,
     analysis_id: int,
+    after: str | None = None,
 ) -> dict[str, Any]:
-    """One page of `model` rows matching `conditions`, with the total for paging."""
-    rows = s.exec(
-        select(model).where(*conditions).order_by(*order_by).offset(offset).limit(limit)
-    ).all()
-    total = int(s.exec(select(func.count()).select_from(model).where(*conditions)).one())
+    """One page of `model` rows matching `conditions` (only the listed columns), the total,
+    and `next`: a keyset cursor (`after=`) whose page costs what the first page costs."""
+    where = list(conditions)
+    if after is not None:
+        where.append(tuple_(*order_by) > tuple_(*parse_cursor(after)))
+    keys = [c.key for c in order_by]
+    names = list(fields) + [k for k in keys if k not in fields]
+    columns = [getattr(model, name) for name in names]
+    query = select(*columns).where(*where).order_by(*order_by).offset(offset).limit(limit)
+    rows = [dict(zip(names, row, strict=True)) for row in s.exec(query).all()]  # type: ignore[call-overload]
+    items = [{name: row[name] for name in fields} for row in rows]
+    cursor = f"{rows[-1][keys[0]]}:{rows[-1][keys[1]]}" if len(rows) == limit else None
     return {
-        "items": [_row(r, fields) for r in rows],
-        "total": total,
+        "items": items,
+        "total": _total(s, model, conditions, analysis_id),
         "limit": limit,
         "offset": offset,
         "analysis_id": analysis_id,
+        "next": cursor,
     }
 
 
@@ -180,6 +248,28 @@ def _analysis_for(session: Session, video_id: str, analysis_id: int | None) -> i
         .limit(1)
     ).first()
     return int(found) if found is not None else None
+
+
+def result_version(
+    video_id: str, analysis_id: int | None = None, *, session: Session | None = None
+) -> tuple[int | None, int] | None:
+    """In one query: None when the video does not exist, else the analysis whose results
+    are shown (explicit, or the latest completed; None if there is none) and its `attempts`
+    (a re-run of that analysis bumps it: the version of the result, e.g. for an ETag)."""
+    with _reading(session) as s:
+        row = s.execute(
+            text(
+                "SELECT v.video_id, a.id, a.attempts FROM apps_db_video v LEFT JOIN LATERAL ("
+                "  SELECT id, attempts FROM apps_db_videoanalysis WHERE video_id = v.video_id"
+                "  AND (CASE WHEN :aid IS NULL THEN status = 'completed' ELSE id = :aid END)"
+                "  ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1) a ON true "
+                "WHERE v.video_id = :vid"
+            ).bindparams(bindparam("aid", type_=BigInteger)),
+            {"vid": video_id, "aid": analysis_id},
+        ).first()
+        if row is None:
+            return None
+        return (int(row[1]), int(row[2])) if row[1] is not None else (None, 0)
 
 
 def list_videos(
@@ -273,6 +363,7 @@ def list_events(
     offset: int = 0,
     *,
     analysis_id: int | None = None,
+    after: str | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Events of a video in frame order, filtered by type, class, track and time range."""
@@ -304,6 +395,7 @@ def list_events(
             limit,
             offset,
             chosen,
+            after=after,
         )
 
 
@@ -314,6 +406,7 @@ def list_tracks(
     offset: int = 0,
     *,
     analysis_id: int | None = None,
+    after: str | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Tracks of a video (no embeddings or crops), ordered by first appearance."""
@@ -337,6 +430,7 @@ def list_tracks(
             limit,
             offset,
             chosen,
+            after=after,
         )
 
 
@@ -427,6 +521,7 @@ def get_depth(
     offset: int = 0,
     *,
     analysis_id: int | None = None,
+    after: str | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Per-object depth statistics of a video (no depth maps), in frame order."""
@@ -454,6 +549,7 @@ def get_depth(
             limit,
             offset,
             chosen,
+            after=after,
         )
 
 

@@ -1,31 +1,35 @@
-"""Background analyses inside the service process: a bounded thread pool, one job per result.
+"""Analyses outside the request-serving processes: the queue and its worker processes.
 
-The analysis row in the database is the status source (`GET /analyses/{id}`); this module
-only runs `capstone.pipeline.analyze` on worker threads and remembers which (video, params)
-pairs it is already running so that repeated requests join the running job.
+`submit` leaves a `pending` analysis row naming its object; analysis worker processes
+(`service.worker`, started here on demand, at most `ANALYZE_WORKERS` per database) take
+pending rows and run them, so an analysis never competes with request handling for this
+process's GIL. The analysis row is the status source (`GET /analyses/{id}`, and `wait` here
+for `POST /analyze?wait=true`).
 
-Shutdown cancels what runs (each analysis stops at its next frame and gives its row back as
-`pending`, retryable) and waits for the threads, so no analysis outlives the app and writes
-into whatever database the process points at next. At startup, `reclaim` re-runs analyses
-whose worker died (an expired lease) when their source is an object of an allowed bucket.
+Shutdown sends SIGTERM to the workers this process started: each cancels its analysis at
+the next frame, gives the row back as `pending` (retryable) and exits; this waits for them.
+At startup, `reclaim` returns rows whose worker died (an expired lease) to the queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from pathlib import Path
+from typing import Any
 
-from capstone import analyses
-from capstone.config import get_settings
+from capstone import analyses, queries
 from capstone.db.migrate import ensure_schema
 from capstone.params import AnalysisParams
-from capstone.pipeline import AnalysisResult, analyze
-from capstone.storage import parse_s3_uri
 
 log = logging.getLogger("capstone.service")
+ROOT = Path(__file__).resolve().parents[1]
+POLL_S = 0.2
 
 
 def register_pending(
@@ -43,103 +47,87 @@ def record_missing(video_id: str, params: AnalysisParams, reason: str, source: s
     return analyses.record_rejected_input(video_id, params, reason, source)
 
 
+def _pending_exists() -> bool:
+    from sqlalchemy import text
+
+    from capstone.db.engine import session_scope
+
+    with session_scope() as session:
+        found = session.execute(
+            text("SELECT 1 FROM apps_db_videoanalysis WHERE status = 'pending' LIMIT 1")
+        ).first()
+        return found is not None
+
+
 class AnalysisJobs:
-    """A bounded pool of analysis threads, deduplicated by (video_id, params_hash)."""
+    """The analysis queue of one API process and the worker processes it started."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, idle_exit_s: float = 300.0) -> None:
         self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-        self._running: dict[tuple[str, str], Future[AnalysisResult]] = {}
+        self.idle_exit_s = idle_exit_s
+        self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
-        self._cancel = threading.Event()
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="analysis")
-        return self._pool
-
-    def running(self, video_id: str, params_hash: str) -> Future[AnalysisResult] | None:
-        """The job of this process for (video, params), if one is queued or running."""
-        with self._lock:
-            future = self._running.get((video_id, params_hash))
-            return future if future is not None and not future.done() else None
+        self._closing = False
 
     def submit(
         self, source: str, video_id: str, params: AnalysisParams, title: str | None = None
-    ) -> Future[AnalysisResult]:
-        """Queue `analyze(source)`, or return the job already queued for the same result."""
-        key = (video_id, params.params_hash())
+    ) -> int:
+        """Queue the analysis of `source` (joining one queued or running); its id."""
+        analysis_id = register_pending(video_id, params, source, title)
+        self.kick()
+        return analysis_id
+
+    def kick(self) -> None:
+        """Make sure workers run to take pending rows (at most `workers` from here)."""
         with self._lock:
-            if self._cancel.is_set():
+            if self._closing:
                 raise RuntimeError("the service is shutting down")
-            current = self._running.get(key)
-            if current is not None and not current.done():
-                return current
-            future = self._executor().submit(self._run, source, video_id, params, title)
-            self._running[key] = future
-            future.add_done_callback(lambda f, k=key: self._forget(k, f))
-            return future
+            self._procs = [p for p in self._procs if p.poll() is None]
+            while len(self._procs) < self.workers:
+                self._procs.append(self._spawn())
 
-    def _forget(self, key: tuple[str, str], future: Future[AnalysisResult]) -> None:
-        with self._lock:
-            if self._running.get(key) is future:
-                del self._running[key]
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "service.worker", "--slots", str(self.workers)]
+        command += ["--idle-exit", str(self.idle_exit_s)]
+        return subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
 
-    def _run(
-        self, source: str, video_id: str, params: AnalysisParams, title: str | None
-    ) -> AnalysisResult:
-        log.info(
-            "analysis started",
-            extra={"fields": {"video_id": video_id, "source": source}},
-        )
-        result = analyze(source, video_id=video_id, title=title, params=params, cancel=self._cancel)
-        log.info(
-            "analysis finished",
-            extra={
-                "fields": {
-                    "video_id": video_id,
-                    "analysis_id": result.analysis_id,
-                    "status": result.status,
-                    "frames": result.frames_processed,
-                    "fps": round(result.fps, 2),
-                    "error": result.error,
-                }
-            },
-        )
-        return result
+    @staticmethod
+    async def wait(analysis_id: int, timeout_s: float) -> dict[str, Any] | None:
+        """The analysis row once it is `completed` or `failed`; None when `timeout_s` passes
+        first (or it was given back unfinished)."""
+        from starlette.concurrency import run_in_threadpool
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = await run_in_threadpool(queries.get_analysis, analysis_id)
+            if row is None or row["status"] in ("completed", "failed"):
+                return row
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(POLL_S)
 
     def reclaim(self) -> int:
-        """Re-run analyses whose worker died (lease expired); how many were resubmitted."""
-        allowed = get_settings().allowed_buckets
-        resubmitted = 0
-        for row in analyses.reclaim_expired():
-            source = row.get("source_uri") or ""
-            try:
-                bucket, _ = parse_s3_uri(source)
-            except Exception:
-                continue  # a local file of another machine: the next request retries it
-            if bucket not in allowed:
-                continue
-            params = AnalysisParams.model_validate(row["params"])
-            self.submit(source, row["video_id"], params, row.get("title"))
-            resubmitted += 1
-        if resubmitted:
-            log.info("reclaimed analyses", extra={"fields": {"resubmitted": resubmitted}})
-        return resubmitted
+        """Return analyses whose worker died (lease expired) to the queue, and start
+        workers when anything is queued; how many were reclaimed."""
+        reclaimed = analyses.reclaim_expired()
+        if reclaimed:
+            log.info("reclaimed analyses", extra={"fields": {"count": len(reclaimed)}})
+        if reclaimed or _pending_exists():
+            self.kick()
+        return len(reclaimed)
 
     def shutdown(self, timeout_s: float = 60.0) -> None:
-        """Cancel queued and running analyses (their rows stay retryable) and wait for them."""
+        """Stop the workers started here: their analyses become `pending` again."""
         with self._lock:
-            self._cancel.set()
-            pending = list(self._running.values())
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        started = time.monotonic()
-        _, not_done = wait_futures(pending, timeout=timeout_s)
-        if not not_done and self._pool is not None:
-            self._pool.shutdown(wait=True)  # every job is done: the threads exit at once
-        if not_done:
-            log.warning(
-                "analyses still running after shutdown",
-                extra={"fields": {"count": len(not_done), "waited_s": time.monotonic() - started}},
-            )
+            self._closing = True
+            procs = [p for p in self._procs if p.poll() is None]
+        for proc in procs:
+            proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("analysis worker %s did not stop; killed", proc.pid)
+                proc.kill()
+                proc.wait(timeout=10)

@@ -183,6 +183,10 @@ class Page(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None = Field(
+        default=None,
+        description="cursor of the next page (pass it as `after`); null on the last page",
+    )
 
 
 class VideoPage(Page):

@@ -139,6 +139,8 @@ def make_pipeline(
         sqs = boto3.client("sqs")
         bucket = f"raw-{tag}"
         s3.create_bucket(Bucket=bucket)
+        monkeypatch.setenv("S3_BUCKET_RAW", bucket)  # the API analyzes only its own bucket
+        _clear_caches()
         dlq_url = sqs.create_queue(QueueName=f"dlq-{tag}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -199,7 +201,7 @@ def test_end_to_end_upload_to_rows_and_message_deleted(make_pipeline) -> None:
     require(BIKES)
     p = make_pipeline(visibility_s=5).start({"max_frames": 30})
     key = _upload(p, "e2e-001")
-    assert key == "videos/e2e-001/bikes.mp4"
+    assert key.startswith("videos/e2e-001/") and key.endswith("-bikes.mp4")
     p.poll_until(lambda: p.runner.jobs() and p.drained(), 90, "the job and an empty queue")
 
     jobs = p.runner.jobs()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,7 +53,7 @@ def test_stack_up_upload_status_down(db_url: str, tmp_path: Path) -> None:
 
         sent = _capstone(env, "upload", str(BIKES), "--video-id", "stack-001")
         assert sent.returncode == 0, sent.stderr
-        assert "videos/stack-001/bikes.mp4" in sent.stdout
+        assert re.search(r"videos/stack-001/[0-9a-f]{16}-bikes\.mp4", sent.stdout), sent.stdout
 
         engine = create_engine(db_url)
         deadline = time.monotonic() + 120

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to bind (0.0.0.0 in containers)"),
     port: int = typer.Option(8087, min=1, max=65535, help="TCP port"),
-    workers: int = typer.Option(1, min=1, max=32, help="uvicorn worker processes"),
+    workers: int = typer.Option(
+        0, min=0, max=32, help="uvicorn worker processes (0: one per CPU core)"
+    ),
 ) -> None:
     """Serve the HTTP API: POST /analyze, POST /db/videos/upload/, reads, /metrics."""
     import uvicorn
@@ -26,7 +30,12 @@ def serve(
             "(set CAPSTONE_AUTH_DISABLED=1 for local development)",
             err=True,
         )
-    typer.echo(f"serving on http://{host}:{port} (docs at /docs)", err=True)
+    workers = workers or max(1, os.cpu_count() or 1)
+    typer.echo(
+        f"serving on http://{host}:{port} with {workers} worker process(es) (docs at /docs); "
+        f"analyses run in up to {settings.analyze_workers} analysis worker process(es)",
+        err=True,
+    )
     uvicorn.run(
         "service.app:app",
         host=host,

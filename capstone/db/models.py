@@ -102,6 +102,7 @@ class VideoAnalysis(SQLModel, table=True):
     frames_processed: int = 0
     fps: float | None = None
     summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    source_uri: str | None = None  # what a worker analyzes when it picks the row up
     lease_owner: str | None = None
     lease_expires_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True))
@@ -118,6 +119,7 @@ class Event(SQLModel, table=True):
     __tablename__ = "apps_db_event"
     __table_args__ = (
         Index("ix_event_video_frame", "video_id", "frame_number"),
+        Index("ix_event_analysis_frame_id", "analysis_id", "frame_number", "id"),
         Index("ix_event_analysis_type", "analysis_id", "event_type"),
         Index("ix_event_tsv", "description_tsv", postgresql_using="gin"),
         Index(

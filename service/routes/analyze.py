@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,17 +10,18 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from capstone import queries
-from capstone.analyses import AnalysisBusyError
 from capstone.db.engine import session_scope
 from capstone.errors import InputError, ModelNotFoundError
+from capstone.media import sha256_file
 from capstone.models import resolve_model_name
 from capstone.params import AnalysisParams
-from capstone.storage import SHA256_METADATA, head, object_video_id
+from capstone.storage import SHA256_METADATA, discard_download, download, head, object_video_id
 from service.auth import require_read, require_write
 from service.deps import JobsDep, SettingsDep
 from service.errors import ApiError, error_responses
-from service.jobs import record_missing, register_pending
+from service.jobs import record_missing
 from service.schemas import AnalysisOut, AnalyzeAccepted, AnalyzeRequest, AnalyzeSuccess
+from service.worker import is_service_worker
 
 router = APIRouter(tags=["analysis"])
 
@@ -39,6 +39,7 @@ def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
             "id": row.id,
             "status": row.status,
             "progress": row.progress,
+            "lease_owner": row.lease_owner,
             "lease_live": row.lease_owner is not None
             and row.lease_expires_at is not None
             and row.lease_expires_at > datetime.now(UTC),
@@ -140,49 +141,49 @@ async def analyze(
     source = f"s3://{body.s3_bucket}/{body.s3_key}"
 
     content = obj.metadata.get(SHA256_METADATA)
-    future = jobs.running(video_id, params_hash)
-    if future is None:
-        existing = await run_in_threadpool(_find, video_id, params_hash)
-        stored = existing["sha256"] if existing else None
-        if content and stored and content != stored:
+    existing = await run_in_threadpool(_find, video_id, params_hash)
+    stored = existing["sha256"] if existing else None
+    if stored:  # the id names analysed content: a different object must hold the same
+        if content is None and existing["source_uri"] != source:  # type: ignore[index]
+            content = await run_in_threadpool(_object_sha256, body.s3_bucket, body.s3_key)
+        if content is not None and content != stored:
             raise _conflict(video_id)
-        same_object = (content and content == stored) or (
-            not content and existing and existing["source_uri"] == source
-        )
-        if existing and existing["status"] == "completed" and same_object:
-            return AnalyzeSuccess(video_id=video_id, analysis_id=existing["id"])
-        if existing and existing["status"] in ("pending", "processing") and existing["lease_live"]:
-            raise _busy(video_id, existing["id"], existing["status"], existing["progress"])
-        analysis_id = await run_in_threadpool(
-            register_pending, video_id, params, source, body.title
-        )
-        future = jobs.submit(source, video_id, params, body.title)
-    else:
-        existing = await run_in_threadpool(_find, video_id, params_hash)
-        analysis_id = existing["id"] if existing else 0
+        if existing["status"] == "completed":  # type: ignore[index]
+            return AnalyzeSuccess(video_id=video_id, analysis_id=existing["id"])  # type: ignore[index]
+    if (
+        existing
+        and existing["status"] in ("pending", "processing")
+        and existing["lease_live"]
+        and not is_service_worker(existing["lease_owner"])
+    ):
+        raise _busy(video_id, existing["id"], existing["status"], existing["progress"])
+    analysis_id = await run_in_threadpool(jobs.submit, source, video_id, params, body.title)
 
     if not wait:
         return _accepted(video_id, analysis_id)
     timeout = min(timeout_s or settings.analyze_timeout_s, settings.analyze_timeout_s)
-    try:
-        result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
-    except TimeoutError:
+    row = await jobs.wait(analysis_id, timeout)
+    if row is None:
         return _accepted(video_id, analysis_id)
-    except AnalysisBusyError as exc:
-        raise _busy(video_id, exc.analysis_id, exc.status, exc.progress) from None
-    if result.status == "conflict":
-        raise _conflict(video_id)
-    if result.status != "completed":
+    if row["status"] == "failed":
+        if (row.get("summary") or {}).get("code") == "content_conflict":
+            raise _conflict(video_id)
         raise ApiError(
             422,
-            f"analysis of {source} failed: {result.error}",
+            f"analysis of {source} failed: {row['error']}",
             code="analysis_failed",
-            extra={
-                "analysis_id": result.analysis_id,
-                "status_url": f"/analyses/{result.analysis_id}",
-            },
+            extra={"analysis_id": analysis_id, "status_url": f"/analyses/{analysis_id}"},
         )
-    return AnalyzeSuccess(video_id=video_id, analysis_id=result.analysis_id)
+    return AnalyzeSuccess(video_id=video_id, analysis_id=analysis_id)
+
+
+def _object_sha256(bucket: str, key: str) -> str:
+    """The content hash of an object without one in its metadata (download, hash, remove)."""
+    path = download(bucket, key)
+    try:
+        return sha256_file(path)
+    finally:
+        discard_download(path)
 
 
 @router.get(

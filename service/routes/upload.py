@@ -194,7 +194,9 @@ async def upload(
         if settings.sqs_queue_url:
             mode = "queued"
         elif analyze:
-            jobs.submit(source_uri, vid, AnalysisParams(), title or filename)
+            await run_in_threadpool(
+                jobs.submit, source_uri, vid, AnalysisParams(), title or filename
+            )
             mode = "background"
         body = UploadResponse(
             video_id=vid, s3_bucket=bucket, s3_key=key, analysis=mode, video_url=f"/videos/{vid}"

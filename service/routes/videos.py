@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from capstone import queries
@@ -12,6 +14,7 @@ from capstone.db.models import VIDEO_STATUSES
 from service.auth import require_read
 from service.deps import ExistingVideo, VideoIdPath
 from service.errors import ApiError, error_responses
+from service.responses import JsonResponse
 from service.schemas import (
     AnalysisOut,
     DepthPage,
@@ -32,8 +35,41 @@ AnalysisId = Annotated[
     Query(ge=1, le=2**62, description="results of this analysis (default: latest completed)"),
 ]
 ShortText = Annotated[str | None, Query(min_length=1, max_length=100)]
+After = Annotated[
+    str | None,
+    Query(
+        pattern=r"^-?[0-9]{1,19}:-?[0-9]{1,19}$",
+        description="keyset cursor: the `next` of the previous page (deep pages cost what "
+        "the first page costs, unlike `offset`)",
+    ),
+]
 Seconds = Annotated[float | None, Query(ge=0, le=10**7, allow_inf_nan=False)]
 _READ_ERRORS = error_responses(401, 403, 404, 422)
+
+
+async def result_page(
+    request: Request, video_id: str, analysis_id: int | None, fetch: Callable[[int], Any]
+) -> Response:
+    """A page of an analysis's results with an ETag of the result's version and query: a
+    client that sends it back in `If-None-Match` gets 304 without the rows being read."""
+    version = await run_in_threadpool(queries.result_version, video_id, analysis_id)
+    if version is None:
+        raise ApiError(404, f"video {video_id!r} not found")
+    chosen, attempts = version
+    if chosen is None:
+        if analysis_id is not None:
+            raise ApiError(404, f"analysis {analysis_id} of {video_id!r} not found")
+        return JsonResponse(await run_in_threadpool(fetch, 0))
+    digest = hashlib.sha256(str(sorted(request.query_params.multi_items())).encode())
+    etag = f'W/"{chosen}.{attempts}.{digest.hexdigest()[:20]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}  # revalidate: a re-run may follow
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    try:
+        page = await run_in_threadpool(fetch, chosen)
+    except queries.CursorError as exc:
+        raise ApiError(422, str(exc)) from None
+    return JsonResponse(page, headers=headers)
 
 
 @router.get(
@@ -80,7 +116,8 @@ async def list_analyses(video_id: ExistingVideo) -> Any:
     responses=_READ_ERRORS,
 )
 async def list_events(
-    video_id: ExistingVideo,
+    request: Request,
+    video_id: VideoIdPath,
     event_type: ShortText = None,
     class_name: ShortText = None,
     track_id: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
@@ -88,10 +125,14 @@ async def list_events(
     t_to: Seconds = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: After = None,
     analysis_id: AnalysisId = None,
 ) -> Any:
-    return await run_in_threadpool(
-        lambda: queries.list_events(
+    return await result_page(
+        request,
+        video_id,
+        analysis_id,
+        lambda chosen: queries.list_events(
             video_id,
             event_type=event_type,
             class_name=class_name,
@@ -100,8 +141,9 @@ async def list_events(
             t_to=t_to,
             limit=limit,
             offset=offset,
-            analysis_id=analysis_id,
-        )
+            analysis_id=chosen,
+            after=after,
+        ),
     )
 
 
@@ -112,14 +154,21 @@ async def list_events(
     responses=_READ_ERRORS,
 )
 async def list_tracks(
-    video_id: ExistingVideo,
+    request: Request,
+    video_id: VideoIdPath,
     class_name: ShortText = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: After = None,
     analysis_id: AnalysisId = None,
 ) -> Any:
-    return await run_in_threadpool(
-        lambda: queries.list_tracks(video_id, class_name, limit, offset, analysis_id=analysis_id)
+    return await result_page(
+        request,
+        video_id,
+        analysis_id,
+        lambda chosen: queries.list_tracks(
+            video_id, class_name, limit, offset, analysis_id=chosen, after=after
+        ),
     )
 
 
@@ -169,18 +218,30 @@ async def get_thumbnail(
     responses=_READ_ERRORS,
 )
 async def get_depth(
-    video_id: ExistingVideo,
+    request: Request,
+    video_id: VideoIdPath,
     frame_from: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     frame_to: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     track_id: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: After = None,
     analysis_id: AnalysisId = None,
 ) -> Any:
-    return await run_in_threadpool(
-        lambda: queries.get_depth(
-            video_id, frame_from, frame_to, track_id, limit, offset, analysis_id=analysis_id
-        )
+    return await result_page(
+        request,
+        video_id,
+        analysis_id,
+        lambda chosen: queries.get_depth(
+            video_id,
+            frame_from,
+            frame_to,
+            track_id,
+            limit,
+            offset,
+            analysis_id=chosen,
+            after=after,
+        ),
     )
 
 
