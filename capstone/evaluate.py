@@ -5,7 +5,12 @@ frames, top-left `x, y`, width, height). Three ways to get tracker rows:
 
 - `track_detections`: public detections (`det/det.txt`) through `capstone.track.Tracker`;
 - `detect_and_track_video`: our detector + tracker over a video;
-- `mot_rows_from_database`: the tracks a stored analysis produced.
+- `mot_rows_from_database`: the tracks a stored analysis produced (raw tracker ids, or
+  with `identities=True` the repaired identities and interpolated boxes);
+- `analyze_rows`: exactly what `capstone analyze` stores with the given parameters (every
+  class tracked together, the container's frame rate, boxes clipped to the frame, the
+  `identity` stage's repair), computed without a database: the `default` row of
+  `capstone eval mot`.
 
 `evaluate_mot` scores one set of rows; `evaluate_many` scores several side by side (one
 `trackeval` run), e.g. ``{"bytetrack": rows, "botsort": rows}``.
@@ -347,22 +352,107 @@ def detect_and_track_video(
     )
 
 
+def analyze_rows(
+    video: str | Path,
+    params: Any = None,
+    *,
+    class_name: str = "person",
+    detector: Any = None,
+) -> list[MotRow]:
+    """What `capstone analyze video` stores with `params` (default: `AnalysisParams()`),
+    as MOT rows of `class_name`: ids are the repaired identities (the raw tracker id when
+    the `identity` stage is off), plus the interpolated boxes of short gaps.
+
+    The same steps as `capstone.pipeline.analyze`: every class (unless `params.classes`)
+    detected and tracked together at the sampled rate of the container, boxes clipped to
+    the frame, the identity stage's observations, appearance crops and settings.
+    """
+    from capstone.detect import get_detector
+    from capstone.enrich.identity import config_from_options, stage_observations
+    from capstone.identity import CropAppearance, default_embedder, repair_identities
+    from capstone.media import iter_frames, probe
+    from capstone.params import AnalysisParams
+    from capstone.stage import TrackSummary
+    from capstone.track import Tracker
+
+    params = params or AnalysisParams()
+    info = probe(video)
+    detector = detector or get_detector(params.model)
+    ids = detector.class_ids(params.classes) if params.classes else None
+    detector = detector.using(conf=params.conf, imgsz=params.imgsz, classes=ids)
+    step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
+    tracker = Tracker(params.tracker, frame_rate=info.fps / step)
+    appearance = CropAppearance()
+    tracks: dict[int, TrackSummary] = {}
+    frames = iter_frames(info.path, stride=step, max_frames=params.max_frames)
+    for frame, dets in detector.stream(frames):
+        tracked = tracker.update(dets, frame.image)
+        clipped = tracked.xyxy.clip(0, [info.width, info.height, info.width, info.height])
+        assert tracked.tracker_id is not None
+        for i, tid in enumerate(tracked.tracker_id.tolist()):
+            box = tuple(round(float(v), 2) for v in clipped[i])
+            name = tracked.class_names.get(int(tracked.class_id[i]), str(tracked.class_id[i]))
+            summary = tracks.get(tid)
+            if summary is None:
+                summary = tracks[tid] = TrackSummary(tid, 0, name, frame.index, frame.index, 0, 0)
+            summary.observations.append((frame.index, frame.timestamp, box))  # type: ignore[arg-type]
+            summary.length += 1
+            summary.confidence_sum += float(tracked.confidence[i])
+            appearance.add(tid, frame.image, tracked.xyxy[i])
+    identity_of = {tid: tid for tid in tracks}
+    interpolated = []
+    if params.runs("identity") and tracks:
+        appearance.embedder = default_embedder()
+        result = repair_identities(
+            stage_observations(tracks),
+            info.fps,
+            appearance,
+            config_from_options(params.options),
+            frame_step=step,
+        )
+        identity_of.update(result.identity_of)
+        interpolated = result.interpolated
+    rows = [
+        MotRow(f + 1, identity_of[tid], b[0], b[1], b[2] - b[0], b[3] - b[1])
+        for tid, s in tracks.items()
+        if s.class_name == class_name
+        for f, _, b in s.observations
+    ]
+    rows += [
+        MotRow(
+            o.frame + 1,
+            identity_of[o.track_id],
+            round(o.xyxy[0], 2),
+            round(o.xyxy[1], 2),
+            round(o.xyxy[2], 2) - round(o.xyxy[0], 2),
+            round(o.xyxy[3], 2) - round(o.xyxy[1], 2),
+        )
+        for o in interpolated
+        if tracks[o.track_id].class_name == class_name
+    ]
+    return sorted(rows, key=lambda r: (r.frame, r.track_id))
+
+
 def mot_rows_from_database(
     video_id: str,
     analysis_id: int,
     *,
     class_name: str | None = "person",
     url: str | None = None,
+    identities: bool = False,
 ) -> list[MotRow]:
     """The tracked detections of a stored analysis as MOT rows.
 
     The stored `frame_number` is the 0-based video frame index; MOT frames are 1-based.
-    Boxes without a track id are left out; `class_name=None` keeps every class.
+    Boxes without a track id are left out; `class_name=None` keeps every class. With
+    `identities`, ids are the tracks' `identity_id` (after repair) instead of the raw
+    tracker ids; the interpolated boxes are detection rows too, so they are included
+    either way.
     """
     from sqlmodel import col, select
 
     from capstone.db.engine import session_scope
-    from capstone.db.models import Event
+    from capstone.db.models import Event, Track
 
     query = (
         select(Event.frame_number, Event.track_id, Event.bbox, Event.confidence)
@@ -376,13 +466,21 @@ def mot_rows_from_database(
         query = query.where(Event.class_name == class_name)
     with session_scope(url) as session:
         result = session.exec(query).all()
+        identity_of: dict[int, int] = {}
+        if identities:
+            pairs = session.exec(
+                select(Track.track_id, Track.identity_id)
+                .where(Track.video_id == video_id)
+                .where(Track.analysis_id == analysis_id)
+            ).all()
+            identity_of = {int(t): int(i) for t, i in pairs if i is not None}
     rows = []
     for frame_number, track_id, bbox, confidence in result:
         x1, y1, x2, y2 = bbox
         rows.append(
             MotRow(
                 int(frame_number) + 1,
-                int(track_id),
+                identity_of.get(int(track_id), int(track_id)),
                 float(x1),
                 float(y1),
                 float(x2 - x1),
@@ -433,7 +531,9 @@ def _gt_source(gt: str | Path) -> tuple[Path, str, int | None]:
 
 
 def _summary(res: Mapping[str, Any]) -> dict[str, float | int]:
-    hota, clear, ident, count = res["HOTA"], res["CLEAR"], res["Identity"], res["Count"]
+    clear, ident, count = res["CLEAR"], res["Identity"], res["Count"]
+    nan = {"HOTA": [float("nan")], "DetA": [float("nan")], "AssA": [float("nan")]}
+    hota = res.get("HOTA", nan)
     return {
         "MOTA": float(clear["MOTA"]),
         "IDF1": float(ident["IDF1"]),
@@ -459,12 +559,13 @@ def _summary(res: Mapping[str, Any]) -> dict[str, float | int]:
 
 
 def evaluate_many(
-    gt: str | Path, trackers: Mapping[str, Iterable[MotRow]]
+    gt: str | Path, trackers: Mapping[str, Iterable[MotRow]], *, hota: bool = True
 ) -> dict[str, dict[str, float | int]]:
     """Score several trackers' rows against one ground truth (a sequence folder or gt.txt).
 
     Returns `{name: metrics}` in the order given; see `METRIC_KEYS`. Rows outside the
     sequence's frames (1..seqLength) are ignored, as MOTChallenge would reject them.
+    `hota=False` skips HOTA (the slowest metric; HOTA, DetA and AssA are then NaN).
     """
     import trackeval
     from trackeval.utils import TrackEvalException
@@ -518,10 +619,11 @@ def evaluate_many(
                 evaluator = trackeval.Evaluator(eval_config)
                 dataset = trackeval.datasets.MotChallenge2DBox(dataset_config)
                 metrics = [
-                    trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
                     trackeval.metrics.CLEAR(metric_config),
                     trackeval.metrics.Identity(metric_config),
                 ]
+                if hota:
+                    metrics.insert(0, trackeval.metrics.HOTA({"PRINT_CONFIG": False}))
                 output, _ = evaluator.evaluate([dataset], metrics)
         except TrackEvalException as exc:
             raise EvaluationError(f"trackeval: {exc}") from exc

@@ -49,16 +49,32 @@ class Observation:
 
 @dataclass
 class RepairConfig:
-    """Thresholds, chosen on PETS09-S2L1 and TUD-Campus only (see README)."""
+    """Thresholds. Distances are in box heights, times in seconds, so one setting holds at
+    any frame rate and object size; gates widen with the gap and shrink when the camera
+    moves. Chosen leave-one-out on PETS09-S2L1 / TUD-Campus and their harder variants
+    (`bench/identity_repair.py`, README)."""
 
-    max_gap_s: float = 6.0
-    max_motion: float = 0.3  # predicted-vs-observed centre distance, in box heights
+    max_gap_s: float = 3.0  # with appearance
+    max_gap_motion_s: float = 1.0  # without appearance (motion alone)
+    max_motion: float = 0.25  # predicted-vs-observed centre distance at gap 0, box heights
+    motion_per_s: float = 0.35  # the allowance grows this much per second of gap
+    max_height_ratio: float = 1.35  # box heights at the facing ends agree this well
     max_appearance: float = 0.25  # cosine distance of re-id features at the facing ends
+    appearance_margin: float = 0.05  # the chosen partner beats every rival by this much
+    ambiguity: float = 2.0  # a rival within this many gates makes a motion-only link moot
+    min_length: int = 3  # observations a fragment needs to take part in a link
     motion_weight: float = 0.1
     velocity_window: int = 10
     feature_window: int = 8
     interpolate_max_s: float = 0.3
-    link_without_appearance: bool = True  # when no features exist, motion alone decides
+    interpolate_max_height_ratio: float = 1.2  # only between boxes of about one size
+    interpolate_min_rank: float = 0.2  # only for identities whose mean confidence is above
+    # this quantile of all observations' confidences (not for doubtful tracks)
+    link_without_appearance: bool = True  # when no features exist, unambiguous motion links
+    camera_min_tracks: int = 3  # tracks that must agree before a frame's drift is camera motion
+    camera_backoff: float = 4.0  # gates shrink by 1 / (1 + camera_backoff * camera motion)
+    camera_max: float = 0.3  # camera motion (box heights per second) above which
+    # motion-only links are not made at all
 
 
 @dataclass
@@ -67,6 +83,7 @@ class Fragment:
     class_name: str
     frames: np.ndarray
     boxes: np.ndarray  # (n, 4) xyxy
+    scores: np.ndarray = field(default_factory=lambda: np.ones(0))  # confidences
 
     @property
     def start(self) -> int:
@@ -89,6 +106,7 @@ class RepairResult:
     identity_of: dict[int, int]  # raw track id -> identity id
     links: list[tuple[int, int, float]]  # (from track, to track, cost)
     interpolated: list[Observation] = field(default_factory=list)
+    camera_motion: float = 0.0  # estimated camera motion, box heights per second (median)
 
     @property
     def identities(self) -> int:
@@ -116,7 +134,8 @@ def build_fragments(observations: Sequence[Observation]) -> list[Fragment]:
         items.sort(key=lambda o: o.frame)
         frames = np.array([o.frame for o in items])
         boxes = np.array([o.xyxy for o in items], dtype=np.float64)
-        fragments.append(Fragment(track_id, items[0].class_name, frames, boxes))
+        scores = np.array([o.confidence for o in items], dtype=np.float64)
+        fragments.append(Fragment(track_id, items[0].class_name, frames, boxes, scores))
     return fragments
 
 
@@ -171,24 +190,99 @@ def _head_velocity(fragment: Fragment, window: int) -> np.ndarray:
     return -_velocity(reversed_fragment, window)
 
 
-def motion_cost(a: Fragment, b: Fragment, fps: float, cfg: RepairConfig) -> float | None:
-    """How far `b`'s start lies from `a`'s constant-velocity prediction, in box heights
-    (None when the pair cannot be one identity: overlap, long gap, other class, too far)."""
+class CameraMotion:
+    """Camera motion estimated from the tracks alone: the consistent drift of all tracks.
+
+    For each frame the centre displacement (pixels per frame) of every track seen in it and
+    shortly before is collected; when at least `min_tracks` tracks agree, their median is
+    the camera's drift in that frame (a single walker is not a camera). `offset(a, b)` is
+    the accumulated drift between two frames, `score` the median drift in box heights per
+    second (0 for a static camera; people walking in different directions cancel out).
+    """
+
+    def __init__(self, fragments: Sequence[Fragment], fps: float, min_tracks: int = 3) -> None:
+        per_frame: dict[int, list[np.ndarray]] = defaultdict(list)
+        heights: list[float] = []
+        for f in fragments:
+            if len(f.frames) < 2:
+                continue
+            centres, hs = f.centres(), f.heights()
+            df = np.diff(f.frames)
+            close = df <= max(3, 3 * int(np.median(df)))
+            for k in np.nonzero(close)[0]:
+                per_frame[int(f.frames[k + 1])].append(
+                    np.append((centres[k + 1] - centres[k]) / df[k], hs[k + 1])
+                )
+        self.first = min((f.start for f in fragments), default=0)
+        last = max((f.end for f in fragments), default=0)
+        drift = np.zeros((max(0, last - self.first) + 2, 2))
+        speeds: list[float] = []
+        for frame, items in per_frame.items():
+            if len(items) < min_tracks:
+                continue
+            table = np.array(items)
+            d = np.median(table[:, :2], axis=0)
+            # the tracks agree: their spread around the median is smaller than the median
+            spread = np.median(np.linalg.norm(table[:, :2] - d, axis=1))
+            if np.linalg.norm(d) > spread:
+                drift[frame - self.first] = d
+            heights.append(float(np.median(table[:, 2])))
+            speeds.append(float(np.linalg.norm(drift[frame - self.first])) / heights[-1])
+        # frames without an estimate between two frames that have one: same drift per frame
+        self.cumulative = np.cumsum(drift, axis=0)
+        self.score = float(np.median(speeds)) * fps if len(speeds) >= 5 else 0.0
+
+    def offset(self, a: int, b: int) -> np.ndarray:
+        ia = min(max(a - self.first, 0), len(self.cumulative) - 1)
+        ib = min(max(b - self.first, 0), len(self.cumulative) - 1)
+        return self.cumulative[ib] - self.cumulative[ia]
+
+    def drift(self, frames: np.ndarray) -> np.ndarray:
+        """Mean camera drift (pixels per frame) over a fragment's `frames`."""
+        if len(frames) < 2 or frames[-1] == frames[0]:
+            return np.zeros(2)
+        return self.offset(int(frames[0]), int(frames[-1])) / float(frames[-1] - frames[0])
+
+
+def motion_cost(
+    a: Fragment,
+    b: Fragment,
+    fps: float,
+    cfg: RepairConfig,
+    camera: CameraMotion | None = None,
+    *,
+    max_gap_s: float | None = None,
+    slack: float = 1.0,
+) -> float | None:
+    """How far `b`'s start lies from `a`'s constant-velocity prediction, relative to the
+    allowed distance (1.0 = at the gate), or None when the pair cannot be one identity:
+    overlap, long gap, other class, other size, too far. Motion relative to the camera is
+    extrapolated and the camera's own drift added, when `camera` is given. `slack` widens
+    the gate (used to look for rivals)."""
     gap = b.start - a.end
-    if gap <= 0 or gap > cfg.max_gap_s * fps or a.class_name != b.class_name:
+    limit = cfg.max_gap_s if max_gap_s is None else max_gap_s
+    if gap <= 0 or gap > limit * fps or a.class_name != b.class_name:
         return None
-    height = float(np.mean([a.heights()[-3:].mean(), b.heights()[:3].mean()]))
-    if height <= 0:
+    ha, hb = float(np.median(a.heights()[-3:])), float(np.median(b.heights()[:3]))
+    if ha <= 0 or hb <= 0 or max(ha, hb) / min(ha, hb) > cfg.max_height_ratio * slack:
         return None
-    forward = a.centres()[-1] + _velocity(a, cfg.velocity_window) * gap
-    backward = b.centres()[0] - _head_velocity(b, cfg.velocity_window) * gap
-    motion = (
-        min(np.linalg.norm(forward - b.centres()[0]), np.linalg.norm(backward - a.centres()[-1]))
-        / height
+    height = (ha + hb) / 2
+    w = cfg.velocity_window
+    if camera is not None:
+        shift = camera.offset(a.end, b.start)
+        va = _velocity(a, w) - camera.drift(a.frames[-w:])
+        vb = _head_velocity(b, w) - camera.drift(b.frames[:w])
+    else:
+        shift, va, vb = np.zeros(2), _velocity(a, w), _head_velocity(b, w)
+    forward = a.centres()[-1] + va * gap + shift
+    backward = b.centres()[0] - vb * gap - shift
+    distance = min(
+        np.linalg.norm(forward - b.centres()[0]), np.linalg.norm(backward - a.centres()[-1])
     )
-    # the allowed drift grows with the gap (people turn, stop, accelerate)
-    allowed = cfg.max_motion * (1.0 + gap / (2.0 * fps))
-    return float(motion) if motion <= allowed else None
+    backoff = 1.0 + cfg.camera_backoff * (camera.score if camera is not None else 0.0)
+    allowed = (cfg.max_motion + cfg.motion_per_s * gap / fps) * height * slack / backoff
+    ratio = float(distance / allowed)
+    return ratio if ratio <= 1.0 else None
 
 
 def link_cost(
@@ -220,34 +314,90 @@ def repair_identities(
 
     `fps` is the video's frame rate (gaps are in video frames); `frame_step` the sampling
     stride, so interpolation fills only frames that were sampled.
+
+    A link needs evidence a person would accept:
+
+    - motion: `b` starts where `a`'s motion (relative to the camera, whose drift is
+      estimated from all tracks) predicts, within a gate that grows with the gap and shrinks
+      when the camera moves; the box sizes agree;
+    - with appearance (re-id features of both facing ends): the features agree
+      (`max_appearance`) *and* beat every rival of either end within a wider motion gate by
+      `appearance_margin`;
+    - without appearance: the link is the only one possible for both ends within
+      `ambiguity` gates, the gap is short (`max_gap_motion_s`) and the camera is still
+      (`camera_max`); otherwise no link is made.
     """
     cfg = config or RepairConfig()
     fragments = build_fragments(observations)
     n = len(fragments)
     identity = {f.track_id: f.track_id for f in fragments}
+    camera = CameraMotion(fragments, fps, cfg.camera_min_tracks)
     if n < 2:
-        return RepairResult(identity, [])
+        return RepairResult(identity, [], camera_motion=camera.score)
+    usable = [len(f.frames) >= cfg.min_length for f in fragments]
+    have_appearance = appearance is not None
+    gap_limit = cfg.max_gap_s if have_appearance else min(cfg.max_gap_s, cfg.max_gap_motion_s)
+    if not have_appearance and (not cfg.link_without_appearance or camera.score > cfg.camera_max):
+        interpolated = _interpolate(fragments, identity, fps, cfg, frame_step, camera)
+        return RepairResult(identity, [], interpolated, camera.score)
     candidates: dict[tuple[int, int], float] = {}
-    for i, a in enumerate(fragments):
-        for j, b in enumerate(fragments):
-            if i != j and (m := motion_cost(a, b, fps, cfg)) is not None:
+    rivals: dict[tuple[int, int], float] = {}  # within `ambiguity` gates
+    order = sorted(range(n), key=lambda k: fragments[k].start)
+    for i in range(n):
+        if not usable[i]:
+            continue
+        a = fragments[i]
+        for j in order:
+            b = fragments[j]
+            if b.start <= a.end:
+                continue
+            if b.start - a.end > max(cfg.max_gap_s, gap_limit) * fps:
+                break
+            if not usable[j]:
+                continue
+            wide = motion_cost(
+                a, b, fps, cfg, camera, max_gap_s=gap_limit, slack=cfg.ambiguity
+            )
+            if wide is None:
+                continue
+            rivals[(i, j)] = wide
+            m = motion_cost(a, b, fps, cfg, camera, max_gap_s=gap_limit)
+            if m is not None:
                 candidates[(i, j)] = m
-    ends = sorted(
-        {(fragments[i].track_id, "tail") for i, _ in candidates}
-        | {(fragments[j].track_id, "head") for _, j in candidates}
-    )
-    features = appearance.end_features(ends) if appearance is not None and ends else {}
+    out_rivals: dict[int, list[int]] = defaultdict(list)
+    in_rivals: dict[int, list[int]] = defaultdict(list)
+    for i, j in rivals:
+        out_rivals[i].append(j)
+        in_rivals[j].append(i)
+    features: dict[tuple[int, str], np.ndarray | None] = {}
+    if have_appearance and rivals:
+        ends = sorted(
+            {(fragments[i].track_id, "tail") for i, _ in rivals}
+            | {(fragments[j].track_id, "head") for _, j in rivals}
+        )
+        features = appearance.end_features(ends)  # type: ignore[union-attr]
+
+    def distance(i: int, j: int) -> float | None:
+        tail = features.get((fragments[i].track_id, "tail"))
+        head = features.get((fragments[j].track_id, "head"))
+        return None if tail is None or head is None else 1.0 - float(tail @ head)
+
     big = 1e6
     cost = np.full((n, n), big)
     for (i, j), motion in candidates.items():
-        c = link_cost(
-            motion,
-            features.get((fragments[i].track_id, "tail")),
-            features.get((fragments[j].track_id, "head")),
-            cfg,
-        )
-        if c is not None:
-            cost[i, j] = c
+        if have_appearance:
+            d = distance(i, j)
+            if d is None or d > cfg.max_appearance:
+                continue
+            others = [distance(i, k) for k in out_rivals[i] if k != j]
+            others += [distance(k, j) for k in in_rivals[j] if k != i]
+            if any(o is not None and o < d + cfg.appearance_margin for o in others):
+                continue  # another fragment looks as alike: not convincing
+            cost[i, j] = d + cfg.motion_weight * motion
+        else:
+            if len(out_rivals[i]) > 1 or len(in_rivals[j]) > 1:
+                continue  # motion alone cannot tell which
+            cost[i, j] = motion
     rows, cols = linear_sum_assignment(cost)
     successor: dict[int, tuple[int, float]] = {}
     for i, j in zip(rows, cols, strict=True):
@@ -269,8 +419,8 @@ def repair_identities(
             identity[fragments[nxt].track_id] = root
             seen.add(nxt)
             current = nxt
-    interpolated = _interpolate(fragments, identity, fps, cfg, frame_step)
-    return RepairResult(identity, links, interpolated)
+    interpolated = _interpolate(fragments, identity, fps, cfg, frame_step, camera)
+    return RepairResult(identity, links, interpolated, camera.score)
 
 
 def _interpolate(
@@ -279,14 +429,21 @@ def _interpolate(
     fps: float,
     cfg: RepairConfig,
     frame_step: int,
+    camera: CameraMotion | None = None,
 ) -> list[Observation]:
-    """Linear boxes for the missing frames of each identity's short gaps."""
+    """Linear boxes for the missing frames of each identity's short gaps (linear relative
+    to the scene: the camera's estimated drift in between is added)."""
     limit = cfg.interpolate_max_s * fps
+    ratio = cfg.interpolate_max_height_ratio
     by_identity: dict[int, list[Fragment]] = defaultdict(list)
     for fragment in fragments:
         by_identity[identity[fragment.track_id]].append(fragment)
+    scores = np.concatenate([f.scores for f in fragments]) if fragments else np.zeros(0)
+    floor = float(np.quantile(scores, cfg.interpolate_min_rank)) if len(scores) else 0.0
     out: list[Observation] = []
     for members in by_identity.values():
+        if float(np.mean(np.concatenate([m.scores for m in members]))) < floor - 1e-9:
+            continue  # a doubtful track: do not invent boxes for it
         frames = np.concatenate([m.frames for m in members])
         boxes = np.concatenate([m.boxes for m in members])
         raw_ids = np.concatenate([np.full(len(m.frames), m.track_id) for m in members])
@@ -295,10 +452,16 @@ def _interpolate(
         class_name = members[0].class_name
         for k in range(len(frames) - 1):
             f0, f1 = int(frames[k]), int(frames[k + 1])
-            if frame_step < f1 - f0 <= limit:
+            h0, h1 = boxes[k][3] - boxes[k][1], boxes[k + 1][3] - boxes[k + 1][1]
+            similar = min(h0, h1) > 0 and max(h0, h1) / min(h0, h1) <= ratio
+            if frame_step < f1 - f0 <= limit and similar:
                 for f in range(f0 + frame_step, f1, frame_step):
                     w = (f - f0) / (f1 - f0)
-                    box = tuple(map(float, (1 - w) * boxes[k] + w * boxes[k + 1]))
+                    xyxy = (1 - w) * boxes[k] + w * boxes[k + 1]
+                    if camera is not None:
+                        dx, dy = camera.offset(f0, f) - w * camera.offset(f0, f1)
+                        xyxy = xyxy + np.array([dx, dy, dx, dy])
+                    box = tuple(map(float, xyxy))
                     # the box belongs to the fragment before the gap (its raw tracker id)
                     out.append(Observation(f, int(raw_ids[k]), box, 0.0, class_name))
     return out
@@ -371,32 +534,43 @@ def appearance_from_frames(
     return appearance
 
 
+def observations_of_rows(rows: Sequence[Any]) -> list[Observation]:
+    """MOT rows (`capstone.evaluate.MotRow`) as person observations, in row order."""
+    return [
+        Observation(r.frame, r.track_id, (r.x, r.y, r.x + r.w, r.y + r.h), r.score, "person")
+        for r in rows
+    ]
+
+
 def repair_mot_rows(
     rows: Sequence[Any],
     fps: float,
     frames: Iterable[tuple[int, np.ndarray]] | None = None,
     *,
+    appearance: Appearance | None = None,
     config: RepairConfig | None = None,
     embedder: Any | None = None,
+    frame_step: int = 1,
 ) -> tuple[list[Any], RepairResult]:
     """Repair MOT rows (`capstone.evaluate.MotRow`): ids become identities, short gaps are
-    interpolated. `frames` yields `(MOT frame number, BGR image)` for appearance; without
-    it, motion alone links fragments."""
+    interpolated. `frames` yields `(MOT frame number, BGR image)` for appearance (or pass
+    `appearance` directly); without either, only motion-unambiguous links are made."""
+    observations = observations_of_rows(rows)
+    if appearance is None and frames is not None:
+        appearance = appearance_from_frames(observations, frames, embedder)
+    result = repair_identities(observations, fps, appearance, config, frame_step)
+    return apply_repair(rows, result), result
+
+
+def apply_repair(rows: Sequence[Any], result: RepairResult) -> list[Any]:
+    """MOT rows with identities for ids, plus the interpolated boxes (score 0.5)."""
     from capstone.evaluate import MotRow
 
-    observations = [
-        Observation(r.frame, r.track_id, (r.x, r.y, r.x + r.w, r.y + r.h), r.score, "person")
-        for r in rows
-    ]
-    appearance = (
-        appearance_from_frames(observations, frames, embedder) if frames is not None else None
-    )
-    result = repair_identities(observations, fps, appearance, config)
-    repaired = [r._replace(track_id=result.identity_of[r.track_id]) for r in rows]
+    repaired = [r._replace(track_id=result.identity_of.get(r.track_id, r.track_id)) for r in rows]
     repaired += [
         MotRow(
             o.frame,
-            result.identity_of[o.track_id],
+            result.identity_of.get(o.track_id, o.track_id),
             o.xyxy[0],
             o.xyxy[1],
             o.xyxy[2] - o.xyxy[0],
@@ -406,4 +580,4 @@ def repair_mot_rows(
         for o in result.interpolated
     ]
     repaired.sort(key=lambda r: (r.frame, r.track_id))
-    return repaired, result
+    return repaired

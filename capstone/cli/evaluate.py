@@ -3,6 +3,12 @@
     capstone eval mot --seq ../shared/data/mot/TUD-Campus                  # public det.txt
     capstone eval mot --seq ../shared/data/mot/PETS09-S2L1 \\
         --video ../shared/data/videos/pets09-s2l1.avi --tracker all       # our detector
+
+Rows: each stock tracker, each tracker after offline identity repair (`+repair`), and
+`default`: with `--video`, exactly what `capstone analyze VIDEO` stores with the default
+parameters (`capstone.evaluate.analyze_rows`: every class tracked together at the
+container's frame rate, the identity stage's repair with appearance); with detections,
+the default tracker + repair.
 """
 
 from __future__ import annotations
@@ -126,6 +132,13 @@ def mot(
             )
             framed = None if source_frames is None else zip(numbers, source_frames, strict=False)
             rows[f"{kind}+repair"], _ = repair_mot_rows(rows[kind], sequence.frame_rate, framed)
+    default = AnalysisParams()
+    if video is not None and detections is None:
+        rows["default"] = evaluate.analyze_rows(
+            video, AnalysisParams(model=model, conf=conf, stride=stride)
+        )
+    elif f"{default.tracker}+repair" in rows:
+        rows["default"] = rows[f"{default.tracker}+repair"]
     results = evaluate.evaluate_many(sequence.root, rows)
 
     out_dir = (output or get_settings().home / "eval") / sequence.name

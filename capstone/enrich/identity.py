@@ -5,8 +5,11 @@ links track fragments into identities (motion continuity + re-id appearance + cl
 stores each track's `identity_id` next to its raw tracker id, and adds interpolated boxes
 for short gaps inside an identity as `detection` events with `attributes.interpolated`.
 
-Options (`AnalysisParams.options`): `identity_max_gap_s`, `identity_max_motion`,
-`identity_max_appearance`, `identity_interpolate_max_s`.
+Options (`AnalysisParams.options`): `identity_max_gap_s`, `identity_max_gap_motion_s`,
+`identity_max_motion`, `identity_motion_per_s`, `identity_max_appearance`,
+`identity_appearance_margin`, `identity_interpolate_max_s` (see `RepairConfig`).
+
+`capstone eval mot --video` scores exactly this (`capstone.evaluate.analyze_rows`).
 """
 
 from __future__ import annotations
@@ -25,24 +28,37 @@ from capstone.stage import Rows, RunContext
 
 _OPTION_FIELDS = {
     "identity_max_gap_s": "max_gap_s",
+    "identity_max_gap_motion_s": "max_gap_motion_s",
     "identity_max_motion": "max_motion",
+    "identity_motion_per_s": "motion_per_s",
     "identity_max_appearance": "max_appearance",
+    "identity_appearance_margin": "appearance_margin",
     "identity_interpolate_max_s": "interpolate_max_s",
 }
+
+
+def config_from_options(options: dict) -> RepairConfig:
+    """`RepairConfig` with the `identity_*` options of `AnalysisParams.options` applied."""
+    return RepairConfig(
+        **{field: float(options[key]) for key, field in _OPTION_FIELDS.items() if key in options}
+    )
+
+
+def stage_observations(tracks: dict) -> list[Observation]:
+    """The observations the stage repairs: every track's stored (clipped) boxes, with the
+    track's mean confidence."""
+    return [
+        Observation(frame, summary.track_id, xyxy, summary.mean_confidence, summary.class_name)
+        for summary in tracks.values()
+        for frame, _, xyxy in summary.observations
+    ]
 
 
 class IdentityStage:
     name = "identity"
 
     def __init__(self, ctx: RunContext) -> None:
-        options = ctx.params.options
-        self.config = RepairConfig(
-            **{
-                field: float(options[key])
-                for key, field in _OPTION_FIELDS.items()
-                if key in options
-            }
-        )
+        self.config = config_from_options(ctx.params.options)
         self.appearance = CropAppearance()  # the re-id model is loaded only when needed
         self.step = max(1, round(ctx.info.fps / ctx.sample_fps))
 
@@ -53,11 +69,7 @@ class IdentityStage:
             self.appearance.add(int(track_id), frame.image, box)
 
     def finish(self, ctx: RunContext) -> Rows:
-        observations = [
-            Observation(frame, summary.track_id, xyxy, 1.0, summary.class_name)
-            for summary in ctx.tracks.values()
-            for frame, _, xyxy in summary.observations
-        ]
+        observations = stage_observations(ctx.tracks)
         if not observations:
             return {}
         self.appearance.embedder = default_embedder()
@@ -84,6 +96,7 @@ class IdentityStage:
             for o in result.interpolated
         ]
         ctx.timings["identity_links"] = float(len(result.links))
+        ctx.timings["identity_camera_motion"] = float(result.camera_motion)
         return {"apps_db_event": events}
 
 
