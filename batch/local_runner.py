@@ -82,7 +82,11 @@ class LocalBatch:
     ) -> None:
         self.env = dict(env)
         self.python = python
-        self.log_dir = Path(log_dir or Path.cwd() / ".capstone" / "jobs")
+        if log_dir is None:
+            from capstone.config import get_settings
+
+            log_dir = get_settings().home / "stack" / "jobs"  # whatever the working directory
+        self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._slots = threading.Semaphore(max_jobs)
         self._jobs: dict[str, LocalJob] = {}
