@@ -255,3 +255,112 @@ def test_highway_line_crossings_in_the_expected_direction(db_url: str) -> None:
     assert all(c.attributes["count"] > 0 and c.bbox == [0, 0, 320, 240] for c in counts)
     n = cars[1].attributes["count"]
     assert cars[1].description == f"{n} car{'s' if n > 1 else ''} in 2 s from 00:02.0"
+
+
+# -- objects: confirmation, identities, edges (issue 16 §3) --------------------------------
+
+
+def _box_track(tid: int, boxes: list[tuple[float, float, float, float]], first: int, fps=10.0):
+    summary = TrackSummary(tid, 0, "person", first, first + len(boxes) - 1, 0.0, 0.0)
+    for k, box in enumerate(boxes):
+        summary.observations.append((first + k, (first + k) / fps, box))
+        summary.length += 1
+        summary.confidence_sum += 0.9
+    summary.first_timestamp = summary.observations[0][1]
+    summary.last_timestamp = summary.observations[-1][1]
+    return summary
+
+
+def test_short_tracks_keep_no_events_and_are_not_counted() -> None:
+    line = {"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}
+    ctx = _ctx({"lines": [line], "count_every_s": 100.0})
+    flicker = _track(1, [(160, 90), (160, 110)])  # 2 samples across the line: noise
+    brief = _track(2, [(100, 90), (100, 95), (100, 105), (100, 110)])  # 0.3 s < 0.5 s
+    real = _track(3, [(200, 60 + 10 * k) for k in range(8)])  # 0.7 s, crosses the line
+    events = _finish(ctx, [flicker, brief, real])
+    assert {e["track_id"] for e in events if e["event_type"] != "count"} == {3}
+    assert [e["event_type"] for e in events if e["event_type"] == "line_cross"] == ["line_cross"]
+    # counts: the stage saw the frames through `process`; here only the track sets matter
+    stage = EventsStage(ctx)
+    stage.buckets = {0: _bucket({"car": {1, 2, 3}})}
+    counts = stage._counts((320, 240), {3: 3})
+    assert [c["attributes"]["count"] for c in counts] == [1]
+    # the window is configurable: with confirm_s=0 three samples are enough
+    loose = _ctx({"lines": [line]})
+    loose.params = loose.params.model_copy(update={"confirm_s": 0.0})
+    events = _finish(loose, [flicker, brief, real])
+    assert {e["track_id"] for e in events if e["event_type"] == "enter"} == {2, 3}
+
+
+def _bucket(tracks: dict[str, set[int]]):
+    from capstone.enrich.events import _Bucket
+
+    bucket = _Bucket(0, 0.0, 0.0)
+    for label, ids in tracks.items():
+        bucket.tracks[label] |= ids
+    return bucket
+
+
+def test_edges_are_named_only_when_the_box_touches_them() -> None:
+    ctx = _ctx({}, size=(320, 240))
+    # walks out to the right: the last box touches the right border
+    right = [(200 + 15 * k, 100, 240 + 15 * k, 180) for k in range(6)]
+    right[-1] = (285, 100, 320, 180)
+    # comes up from the bottom border, then is lost mid-frame (occlusion)
+    bottom = [(40, 160 - 10 * k, 70, 240 - 10 * k) for k in range(7)]
+    events = _finish(ctx, [_box_track(1, right, 5), _box_track(2, bottom, 5)])
+    by = {(e["track_id"], e["event_type"]): e for e in events}
+    assert by[(1, "exit")]["attributes"]["edge"] == "right"
+    assert by[(1, "exit")]["description"].endswith("at the right edge")
+    assert by[(1, "enter")]["attributes"]["edge"] is None
+    assert "appeared in view" in by[(1, "enter")]["description"]
+    assert by[(2, "enter")]["attributes"]["edge"] == "bottom"
+    assert "from the bottom edge" in by[(2, "enter")]["description"]
+    assert by[(2, "exit")]["attributes"]["edge"] is None
+    assert "lost in view" in by[(2, "exit")]["description"]
+    assert "edge" not in by[(2, "exit")]["description"]
+    for e in events:  # whatever is named, the box really is at that edge
+        edge, (x1, y1, x2, y2) = e["attributes"]["edge"], e["bbox"]
+        gaps = {"left": x1, "top": y1, "right": 320 - x2, "bottom": 240 - y2}
+        assert edge is None or gaps[edge] <= 0.01 * 320
+
+
+def test_a_repaired_identity_is_one_object() -> None:
+    line = {"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}
+    ctx = _ctx({"lines": [line], "count_every_s": 100.0})
+    ctx.params = ctx.params.model_copy(
+        update={"stages": ("detect", "track", "events", "identity")}
+    )
+    before = _track(4, [(150, 40 + 5 * k) for k in range(8)], first=10)  # ends at y 75
+    after = _track(9, [(150, 120 + 5 * k) for k in range(8)], first=22)  # starts at y 120
+    for t in (before, after):
+        t.extra["identity_id"] = 4
+    stage = EventsStage(ctx)
+    stage.first_frame, stage.last_frame = 0, 100
+    ctx.tracks = {4: before, 9: after}
+    assert stage.finish(ctx) == {}  # made in finalize, once identities are known
+    rows: dict = {"apps_db_event": []}
+    stage.buckets = {0: _bucket({"car": {4, 9}})}
+    stage.finalize(rows, ctx)
+    events = rows["apps_db_event"]
+    kinds = [e["event_type"] for e in events]
+    assert kinds.count("enter") == kinds.count("exit") == 1  # no exit while it continues
+    enter = next(e for e in events if e["event_type"] == "enter")
+    exit_ = next(e for e in events if e["event_type"] == "exit")
+    assert (enter["track_id"], exit_["track_id"]) == (4, 9)
+    assert exit_["attributes"]["identity_id"] == 4 and exit_["attributes"]["track_ids"] == [4, 9]
+    crossings = [e for e in events if e["event_type"] == "line_cross"]
+    assert len(crossings) == 1 and crossings[0]["attributes"]["identity_id"] == 4  # in the gap
+    counts = [e for e in events if e["event_type"] == "count"]
+    assert [c["attributes"]["count"] for c in counts] == [1]  # two raw ids, one object
+
+
+def test_keyframe_descriptions_rank_confident_crowds_above_one_doubtful_box() -> None:
+    from capstone import embedders
+    from capstone.enrich.embed import describe_frame
+
+    crowd = describe_frame(["person"] * 7, [("park bench", 0.2)], [0.8] * 7)
+    doubtful = describe_frame(["person"], [("mountain bike", 0.4)], [0.29])
+    assert crowd.startswith("7 persons") and "doubtful: 1 person" in doubtful
+    vectors = embedders.text_embedder().embed(["person", crowd, doubtful])
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.03
