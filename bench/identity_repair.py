@@ -503,11 +503,13 @@ def print_table(results: Sequence[dict[str, Any]], title: str = "") -> None:
 # coordinate descent over these, starting from the defaults (`RepairConfig`)
 GRID: dict[str, tuple[float, ...]] = {
     "max_motion": (0.15, 0.25, 0.4),
-    "motion_per_s": (0.2, 0.35, 0.6),
+    "motion_per_s": (0.1, 0.2, 0.35, 0.6),
     "max_appearance": (0.15, 0.25, 0.35),
     "appearance_margin": (0.0, 0.05, 0.1),
+    "ambiguity": (1.5, 2.0, 3.0),
     "max_gap_s": (1.5, 3.0, 6.0),
     "max_gap_motion_s": (0.5, 1.0, 2.0),
+    "camera_max": (0.3, 1.0, 2.0),
     "interpolate_max_s": (0.0, 0.3, 0.6),
 }
 

@@ -63,12 +63,81 @@ def test_overlapping_fragments_and_other_classes_never_merge() -> None:
     assert repair_identities(gap, fps=25, config=strict).links == []
 
 
+def test_motion_alone_links_only_when_unambiguous() -> None:
+    # one walker lost for 0.24 s: the only fragment that starts near the prediction
+    alone = _walk(1, range(0, 20), 10, 2.0) + _walk(2, range(26, 50), 10, 2.0)
+    assert repair_identities(alone, fps=25).links == [(1, 2, pytest.approx(0.0, abs=0.05))]
+    # two fragments start near the prediction (a second person right next to it): no link
+    twin = _walk(3, range(26, 50), 16, 2.0)
+    assert repair_identities(alone + twin, fps=25).links == []
+    # appearance settles it: the twin looks different
+    obs = alone + twin
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=64), rng.normal(size=64)
+    feats = np.array([b if o.track_id == 3 else a for o in obs])
+    result = repair_identities(obs, fps=25, appearance=FeatureRows(obs, feats))
+    assert [(x, y) for x, y, _ in result.links] == [(1, 2)]
+    # ... unless both look alike: then nothing is convincing
+    same = np.array([a for _ in obs])
+    assert repair_identities(obs, fps=25, appearance=FeatureRows(obs, same)).links == []
+
+
+def test_gates_scale_with_frame_rate_and_size() -> None:
+    def scene(fps: float, scale: float, step: int) -> list[Observation]:
+        # a walker at 1 box height per second, occluded for 0.4 s
+        speed = 50 * scale / fps  # px per video frame
+        frames_a = range(0, round(2 * fps), step)
+        frames_b = range(round(2.4 * fps), round(4 * fps), step)
+        return [
+            Observation(f, tid, (x, 100 * scale, x + 20 * scale, 150 * scale), 0.9, "person")
+            for tid, frames in ((1, frames_a), (2, frames_b))
+            for f in frames
+            for x in [10 * scale + speed * f]
+        ]
+
+    for fps, scale, step in ((25, 1.0, 1), (25, 0.5, 1), (7, 1.0, 1), (30, 2.0, 6)):
+        result = repair_identities(scene(fps, scale, step), fps=fps, frame_step=step)
+        assert result.identity_of[1] == result.identity_of[2], (fps, scale, step)
+
+
+def _shifted(box: tuple[float, float, float, float], dx: float) -> tuple[float, ...]:
+    return (box[0] + dx, box[1], box[2] + dx, box[3])
+
+
+def test_camera_motion_is_estimated_from_the_drift_of_all_tracks() -> None:
+    from capstone.identity import CameraMotion, build_fragments
+
+    # a static camera: people walk left and right
+    static = _walk(1, range(50), 10, 2.0) + _walk(2, range(50), 300, -2.0, y=200)
+    static += _walk(3, range(50), 100, 1.0, y=300) + _walk(4, range(50), 400, -1.5, y=50)
+    assert CameraMotion(build_fragments(static), 25).score == 0.0
+    # a panning camera: everything (people standing or walking) drifts by 3 px per frame
+    pan = [
+        Observation(o.frame, o.track_id, _shifted(o.xyxy, 3.0 * o.frame), 0.9)
+        for o in _walk(1, range(50), 10, 0.0)
+        + _walk(2, range(50), 300, 0.2, y=200)
+        + _walk(3, range(50), 100, -0.2, y=300)
+    ]
+    camera = CameraMotion(build_fragments(pan), 25)
+    assert camera.score == pytest.approx(3 * 25 / 50, rel=0.2)  # box heights per second
+    assert camera.offset(0, 10)[0] == pytest.approx(30, rel=0.2)
+    # a standing person lost while the camera pans is found where the pan took them
+    lost = [o for o in pan if o.track_id != 1 or not 20 <= o.frame < 26]
+    lost = [Observation(o.frame, 9 if o.track_id == 1 and o.frame >= 26 else o.track_id,
+                        o.xyxy, 0.9, "person") for o in lost]
+    rng = np.random.default_rng(3)
+    looks = {tid: rng.normal(size=64) for tid in (1, 2, 3)}
+    feats = np.array([looks[1 if o.track_id == 9 else o.track_id] for o in lost])
+    result = repair_identities(lost, fps=25, appearance=FeatureRows(lost, feats))
+    assert result.identity_of[9] == 1 and result.camera_motion > 1.0
+    # without appearance the camera moves too much for motion alone to be convincing
+    assert repair_identities(lost, fps=25).links == []
+
+
 def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> None:
-    result = analyze(
-        require(VIDEOS / "pets09-s2l1.avi"),
-        video_id="pets-identity",
-        params=AnalysisParams(stages=("detect", "track", "identity"), max_frames=120),
-    )
+    video = require(VIDEOS / "pets09-s2l1.avi")
+    params = AnalysisParams(stages=("detect", "track", "events", "identity"), max_frames=120)
+    result = analyze(video, video_id="pets-identity", params=params)
     assert result.status == "completed", result.error
     engine = create_engine(db_url)
     with engine.connect() as conn:
@@ -91,6 +160,76 @@ def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> Non
     assert interpolated >= 0
     assert "identity" in result.timings
 
+    # `capstone eval mot`'s default row is exactly what was stored
+    from capstone.evaluate import analyze_rows, mot_rows_from_database
+
+    stored = mot_rows_from_database("pets-identity", result.analysis_id, identities=True)
+    computed = analyze_rows(video, params)
+
+    def key(rows: list) -> list:
+        return sorted((r.frame, r.track_id, round(r.x, 1), round(r.y, 1)) for r in rows)
+
+    assert stored and key(stored) == key(computed)
+
+    # events are about identities: one enter and one exit per object, however many raw ids
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        moments = conn.execute(
+            text(
+                "SELECT event_type, track_id, (attributes->>'identity_id')::int FROM"
+                " apps_db_event WHERE analysis_id = :a AND event_type IN ('enter', 'exit')"
+            ),
+            {"a": result.analysis_id},
+        ).all()
+    engine.dispose()
+    identity_of = dict(tracks)
+    per_identity: dict[int, list[str]] = {}
+    for kind, track_id, identity in moments:
+        assert identity_of[track_id] == identity
+        per_identity.setdefault(identity, []).append(kind)
+    assert per_identity and all(sorted(k) == ["enter", "exit"] for k in per_identity.values())
+
+
+def _public_variants(sequence: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """`bench.identity_repair`'s variants of a sequence, public detections only (no
+    detector: the same on every machine)."""
+    import bench.identity_repair as bench
+
+    monkeypatch.setattr(bench, "CACHE", tmp_path)
+    require(MOT / sequence)
+    materials = bench.load_material(sequence, detector=False)
+    return bench.run(materials, sources=("public",), hota=False)
+
+
+def _assert_never_worse(results: list) -> None:
+    for r in results:
+        name = f"{r['sequence']}/{r['variant']}/{r['tracker']}"
+        assert r["after"]["IDF1"] >= r["before"]["IDF1"] - 0.005, name
+        assert r["after"]["MOTA"] >= r["before"]["MOTA"] - 0.005, name
+
+
+def test_repair_never_hurts_on_tud_campus_variants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tracker only on public detections (no appearance): as recorded, frames dropped,
+    a third of the frame rate. Repair may do little, never harm (0.5 pt tolerance)."""
+    results = _public_variants("TUD-Campus", tmp_path, monkeypatch)
+    assert {r["variant"] for r in results} == {"base", "drop", "lowfps"}
+    _assert_never_worse(results)
+
+
+@pytest.mark.slow
+def test_repair_never_hurts_on_pets09_variants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PETS09-S2L1 public detections: as recorded, dropped frames, half the frame rate,
+    seen through a panning / shaking / zooming virtual camera, at half resolution."""
+    results = _public_variants("PETS09-S2L1", tmp_path, monkeypatch)
+    assert {"pan", "shake", "lowfps", "small"} <= {r["variant"] for r in results}
+    _assert_never_worse(results)
+    gains = [r["after"]["IDF1"] - r["before"]["IDF1"] for r in results]
+    assert sum(gains) > 0
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -100,8 +239,11 @@ def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> Non
         ("TUD-Campus", MOT / "TUD-Campus" / "TUD-Campus.mp4"),
     ],
 )
-def test_repair_beats_stock_trackers_on_mot_ground_truth(sequence: str, video: Path) -> None:
-    """Our detector at stride 1; stock ByteTrack and BoT-SORT against their repaired tracks."""
+def test_default_analysis_beats_stock_trackers_on_mot_ground_truth(
+    sequence: str, video: Path
+) -> None:
+    """Our detector at stride 1: repair never makes a stock tracker worse, and what
+    `capstone analyze` stores by default beats the best stock tracker by >= 1 pt IDF1."""
     from capstone import evaluate
     from capstone.identity import repair_mot_rows
 
@@ -115,17 +257,17 @@ def test_repair_beats_stock_trackers_on_mot_ground_truth(sequence: str, video: P
         )
         frames = zip(numbers, evaluate.video_images(video, numbers), strict=False)
         rows[f"{kind}+repair"], _ = repair_mot_rows(rows[kind], seq.frame_rate, frames)
+    rows["default"] = evaluate.analyze_rows(video)
     scores = evaluate.evaluate_many(seq.root, rows)
     print(
         sequence,
         {k: {m: v[m] for m in ("MOTA", "IDF1", "HOTA", "IDSW")} for k, v in scores.items()},
     )
-    best_stock_idf1 = max(scores[k]["IDF1"] for k in ("bytetrack", "botsort"))
-    best_repaired_idf1 = max(scores[k]["IDF1"] for k in ("bytetrack+repair", "botsort+repair"))
-    assert best_repaired_idf1 >= best_stock_idf1 + 0.03
     for kind in ("bytetrack", "botsort"):
-        assert scores[f"{kind}+repair"]["IDSW"] < scores[kind]["IDSW"]
+        assert scores[f"{kind}+repair"]["IDF1"] >= scores[kind]["IDF1"] - 0.005
         assert scores[f"{kind}+repair"]["MOTA"] >= scores[kind]["MOTA"] - 0.005
+    best_stock_idf1 = max(scores[k]["IDF1"] for k in ("bytetrack", "botsort"))
+    assert scores["default"]["IDF1"] >= best_stock_idf1 + 0.01
 
 
 @pytest.mark.slow
