@@ -1,12 +1,17 @@
-"""Bounded HTTP load on the read API from a second process, on 127.0.0.1 only.
+"""Read throughput of `capstone serve` against the plainest FastAPI app, side by side.
 
-Starts the service (uvicorn, one process) unless --url is given, makes sure the video exists
-(analyzing --seed into the same database when it does not), then runs N concurrent clients
-for a fixed time over event listing and video reads, and prints requests/s, p50/p99
-latency and the error count.
+One run, one database (a fresh one on the bench server): a stored analysis (bikes, 100
+frames) to read, a synthetic video with `--big-rows` events (1M) for deep pages, and an S3
+emulator holding PETS09 for an analysis that runs while reads are measured. Both servers
+run as subprocesses on 127.0.0.1: ours (`uvicorn service.app:app --workers W`, analyses in
+analysis worker processes) and the baseline (`bench/baseline_app.py`, sync routes, one
+worker). The load generator (this process) runs N clients for `--duration` seconds over
+`GET /videos` and `GET /videos/{id}/events?limit=100`, and prints req/s, p50, p99 and
+errors for: baseline idle, ours idle, ours while an analysis runs, baseline while it runs;
+then first vs deep page latency of the 1M-event video (keyset cursor vs OFFSET).
 
-    .venv/bin/python bench/api_load.py --clients 50 --duration 30
-    .venv/bin/python bench/api_load.py --url http://127.0.0.1:8087 --video-id test-001
+    .venv/bin/python -m bench.api_load                      # 50 clients, 15 s per side
+    .venv/bin/python -m bench.api_load --clients 50 --duration 15 --json out.json
 """
 
 from __future__ import annotations
@@ -15,17 +20,21 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SEED = ROOT.parent / "shared" / "data" / "videos" / "bikes.mp4"
+from bench import ROOT, VIDEOS, drop_database, fresh_database, machine_note, setup_environment
+
+SEED_VIDEO = "bench-load"
+BIG_VIDEO = "bench-1m"
 
 
 def _free_port() -> int:
@@ -34,52 +43,83 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_server(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "YOLO_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+def _start(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+         "--timeout-keep-alive", "30"],
         cwd=ROOT, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
 
-def _wait_ready(url: str, timeout: float = 60) -> None:
+def _wait_ready(url: str, path: str = "/videos", timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
-    raise SystemExit(f"server at {url} did not become healthy in {timeout:.0f}s")
+        time.sleep(0.3)
+    raise SystemExit(f"server at {url} did not answer {path} in {timeout:.0f}s")
 
 
-def _ensure_video(url: str, video_id: str, seed: Path, max_frames: int) -> int:
-    found = httpx.get(f"{url}/videos/{video_id}/events", params={"limit": 1}, timeout=10)
-    if found.status_code == 200 and found.json()["total"] > 0:
-        return int(found.json()["total"])
+def _seed_analysis() -> int:
     from capstone.params import AnalysisParams
     from capstone.pipeline import analyze
 
-    result = analyze(seed, video_id=video_id, params=AnalysisParams(max_frames=max_frames))
+    params = AnalysisParams(max_frames=100, stages=("detect", "track", "events"))
+    result = analyze(VIDEOS / "bikes.mp4", video_id=SEED_VIDEO, params=params)
     if result.status != "completed":
-        raise SystemExit(f"seeding {seed} failed: {result.error}")
+        raise SystemExit(f"seeding failed: {result.error}")
     return int(result.counts.get("apps_db_event", 0))
 
 
+def _synthesize_big_video(rows: int, batch: int = 100_000) -> None:
+    """A completed analysis with `rows` detection events, written with COPY."""
+    import numpy as np
+
+    from capstone import analyses
+    from capstone.db.engine import session_scope
+    from capstone.params import AnalysisParams
+    from capstone.store import copy_rows
+
+    params = AnalysisParams(max_frames=1)
+    lease = analyses.claim_analysis(BIG_VIDEO, params, analyses.worker_id())
+    rng = np.random.default_rng(0)
+    with session_scope() as session:
+        analyses.fence(session, lease)
+        for start in range(0, rows, batch):
+            n = min(batch, rows - start)
+            frames = (np.arange(start, start + n) // 20).tolist()
+            boxes = rng.uniform(0, 300, size=(n, 2)).round(1).tolist()
+            copy_rows(
+                session,
+                "apps_db_event",
+                [
+                    {
+                        "video_id": BIG_VIDEO,
+                        "analysis_id": lease.analysis_id,
+                        "frame_number": f,
+                        "timestamp": f / 25.0,
+                        "event_type": "detection",
+                        "class_name": "car",
+                        "confidence": 0.5,
+                        "bbox": [x, y, x + 20.0, y + 20.0],
+                        "track_id": f % 500,
+                    }
+                    for f, (x, y) in zip(frames, boxes, strict=True)
+                ],
+            )
+        analyses.mark_completed(
+            session, lease, frames_processed=rows // 20, fps=0.0, summary={"synthetic": True}
+        )
+
+
 async def _client(
-    client: httpx.AsyncClient, video_id: str, stop_at: float, n: int, out: dict[str, list]
-) -> None:
-    paths = [
-        (f"/videos/{video_id}/events", {"limit": 100, "offset": 0}),
-        (f"/videos/{video_id}/events", {"limit": 50, "offset": 100}),
-        (f"/videos/{video_id}/events", {"class_name": "car", "limit": 100}),
-        (f"/videos/{video_id}/events", {"t_from": 1.0, "t_to": 3.0}),
-        (f"/videos/{video_id}", None),
-        ("/videos", {"limit": 20}),
-        (f"/videos/{video_id}/tracks", None),
-    ]
+    client: httpx.AsyncClient, paths: list[tuple[str, dict | None]], stop_at: float, n: int,
+    out: dict[str, list],
+) -> None:  # fmt: skip
     i = n
     while time.monotonic() < stop_at:
         path, params = paths[i % len(paths)]
@@ -95,61 +135,201 @@ async def _client(
             out["errors"].append(f"{path}: {why}")
 
 
-async def _load(url: str, video_id: str, clients: int, duration: float) -> dict[str, object]:
+async def _load(url: str, clients: int, duration: float) -> dict[str, Any]:
+    paths: list[tuple[str, dict | None]] = [
+        (f"/videos/{SEED_VIDEO}/events", {"limit": 100}),
+        ("/videos", {"limit": 20}),
+    ]
     out: dict[str, list] = {"latency": [], "errors": []}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {}
-    if os.environ.get("CAPSTONE_API_KEY"):
-        headers["Authorization"] = f"Bearer {os.environ['CAPSTONE_API_KEY']}"
-    async with httpx.AsyncClient(
-        base_url=url, limits=limits, timeout=30, headers=headers
-    ) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         started = time.monotonic()
         stop_at = started + duration
-        await asyncio.gather(*(_client(client, video_id, stop_at, n, out) for n in range(clients)))
+        await asyncio.gather(*(_client(client, paths, stop_at, n, out) for n in range(clients)))
         elapsed = time.monotonic() - started
     lat = sorted(out["latency"])
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [lat[0]] * 99
     return {
-        "clients": clients,
-        "duration_s": round(elapsed, 1),
-        "requests": len(lat),
         "requests_per_s": round(len(lat) / elapsed, 1),
         "p50_ms": round(q[49] * 1000, 1),
         "p99_ms": round(q[98] * 1000, 1),
         "errors": len(out["errors"]),
-        "error_kinds": sorted(set(out["errors"]))[:5],
+        "error_kinds": sorted(set(out["errors"]))[:3],
     }
+
+
+def _page_latency(url: str, params: dict[str, Any], repeat: int = 15) -> float:
+    """Median ms of one events page of the big video."""
+    times = []
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for _ in range(repeat):
+            t = time.perf_counter()
+            res = client.get(f"/videos/{BIG_VIDEO}/events", params=params)
+            times.append(time.perf_counter() - t)
+            if res.status_code != 200:
+                raise SystemExit(f"deep page failed: {res.status_code} {res.text[:200]}")
+    return round(statistics.median(times) * 1000, 1)
+
+
+def _deep_pages(url: str, page: int, limit: int = 100) -> dict[str, Any]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(os.environ["DATABASE_URL"])
+    with engine.connect() as conn:
+        key = conn.execute(
+            text(
+                "SELECT frame_number, id FROM apps_db_event WHERE video_id = :v "
+                "ORDER BY frame_number, id OFFSET :o LIMIT 1"
+            ),
+            {"v": BIG_VIDEO, "o": (page - 1) * limit - 1},
+        ).one()
+    engine.dispose()
+    _page_latency(url, {"limit": limit}, repeat=2)  # warm the count of this result
+    first = _page_latency(url, {"limit": limit})
+    deep = _page_latency(url, {"limit": limit, "after": f"{key[0]}:{key[1]}"})
+    offset = _page_latency(url, {"limit": limit, "offset": (page - 1) * limit}, repeat=5)
+    return {
+        "page": page,
+        "first_ms": first,
+        "deep_cursor_ms": deep,
+        "deep_offset_ms": offset,
+        "cursor_ratio": round(deep / first, 2),
+    }
+
+
+def _start_analysis(url: str, token: str, bucket: str) -> int:
+    res = httpx.post(
+        f"{url}/analyze",
+        params={"wait": "false"},
+        json={"s3_bucket": bucket, "s3_key": "videos/bench-run/pets09.avi"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    if res.status_code != 202:
+        raise SystemExit(f"could not start the analysis: {res.status_code} {res.text[:200]}")
+    analysis_id = int(res.json()["analysis_id"])
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        row = httpx.get(f"{url}/analyses/{analysis_id}", timeout=10).json()
+        if row["status"] == "processing" and row["frames_processed"] > 0:
+            return analysis_id
+        time.sleep(0.5)
+    raise SystemExit("the analysis did not start")
+
+
+def _analysis_state(url: str, analysis_id: int) -> str:
+    row = httpx.get(f"{url}/analyses/{analysis_id}", timeout=10).json()
+    return f"{row['status']} ({row['frames_processed']} frames)"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--url", help="a running service (default: start one on a free port)")
-    ap.add_argument("--video-id", default="bench-load")
-    ap.add_argument("--seed", type=Path, default=DEFAULT_SEED, help="video analyzed if missing")
-    ap.add_argument("--max-frames", type=int, default=100)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--duration", type=float, default=15.0)
+    ap.add_argument("--workers", type=int, default=0, help="our uvicorn workers (0: per core)")
+    ap.add_argument("--big-rows", type=int, default=1_000_000)
+    ap.add_argument("--deep-page", type=int, default=10_000)
+    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if not 1 <= args.clients <= 500 or not 0 < args.duration <= 300:
         raise SystemExit("--clients must be 1-500 and --duration 0-300 s (a bounded load)")
-    server = None
-    url = args.url
-    if url is None:
-        url = f"http://127.0.0.1:{_free_port()}"
-        server = _start_server(int(url.rsplit(":", 1)[1]))
-    elif not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
-        raise SystemExit("this load generator only targets the loopback interface")
+    setup_environment()
+    from moto.server import ThreadedMotoServer
+
+    url_db = fresh_database("api")
+    moto_port = _free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    servers: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_ready(url)
-        events = _ensure_video(url, args.video_id, args.seed, args.max_frames)
-        report = asyncio.run(_load(url, args.video_id, args.clients, args.duration))
-        report["events_in_video"] = events
-        print(json.dumps(report))
+        token = secrets.token_hex(16)
+        bucket = "bench-raw"
+        aws = {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        }
+        os.environ.update(aws)
+        from service.auth import hash_api_key
+
+        env = {
+            **os.environ,
+            **aws,
+            "S3_BUCKET_RAW": bucket,
+            "API_KEY_HASHES": hash_api_key(token),
+            "DATABASE_URL": url_db,
+        }
+        from bench import _clear_caches
+        from capstone.storage import s3_client
+
+        _clear_caches()
+        s3_client().create_bucket(Bucket=bucket)
+        s3_client().upload_file(
+            str(VIDEOS / "pets09-s2l1.avi"), bucket, "videos/bench-run/pets09.avi"
+        )
+        t = time.perf_counter()
+        seeded = _seed_analysis()
+        print(f"seeded {SEED_VIDEO}: {seeded} events ({time.perf_counter() - t:.1f} s)")
+        t = time.perf_counter()
+        _synthesize_big_video(args.big_rows)
+        print(f"synthesized {BIG_VIDEO}: {args.big_rows} events ({time.perf_counter() - t:.1f} s)")
+
+        workers = args.workers or max(1, os.cpu_count() or 1)
+        ours_url, base_url = f"http://127.0.0.1:{_free_port()}", f"http://127.0.0.1:{_free_port()}"
+        servers.append(_start("service.app:app", int(ours_url.rsplit(":", 1)[1]), workers, env))
+        servers.append(_start("bench.baseline_app:app", int(base_url.rsplit(":", 1)[1]), 1, env))
+        _wait_ready(ours_url)
+        _wait_ready(base_url)
+        report: dict[str, Any] = {"clients": args.clients, "duration_s": args.duration}
+        report["baseline idle"] = asyncio.run(_load(base_url, args.clients, args.duration))
+        report["ours idle"] = asyncio.run(_load(ours_url, args.clients, args.duration))
+        analysis_id = _start_analysis(ours_url, token, bucket)
+        report["ours, analysis running"] = asyncio.run(_load(ours_url, args.clients, args.duration))
+        report["ours, analysis running"]["analysis"] = _analysis_state(ours_url, analysis_id)
+        report["baseline, analysis running"] = asyncio.run(
+            _load(base_url, args.clients, args.duration)
+        )
+        report["baseline, analysis running"]["analysis"] = _analysis_state(ours_url, analysis_id)
+        report["deep pages (ours)"] = _deep_pages(ours_url, args.deep_page)
+
+        base, ours = report["baseline idle"], report["ours idle"]
+        busy = report["ours, analysis running"]
+        report["ratios"] = {
+            "ours/baseline req/s (>= 2)": round(ours["requests_per_s"] / base["requests_per_s"], 2),
+            "ours p99 / baseline p99 (<= 1)": round(ours["p99_ms"] / base["p99_ms"], 2),
+            "ours p99 running / idle (<= 1.5)": round(busy["p99_ms"] / ours["p99_ms"], 2),
+            "page 10,000 / page 1 (<= 2)": report["deep pages (ours)"]["cursor_ratio"],
+        }
+        report["machine"] = machine_note()
+        print(f"our uvicorn workers: {workers}; {report['machine']}")
+        print("| side | req/s | p50 ms | p99 ms | errors |")
+        print("|---|---|---|---|---|")
+        for name in (
+            "baseline idle",
+            "ours idle",
+            "ours, analysis running",
+            "baseline, analysis running",
+        ):
+            r = report[name]
+            print(
+                f"| {name} | {r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} "
+                f"| {r['errors']} |"
+            )
+        print(json.dumps(report["deep pages (ours)"]))
+        print(json.dumps(report["ratios"]))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
     finally:
-        if server is not None:
+        for server in servers:
             server.terminate()
-            server.wait(timeout=20)
+        for server in servers:
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        moto.stop()
+        drop_database(url_db)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="how long POST /analyze?wait=true waits for a result"
     )
     analyze_workers: int = Field(default=1, ge=1, le=16, description="concurrent analyses")
+    analyze_nice: int = Field(
+        default=10, ge=0, le=19, description="CPU niceness of analysis worker processes"
+    )
 
     @property
     def home(self) -> Path:

@@ -121,6 +121,11 @@ def _engine() -> Engine:
     return _engines[url]
 
 
+def engine() -> Engine:
+    """The engine the read functions use (for callers that share one session across them)."""
+    return _engine()
+
+
 @contextmanager
 def _reading(session: Session | None) -> Iterator[Session]:
     if session is not None:
@@ -170,14 +175,25 @@ def parse_cursor(after: str) -> tuple[int, int]:
     return int(head), int(tail)
 
 
-def _total(s: Session, model: Any, conditions: list[Any], analysis_id: int) -> int:
+def _total(
+    s: Session,
+    model: Any,
+    conditions: list[Any],
+    analysis_id: int,
+    version: tuple[int, bool] | None = None,
+) -> int:
     """COUNT(*) of the matching rows, computed once per completed result: the rows of a
-    completed analysis cannot change until it is re-run, which bumps its `attempts`."""
-    version = s.exec(
-        select(VideoAnalysis.attempts, VideoAnalysis.status).where(VideoAnalysis.id == analysis_id)
-    ).first()
+    completed analysis cannot change until it is re-run, which bumps its `attempts`.
+    `version` ((attempts, completed), when the caller knows it) saves a query."""
+    if version is None:
+        found = s.exec(
+            select(VideoAnalysis.attempts, VideoAnalysis.status).where(
+                VideoAnalysis.id == analysis_id
+            )
+        ).first()
+        version = (found[0], found[1] == "completed") if found is not None else None
     key: tuple[Any, ...] | None = None
-    if version is not None and version[1] == "completed":
+    if version is not None and version[1]:
         try:
             where = tuple(
                 str(c.compile(compile_kwargs={"literal_binds": True})) for c in conditions
@@ -209,6 +225,7 @@ def _paged(
     offset: int,
     analysis_id: int,
     after: str | None = None,
+    version: tuple[int, bool] | None = None,
 ) -> dict[str, Any]:
     """One page of `model` rows matching `conditions` (only the listed columns), the total,
     and `next`: a keyset cursor (`after=`) whose page costs what the first page costs."""
@@ -224,7 +241,7 @@ def _paged(
     cursor = f"{rows[-1][keys[0]]}:{rows[-1][keys[1]]}" if len(rows) == limit else None
     return {
         "items": items,
-        "total": _total(s, model, conditions, analysis_id),
+        "total": _total(s, model, conditions, analysis_id, version),
         "limit": limit,
         "offset": offset,
         "analysis_id": analysis_id,
@@ -252,15 +269,18 @@ def _analysis_for(session: Session, video_id: str, analysis_id: int | None) -> i
 
 def result_version(
     video_id: str, analysis_id: int | None = None, *, session: Session | None = None
-) -> tuple[int | None, int] | None:
+) -> tuple[int | None, int, bool] | None:
     """In one query: None when the video does not exist, else the analysis whose results
-    are shown (explicit, or the latest completed; None if there is none) and its `attempts`
-    (a re-run of that analysis bumps it: the version of the result, e.g. for an ETag)."""
+    are shown (explicit, or the latest completed; None if there is none), its `attempts`
+    (a re-run of that analysis bumps it: the version of the result, e.g. for an ETag) and
+    whether it is completed (its rows cannot change until a re-run)."""
     with _reading(session) as s:
         row = s.execute(
             text(
-                "SELECT v.video_id, a.id, a.attempts FROM apps_db_video v LEFT JOIN LATERAL ("
-                "  SELECT id, attempts FROM apps_db_videoanalysis WHERE video_id = v.video_id"
+                "SELECT v.video_id, a.id, a.attempts, a.status FROM apps_db_video v "
+                "LEFT JOIN LATERAL ("
+                "  SELECT id, attempts, status FROM apps_db_videoanalysis"
+                "  WHERE video_id = v.video_id"
                 "  AND (CASE WHEN :aid IS NULL THEN status = 'completed' ELSE id = :aid END)"
                 "  ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1) a ON true "
                 "WHERE v.video_id = :vid"
@@ -269,7 +289,9 @@ def result_version(
         ).first()
         if row is None:
             return None
-        return (int(row[1]), int(row[2])) if row[1] is not None else (None, 0)
+        if row[1] is None:
+            return (None, 0, False)
+        return (int(row[1]), int(row[2]), row[3] == "completed")
 
 
 def list_videos(
@@ -282,19 +304,24 @@ def list_videos(
     """Videos, newest first, optionally of one status; with the total for paging."""
     limit, offset = _page(limit, offset)
     with _reading(session) as s:
-        query = select(Video)
-        count = select(func.count()).select_from(Video)
+        total_column = func.count().over().label("total")  # the total in the same query
+        query = select(*(getattr(Video, f) for f in _VIDEO_FIELDS), total_column)
         if status is not None:
             query = query.where(Video.status == status)
-            count = count.where(Video.status == status)
         rows = s.exec(
-            query.order_by(col(Video.created_at).desc(), col(Video.video_id))
+            query.order_by(col(Video.created_at).desc(), col(Video.video_id))  # type: ignore[call-overload]
             .offset(offset)
             .limit(limit)
         ).all()
-        total = int(s.exec(count).one())
+        if rows:
+            total = int(rows[0][-1])
+        else:  # past the end (or nothing): count on its own
+            count = select(func.count()).select_from(Video)
+            if status is not None:
+                count = count.where(Video.status == status)
+            total = int(s.exec(count).one())
     return {
-        "items": [_row(v, _VIDEO_FIELDS) for v in rows],
+        "items": [dict(zip(_VIDEO_FIELDS, row[:-1], strict=True)) for row in rows],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -364,12 +391,13 @@ def list_events(
     *,
     analysis_id: int | None = None,
     after: str | None = None,
+    version: tuple[int, int, bool] | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Events of a video in frame order, filtered by type, class, track and time range."""
     limit, offset = _page(limit, offset)
     with _reading(session) as s:
-        chosen = _analysis_for(s, video_id, analysis_id)
+        chosen = version[0] if version else _analysis_for(s, video_id, analysis_id)
         if chosen is None:
             return _empty_page(limit, offset)
         conditions = [Event.video_id == video_id, Event.analysis_id == chosen]
@@ -396,6 +424,7 @@ def list_events(
             offset,
             chosen,
             after=after,
+            version=(version[1], version[2]) if version else None,
         )
 
 
@@ -407,12 +436,13 @@ def list_tracks(
     *,
     analysis_id: int | None = None,
     after: str | None = None,
+    version: tuple[int, int, bool] | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Tracks of a video (no embeddings or crops), ordered by first appearance."""
     limit, offset = _page(limit, offset)
     with _reading(session) as s:
-        chosen = _analysis_for(s, video_id, analysis_id)
+        chosen = version[0] if version else _analysis_for(s, video_id, analysis_id)
         if chosen is None:
             return _empty_page(limit, offset)
         conditions = [Track.video_id == video_id, Track.analysis_id == chosen]
@@ -431,6 +461,7 @@ def list_tracks(
             offset,
             chosen,
             after=after,
+            version=(version[1], version[2]) if version else None,
         )
 
 
@@ -522,12 +553,13 @@ def get_depth(
     *,
     analysis_id: int | None = None,
     after: str | None = None,
+    version: tuple[int, int, bool] | None = None,
     session: Session | None = None,
 ) -> dict[str, Any]:
     """Per-object depth statistics of a video (no depth maps), in frame order."""
     limit, offset = _page(limit, offset)
     with _reading(session) as s:
-        chosen = _analysis_for(s, video_id, analysis_id)
+        chosen = version[0] if version else _analysis_for(s, video_id, analysis_id)
         if chosen is None:
             return _empty_page(limit, offset)
         conditions = [DepthData.video_id == video_id, DepthData.analysis_id == chosen]
@@ -550,6 +582,7 @@ def get_depth(
             offset,
             chosen,
             after=after,
+            version=(version[1], version[2]) if version else None,
         )
 
 

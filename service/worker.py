@@ -7,9 +7,10 @@ Analyses never run in a request-serving process. `POST /analyze` and uploads lea
 workers run against one database, however many API processes start them: each holds one of
 that many PostgreSQL advisory-lock slots for its lifetime and exits when none is free.
 
-SIGTERM (the API shutting down) cancels the running analysis at its next frame, which
-gives its row back as `pending` (retryable), and the worker exits. A worker with nothing to
-do for `--idle-exit` seconds exits too.
+Workers run at a lower CPU priority (`ANALYZE_NICE`, default 10), so request handling
+keeps its share of the CPU while analyses run. SIGTERM (the API shutting down) cancels the
+running analysis at its next frame, which gives its row back as `pending` (retryable), and
+the worker exits. A worker with nothing to do for `--idle-exit` seconds exits too.
 """
 
 from __future__ import annotations
@@ -130,10 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     from service.middleware import configure_logging
 
     configure_logging()
+    settings = get_settings()
+    # Analyses yield the CPU to request handling: reads stay fast while one runs.
+    os.nice(settings.analyze_nice)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    serve(args.slots or get_settings().analyze_workers, args.idle_exit, stop)
+    serve(args.slots or settings.analyze_workers, args.idle_exit, stop)
     return 0
 
 

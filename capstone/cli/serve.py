@@ -42,5 +42,6 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
+        timeout_keep_alive=30,
         log_level="info",
     )

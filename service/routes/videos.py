@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from capstone import queries
@@ -47,29 +50,77 @@ Seconds = Annotated[float | None, Query(ge=0, le=10**7, allow_inf_nan=False)]
 _READ_ERRORS = error_responses(401, 403, 404, 422)
 
 
+_PAGES: OrderedDict[str, bytes] = OrderedDict()  # ETag -> rendered page of a completed result
+_PAGES_LOCK = threading.Lock()
+_PAGES_MAX = 2048
+
+
+def _cached(etag: str) -> bytes | None:
+    with _PAGES_LOCK:
+        body = _PAGES.get(etag)
+        if body is not None:
+            _PAGES.move_to_end(etag)
+        return body
+
+
+def _remember(etag: str, body: bytes) -> None:
+    with _PAGES_LOCK:
+        _PAGES[etag] = body
+        while len(_PAGES) > _PAGES_MAX:
+            _PAGES.popitem(last=False)
+
+
+def _page(
+    video_id: str,
+    analysis_id: int | None,
+    query: str,
+    if_none_match: str,
+    fetch: Callable[[tuple[int, int, bool] | None, Session], Any],
+) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) of a result page, in one database session."""
+    with Session(queries.engine(), expire_on_commit=False) as session:
+        version = queries.result_version(video_id, analysis_id, session=session)
+        if version is None:
+            raise ApiError(404, f"video {video_id!r} not found")
+        chosen, attempts, completed = version
+        if chosen is None:
+            if analysis_id is not None:
+                raise ApiError(404, f"analysis {analysis_id} of {video_id!r} not found")
+            return 200, JsonResponse(fetch(None, session)).body, {}
+        digest = hashlib.sha256(query.encode()).hexdigest()[:20]
+        etag = f'W/"{chosen}.{attempts}.{digest}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}  # revalidate: a re-run may follow
+        if etag in if_none_match:
+            return 304, b"", headers
+        body = _cached(etag) if completed else None
+        if body is None:
+            try:
+                body = JsonResponse(fetch(version, session)).body
+            except queries.CursorError as exc:
+                raise ApiError(422, str(exc)) from None
+            if completed:
+                _remember(etag, body)
+        return 200, body, headers
+
+
 async def result_page(
-    request: Request, video_id: str, analysis_id: int | None, fetch: Callable[[int], Any]
+    request: Request,
+    video_id: str,
+    analysis_id: int | None,
+    fetch: Callable[[tuple[int, int, bool] | None, Session], Any],
 ) -> Response:
     """A page of an analysis's results with an ETag of the result's version and query: a
-    client that sends it back in `If-None-Match` gets 304 without the rows being read."""
-    version = await run_in_threadpool(queries.result_version, video_id, analysis_id)
-    if version is None:
-        raise ApiError(404, f"video {video_id!r} not found")
-    chosen, attempts = version
-    if chosen is None:
-        if analysis_id is not None:
-            raise ApiError(404, f"analysis {analysis_id} of {video_id!r} not found")
-        return JsonResponse(await run_in_threadpool(fetch, 0))
-    digest = hashlib.sha256(str(sorted(request.query_params.multi_items())).encode())
-    etag = f'W/"{chosen}.{attempts}.{digest.hexdigest()[:20]}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}  # revalidate: a re-run may follow
-    if etag in request.headers.get("if-none-match", ""):
+    client that sends it back in `If-None-Match` gets 304 without the rows being read. A
+    completed result cannot change until a re-run (which bumps its version), so its
+    rendered pages are kept in memory (LRU) by ETag; which analysis is shown is looked up on
+    every request, so a new result is visible at once."""
+    query = str(sorted(request.query_params.multi_items()))
+    status, body, headers = await run_in_threadpool(
+        _page, video_id, analysis_id, query, request.headers.get("if-none-match", ""), fetch
+    )
+    if status == 304:
         return Response(status_code=304, headers=headers)
-    try:
-        page = await run_in_threadpool(fetch, chosen)
-    except queries.CursorError as exc:
-        raise ApiError(422, str(exc)) from None
-    return JsonResponse(page, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -83,7 +134,7 @@ async def list_videos(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Any:
-    return await run_in_threadpool(queries.list_videos, status, limit, offset)
+    return JsonResponse(await run_in_threadpool(queries.list_videos, status, limit, offset))
 
 
 @router.get(
@@ -132,7 +183,7 @@ async def list_events(
         request,
         video_id,
         analysis_id,
-        lambda chosen: queries.list_events(
+        lambda version, session: queries.list_events(
             video_id,
             event_type=event_type,
             class_name=class_name,
@@ -141,8 +192,10 @@ async def list_events(
             t_to=t_to,
             limit=limit,
             offset=offset,
-            analysis_id=chosen,
+            analysis_id=analysis_id,
             after=after,
+            version=version,
+            session=session,
         ),
     )
 
@@ -166,8 +219,15 @@ async def list_tracks(
         request,
         video_id,
         analysis_id,
-        lambda chosen: queries.list_tracks(
-            video_id, class_name, limit, offset, analysis_id=chosen, after=after
+        lambda version, session: queries.list_tracks(
+            video_id,
+            class_name,
+            limit,
+            offset,
+            analysis_id=analysis_id,
+            after=after,
+            version=version,
+            session=session,
         ),
     )
 
@@ -232,15 +292,17 @@ async def get_depth(
         request,
         video_id,
         analysis_id,
-        lambda chosen: queries.get_depth(
+        lambda version, session: queries.get_depth(
             video_id,
             frame_from,
             frame_to,
             track_id,
             limit,
             offset,
-            analysis_id=chosen,
+            analysis_id=analysis_id,
             after=after,
+            version=version,
+            session=session,
         ),
     )
 
