@@ -47,9 +47,11 @@ def reference() -> Iterator[Detector]:
 
     compile_model = ov.Core.compile_model
 
-    def pinned(self: Any, model: Any, device: Any = None, config: Any = None, **kw: Any) -> Any:
+    def pinned(
+        self: Any, model: Any, device_name: Any = None, config: Any = None, **kw: Any
+    ) -> Any:
         config = {**(config or {}), "INFERENCE_PRECISION_HINT": precision}
-        return compile_model(self, model, device, config, **kw)
+        return compile_model(self, model, device_name, config, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ov.Core, "compile_model", pinned)
