@@ -2,20 +2,23 @@
 
 A tracker working frame by frame loses an identity when a person is occluded for longer
 than its buffer, and starts a new id when they reappear. capstone analyzes recorded video,
-so it can look at the whole video first: fragments are linked when
+so it can look at the whole video first and link fragments, but only on evidence that
+would convince a person (a wrong link costs more than a missed one):
 
-- they do not overlap in time and the gap between them is short (`max_gap_s`),
-- the motion agrees: the first fragment's constant-velocity prediction at the second's
-  start lies near it (distance in box heights, `max_motion`),
-- the appearance agrees: cosine distance of re-id embeddings (OSNet when its weights
-  resolve, MobileNetV2 crop features otherwise) at the fragments' facing ends
-  (`max_appearance`),
-- and the class is the same.
+- the fragments do not overlap, the class is the same and the box sizes agree;
+- motion: the second starts where the first one's constant-velocity motion predicts,
+  relative to the camera (`CameraMotion`, estimated from the consistent drift of all
+  tracks), within a gate in box heights that grows with the gap in seconds and shrinks
+  when the camera moves;
+- with appearance (re-id embeddings of the facing ends: OSNet when its weights resolve,
+  MobileNetV2 crop features otherwise) the features must agree *and* beat every rival
+  fragment of either end; without appearance the link must be the only one motion allows
+  for both ends, over a short gap, with a camera that is not moving fast.
 
 Links are chosen by minimum-cost bipartite matching (each fragment gets at most one
 successor and one predecessor), so chains of fragments become one identity. Short gaps
-inside an identity are then filled by linear interpolation. Nothing here reads ground
-truth.
+inside an identity are then filled by interpolation. Nothing here reads ground truth;
+`bench/identity_repair.py` validates the thresholds (README, "Tracking quality").
 
 >>> from capstone.identity import Observation, repair_identities
 >>> obs = [Observation(f, 1, (0, 0, 10, 20), 0.9) for f in range(5)]
@@ -295,24 +298,6 @@ def motion_cost(
     return ratio if ratio <= 1.0 else None
 
 
-def link_cost(
-    motion: float,
-    tail: np.ndarray | None,
-    head: np.ndarray | None,
-    cfg: RepairConfig,
-) -> float | None:
-    """Combined cost of a motion-plausible link, or None when the appearance disagrees."""
-    if tail is not None and head is not None:
-        appearance = 1.0 - float(tail @ head)
-        if appearance > cfg.max_appearance:
-            return None
-    elif cfg.link_without_appearance:
-        appearance = cfg.max_appearance
-    else:
-        return None
-    return appearance + cfg.motion_weight * motion
-
-
 def repair_identities(
     observations: Sequence[Observation],
     fps: float,
@@ -386,6 +371,9 @@ def repair_identities(
             | {(fragments[j].track_id, "head") for _, j in rivals}
         )
         features = appearance.end_features(ends)  # type: ignore[union-attr]
+        if not any(f is not None for f in features.values()):
+            # no re-id model, or no usable crops: decide as without appearance
+            return repair_identities(observations, fps, None, cfg, frame_step)
 
     def distance(i: int, j: int) -> float | None:
         tail = features.get((fragments[i].track_id, "tail"))
