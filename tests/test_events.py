@@ -319,6 +319,18 @@ def test_edges_are_named_only_when_the_box_touches_them() -> None:
     assert by[(2, "exit")]["attributes"]["edge"] is None
     assert "lost in view" in by[(2, "exit")]["description"]
     assert "edge" not in by[(2, "exit")]["description"]
+    # a big box touching several borders: the one it moves across; none if it moves inwards
+    tall = [(150 + 30 * k, 0, 250 + 30 * k, 240) for k in range(3)] + [(240, 0, 320, 240)] * 3
+    back = [(100, 0 + 8 * k, 200, 120 + 8 * k) for k in range(6)]  # leaves the top, inwards
+    more = _finish(ctx, [_box_track(3, tall, 5), _box_track(4, back, 5)])
+    by.update({(e["track_id"], e["event_type"]): e for e in more})
+    assert by[(3, "exit")]["attributes"]["edge"] is None  # it stopped: still at 3 borders
+    tall[-1] = (250, 0, 320, 240)  # still moving right at the end
+    more = _finish(ctx, [_box_track(3, tall, 5)])
+    assert next(e for e in more if e["event_type"] == "exit")["attributes"]["edge"] == "right"
+    assert by[(4, "enter")]["attributes"]["edge"] == "top"  # came in from the top
+    assert by[(4, "exit")]["attributes"]["edge"] is None
+    events += more
     for e in events:  # whatever is named, the box really is at that edge
         edge, (x1, y1, x2, y2) = e["attributes"]["edge"], e["bbox"]
         gaps = {"left": x1, "top": y1, "right": 320 - x2, "bottom": 240 - y2}

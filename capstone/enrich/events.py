@@ -14,8 +14,9 @@ events (flicker, false positives). When the identity stage runs, the events are 
 
 - `enter` / `exit`: one each per object, at its first / last observation (a gap inside a
   repaired identity is neither). `attributes.edge` names the frame border the box touches
-  (within `EDGE_MARGIN`), else null and the description says "appeared in view" / "lost in
-  view" (occlusion, a missed detection); `attributes.reason` is `start_of_video` /
+  (within `EDGE_MARGIN`) and moves across (out of the frame at an exit, into it at an
+  entry), else null and the description says "appeared in view" / "lost in view"
+  (occlusion, a missed detection); `attributes.reason` is `start_of_video` /
   `end_of_video` when the object was already there when the analysis began or still there
   when it ended. `attributes.identity_id` and `track_ids` name the identity and its raw
   tracks; `track_id` is the raw track at that moment.
@@ -217,7 +218,8 @@ class EventsStage:
         label = f"{obj.class_name} {obj.identity_id}"
         first, last = obj.observations[0], obj.observations[-1]
         duration = last[1] - first[1]
-        enter_edge, exit_edge = _edge(first[2], size), _edge(last[2], size)
+        enter_edge = _edge(first[2], size, _outward(obj.observations, exiting=False))
+        exit_edge = _edge(last[2], size, _outward(obj.observations, exiting=True))
         at_start = obj.first_frame == self.first_frame
         at_end = obj.last_frame == self.last_frame
         enter_text = f"{label} entered at {format_time(first[1])}"
@@ -409,13 +411,42 @@ class EventsStage:
         return rows
 
 
-def _edge(box: tuple[float, ...], size: tuple[int, int]) -> str | None:
+_OUTWARD = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "top": (0.0, -1.0), "bottom": (0.0, 1.0)}
+
+
+def _edge(
+    box: tuple[float, ...], size: tuple[int, int], motion: np.ndarray | None = None
+) -> str | None:
+    """The frame border the box touches (within `EDGE_MARGIN`), or None.
+
+    `motion` is the box centre's direction of travel *out of the frame* (towards the edge
+    for an exit, reversed for an entry); a box that touches several borders (a big box) is
+    given the one it moves across, and none when it does not move across any of them (or
+    does not move).
+    """
     width, height = size
     mx, my = EDGE_MARGIN * width, EDGE_MARGIN * height
     x1, y1, x2, y2 = box
     gaps = {"left": x1 - mx, "right": width - mx - x2, "top": y1 - my, "bottom": height - my - y2}
-    edge, gap = min(gaps.items(), key=lambda kv: kv[1])
-    return edge if gap <= 0 else None
+    touching = [edge for edge, gap in gaps.items() if gap <= 0]
+    if not touching:
+        return None
+    if motion is None or not np.any(motion):
+        return touching[0] if len(touching) == 1 else None  # a still box at several borders
+    speed = {e: float(np.dot(_OUTWARD[e], motion)) for e in touching}
+    edge = max(touching, key=lambda e: speed[e])
+    return edge if speed[edge] > 0 else None
+
+
+def _outward(observations: list[Any], exiting: bool, window: int = 3) -> np.ndarray | None:
+    """Direction of the box centre at the end (exit) or start (entry, reversed) of a path."""
+    if len(observations) < 2:
+        return None
+    part = observations[-window:] if exiting else observations[:window]
+    boxes = np.array([o[2] for o in part], dtype=np.float64)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    step = centres[-1] - centres[0]
+    return step if exiting else -step
 
 
 def _positive(options: dict[str, Any], key: str, default: float, zero_ok: bool = False) -> float:
