@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from capstone.evaluate import (
     track_detections,
     write_mot,
 )
+from capstone.params import AnalysisParams
 from tests.conftest import MOT, ROOT, VIDEOS, require
 
 TUD = MOT / "TUD-Campus"
@@ -163,6 +165,14 @@ def test_cli_mot_on_public_detections(tud: Path, tmp_path: Path) -> None:
     rows = load_mot_gt(out)
     assert rows and evaluate_mot(tud, rows)["MOTA"] > 0.35
     assert (tmp_path / "eval" / "TUD-Campus" / "det-metrics.json").is_file()
+    # `default`: the default tracker + repair, the same rows as that tracker's repaired ones
+    metrics = json.loads((tmp_path / "eval" / "TUD-Campus" / "det-metrics.json").read_text())
+    tracker = AnalysisParams().tracker
+    assert "default" in done.stdout and metrics["default"] == metrics[f"{tracker}+repair"]
+    # repair never makes a stock tracker worse (0.5 pt tolerance)
+    for kind in ("bytetrack", "botsort"):
+        assert metrics[f"{kind}+repair"]["IDF1"] >= metrics[kind]["IDF1"] - 0.005
+        assert metrics[f"{kind}+repair"]["MOTA"] >= metrics[kind]["MOTA"] - 0.005
 
 
 def test_cli_bad_sequence_is_one_line(tmp_path: Path) -> None:
