@@ -350,9 +350,7 @@ def repair_identities(
                 break
             if not usable[j]:
                 continue
-            wide = motion_cost(
-                a, b, fps, cfg, camera, max_gap_s=gap_limit, slack=cfg.ambiguity
-            )
+            wide = motion_cost(a, b, fps, cfg, camera, max_gap_s=gap_limit, slack=cfg.ambiguity)
             if wide is None:
                 continue
             rivals[(i, j)] = wide

@@ -340,9 +340,7 @@ def test_edges_are_named_only_when_the_box_touches_them() -> None:
 def test_a_repaired_identity_is_one_object() -> None:
     line = {"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}
     ctx = _ctx({"lines": [line], "count_every_s": 100.0})
-    ctx.params = ctx.params.model_copy(
-        update={"stages": ("detect", "track", "events", "identity")}
-    )
+    ctx.params = ctx.params.model_copy(update={"stages": ("detect", "track", "events", "identity")})
     before = _track(4, [(150, 40 + 5 * k) for k in range(8)], first=10)  # ends at y 75
     after = _track(9, [(150, 120 + 5 * k) for k in range(8)], first=22)  # starts at y 120
     for t in (before, after):

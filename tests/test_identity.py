@@ -123,8 +123,12 @@ def test_camera_motion_is_estimated_from_the_drift_of_all_tracks() -> None:
     assert camera.offset(0, 10)[0] == pytest.approx(30, rel=0.2)
     # a standing person lost while the camera pans is found where the pan took them
     lost = [o for o in pan if o.track_id != 1 or not 20 <= o.frame < 26]
-    lost = [Observation(o.frame, 9 if o.track_id == 1 and o.frame >= 26 else o.track_id,
-                        o.xyxy, 0.9, "person") for o in lost]
+    lost = [
+        Observation(
+            o.frame, 9 if o.track_id == 1 and o.frame >= 26 else o.track_id, o.xyxy, 0.9, "person"
+        )
+        for o in lost
+    ]
     rng = np.random.default_rng(3)
     looks = {tid: rng.normal(size=64) for tid in (1, 2, 3)}
     feats = np.array([looks[1 if o.track_id == 9 else o.track_id] for o in lost])

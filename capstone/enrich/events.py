@@ -97,9 +97,7 @@ def objects_of(tracks: dict[int, TrackSummary]) -> list[TrackedObject]:
             groups[int(summary.extra.get("identity_id") or summary.track_id)].append(summary)
     out = []
     for identity, members in groups.items():
-        merged = sorted(
-            (obs, m.track_id) for m in members for obs in m.observations
-        )
+        merged = sorted((obs, m.track_id) for m in members for obs in m.observations)
         length = sum(m.length for m in members)
         out.append(
             TrackedObject(
@@ -375,9 +373,7 @@ class EventsStage:
 
     # -- counts over time ------------------------------------------------------------------
 
-    def _counts(
-        self, size: tuple[int, int], identity_of: dict[int, int]
-    ) -> list[dict[str, Any]]:
+    def _counts(self, size: tuple[int, int], identity_of: dict[int, int]) -> list[dict[str, Any]]:
         """One `count` row per class and time bucket; the counted region is the whole frame.
         With tracking, each confirmed object (identity) seen in the bucket counts once."""
         rows = []
