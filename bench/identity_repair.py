@@ -482,8 +482,10 @@ def summary(results: Sequence[dict[str, Any]]) -> dict[str, float]:
 def print_table(results: Sequence[dict[str, Any]], title: str = "") -> None:
     if title:
         print(f"\n## {title}\n")
-    print("| sequence | variant | detections | tracker | links | IDF1 before → after | "
-          "MOTA before → after | HOTA before → after | IDSW |")
+    print(
+        "| sequence | variant | detections | tracker | links | IDF1 before → after | "
+        "MOTA before → after | HOTA before → after | IDSW |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         b, a = r["before"], r["after"]
