@@ -7,10 +7,11 @@ run as subprocesses on 127.0.0.1: ours (`uvicorn service.app:app --workers W`, a
 analysis worker processes) and the baseline (`bench/baseline_app.py`, sync routes, one
 worker). The load generator (this process) runs N clients for `--duration` seconds over
 `GET /videos` and `GET /videos/{id}/events?limit=100`, and prints req/s, p50, p99 and
-errors for: baseline idle, ours idle, ours while an analysis runs, baseline while it runs;
+errors (median of alternating rounds) for: baseline idle, ours idle, ours while an analysis
+runs, baseline while it runs;
 then first vs deep page latency of the 1M-event video (keyset cursor vs OFFSET).
 
-    .venv/bin/python -m bench.api_load                      # 50 clients, 15 s per side
+    .venv/bin/python -m bench.api_load                      # 50 clients, 3 rounds of 10 s
     .venv/bin/python -m bench.api_load --clients 50 --duration 15 --json out.json
 """
 
@@ -158,6 +159,27 @@ async def _load(url: str, clients: int, duration: float) -> dict[str, Any]:
     }
 
 
+def _rounds(
+    sides: dict[str, str], clients: int, duration: float, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each side measured `rounds` times, alternating (A B A B ...), so that a change in the
+    machine's load hits both sides alike; the median round of each side is reported."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, url in sides.items():
+            runs[name].append(asyncio.run(_load(url, clients, duration)))
+    out = {}
+    for name, results in runs.items():
+        out[name] = {
+            key: statistics.median(r[key] for r in results)
+            for key in ("requests_per_s", "p50_ms", "p99_ms")
+        }
+        out[name]["errors"] = sum(r["errors"] for r in results)
+        out[name]["error_kinds"] = sorted({k for r in results for k in r["error_kinds"]})[:3]
+        out[name]["rounds_req_s"] = [r["requests_per_s"] for r in results]
+    return out
+
+
 def _page_latency(url: str, params: dict[str, Any], repeat: int = 15) -> float:
     """Median ms of one events page of the big video."""
     times = []
@@ -225,7 +247,8 @@ def _analysis_state(url: str, analysis_id: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--duration", type=float, default=15.0)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per side and round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per side")
     ap.add_argument("--workers", type=int, default=0, help="our uvicorn workers (0: per core)")
     ap.add_argument("--big-rows", type=int, default=1_000_000)
     ap.add_argument("--deep-page", type=int, default=10_000)
@@ -281,16 +304,17 @@ def main() -> None:
         servers.append(_start("bench.baseline_app:app", int(base_url.rsplit(":", 1)[1]), 1, env))
         _wait_ready(ours_url)
         _wait_ready(base_url)
-        report: dict[str, Any] = {"clients": args.clients, "duration_s": args.duration}
-        report["baseline idle"] = asyncio.run(_load(base_url, args.clients, args.duration))
-        report["ours idle"] = asyncio.run(_load(ours_url, args.clients, args.duration))
+        report: dict[str, Any] = {
+            "clients": args.clients,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+        }
+        sides = {"baseline idle": base_url, "ours idle": ours_url}
+        report.update(_rounds(sides, args.clients, args.duration, args.rounds))
         analysis_id = _start_analysis(ours_url, token, bucket)
-        report["ours, analysis running"] = asyncio.run(_load(ours_url, args.clients, args.duration))
-        report["ours, analysis running"]["analysis"] = _analysis_state(ours_url, analysis_id)
-        report["baseline, analysis running"] = asyncio.run(
-            _load(base_url, args.clients, args.duration)
-        )
-        report["baseline, analysis running"]["analysis"] = _analysis_state(ours_url, analysis_id)
+        busy = {"ours, analysis running": ours_url, "baseline, analysis running": base_url}
+        report.update(_rounds(busy, args.clients, args.duration, args.rounds))
+        report["analysis"] = _analysis_state(ours_url, analysis_id)
         report["deep pages (ours)"] = _deep_pages(ours_url, args.deep_page)
 
         base, ours = report["baseline idle"], report["ours idle"]

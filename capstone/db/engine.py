@@ -17,17 +17,26 @@ from sqlmodel import Session
 from capstone.config import get_settings, normalize_url, url_from_secret
 from capstone.errors import ConfigError, DatabaseError
 
+_resolved: dict[tuple[str | None, str | None, str], str] = {}
+
 
 def resolve_database_url() -> str:
-    """The database URL: `DATABASE_URL`, else `DB_SECRET_ARN`, else the embedded server."""
-    settings = get_settings()
-    if settings.database_url:
-        return normalize_url(settings.database_url)
-    if settings.db_secret_arn:
-        return _url_from_secret_arn(settings.db_secret_arn)
-    from capstone.db.server import embedded_url
+    """The database URL: `DATABASE_URL`, else `DB_SECRET_ARN`, else the embedded server.
 
-    return embedded_url(settings.pgdata)
+    Resolved once per configuration (reading a secret or checking the embedded server is
+    not for every request); `reset_engines()` forgets it."""
+    settings = get_settings()
+    key = (settings.database_url, settings.db_secret_arn, str(settings.pgdata))
+    if key not in _resolved:
+        if settings.database_url:
+            _resolved[key] = normalize_url(settings.database_url)
+        elif settings.db_secret_arn:
+            _resolved[key] = _url_from_secret_arn(settings.db_secret_arn)
+        else:
+            from capstone.db.server import embedded_url
+
+            _resolved[key] = embedded_url(settings.pgdata)
+    return _resolved[key]
 
 
 def _url_from_secret_arn(arn: str) -> str:
@@ -80,6 +89,7 @@ def get_engine(url: str | None = None) -> Engine:
 
 def reset_engines() -> None:
     """Dispose pooled connections (tests, after a fork, after changing settings)."""
+    _resolved.clear()
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
