@@ -65,25 +65,14 @@ def default_video_id(source: str | Path) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-") or "video"
 
 
-_stage_factories: dict[str, Callable[[RunContext], Stage]] = {}
-
-
-def register_stage(name: str, factory: Callable[[RunContext], Stage]) -> None:
-    """Make an optional stage (depth, events, display, embed) available to the pipeline."""
-    _stage_factories[name] = factory
-
-
 def build_stages(ctx: RunContext) -> list[Stage]:
-    import capstone.enrich  # noqa: F401  (registers the enrichment stages)
+    """The enabled optional stages, in the order of `AnalysisParams.stages`."""
+    from capstone.enrich import STAGES
 
-    missing = [
-        name
-        for name in ctx.params.stages
-        if name in OPTIONAL_STAGES and name not in _stage_factories
-    ]
+    missing = [n for n in ctx.params.stages if n in OPTIONAL_STAGES and n not in STAGES]
     if missing:
         raise ValueError(f"stage(s) not available: {', '.join(missing)}")
-    return [_stage_factories[name](ctx) for name in ctx.params.stages if name in _stage_factories]
+    return [STAGES[name](ctx) for name in ctx.params.stages if name in STAGES]
 
 
 class _Tracks:

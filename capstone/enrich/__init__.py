@@ -1,6 +1,24 @@
-"""Enrichment stages (depth, events, display, embed, identity).
+"""Enrichment stages (depth, events, display, embed, identity): the stage registry.
 
-Each stage module calls `capstone.pipeline.register_stage` when imported here.
+`STAGES` maps each optional stage's name to its factory (`factory(ctx) -> Stage`); the
+pipeline builds the enabled ones from it. The stages know nothing of the pipeline.
 """
 
-from capstone.enrich import depth, display, embed, events, identity  # noqa: F401
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from capstone.enrich.depth import DepthStage
+from capstone.enrich.display import DisplayStage
+from capstone.enrich.embed import EmbedStage
+from capstone.enrich.events import EventsStage
+from capstone.enrich.identity import IdentityStage
+from capstone.stage import RunContext, Stage
+
+STAGES: dict[str, Callable[[RunContext], Stage]] = {
+    "depth": DepthStage,
+    "events": EventsStage,
+    "display": DisplayStage,
+    "embed": EmbedStage,
+    "identity": IdentityStage,
+}

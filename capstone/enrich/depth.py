@@ -54,7 +54,6 @@ import numpy as np
 from capstone.detections import Detections
 from capstone.errors import ConfigError, ModelNotFoundError
 from capstone.media import Frame
-from capstone.pipeline import register_stage
 from capstone.stage import Rows, RunContext
 
 log = logging.getLogger(__name__)
@@ -429,6 +428,3 @@ def _number(options: dict[str, Any], key: str, default: float | None) -> float |
     if not math.isfinite(number):
         raise ConfigError(f"option {key} must be finite, got {value!r}")
     return number
-
-
-register_stage("depth", DepthStage)

@@ -32,7 +32,6 @@ from capstone.detections import Detections
 from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
-from capstone.pipeline import register_stage
 from capstone.stage import Rows, RunContext
 
 TABLE = "apps_db_displaydata"
@@ -273,6 +272,3 @@ class DisplayStage:
                 "max": {c: maxima[index[c]].tolist() for c in classes},
             },
         }
-
-
-register_stage("display", DisplayStage)

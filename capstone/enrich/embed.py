@@ -42,7 +42,6 @@ from capstone.detections import Detections
 from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
-from capstone.pipeline import register_stage
 from capstone.stage import Rows, RunContext
 
 TABLE = "frame_embeddings"
@@ -257,6 +256,3 @@ class EmbedStage:
                 for tid, vector in zip(persons, reid, strict=True):
                     ctx.tracks[tid].extra["reid_embedding"] = vector
         self.crops.clear()
-
-
-register_stage("embed", EmbedStage)

@@ -54,7 +54,6 @@ from capstone.detections import Detections
 from capstone.errors import ConfigError
 from capstone.geometry import Line, Zone, lines_from_options, zones_from_options
 from capstone.media import Frame
-from capstone.pipeline import register_stage
 from capstone.stage import Rows, RunContext, TrackSummary
 
 DEFAULT_DWELL_S = 5.0
@@ -454,6 +453,3 @@ def _positive(options: dict[str, Any], key: str, default: float, zero_ok: bool =
     if number < 0 or (number == 0 and not zero_ok) or not np.isfinite(number):
         raise ConfigError(f"option {key} must be {'>= 0' if zero_ok else '> 0'}, got {value!r}")
     return number
-
-
-register_stage("events", EventsStage)

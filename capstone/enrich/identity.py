@@ -23,7 +23,6 @@ from capstone.identity import (
     repair_identities,
 )
 from capstone.media import Frame
-from capstone.pipeline import register_stage
 from capstone.stage import Rows, RunContext
 
 _OPTION_FIELDS = {
@@ -98,6 +97,3 @@ class IdentityStage:
         ctx.timings["identity_links"] = float(len(result.links))
         ctx.timings["identity_camera_motion"] = float(result.camera_motion)
         return {"apps_db_event": events}
-
-
-register_stage("identity", IdentityStage)
