@@ -10,8 +10,8 @@ import typer
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to bind (0.0.0.0 in containers)"),
     port: int = typer.Option(8087, min=1, max=65535, help="TCP port"),
-    workers: int = typer.Option(
-        0, min=0, max=32, help="uvicorn worker processes (0: one per CPU core)"
+    workers: int | None = typer.Option(
+        None, min=1, max=32, help="uvicorn worker processes (default: one per CPU core)"
     ),
 ) -> None:
     """Serve the HTTP API: POST /analyze, POST /db/videos/upload/, reads, /metrics."""
