@@ -5,7 +5,8 @@ frames) to read, a synthetic video with `--big-rows` events (1M) for deep pages,
 emulator holding PETS09 for an analysis that runs while reads are measured. Both servers
 run as subprocesses on 127.0.0.1: ours (`uvicorn service.app:app --workers W`, analyses in
 analysis worker processes) and the baseline (`bench/baseline_app.py`, sync routes, one
-worker). The load generator (this process) runs N clients for `--duration` seconds over
+worker). The load generator (`wrk` when installed, else this process with httpx) runs N
+clients for `--duration` seconds over
 `GET /videos` and `GET /videos/{id}/events?limit=100`, and prints req/s, p50, p99 and
 errors (median of alternating rounds) for: baseline idle, ours idle, ours while an analysis
 runs, baseline while it runs;
@@ -22,6 +23,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -159,20 +161,102 @@ async def _load(url: str, clients: int, duration: float) -> dict[str, Any]:
     }
 
 
+_WRK_SCRIPT = """
+local paths = {"/videos/%s/events?limit=100", "/videos?limit=20"}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% 2) + 1])
+end
+"""
+
+
+def _load_wrk(url: str, clients: int, duration: float) -> dict[str, Any]:
+    """The same request mix with wrk (C, a fraction of httpx's CPU per request)."""
+    import re
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % SEED_VIDEO)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{duration:.0f}s", "--latency", "--timeout", "30s",
+         "-s", script.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    os.unlink(script.name)
+
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not found:
+            return float("nan")
+        value, unit = float(found.group(1)), found.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 1)
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(non2xx.group(1)) if non2xx else 0
+    errors += sum(int(g) for g in sockets.groups()) if sockets else 0
+    return {
+        "requests_per_s": float(rate.group(1)) if rate else 0.0,
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "errors": errors,
+        "error_kinds": [] if not errors else ["see wrk output"],
+    }
+
+
+def _server_cpu_s(server: subprocess.Popen[bytes]) -> float:
+    """CPU seconds used so far by a server and its worker processes."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(server.pid)
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def _measure(
+    url: str, server: subprocess.Popen[bytes], clients: int, duration: float
+) -> dict[str, Any]:
+    """One load round, plus the server's CPU milliseconds per request (whatever the client
+    costs, this is what the server itself spends)."""
+    cpu = _server_cpu_s(server)
+    if shutil.which("wrk"):
+        result = _load_wrk(url, clients, duration)
+    else:
+        result = asyncio.run(_load(url, clients, duration))
+    requests = result["requests_per_s"] * duration
+    result["server_cpu_ms_per_req"] = round(
+        (_server_cpu_s(server) - cpu) * 1000 / max(1.0, requests), 2
+    )
+    return result
+
+
 def _rounds(
-    sides: dict[str, str], clients: int, duration: float, rounds: int
+    sides: dict[str, tuple[str, subprocess.Popen[bytes]]],
+    clients: int,
+    duration: float,
+    rounds: int,
 ) -> dict[str, dict[str, Any]]:
     """Each side measured `rounds` times, alternating (A B A B ...), so that a change in the
     machine's load hits both sides alike; the median round of each side is reported."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
     for _ in range(rounds):
-        for name, url in sides.items():
-            runs[name].append(asyncio.run(_load(url, clients, duration)))
+        for name, (url, server) in sides.items():
+            runs[name].append(_measure(url, server, clients, duration))
     out = {}
     for name, results in runs.items():
         out[name] = {
             key: statistics.median(r[key] for r in results)
-            for key in ("requests_per_s", "p50_ms", "p99_ms")
+            for key in ("requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_req")
         }
         out[name]["errors"] = sum(r["errors"] for r in results)
         out[name]["error_kinds"] = sorted({k for r in results for k in r["error_kinds"]})[:3]
@@ -309,10 +393,12 @@ def main() -> None:
             "duration_s": args.duration,
             "rounds": args.rounds,
         }
-        sides = {"baseline idle": base_url, "ours idle": ours_url}
+        ours_side, base_side = (ours_url, servers[0]), (base_url, servers[1])
+        report["load generator"] = "wrk" if shutil.which("wrk") else "httpx (asyncio)"
+        sides = {"baseline idle": base_side, "ours idle": ours_side}
         report.update(_rounds(sides, args.clients, args.duration, args.rounds))
         analysis_id = _start_analysis(ours_url, token, bucket)
-        busy = {"ours, analysis running": ours_url, "baseline, analysis running": base_url}
+        busy = {"ours, analysis running": ours_side, "baseline, analysis running": base_side}
         report.update(_rounds(busy, args.clients, args.duration, args.rounds))
         report["analysis"] = _analysis_state(ours_url, analysis_id)
         report["deep pages (ours)"] = _deep_pages(ours_url, args.deep_page)
@@ -323,12 +409,16 @@ def main() -> None:
             "ours/baseline req/s (>= 2)": round(ours["requests_per_s"] / base["requests_per_s"], 2),
             "ours p99 / baseline p99 (<= 1)": round(ours["p99_ms"] / base["p99_ms"], 2),
             "ours p99 running / idle (<= 1.5)": round(busy["p99_ms"] / ours["p99_ms"], 2),
+            "server CPU per request, ours / baseline": round(
+                ours["server_cpu_ms_per_req"] / base["server_cpu_ms_per_req"], 2
+            ),
             "page 10,000 / page 1 (<= 2)": report["deep pages (ours)"]["cursor_ratio"],
         }
         report["machine"] = machine_note()
-        print(f"our uvicorn workers: {workers}; {report['machine']}")
-        print("| side | req/s | p50 ms | p99 ms | errors |")
-        print("|---|---|---|---|---|")
+        print(f"our uvicorn workers: {workers}; load: {report['load generator']}")
+        print(report["machine"])
+        print("| side | req/s | p50 ms | p99 ms | errors | server CPU ms/request |")
+        print("|---|---|---|---|---|---|")
         for name in (
             "baseline idle",
             "ours idle",
@@ -338,7 +428,7 @@ def main() -> None:
             r = report[name]
             print(
                 f"| {name} | {r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} "
-                f"| {r['errors']} |"
+                f"| {r['errors']} | {r['server_cpu_ms_per_req']} |"
             )
         print(json.dumps(report["deep pages (ours)"]))
         print(json.dumps(report["ratios"]))
