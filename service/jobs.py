@@ -59,6 +59,26 @@ def _pending_exists() -> bool:
         return found is not None
 
 
+def _slots_taken() -> int:
+    """Analysis worker slots held right now (advisory locks of `service.worker`)."""
+    from sqlalchemy import text
+
+    from capstone.db.engine import session_scope
+    from service.worker import ADVISORY_NAMESPACE
+
+    with session_scope() as session:
+        return int(
+            session.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = :ns AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"ns": ADVISORY_NAMESPACE},
+            ).scalar_one()
+        )
+
+
 class AnalysisJobs:
     """The analysis queue of one API process and the worker processes it started."""
 
@@ -78,13 +98,17 @@ class AnalysisJobs:
         return analysis_id
 
     def kick(self) -> None:
-        """Make sure workers run to take pending rows (at most `workers` from here)."""
+        """Make sure workers run to take pending rows: up to `workers` from here, and none
+        when every worker slot of the database is taken (by workers of other API
+        processes), which would only start processes that exit at once."""
         with self._lock:
             if self._closing:
                 raise RuntimeError("the service is shutting down")
             self._procs = [p for p in self._procs if p.poll() is None]
-            while len(self._procs) < self.workers:
+            free = self.workers - _slots_taken()
+            while len(self._procs) < self.workers and free > 0:
                 self._procs.append(self._spawn())
+                free -= 1
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "service.worker", "--slots", str(self.workers)]

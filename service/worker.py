@@ -60,6 +60,17 @@ def _hold_slot(slots: int) -> Any | None:
     return None
 
 
+def release_slot(conn: Any) -> None:
+    """Give the slot back (the connection returns to the pool, so unlock explicitly)."""
+    from sqlalchemy import text
+
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def run_one(task: dict[str, Any], owner: str, stop: threading.Event) -> str:
     """Analyze one taken row; its final status."""
     from capstone import analyses
@@ -118,7 +129,7 @@ def serve(slots: int, idle_exit_s: float, stop: threading.Event) -> int:
             ran += 1
             idle_since = time.monotonic()
     finally:
-        slot.close()
+        release_slot(slot)
     return ran
 
 

@@ -175,3 +175,22 @@ def test_analyses_run_in_worker_processes_not_in_the_api_process(api: dict[str, 
         assert client.get("/videos").status_code == 200
         status = client.get(f"/analyses/{analysis_id}").json()
         assert status["lease_live"] is True and status["progress"] >= 0
+
+
+def test_workers_are_bounded_per_database_not_per_api_process(db_url: str) -> None:
+    from capstone.db.migrate import ensure_schema
+    from service import jobs as service_jobs
+    from service.worker import _hold_slot, release_slot
+
+    ensure_schema()
+    held = _hold_slot(1)  # another API process's worker holds the only slot
+    assert held is not None
+    try:
+        assert service_jobs._slots_taken() == 1
+        assert _hold_slot(1) is None, "a second worker got the only slot"
+        pool = service_jobs.AnalysisJobs(workers=1)
+        pool.kick()
+        assert pool._procs == [], "a worker was started although no slot is free"
+    finally:
+        release_slot(held)
+    assert service_jobs._slots_taken() == 0
