@@ -420,11 +420,11 @@ def record_rejected_input(
         return int(row.id or 0)
 
 
-def reclaim_expired(max_rows: int = 100) -> list[dict[str, Any]]:
+def reclaim_expired(max_rows: int = 100) -> list[int]:
     """Rows whose worker died (`processing` with an expired lease) go back to `pending` with
-    the reason; returns them (id, video_id, params, source_uri) for a retry."""
+    the reason, to be taken by a worker again; returns their ids."""
     with session_scope() as session:
-        rows = session.execute(
+        ids = session.execute(
             text(
                 "UPDATE apps_db_videoanalysis a SET status = 'pending', stage = NULL, "
                 "source_uri = coalesce(a.source_uri, v.source_uri), "
@@ -433,9 +433,8 @@ def reclaim_expired(max_rows: int = 100) -> list[dict[str, Any]]:
                 "FROM apps_db_video v WHERE v.video_id = a.video_id AND a.id IN ("
                 "  SELECT id FROM apps_db_videoanalysis WHERE status = 'processing' "
                 "  AND lease_expires_at < now() ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) "
-                "RETURNING a.id, a.video_id, a.params, "
-                "coalesce(a.source_uri, v.source_uri) AS source_uri, v.title"
+                "RETURNING a.id"
             ),
             {"n": max_rows},
-        ).mappings()
-        return [dict(r) for r in rows]
+        ).scalars()
+        return [int(i) for i in ids]

@@ -48,13 +48,9 @@ def env(
     yield {"bucket": bucket, "db": db_url, "home": home}
 
 
-def _serve() -> tuple[str, Any, threading.Thread]:
-    return start_api_server()
-
-
 @pytest.fixture
 def api(env: dict[str, Any]) -> Iterator[str]:
-    url, server, thread = _serve()
+    url, server, thread = start_api_server()
     yield url
     server.should_exit = True
     thread.join(timeout=60)
@@ -494,7 +490,7 @@ def test_startup_reclaims_dead_analyses_and_the_job_reposts_on_a_dead_lease(
     dead = analyses.claim_analysis("orphan", params, "killed-api", source_uri=uri)
     _takeover(env["db"], dead.analysis_id)  # the API that held it was killed -9
 
-    url, server, thread = _serve()  # the restarted API reclaims and re-runs it
+    url, server, thread = start_api_server()  # the restarted API reclaims and re-runs it
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             row = _wait_status(client, dead.analysis_id, {"completed", "failed"}, 120)
@@ -524,7 +520,7 @@ def test_shutdown_cancels_running_analyses_and_leaves_them_retryable(
     require(PETS)
     bucket = env["bucket"]
     _put(bucket, "videos/long/pets.avi", PETS.read_bytes())
-    url, server, thread = _serve()
+    url, server, thread = start_api_server()
     with httpx.Client(base_url=url, timeout=60) as client:
         res = client.post(
             "/analyze",
@@ -596,7 +592,7 @@ def test_buckets_sizes_and_bodies_are_limited_before_any_work(
     monkeypatch.setenv("MAX_UPLOAD_BYTES", str(BIKES.stat().st_size - 1))
     monkeypatch.setenv("MAX_JSON_BYTES", "4096")
     _clear_caches()
-    url, server, thread = _serve()
+    url, server, thread = start_api_server()
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             other = client.post(
