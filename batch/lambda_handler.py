@@ -1,7 +1,10 @@
-"""Lambda function (SQS trigger): submit one AWS Batch analysis job per uploaded video.
+"""Lambda function (SQS trigger): submit the AWS Batch analysis job(s) of each uploaded video.
 
 Packaged as this single file (handler `lambda_handler.handler`), so it imports only the
-standard library and boto3. Environment: `BATCH_JOB_QUEUE`, `BATCH_JOB_DEFINITION`.
+standard library and boto3. Environment: `BATCH_JOB_QUEUE`, `BATCH_JOB_DEFINITION`;
+optional `CAPSTONE_ANALYSIS_PARAMS` (JSON analysis parameters: `chunk_s`, default 60, sets the
+split; when set it is passed to every job, so the jobs analyze with the parameters the split
+was made for) and `CAPSTONE_BATCH_ARRAY_MIN_CHUNKS` (default 2).
 
 Per SQS record (see batch/README.md for why):
 
@@ -10,13 +13,28 @@ Per SQS record (see batch/README.md for why):
   visibility timeout and, after `maxReceiveCount` receives, lands in the dead-letter queue;
 * a video whose job is already active (same deterministic job name) -> done: that job
   holds the message that started it, so this duplicate adds nothing;
-* otherwise -> `SubmitJob` with the bucket, key and the message's receipt handle, and the
-  record is reported in `batchItemFailures` *on purpose*: the job now owns the in-flight
-  message (extends its visibility, deletes it on success, leaves it on failure), so the
-  event source mapping must not delete it.
+* otherwise the video is split (`plan`): HeadObject reads `x-amz-meta-duration` (written by
+  the upload route); `chunk_count(duration, chunk_s)` chunks, at least the threshold ->
+  an **array job** `{name}-chunks` (`arrayProperties.size` = chunks, one child per chunk,
+  `CAPSTONE_BATCH_MODE=chunk`: each stages its chunk) plus a **stitch job** `{name}`
+  (`dependsOn` the array job, `CAPSTONE_BATCH_MODE=stitch`: publishes, running any chunk
+  that is not done itself). No or hostile metadata, a short video, a failed HEAD, a message
+  naming several videos -> one job `{name}` as before (it runs every chunk itself).
+* the record is reported in `batchItemFailures` *on purpose*: the job (the stitch job of an
+  array run) now owns the in-flight message (extends its visibility once it runs, deletes it
+  on success, moves it to the DLQ on a permanent failure), so the event source mapping must
+  not delete it.
+
+A failed child fails the stitch job without running it (AWS `dependsOn` semantics): nobody
+deletes the message, it returns after the queue's visibility timeout, the stitch job's name
+is no longer active, and the video is submitted again; chunks already staged return at once,
+the failed one runs again; after `maxReceiveCount` the message is dead-lettered. Children
+exit 0 on permanent failures (nothing to retry) so the stitch job reports those at once.
 
 >>> job_name("raw", "videos/test-001/clip one.mp4")[:25]
 'analyze-test-001-clip-one'
+>>> chunk_count(150.0, 60.0), chunk_count(0.5, 60.0)
+(3, 1)
 """
 
 from __future__ import annotations
@@ -24,8 +42,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -39,6 +59,17 @@ MAX_OVERRIDE_BODY = 16 * 1024  # SubmitJob requests are limited to 30 KiB
 ENV_BODY = "CAPSTONE_SQS_MESSAGE_BODY"
 ENV_MESSAGE_ID = "CAPSTONE_SQS_MESSAGE_ID"
 ENV_RECEIPT = "CAPSTONE_SQS_RECEIPT_HANDLE"
+ENV_MODE = "CAPSTONE_BATCH_MODE"
+ENV_PARAMS = "CAPSTONE_ANALYSIS_PARAMS"
+ENV_MIN_CHUNKS = "CAPSTONE_BATCH_ARRAY_MIN_CHUNKS"
+ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"  # set by Batch in each array child
+
+# Object metadata the upload route writes (capstone.storage.DURATION_METADATA).
+DURATION_METADATA = "duration"
+MAX_DURATION_S = 7 * 86400.0  # capstone.storage.MAX_DURATION_S
+DEFAULT_CHUNK_S = 60.0  # capstone.params.AnalysisParams.chunk_s
+MIN_ARRAY_SIZE, MAX_ARRAY_SIZE = 2, 10_000  # what AWS Batch accepts as arrayProperties.size
+ARRAY_SUFFIX = "-chunks"
 
 
 class BadRecord(ValueError):
@@ -96,6 +127,80 @@ def job_name_of(objects: list[tuple[str, str]]) -> str:
     return f"analyze-{len(objects)}-videos-{digest}"
 
 
+def chunk_count(duration_s: float, chunk_s: float) -> int:
+    """`ceil(duration / chunk_s)`, at least 1 (as `capstone.chunks.chunk_count`)."""
+    return max(1, math.ceil(duration_s / chunk_s))
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from object metadata, or None unless a plain finite number in (0, a week]:
+    metadata is hostile input (`capstone.storage.parse_duration` reads it alike).
+
+    >>> [parse_duration(v) for v in ("150", "nan", "-1", "1e30", "ten", " 9.5 ")]
+    [150.0, None, None, None, None, 9.5]
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > 32:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and 0 < seconds <= MAX_DURATION_S else None
+
+
+@dataclass(frozen=True)
+class Split:
+    """How the handler splits long videos: `s3` (a client for HeadObject; None: never
+    split), `chunk_s`, the smallest chunk count worth an array job, and the analysis
+    parameters JSON to pass to the jobs (None: the job definition's)."""
+
+    s3: Any = None
+    chunk_s: float = DEFAULT_CHUNK_S
+    min_chunks: int = MIN_ARRAY_SIZE
+    params_json: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str], s3: Any) -> Split:
+        """From the function's environment; bad values fall back to the defaults (the jobs
+        reject bad parameters themselves)."""
+        params_json = env.get(ENV_PARAMS) or None
+        chunk_s = DEFAULT_CHUNK_S
+        if params_json:
+            try:
+                params = json.loads(params_json)
+                value = float(params.get("chunk_s", DEFAULT_CHUNK_S))
+                if math.isfinite(value) and 1.0 <= value <= 86400.0:
+                    chunk_s = value
+            except (ValueError, TypeError, AttributeError):
+                log.warning("%s is not a JSON object with a valid chunk_s; using 60 s", ENV_PARAMS)
+        try:
+            min_chunks = max(MIN_ARRAY_SIZE, int(env.get(ENV_MIN_CHUNKS) or MIN_ARRAY_SIZE))
+        except ValueError:
+            min_chunks = MIN_ARRAY_SIZE
+        return cls(s3=s3, chunk_s=chunk_s, min_chunks=min_chunks, params_json=params_json)
+
+    def plan(self, bucket: str, key: str) -> int:
+        """How many array children the video gets: 0 for a single job."""
+        if self.s3 is None:
+            return 0
+        try:
+            answer = self.s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # missing, forbidden, S3 outage: the single job decides
+            log.warning("HeadObject s3://%s/%s failed (%s); single job", bucket, key, exc)
+            return 0
+        metadata = {str(k).lower(): v for k, v in (answer.get("Metadata") or {}).items()}
+        duration = parse_duration(metadata.get(DURATION_METADATA))
+        if duration is None:
+            return 0
+        n = chunk_count(duration, self.chunk_s)
+        if n < self.min_chunks:
+            return 0
+        return min(n, MAX_ARRAY_SIZE)  # beyond that, the stitch job runs the rest itself
+
+
 def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:
     """An active job of that name in the queue (ListJobs by name returns every status)."""
     pages = {"jobQueue": queue, "filters": [{"name": "JOB_NAME", "values": [name]}]}
@@ -110,8 +215,65 @@ def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:
         pages["nextToken"] = token
 
 
-def handle(event: dict[str, Any], batch: Any, queue: str, definition: str) -> dict[str, Any]:
-    """The handler's work with an explicit Batch client (boto3's, or the local runner)."""
+def submit(
+    batch: Any,
+    queue: str,
+    definition: str,
+    name: str,
+    bucket: str,
+    key: str,
+    record: dict[str, Any],
+    size: int,
+    split: Split | None,
+) -> dict[str, Any]:
+    """Submit the single job (`size` 0) or the array job of `size` children + the stitch
+    job; the answer of the job that holds the message."""
+    body = str(record.get("body", ""))
+    message = [
+        {"name": ENV_MESSAGE_ID, "value": str(record.get("messageId", ""))},
+        {"name": ENV_RECEIPT, "value": str(record.get("receiptHandle", ""))},
+        {"name": ENV_BODY, "value": body},
+    ]
+    params = (
+        [{"name": ENV_PARAMS, "value": split.params_json}] if split and split.params_json else []
+    )
+    common = {
+        "jobQueue": queue,
+        "jobDefinition": definition,
+        "parameters": {"s3_bucket": bucket, "s3_key": key},
+    }
+    if size < MIN_ARRAY_SIZE:
+        return batch.submit_job(
+            jobName=name, containerOverrides={"environment": message + params}, **common
+        )
+    array = batch.submit_job(
+        jobName=name + ARRAY_SUFFIX,
+        arrayProperties={"size": size},
+        containerOverrides={  # the body names the video; the children hold no message
+            "environment": [
+                {"name": ENV_MODE, "value": "chunk"},
+                {"name": ENV_BODY, "value": body},
+                *params,
+            ]
+        },
+        **common,
+    )
+    log.info("submitted array job %s%s (%s), %d chunks", name, ARRAY_SUFFIX, array["jobId"], size)
+    return batch.submit_job(
+        jobName=name,
+        dependsOn=[{"jobId": array["jobId"]}],
+        containerOverrides={
+            "environment": [{"name": ENV_MODE, "value": "stitch"}, *message, *params]
+        },
+        **common,
+    )
+
+
+def handle(
+    event: dict[str, Any], batch: Any, queue: str, definition: str, split: Split | None = None
+) -> dict[str, Any]:
+    """The handler's work with an explicit Batch client (boto3's, or the local runner) and
+    split configuration (None: one job per video, never an array job)."""
     failures: list[dict[str, str]] = []
     submitted: set[str] = set()
     for record in event.get("Records", []):
@@ -132,19 +294,8 @@ def handle(event: dict[str, Any], batch: Any, queue: str, definition: str) -> di
                 log.info("message %s: job %s is already active; duplicate", message_id, name)
                 continue
             bucket, key = objects[0]
-            answer = batch.submit_job(
-                jobName=name,
-                jobQueue=queue,
-                jobDefinition=definition,
-                parameters={"s3_bucket": bucket, "s3_key": key},
-                containerOverrides={
-                    "environment": [
-                        {"name": ENV_MESSAGE_ID, "value": message_id},
-                        {"name": ENV_RECEIPT, "value": str(record.get("receiptHandle", ""))},
-                        {"name": ENV_BODY, "value": str(record.get("body", ""))},
-                    ]
-                },
-            )
+            size = split.plan(bucket, key) if split is not None and len(objects) == 1 else 0
+            answer = submit(batch, queue, definition, name, bucket, key, record, size, split)
         except Exception as exc:  # Batch throttling or outage: SQS redelivers the record
             log.error("message %s: cannot submit job %s: %s", message_id, name, exc)
             failures.append({"itemIdentifier": message_id})
@@ -162,4 +313,5 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
     queue = os.environ["BATCH_JOB_QUEUE"]
     definition = os.environ["BATCH_JOB_DEFINITION"]
-    return handle(event, boto3.client("batch"), queue, definition)
+    split = Split.from_env(dict(os.environ), boto3.client("s3"))
+    return handle(event, boto3.client("batch"), queue, definition, split)

@@ -1,11 +1,21 @@
 """Local stand-ins for AWS Batch and the Lambda SQS trigger, with the same semantics.
 
-`LocalBatch` answers the two Batch calls the Lambda handler makes (`submit_job`,
-`list_jobs`) and runs each job as a subprocess, `python -m batch.process_video`, with the
-job definition's environment plus the job's container overrides; at most `max_jobs` run at
-once, the rest wait as RUNNABLE. `QueuePoller` is the event source mapping: it receives up
+`LocalBatch` answers the Batch calls the Lambda handler makes (`submit_job`, `list_jobs`,
+`describe_jobs`) and runs each job as a subprocess, `python -m batch.process_video`, with
+the job definition's environment plus the job's container overrides; at most `max_jobs` run
+at once, the rest wait as RUNNABLE. Array jobs and dependencies behave as on AWS:
+
+* `arrayProperties={"size": n}` (2..10000) makes one parent job (it never runs itself) and
+  n children `{parent}:{i}` with `AWS_BATCH_JOB_ARRAY_INDEX=i`; the parent is PENDING until a
+  child runs, RUNNING while any does, and once every child ended SUCCEEDED when all
+  succeeded, else FAILED. `list_jobs` lists parents (children with `arrayJobId=`);
+* `dependsOn=[{"jobId": ...}]`: the job stays PENDING until every dependency ended; it runs
+  when all SUCCEEDED, and becomes FAILED without running ("Dependent Job failed") when any
+  FAILED. `QueuePoller` is the event source mapping: it receives up
 to 10 messages, calls `batch.lambda_handler.handle` and deletes every message the handler
-does not report in `batchItemFailures`, exactly as Lambda does.
+does not report in `batchItemFailures`, exactly as Lambda does; given a
+`lambda_handler.Split` (as `main` does, from this process's environment, like the function's)
+the handler splits long videos into array + stitch jobs.
 
 >>> runner = LocalBatch(env={"SQS_QUEUE_URL": "http://127.0.0.1:5000/q"}, max_jobs=2)
 >>> runner.list_jobs(jobQueue="local")["jobSummaryList"]
@@ -26,7 +36,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,8 @@ log = logging.getLogger("batch.local_runner")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_QUEUE = "capstone-local-analysis"
 LOCAL_DEFINITION = "capstone-local-analysis"
+ARRAY_SIZE = (2, 10_000)  # what AWS Batch accepts
+DONE_STATES = ("SUCCEEDED", "FAILED")
 
 
 @dataclass
@@ -53,9 +65,14 @@ class LocalJob:
     exit_code: int | None = None
     process: subprocess.Popen[bytes] | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    depends_on: list[str] = field(default_factory=list)
+    array_size: int | None = None  # a parent: how many children
+    array_index: int | None = None  # a child: its index
+    children: list[LocalJob] = field(default_factory=list)
+    status_reason: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "jobId": self.job_id,
             "jobName": self.name,
             "jobArn": f"arn:local:batch:job/{self.job_id}",
@@ -63,6 +80,16 @@ class LocalJob:
             "createdAt": int(self.created_at * 1000),
             "container": {"exitCode": self.exit_code},
         }
+        if self.status_reason:
+            out["statusReason"] = self.status_reason
+        if self.array_size is not None:
+            counts = {s: 0 for s in ("PENDING", "RUNNABLE", "STARTING", "RUNNING", *DONE_STATES)}
+            for child in self.children:
+                counts[child.status if child.status in counts else "PENDING"] += 1
+            out["arrayProperties"] = {"size": self.array_size, "statusSummary": counts}
+        elif self.array_index is not None:
+            out["arrayProperties"] = {"index": self.array_index}
+        return out
 
 
 class LocalBatch:
@@ -79,9 +106,13 @@ class LocalBatch:
         max_jobs: int = 2,
         log_dir: str | Path | None = None,
         python: str = sys.executable,
+        command: Sequence[str] | None = None,
     ) -> None:
+        """`command`: what a job runs (the job definition's command; default
+        `python -m batch.process_video`), in the repository root."""
         self.env = dict(env)
         self.python = python
+        self.command = list(command) if command else [python, "-m", "batch.process_video"]
         if log_dir is None:
             from capstone.config import get_settings
 
@@ -102,36 +133,81 @@ class LocalBatch:
         jobDefinition: str,
         parameters: Mapping[str, str] | None = None,
         containerOverrides: Mapping[str, Any] | None = None,
+        arrayProperties: Mapping[str, Any] | None = None,
+        dependsOn: Sequence[Mapping[str, Any]] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        """Queue a job; it starts as soon as a slot is free."""
+        """Queue a job (an array of `arrayProperties.size` children); it starts as soon as its
+        dependencies succeeded and a slot is free. Bad arguments raise `ValueError`, as AWS
+        answers ClientException."""
         if self._closed:
             raise RuntimeError("local Batch runner is shut down")
+        size = None
+        if arrayProperties:
+            size = arrayProperties.get("size")
+            if not isinstance(size, int) or not ARRAY_SIZE[0] <= size <= ARRAY_SIZE[1]:
+                raise ValueError(f"array size must be {ARRAY_SIZE[0]}..{ARRAY_SIZE[1]}: {size!r}")
+        deps: list[str] = []
+        for dep in dependsOn or []:
+            if dep.get("type") not in (None, ""):
+                raise ValueError(f"dependency type {dep['type']} is not supported locally")
+            with self._lock:
+                known = dep.get("jobId") in self._jobs
+            if not known:
+                raise ValueError(f"dependsOn names an unknown job {dep.get('jobId')!r}")
+            deps.append(dep["jobId"])
         env = dict(self.env)
         for item in (containerOverrides or {}).get("environment", []):
             env[item["name"]] = item["value"]
         job_id = uuid.uuid4().hex
         job = LocalJob(
-            job_id, jobName, env, dict(parameters or {}), self.log_dir / f"{jobName}-{job_id}.log"
+            job_id,
+            jobName,
+            {**env, "AWS_BATCH_JOB_ID": job_id},
+            dict(parameters or {}),
+            self.log_dir / f"{jobName}-{job_id}.log",
+            depends_on=deps,
+            array_size=size,
         )
+        for i in range(size or 0):
+            child_id = f"{job_id}:{i}"
+            child_env = {**env, "AWS_BATCH_JOB_ID": child_id, "AWS_BATCH_JOB_ARRAY_INDEX": str(i)}
+            job.children.append(
+                LocalJob(
+                    child_id,
+                    jobName,
+                    child_env,
+                    job.parameters,
+                    self.log_dir / f"{jobName}-{job_id}-{i}.log",
+                    array_index=i,
+                )
+            )
         with self._lock:
             self._jobs[job_id] = job
+            for child in job.children:
+                self._jobs[child.job_id] = child
         threading.Thread(target=self._run, args=(job,), name=f"job-{jobName}", daemon=True).start()
-        log.info("submitted job %s (%s)", jobName, job_id)
+        log.info("submitted job %s (%s)%s", jobName, job_id, f", {size} children" if size else "")
         return {"jobId": job_id, "jobName": jobName, "jobArn": job.summary()["jobArn"]}
 
     def list_jobs(
         self,
         *,
         jobQueue: str | None = None,
+        arrayJobId: str | None = None,
         filters: list[dict[str, Any]] | None = None,
         jobStatus: str | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        """Jobs by name filter (every status, like AWS) or by status (default RUNNING)."""
+        """Jobs by name filter (every status, like AWS) or by status (default RUNNING);
+        array children only with `arrayJobId`."""
         names = {v for f in filters or [] if f.get("name") == "JOB_NAME" for v in f["values"]}
         with self._lock:
-            jobs = list(self._jobs.values())
+            if arrayJobId is not None:
+                parent = self._jobs.get(arrayJobId)
+                jobs = list(parent.children) if parent is not None else []
+            else:
+                jobs = [j for j in self._jobs.values() if j.array_index is None]
         if names:
             selected = [j for j in jobs if j.name in names]
         else:
@@ -141,12 +217,23 @@ class LocalBatch:
     def describe_jobs(self, *, jobs: list[str]) -> dict[str, Any]:
         with self._lock:
             found = [self._jobs[j] for j in jobs if j in self._jobs]
-        return {"jobs": [{**j.summary(), "parameters": j.parameters} for j in found]}
+        return {
+            "jobs": [
+                {
+                    **j.summary(),
+                    "parameters": j.parameters,
+                    "dependsOn": [{"jobId": d} for d in j.depends_on],
+                }
+                for j in found
+            ]
+        }
 
     # -- local helpers ------------------------------------------------------------------
     def jobs(self) -> list[LocalJob]:
+        """Submitted jobs in order (array children are in their parent's `children`)."""
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.created_at)
+            top = [j for j in self._jobs.values() if j.array_index is None]
+        return sorted(top, key=lambda j: j.created_at)
 
     def wait(self, job_id: str, timeout: float | None = None) -> LocalJob:
         """Block until the job ended (or `timeout` passed); returns it."""
@@ -167,7 +254,9 @@ class LocalBatch:
     def shutdown(self, timeout: float = 20.0) -> None:
         """Stop taking jobs; SIGTERM running ones and wait for them (then SIGKILL)."""
         self._closed = True
-        running = [j for j in self.jobs() if j.process is not None and j.process.poll() is None]
+        with self._lock:
+            every = list(self._jobs.values())
+        running = [j for j in every if j.process is not None and j.process.poll() is None]
         for job in running:
             job.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
@@ -178,25 +267,57 @@ class LocalBatch:
                 job.process.kill()  # type: ignore[union-attr]
 
     def _run(self, job: LocalJob) -> None:
+        """A job's life: wait for its dependencies, then run (a parent: its children)."""
+        job.status = "PENDING" if job.depends_on or job.children else "SUBMITTED"
+        for dep in job.depends_on:
+            self._jobs[dep].done.wait()
+        failed = [d for d in job.depends_on if self._jobs[d].status != "SUCCEEDED"]
+        if failed:
+            self._finish(job, "FAILED", None, f"Dependent Job failed: {failed[0]}")
+            return
+        if job.children:
+            threads = [
+                threading.Thread(target=self._run_process, args=(c,), daemon=True)
+                for c in job.children
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            ok = all(c.status == "SUCCEEDED" for c in job.children)
+            self._finish(job, "SUCCEEDED" if ok else "FAILED", None)
+            return
+        self._run_process(job)
+
+    def _run_process(self, job: LocalJob) -> None:
         job.status = "RUNNABLE"
         with self._slots:
             if self._closed:
-                job.status, job.exit_code = "FAILED", None
-                job.done.set()
+                self._finish(job, "FAILED", None, "runner shut down")
                 return
             job.status = "STARTING"
+            self._note_parent_running(job)
             with job.log_path.open("ab") as out:
                 job.process = subprocess.Popen(
-                    [self.python, "-m", "batch.process_video"],
+                    self.command,
                     cwd=REPO_ROOT,
                     env=job.env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
                 job.status = "RUNNING"
-                job.exit_code = job.process.wait()
-        job.status = "SUCCEEDED" if job.exit_code == 0 else "FAILED"
-        log.info("job %s %s (exit %s)", job.name, job.status.lower(), job.exit_code)
+                code = job.process.wait()
+        self._finish(job, "SUCCEEDED" if code == 0 else "FAILED", code)
+
+    def _note_parent_running(self, child: LocalJob) -> None:
+        if child.array_index is not None:
+            parent = self._jobs.get(child.job_id.rsplit(":", 1)[0])
+            if parent is not None and parent.status not in DONE_STATES:
+                parent.status = "RUNNING"
+
+    def _finish(self, job: LocalJob, status: str, code: int | None, reason: str | None = None):
+        job.exit_code, job.status_reason, job.status = code, reason, status
+        log.info("job %s %s (exit %s)", job.job_id, status.lower(), code)
         job.done.set()
 
 
@@ -213,10 +334,12 @@ class QueuePoller:
         batch_size: int = 10,
         wait_s: int = 1,
         sqs: Any = None,
+        split: lambda_handler.Split | None = None,
     ) -> None:
         import boto3
 
         self.queue_url = queue_url
+        self.split = split
         self.batch = batch
         self.job_queue, self.job_definition = job_queue, job_definition
         self.batch_size, self.wait_s = batch_size, wait_s
@@ -238,7 +361,9 @@ class QueuePoller:
             return None
         event = {"Records": [self._record(m) for m in messages]}
         try:
-            answer = lambda_handler.handle(event, self.batch, self.job_queue, self.job_definition)
+            answer = lambda_handler.handle(
+                event, self.batch, self.job_queue, self.job_definition, self.split
+            )
         except Exception:  # a crashed invocation: every message returns after its timeout
             log.exception("handler failed; %d message(s) will be redelivered", len(messages))
             return None
@@ -305,8 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     env = job_environment()
+    import boto3
+
     runner = LocalBatch(env, max_jobs=args.max_jobs, log_dir=args.log_dir)
-    poller = QueuePoller(env["SQS_QUEUE_URL"], runner)
+    s3 = boto3.client("s3", endpoint_url=env.get("AWS_ENDPOINT_URL") or None)
+    split = lambda_handler.Split.from_env(env, s3)
+    poller = QueuePoller(env["SQS_QUEUE_URL"], runner, split=split)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -9,20 +9,33 @@ video analyzed:
   and poll `GET /analyses/{id}` until the result is stored (no HTTP request stays open for
   the whole analysis, so load balancer idle timeouts do not matter);
 * mode `notebook`: papermill runs `notebooks/analyze_video.ipynb`; the executed notebook is
-  stored with the analysis row.
+  stored with the analysis row;
+* mode `chunk` (a child of the array job the Lambda submits for a long video): analyzes
+  chunk `AWS_BATCH_JOB_ARRAY_INDEX` in this process (`capstone.pipeline.analyze(...,
+  chunks=[i], publish=False)`, database from `DB_SECRET_ARN`) and stages its rows. It holds
+  no SQS message (the video comes from `CAPSTONE_SQS_MESSAGE_BODY`). Exit 0 when staged, when
+  the chunk is done or held by another worker (a duplicate child), and on a permanent
+  failure (the stitch job reports it); 1 on a retryable failure, which fails the stitch job
+  that `dependsOn` the array (see batch/lambda_handler.py for the recovery);
+* mode `stitch` (`dependsOn` the array job): `analyze(..., publish=True)` runs any chunk not
+  done yet itself, stitches and publishes; it owns the SQS message like mode `service`. When
+  it cannot hold the message any more (redelivered while the children ran and deleted as a
+  duplicate) it still publishes: the work is idempotent, only the message is gone.
 
-It writes no analysis rows itself. While it works, a heartbeat keeps extending the
-message's visibility; on success it deletes the message; on a transient failure it leaves
-it, so SQS redelivers it and, after `maxReceiveCount`, moves it to the dead-letter queue. A
-permanent failure (the object is missing, not a video, or refused: a 4xx, or a failed row
-marked not retryable) moves the message to the dead-letter queue at once. When the API dies
-under an analysis (its row stays `processing` but the lease expires), the job notices the
-dead lease in `GET /analyses/{id}` and POSTs again, so the restarted API resumes it. SIGTERM
-stops it cleanly (message left for redelivery, exit 143).
+In modes `service` and `notebook` it writes no analysis rows itself. While it works, a
+heartbeat keeps extending the message's visibility; on success it deletes the message; on a
+transient failure it leaves it, so SQS redelivers it and, after `maxReceiveCount`, moves it
+to the dead-letter queue. A permanent failure (the object is missing, not a video, or
+refused: a 4xx, or a failed row marked not retryable) moves the message to the dead-letter
+queue at once. When the API dies under an analysis (its row stays `processing` but the lease
+expires), the job notices the dead lease in `GET /analyses/{id}` and POSTs again, so the
+restarted API resumes it. SIGTERM stops it cleanly (message left for redelivery, exit 143).
 
 Environment: `SQS_QUEUE_URL`, `S3_BUCKET_RAW`, `FASTAPI_ENDPOINT`, `DB_SECRET_ARN` (its JSON
 may carry `api_token`, the bearer token for the API; locally `CAPSTONE_API_TOKEN` works too).
 Optional: `CAPSTONE_ANALYSIS_PARAMS` (JSON analysis parameters), `CAPSTONE_POLL_S`.
+`FASTAPI_ENDPOINT` is needed in mode `service` only, `SQS_QUEUE_URL` in every mode but
+`chunk`, `AWS_BATCH_JOB_ARRAY_INDEX` (set by Batch) in mode `chunk` only.
 Exit codes: 0 done, 1 failed (message left), 2 bad configuration, 143 stopped by SIGTERM.
 """
 
@@ -39,12 +52,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch.events import MalformedEventError, S3Object, parse_message
-from batch.lambda_handler import ENV_BODY, ENV_MESSAGE_ID, ENV_RECEIPT
+from batch.lambda_handler import ENV_ARRAY_INDEX, ENV_BODY, ENV_MESSAGE_ID, ENV_RECEIPT
 from capstone.errors import CapstoneError, ConfigError
 
 log = logging.getLogger("batch.process_video")
 
-MODES = ("service", "notebook")
+MODES = ("service", "notebook", "chunk", "stitch")
+PIPELINE_MODES = ("chunk", "stitch")  # capstone.pipeline in this process, not the API
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_TERMINATED = 0, 1, 2, 143
 # Answers of POST /analyze that a retry cannot change.
 PERMANENT_STATUS = frozenset({400, 403, 404, 409, 413, 415, 422})
@@ -75,18 +89,24 @@ class JobConfig:
     mode: str = "service"
     params: dict[str, Any] | None = None
     poll_s: float = 2.0
+    array_index: int | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> JobConfig:
         env = dict(os.environ if env is None else env)
-        missing = [n for n in ("SQS_QUEUE_URL", "FASTAPI_ENDPOINT") if not env.get(n)]
         mode = env.get("CAPSTONE_BATCH_MODE", "service").strip().lower() or "service"
-        if mode == "notebook":
-            missing = [n for n in missing if n != "FASTAPI_ENDPOINT"]
-        if missing:
-            raise ConfigError(f"set {', '.join(missing)} for the analysis job")
         if mode not in MODES:
             raise ConfigError(f"CAPSTONE_BATCH_MODE must be one of {', '.join(MODES)}")
+        needed = {"service": ("SQS_QUEUE_URL", "FASTAPI_ENDPOINT"), "chunk": ()}
+        missing = [n for n in needed.get(mode, ("SQS_QUEUE_URL",)) if not env.get(n)]
+        if missing:
+            raise ConfigError(f"set {', '.join(missing)} for the analysis job")
+        array_index = None
+        if mode == "chunk":
+            text = env.get(ENV_ARRAY_INDEX, "").strip()
+            if not text.isdigit() or int(text) >= 10_000:
+                raise ConfigError(f"mode chunk runs as an array child: {ENV_ARRAY_INDEX}={text!r}")
+            array_index = int(text)
         params = None
         if env.get("CAPSTONE_ANALYSIS_PARAMS"):
             try:
@@ -94,13 +114,14 @@ class JobConfig:
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"CAPSTONE_ANALYSIS_PARAMS is not JSON ({exc.msg})") from None
         return cls(
-            queue_url=env["SQS_QUEUE_URL"],
+            queue_url=env.get("SQS_QUEUE_URL", ""),
             bucket_raw=env.get("S3_BUCKET_RAW", ""),
             fastapi_endpoint=env.get("FASTAPI_ENDPOINT", "").rstrip("/"),
             db_secret_arn=env.get("DB_SECRET_ARN") or None,
             mode=mode,
             params=params,
             poll_s=float(env.get("CAPSTONE_POLL_S", "2")),
+            array_index=array_index,
         )
 
 
@@ -345,6 +366,104 @@ def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | Non
     return int(analysis_id)
 
 
+def analysis_params(params: dict[str, Any] | None) -> Any:
+    """`CAPSTONE_ANALYSIS_PARAMS` as `AnalysisParams` (ConfigError when invalid)."""
+    from capstone.params import AnalysisParams
+
+    try:
+        return AnalysisParams(**(params or {}))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"CAPSTONE_ANALYSIS_PARAMS: {exc}") from None
+
+
+def failure_is_permanent(analysis_id: int | None) -> bool:
+    """Whether the failed analysis row says a retry cannot help (`summary.retryable`)."""
+    if not analysis_id:
+        return False
+    from capstone.db.engine import session_scope
+    from capstone.db.models import VideoAnalysis
+
+    try:
+        with session_scope() as session:
+            row = session.get(VideoAnalysis, int(analysis_id))
+            summary = dict(row.summary or {}) if row is not None else {}
+    except Exception as exc:  # the database is unreachable: a retry may help
+        log.warning("Cannot read analysis %s: %s", analysis_id, exc)
+        return False
+    return summary.get("retryable") is False
+
+
+def run_pipeline_mode(
+    config: JobConfig, obj: S3Object, video_id: str, stop: threading.Event
+) -> str:
+    """Mode `chunk` (stage chunk `config.array_index`) or `stitch` (publish) in this process.
+
+    Returns the result's status (`staged`, `completed`; in mode chunk also `pending` when
+    another worker holds the chunk). Raises `PermanentFailure` / `AnalysisFailed`, `Stopped`.
+    A stitch job whose analysis is held elsewhere (a duplicate stitch job) waits for it.
+    """
+    from capstone.analyses import AnalysisBusyError
+    from capstone.pipeline import analyze
+
+    params = analysis_params(config.params)
+    if config.mode == "chunk":
+        options: dict[str, Any] = {"chunks": [config.array_index], "publish": False}
+    else:
+        options = {"publish": True}
+    while True:
+        if stop.is_set():
+            raise Stopped("stopped by SIGTERM")
+        log.info("Analyzing %s (%s)", obj.uri, ", ".join(f"{k}={v}" for k, v in options.items()))
+        try:
+            result = analyze(obj.uri, video_id=video_id, params=params, cancel=stop, **options)
+        except AnalysisBusyError as exc:
+            status, error, analysis_id = "pending", str(exc), None
+        else:
+            status, error = result.status, result.error
+            analysis_id = result.analysis_id
+        if stop.is_set() and status not in ("staged", "completed"):
+            raise Stopped("stopped by SIGTERM")
+        if status in ("staged", "completed"):
+            log.info("Analysis %s of %s: %s", analysis_id, video_id, status)
+            return status
+        if status == "pending" and config.mode == "chunk":
+            log.info("Chunk %s is held by another worker: %s", config.array_index, error)
+            return status
+        if status == "pending":  # another publisher holds it; its lease expires if it died
+            log.info("Analysis of %s is busy elsewhere (%s); waiting", video_id, error)
+            stop.wait(max(config.poll_s, 1.0) * 5)
+            continue
+        if status == "conflict" or failure_is_permanent(analysis_id):
+            raise PermanentFailure(f"analysis {analysis_id} of {video_id} failed: {error}")
+        raise AnalysisFailed(f"analysis {analysis_id} of {video_id} {status}: {error}")
+
+
+def run_chunk(config: JobConfig, stop: threading.Event) -> int:
+    """Mode `chunk`: one array child; no SQS message. An exit code."""
+    try:
+        objects = parse_message(os.environ.get(ENV_BODY, ""))
+    except MalformedEventError as exc:
+        log.error("Chunk job without a valid %s: %s", ENV_BODY, exc)
+        return EXIT_CONFIG
+    try:
+        for obj in objects:
+            log.info("Processing chunk %s of s3://%s/%s", config.array_index, obj.bucket, obj.key)
+            run_pipeline_mode(config, obj, video_id_for(obj), stop)
+    except Stopped:
+        log.warning("Stopped by SIGTERM; chunk %s left for another worker", config.array_index)
+        return EXIT_TERMINATED
+    except PermanentFailure as exc:
+        log.error(
+            "Chunk %s failed: %s; permanent, the stitch job reports it", config.array_index, exc
+        )
+        return EXIT_OK
+    except AnalysisFailed as exc:
+        log.error("Chunk %s failed: %s; retryable", config.array_index, exc)
+        return EXIT_FAILED
+    log.info("Chunk %s done", config.array_index)
+    return EXIT_OK
+
+
 def process(config: JobConfig, message: Message, stop: threading.Event, sqs: Any) -> None:
     """Analyze every video of the message; raise on failure (the message stays unless the
     failure is permanent)."""
@@ -364,6 +483,9 @@ def process(config: JobConfig, message: Message, stop: threading.Event, sqs: Any
             answer = client.analyze(obj, video_id, config.params)
             log.info("FastAPI response: %s", json.dumps(answer))
             log.info("Analysis results saved to PostgreSQL + pgvector by FastAPI")
+        elif config.mode in PIPELINE_MODES:
+            run_pipeline_mode(config, obj, video_id, stop)
+            log.info("Analysis of %s published to PostgreSQL + pgvector", video_id)
         else:
             analysis_id = run_notebook_mode(obj, video_id, config.params)
             log.info("Analysis %s of %s saved to PostgreSQL + pgvector", analysis_id, video_id)
@@ -371,6 +493,8 @@ def process(config: JobConfig, message: Message, stop: threading.Event, sqs: Any
 
 def run(config: JobConfig, stop: threading.Event) -> int:
     """One job: take the message, heartbeat, process, delete on success. An exit code."""
+    if config.mode == "chunk":
+        return run_chunk(config, stop)
     sqs = sqs_client()
     message = take_message(sqs, config.queue_url)
     if message is None:
@@ -386,37 +510,52 @@ def run(config: JobConfig, stop: threading.Event) -> int:
         except BaseException as exc:  # reported by the main thread
             outcome["error"] = exc
 
+    def supervise() -> None:
+        worker = threading.Thread(target=work, name="analysis", daemon=True)
+        worker.start()
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.5)
+
+    held = True
     try:
         heartbeat = Heartbeat.for_queue(sqs, config.queue_url, message.receipt_handle)
-        with heartbeat:
-            worker = threading.Thread(target=work, name="analysis", daemon=True)
-            worker.start()
-            while worker.is_alive() and not stop.is_set():
-                worker.join(0.5)
+        heartbeat.__enter__()
     except Exception as exc:  # the message is gone or the queue unreachable
-        log.error("Cannot hold message %s: %s", message.message_id, exc)
-        return EXIT_FAILED
+        if config.mode != "stitch":
+            log.error("Cannot hold message %s: %s", message.message_id, exc)
+            return EXIT_FAILED
+        # Redelivered while the children ran (and deleted as a duplicate): publish anyway.
+        log.warning("Cannot hold message %s (%s); publishing without it", message.message_id, exc)
+        held = False
+    try:
+        supervise()
+    finally:
+        if held:
+            heartbeat.__exit__()
     if (stop.is_set() and "error" not in outcome) or isinstance(outcome.get("error"), Stopped):
         log.warning("Stopped by SIGTERM; message %s left for redelivery", message.message_id)
         return EXIT_TERMINATED
     error = outcome.get("error")
     if isinstance(error, PermanentFailure):
         log.error("Video analysis failed: %s; permanent, not retried", error)
-        dead_letter(sqs, config.queue_url, message)
+        dead_letter(sqs, config.queue_url, message, delete=held)
         return EXIT_FAILED
     if error is not None:
         reason = str(error) if isinstance(error, CapstoneError) else repr(error)
-        log.error("Video analysis failed: %s; message left for redelivery", reason)
+        left = "message left for redelivery" if held else "no message held to redeliver"
+        log.error("Video analysis failed: %s; %s", reason, left)
         return EXIT_FAILED
-    sqs.delete_message(QueueUrl=config.queue_url, ReceiptHandle=message.receipt_handle)
-    log.info("Message deleted successfully")
+    if held:
+        sqs.delete_message(QueueUrl=config.queue_url, ReceiptHandle=message.receipt_handle)
+        log.info("Message deleted successfully")
     log.info("Video analysis completed successfully")
     return EXIT_OK
 
 
-def dead_letter(sqs: Any, queue_url: str, message: Message) -> bool:
+def dead_letter(sqs: Any, queue_url: str, message: Message, *, delete: bool = True) -> bool:
     """Move the message to the queue's dead-letter queue (its redrive policy) at once.
-    False (message left for redelivery) when the queue has none or it cannot be sent."""
+    False (message left for redelivery) when the queue has none or it cannot be sent.
+    `delete=False` (a message this job no longer holds): only send its body there."""
     try:
         attributes = sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["RedrivePolicy"]
@@ -427,7 +566,8 @@ def dead_letter(sqs: Any, queue_url: str, message: Message) -> bool:
             return False
         dlq_url = sqs.get_queue_url(QueueName=target.rsplit(":", 1)[-1])["QueueUrl"]
         sqs.send_message(QueueUrl=dlq_url, MessageBody=message.body)
-        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
+        if delete:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
     except Exception as exc:  # the queue's own redrive still ends it in the DLQ
         log.warning("Cannot move message to the dead-letter queue (%s)", type(exc).__name__)
         return False

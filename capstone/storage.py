@@ -140,6 +140,56 @@ def video_key(video_id: str, filename: str, sha256: str | None = None) -> str:
 
 
 SHA256_METADATA = "sha256"
+DURATION_METADATA = "duration"  # seconds; the Lambda handler splits long videos by it
+MAX_DURATION_S = 7 * 86400.0  # larger values are not believed (metadata is client input)
+
+
+def parse_duration(value: object) -> float | None:
+    """A duration from object metadata, or None unless it is a plain finite number in
+    (0, MAX_DURATION_S]: metadata is hostile input (`batch.lambda_handler` reads it alike).
+
+    >>> parse_duration("150.000"), parse_duration("nan"), parse_duration("-1"), parse_duration("1e30")
+    (150.0, None, None, None)
+    """
+    import math
+
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text or len(text) > 32:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and 0 < seconds <= MAX_DURATION_S else None
+
+
+def format_duration(seconds: float | None) -> str | None:
+    """The metadata value of a probed duration (None: do not record one).
+
+    >>> format_duration(10.0), format_duration(float("inf")), format_duration(0)
+    ('10.000', None, None)
+    """
+    if seconds is None or parse_duration(f"{float(seconds):.3f}") is None:
+        return None
+    return f"{float(seconds):.3f}"
+
+
+def probe_duration(path: str | Path) -> float | None:
+    """The container duration of a local video in seconds; None when it cannot be read."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return float(container.duration or 0) / 1e6 or None
+    except Exception:  # not a video, unreadable: no duration metadata, single-job analysis
+        return None
 
 
 def upload_video(
@@ -148,12 +198,15 @@ def upload_video(
     video_id: str,
     filename: str | None = None,
     sha256: str | None = None,
+    duration_s: float | None = None,
 ) -> str:
     """Upload a local video to `bucket` (default `S3_BUCKET_RAW`) and return its key.
 
-    The key is content-addressed (`video_key`) and the object carries the id and the
-    content hash in its metadata (`x-amz-meta-video-id`, `x-amz-meta-sha256`), which is
-    where the analysis reads them back from.
+    The key is content-addressed (`video_key`) and the object carries the id, the
+    content hash and the duration in seconds in its metadata (`x-amz-meta-video-id`,
+    `x-amz-meta-sha256`, `x-amz-meta-duration`): the analysis reads the first two back, the
+    Lambda handler splits a long video into an AWS Batch array job by the third.
+    `duration_s` is probed from the file when not given (left out when it cannot be read).
 
     >>> upload_video("clip.mp4", None, "test-001")  # doctest: +SKIP
     'videos/test-001/3f2a...-clip.mp4'
@@ -166,13 +219,12 @@ def upload_video(
     bucket = bucket or get_settings().s3_bucket_raw
     sha256 = sha256 or sha256_file(path)
     key = video_key(video_id, filename or path.name, sha256)
+    metadata = {VIDEO_ID_METADATA: video_id, SHA256_METADATA: sha256}
+    duration = format_duration(probe_duration(path) if duration_s is None else duration_s)
+    if duration is not None:
+        metadata[DURATION_METADATA] = duration
     try:
-        s3_client().upload_file(
-            str(path),
-            bucket,
-            key,
-            ExtraArgs={"Metadata": {VIDEO_ID_METADATA: video_id, SHA256_METADATA: sha256}},
-        )
+        s3_client().upload_file(str(path), bucket, key, ExtraArgs={"Metadata": metadata})
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         raise InputError(f"cannot upload to s3://{bucket}/{key} ({code})") from exc

@@ -3,8 +3,9 @@
 The body is streamed to a temporary file and counted as it arrives; crossing
 `MAX_UPLOAD_BYTES` answers 413 at once without reading the rest. The file is probed (its
 content, not its name), stored in the raw bucket under the content-addressed key
-`videos/{video_id}/{sha256[:16]}-{filename}` with the id and hash in the object metadata,
-and the video is registered. A video id names one content: uploading different content
+`videos/{video_id}/{sha256[:16]}-{filename}` with the id, hash and probed duration in the
+object metadata (the Lambda handler splits a long video into chunks by the duration), and
+the video is registered. A video id names one content: uploading different content
 under an existing id answers 409. Distinct uploads never share a key, so no upload
 overwrites or deletes an object another request stored; the temporary file is always
 removed.
@@ -182,7 +183,9 @@ async def upload(
             raise _conflict(vid)
         bucket = settings.s3_bucket_raw
         try:
-            key = await run_in_threadpool(upload_video, path, bucket, vid, filename, info.sha256)
+            key = await run_in_threadpool(
+                upload_video, path, bucket, vid, filename, info.sha256, info.duration
+            )
         except InputError as exc:
             raise ApiError(503, f"storage unavailable: {exc}", code="storage_unavailable") from None
         source_uri = f"s3://{bucket}/{key}"
