@@ -261,6 +261,32 @@ def claim_analysis(
         return Lease(int(row.id or 0), owner, row.attempts, lease_seconds)
 
 
+def join_analysis(
+    video_id: str,
+    params: AnalysisParams,
+    *,
+    info: VideoInfo,
+    title: str | None = None,
+    source_uri: str | None = None,
+) -> tuple[int, str]:
+    """For a worker of some chunks only (e.g. a Batch array child): make sure the video and
+    analysis rows exist, without taking the analysis's lease (the publishing worker takes
+    it). Returns (analysis id, status); a `pending` or `failed` row becomes `processing`.
+    Raises `ContentConflictError` like `claim_analysis`."""
+    with session_scope() as session:
+        upsert_video(session, video_id, info=info, title=title, source_uri=source_uri)
+        session.flush()
+        row = _analysis_row(session, video_id, params)
+        if row.status in ("pending", "failed") and not _lease_live(row, now()):
+            row.status, row.stage, row.error = "processing", "analyze", None
+            row.started_at = row.started_at or now()
+            if source_uri is not None:
+                row.source_uri = source_uri
+            row.updated_at = now()
+            session.add(row)
+        return int(row.id or 0), row.status
+
+
 _HELD = "id = :id AND lease_owner = :o AND attempts = :t AND status = 'processing'"
 
 

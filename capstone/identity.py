@@ -322,8 +322,18 @@ def repair_identities(
       `ambiguity` gates, the gap is short (`max_gap_motion_s`) and the camera is still
       (`camera_max`); otherwise no link is made.
     """
+    return repair_fragments(build_fragments(observations), fps, appearance, config, frame_step)
+
+
+def repair_fragments(
+    fragments: list[Fragment],
+    fps: float,
+    appearance: Appearance | None = None,
+    config: RepairConfig | None = None,
+    frame_step: int = 1,
+) -> RepairResult:
+    """`repair_identities` on fragments built already (e.g. from column arrays)."""
     cfg = config or RepairConfig()
-    fragments = build_fragments(observations)
     n = len(fragments)
     identity = {f.track_id: f.track_id for f in fragments}
     camera = CameraMotion(fragments, fps, cfg.camera_min_tracks)
@@ -371,7 +381,7 @@ def repair_identities(
         features = appearance.end_features(ends)  # type: ignore[union-attr]
         if not any(f is not None for f in features.values()):
             # no re-id model, or no usable crops: decide as without appearance
-            return repair_identities(observations, fps, None, cfg, frame_step)
+            return repair_fragments(fragments, fps, None, cfg, frame_step)
 
     def distance(i: int, j: int) -> float | None:
         tail = features.get((fragments[i].track_id, "tail"))
@@ -491,6 +501,12 @@ class CropAppearance:
             self.head[track_id].append(crop)
         self.tail[track_id].append(crop)
 
+    def all_end_features(self) -> dict[int, dict[str, np.ndarray | None]]:
+        """Head and tail features of every track seen (one batch), for `EndFeatures`."""
+        ends = [(t, side) for t in sorted(self.head) for side in ("head", "tail")]
+        feats = self.end_features(ends)
+        return {t: {side: feats.get((t, side)) for side in ("head", "tail")} for t in self.head}
+
     def end_features(
         self, ends: Sequence[tuple[int, str]]
     ) -> dict[tuple[int, str], np.ndarray | None]:
@@ -504,6 +520,22 @@ class CropAppearance:
             batch.extend(crops)
         feats = self.embedder.embed(batch) if batch else np.zeros((0, 1))
         return {end: _mean_feature(feats[a:b]) if b > a else None for end, (a, b) in spans.items()}
+
+
+class EndFeatures:
+    """Appearance from precomputed end features: `{track id: {"head": vec, "tail": vec}}`."""
+
+    def __init__(self, features: dict[int, dict[str, Any]]) -> None:
+        self.features = features
+
+    def end_features(
+        self, ends: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str], np.ndarray | None]:
+        out: dict[tuple[int, str], np.ndarray | None] = {}
+        for track_id, side in ends:
+            value = self.features.get(track_id, {}).get(side)
+            out[(track_id, side)] = None if value is None else np.asarray(value, np.float64)
+        return out
 
 
 def default_embedder() -> Any | None:

@@ -131,12 +131,19 @@ def iter_frames(
     max_frames: int | None = None,
     prefetch: int = 16,
     on_error: str = "stop",
+    start: int = 0,
+    stop_at: int | None = None,
 ) -> Iterator[Frame]:
     """Yield sampled frames, decoded ahead by a background thread.
 
-    Sampling keeps every `stride`-th frame, or (with `target_fps`) about that many frames
-    per second. A truncated or corrupt file ends the stream cleanly after the last good
-    frame (`on_error="stop"`), or raises `DecodeError` (`on_error="raise"`).
+    Sampling keeps every `stride`-th frame (frame indices that are multiples of it), or
+    (with `target_fps`) about that many frames per second. `start` / `stop_at` bound the
+    video frame indices yielded. Frames before `start` are decoded but not converted
+    (decoding alone runs at thousands of frames per second): a frame's index is its position
+    in decode order, which timestamps do not give reliably (AVI files with dropped frames),
+    so seeking by time could shift indices between a chunk and a whole pass.
+    A truncated or corrupt file ends the stream cleanly after the last good frame
+    (`on_error="stop"`), or raises `DecodeError` (`on_error="raise"`).
     """
     import av
 
@@ -158,7 +165,9 @@ def iter_frames(
                     decoded = index + 1
                     if stop.is_set():
                         return
-                    if index % step:
+                    if stop_at is not None and index >= stop_at:
+                        break
+                    if index % step or index < start:
                         continue
                     ts = float(frame.time) if frame.time is not None else index / rate
                     q.put(Frame(index, ts, frame.to_ndarray(format="bgr24")))

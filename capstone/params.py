@@ -42,6 +42,13 @@ class AnalysisParams(BaseModel):
         description="a track becomes an object (events, counts) once seen this long"
         " and in at least 3 samples",
     )
+    chunk_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=86400.0,
+        description="seconds of video per chunk: rows are staged per chunk, a killed run"
+        " resumes at its last staged chunk, and chunks can run on several workers",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="stage options (lines, zones, keyframe interval, ...)"
     )

@@ -1,4 +1,11 @@
-"""The pipeline: probe -> decode -> detect -> track -> stages -> store, one pass over the frames.
+"""The pipeline: probe -> plan chunks -> (decode -> detect -> track -> stages) per chunk,
+rows streamed to staging -> stitch and publish in one transaction.
+
+Memory does not grow with the video: rows leave for the staging tables as they are made
+(`capstone.staging`), and per chunk only live state is kept (`capstone.chunk_run`). A
+killed run resumes at its first unfinished chunk; `workers=N` runs chunks in N processes;
+`chunks=[...]`, `publish=False` runs only some chunks (an AWS Batch array child) and a
+later call publishes (`capstone.publish`).
 
 >>> from capstone.pipeline import analyze
 >>> result = analyze("../shared/data/videos/bikes.mp4", video_id="bikes")  # doctest: +SKIP
@@ -9,11 +16,12 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,32 +29,38 @@ from typing import Any
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
-from capstone import analyses
+from capstone import analyses, staging
+from capstone.chunk_run import AnalysisCancelled, ChunkJob, Heartbeat, build_stages
+from capstone.chunks import ChunkSpan, plan_chunks
 from capstone.config import get_settings
-from capstone.db.engine import session_scope
 from capstone.db.migrate import ensure_schema
 from capstone.detect import Detector, get_detector
-from capstone.detections import Detections
 from capstone.errors import CapstoneError, InputError, ModelNotFoundError
-from capstone.media import Frame, iter_frames, probe
+from capstone.media import VideoInfo, probe
 from capstone.models import USER_CACHE
-from capstone.params import OPTIONAL_STAGES, AnalysisParams
-from capstone.stage import Rows, RunContext, Stage, TrackSummary
+from capstone.params import AnalysisParams
 from capstone.storage import discard_download, fetch
-from capstone.store import replace_results
-from capstone.track import Tracker
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-PROGRESS_INTERVAL_S = 1.0
+WAIT_POLL_S = 0.5
+
+__all__ = [
+    "AnalysisCancelled",
+    "AnalysisResult",
+    "analyze",
+    "build_stages",
+    "default_video_id",
+    "plan",
+]
 
 
 @dataclass
 class AnalysisResult:
     video_id: str
     analysis_id: int
-    status: str
+    status: str  # completed | staged (chunks only) | pending | failed | conflict
     frames_processed: int = 0
     frames_expected: int = 0
     fps: float = 0.0
@@ -57,6 +71,8 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    chunks_total: int = 0
+    chunks_run: int = 0  # by this call (and its worker processes)
 
 
 def default_video_id(source: str | Path) -> str:
@@ -65,94 +81,17 @@ def default_video_id(source: str | Path) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-") or "video"
 
 
-def build_stages(ctx: RunContext) -> list[Stage]:
-    """The enabled optional stages, in the order of `AnalysisParams.stages`."""
-    from capstone.enrich import STAGES
-
-    missing = [n for n in ctx.params.stages if n in OPTIONAL_STAGES and n not in STAGES]
-    if missing:
-        raise ValueError(f"stage(s) not available: {', '.join(missing)}")
-    return [STAGES[name](ctx) for name in ctx.params.stages if name in STAGES]
+def sampling_step(info: VideoInfo, params: AnalysisParams) -> int:
+    return params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
 
 
-class _Tracks:
-    """Per-frame detection rows and running track summaries (the detect/track output)."""
-
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
-        self.events: list[dict[str, Any]] = []
-
-    def add(self, frame: Frame, dets: Detections) -> None:
-        tracked = dets.tracker_id is not None
-        width, height = self.ctx.info.width, self.ctx.info.height
-        clipped = dets.xyxy.clip(0, [width, height, width, height])
-        for i in range(len(dets)):
-            box = [round(float(v), 2) for v in clipped[i]]
-            cls = int(dets.class_id[i])
-            name = dets.class_names.get(cls, str(cls))
-            conf = float(dets.confidence[i])
-            tid = int(dets.tracker_id[i]) if tracked else None  # type: ignore[index]
-            self.events.append(
-                {
-                    "frame_number": frame.index,
-                    "timestamp": round(frame.timestamp, 4),
-                    "event_type": "detection",
-                    "class_name": name,
-                    "confidence": round(conf, 4),
-                    "bbox": box,
-                    "track_id": tid,
-                }
-            )
-            if tid is None:
-                continue
-            summary = self.ctx.tracks.get(tid)
-            if summary is None:
-                summary = self.ctx.tracks[tid] = TrackSummary(
-                    tid, cls, name, frame.index, frame.index, frame.timestamp, frame.timestamp
-                )
-            summary.last_frame, summary.last_timestamp = frame.index, frame.timestamp
-            summary.length += 1
-            summary.confidence_sum += conf
-            summary.observations.append((frame.index, frame.timestamp, tuple(box)))  # type: ignore[arg-type]
-            area = (box[2] - box[0]) * (box[3] - box[1])
-            score = conf * (area**0.5)
-            if score > summary.best_score:
-                summary.best_score, summary.best_frame, summary.best_bbox = score, frame.index, box
-
-    def rows(self) -> Rows:
-        tracks = [
-            {
-                "track_id": t.track_id,
-                "identity_id": t.extra.get("identity_id"),
-                "class_name": t.class_name,
-                "first_frame": t.first_frame,
-                "last_frame": t.last_frame,
-                "first_timestamp": round(t.first_timestamp, 4),
-                "last_timestamp": round(t.last_timestamp, 4),
-                "length": t.length,
-                "mean_confidence": round(t.mean_confidence, 4),
-                "best_frame": t.best_frame,
-                "best_bbox": t.best_bbox,
-                **{k: t.extra[k] for k in _TRACK_EXTRA_COLUMNS if k in t.extra},
-            }
-            for t in self.ctx.tracks.values()
-        ]
-        return {"apps_db_event": self.events, "apps_db_track": tracks}
-
-
-_TRACK_EXTRA_COLUMNS = (
-    "best_crop",
-    "avg_depth",
-    "min_depth",
-    "max_depth",
-    "embedding",
-    "reid_embedding",
-)
-
-
-def _merge(into: Rows, more: Rows) -> None:
-    for table, rows in more.items():
-        into.setdefault(table, []).extend(rows)
+def plan(info: VideoInfo, params: AnalysisParams) -> list[ChunkSpan]:
+    """The chunks of this video under these parameters (`capstone.chunks.plan_chunks`)."""
+    step = sampling_step(info, params)
+    frame_count = max(1, info.frame_count)
+    if params.max_frames:
+        frame_count = min(frame_count, params.max_frames * step)
+    return plan_chunks(frame_count=frame_count, fps=info.fps, chunk_s=params.chunk_s, step=step)
 
 
 def _import_stage_modules() -> None:
@@ -162,49 +101,6 @@ def _import_stage_modules() -> None:
     import ultralytics.trackers.byte_tracker  # noqa: F401
 
     import capstone.enrich  # noqa: F401
-
-
-class AnalysisCancelled(CapstoneError):
-    """The caller asked the analysis to stop (e.g. the service shuts down)."""
-
-
-class _LeaseKeeper:
-    """Extends the lease every quarter of its length for the whole analysis (frame loop,
-    end-of-pass stages and store), and notes when the row has moved on."""
-
-    def __init__(self, lease: analyses.Lease, cancel: threading.Event | None) -> None:
-        self.lease = lease
-        self.cancel = cancel
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="capstone-lease", daemon=True)
-
-    def _run(self) -> None:
-        interval = max(0.5, self.lease.seconds / 4)
-        while not self._stop.wait(interval):
-            try:
-                if not analyses.extend_lease(self.lease):
-                    self.lost.set()
-                    return
-            except SQLAlchemyError as exc:  # the database is away: try again next beat
-                log.warning("lease heartbeat failed: %s", type(exc).__name__)
-
-    def check(self) -> None:
-        """Raise if the lease was lost or the caller cancelled."""
-        if self.lost.is_set():
-            raise analyses.LeaseLostError(
-                f"analysis {self.lease.analysis_id} was taken over by another worker"
-            )
-        if self.cancel is not None and self.cancel.is_set():
-            raise AnalysisCancelled("cancelled before it finished")
-
-    def __enter__(self) -> _LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _public(message: str, path: Path, label: str) -> str:
@@ -223,6 +119,19 @@ def _public(message: str, path: Path, label: str) -> str:
     return message
 
 
+@dataclass
+class _Run:
+    """One call's settings, passed down instead of a dozen arguments."""
+
+    progress: ProgressCallback | None = None
+    detector: Detector | None = None
+    fail_store_after: str | None = None
+    cancel: threading.Event | None = None
+    workers: int = 1
+    chunks: Sequence[int] | None = None
+    publish: bool = True
+
+
 def analyze(
     source: str | Path,
     *,
@@ -235,19 +144,29 @@ def analyze(
     cancel: threading.Event | None = None,
     lease_seconds: int = analyses.LEASE_SECONDS,
     owner: str | None = None,
+    workers: int = 1,
+    chunks: Sequence[int] | None = None,
+    publish: bool = True,
 ) -> AnalysisResult:
-    """Analyze one video end to end and store the result; returns a summary.
+    """Analyze one video end to end and publish the result; returns a summary.
 
     Bad input never raises out of here once the analysis row exists: the row is marked
     `failed` with the reason and the result says so; so are database errors while it runs.
-    `AnalysisBusyError` (the same analysis running elsewhere) raises. `owner` names the
-    worker (default: a fresh id); a worker that took a queued row passes its own. Setting `cancel`
-    stops the analysis at the next frame and gives the row back as `pending` (retryable).
-    Error messages name the source as given (an `s3://` URI, a file name), never a server
-    path.
+    `AnalysisBusyError` (the same analysis being published elsewhere) raises. `owner` names
+    the worker (default: a fresh id); a worker that took a queued row passes its own.
+    Setting `cancel` stops the analysis at the next frame and gives the row back as
+    `pending` (retryable). Error messages name the source as given (an `s3://` URI, a
+    file name), never a server path.
+
+    Chunks already staged by an earlier (killed) run are kept: the run resumes. `workers`
+    > 1 runs chunks in that many processes. `chunks` with `publish=False` runs only those
+    chunks and returns `staged`; a call with `publish=True` runs whatever is left and
+    publishes.
     """
     params = params or AnalysisParams()
     video_id = video_id or default_video_id(source)
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
     started = time.perf_counter()
     threading.Thread(target=_import_stage_modules, name="capstone-imports", daemon=True).start()
     ensure_schema()
@@ -255,6 +174,7 @@ def analyze(
     text = str(source)
     label = text if text.startswith("s3://") else Path(text).name
     path: Path | None = None
+    run = _Run(progress, detector, fail_store_after, cancel, workers, chunks, publish)
     try:
         try:
             path, source_uri = fetch(source)
@@ -265,31 +185,37 @@ def analyze(
                 video_id, params, reason, label, owner=owner
             )
             return AnalysisResult(video_id, analysis_id, "failed", error=reason)
+        fetched = path
+
+        def public(message: str) -> str:
+            return _public(message, fetched, label)
+
         try:
-            lease = analyses.claim_analysis(
-                video_id,
-                params,
-                owner,
-                info=info,
-                title=title,
-                source_uri=source_uri,
-                lease_seconds=lease_seconds,
-            )
+            if publish:
+                lease: analyses.Lease | None = analyses.claim_analysis(
+                    video_id,
+                    params,
+                    owner,
+                    info=info,
+                    title=title,
+                    source_uri=source_uri,
+                    lease_seconds=lease_seconds,
+                )
+                analysis_id = lease.analysis_id  # type: ignore[union-attr]
+            else:
+                lease = None
+                analysis_id, status = analyses.join_analysis(
+                    video_id, params, info=info, title=title, source_uri=source_uri
+                )
+                if status == "completed":
+                    return AnalysisResult(video_id, analysis_id, "completed")
         except analyses.ContentConflictError as exc:
             analysis_id = analyses.record_rejected_input(
                 video_id, params, str(exc), label, code="content_conflict", owner=owner
             )
             return AnalysisResult(video_id, analysis_id, "conflict", error=str(exc))
-        result = AnalysisResult(video_id, lease.analysis_id, "processing")
-        fetched = path
-        _run_leased(
-            info,
-            params,
-            lease,
-            result,
-            (progress, detector, fail_store_after, cancel),
-            lambda message: _public(message, fetched, label),
-        )
+        result = AnalysisResult(video_id, analysis_id, "processing")
+        _run_leased(info, params, lease, owner, lease_seconds, result, run, public)
     finally:
         if path is not None and text.startswith("s3://"):
             discard_download(path)
@@ -298,169 +224,265 @@ def analyze(
 
 
 def _run_leased(
-    info: Any,
+    info: VideoInfo,
     params: AnalysisParams,
-    lease: analyses.Lease,
+    lease: analyses.Lease | None,
+    owner: str,
+    lease_seconds: int,
     result: AnalysisResult,
-    options: tuple[ProgressCallback | None, Detector | None, str | None, threading.Event | None],
+    run: _Run,
     public: Callable[[str], str],
 ) -> None:
-    """`_run` under a heartbeat; every outcome is written fenced by the lease, and every
-    reason passes through `public` (no server paths)."""
-    progress, detector, fail_store_after, cancel = options
+    """`_run` under a heartbeat; every outcome is written fenced by the lease (chunk-only
+    runs hold no analysis lease: their failures stay in their chunks, for the publisher to
+    retry), and every reason passes through `public` (no server paths)."""
+    heartbeat = Heartbeat(lease, run.cancel, lease_seconds)
     try:
-        with _LeaseKeeper(lease, cancel) as keeper:
-            _run(info, params, lease, result, progress, detector, fail_store_after, keeper)
+        with heartbeat:
+            _run(info, params, lease, owner, result, run, heartbeat)
     except analyses.LeaseLostError as exc:  # the new owner's row: write nothing
         result.status, result.error = "failed", str(exc)
     except AnalysisCancelled as exc:
-        analyses.release(lease, f"interrupted: {exc}; it runs again on the next request")
+        _give_back(heartbeat, lease, f"interrupted: {exc}; it runs again on the next request")
         result.status, result.error = "pending", f"interrupted: {exc}"
     except (SQLAlchemyError, psycopg.Error) as exc:
         first_line = (str(exc).splitlines() or [""])[0][:300]
         reason = public(f"database error: {type(exc).__name__}: {first_line}")
-        try:
-            analyses.mark_failed(lease, reason)
-        except SQLAlchemyError:
-            log.error("analysis %s: cannot record failure: %s", lease.analysis_id, reason)
+        _fail(lease, reason, True)
         result.status, result.error = "failed", reason
     except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
         reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
         reason = public(reason)
         permanent = isinstance(exc, InputError | ModelNotFoundError | ValueError)
-        analyses.mark_failed(lease, reason, retryable=not permanent)
+        _fail(lease, reason, not permanent)
         result.status, result.error = "failed", reason
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: retryable, then re-raise
-        analyses.release(lease, f"interrupted: {type(exc).__name__}")
+        _give_back(heartbeat, lease, f"interrupted: {type(exc).__name__}")
         raise
 
 
-def _run(
-    info: Any,
-    params: AnalysisParams,
-    lease: analyses.Lease,
-    result: AnalysisResult,
-    progress: ProgressCallback | None,
-    detector: Detector | None,
-    fail_store_after: str | None,
-    keeper: _LeaseKeeper,
-) -> None:
-    t0 = time.perf_counter()
-    video_id = result.video_id
+def _fail(lease: analyses.Lease | None, reason: str, retryable: bool) -> None:
+    if lease is None:
+        log.error("chunk worker failed: %s", reason)
+        return
+    try:
+        analyses.mark_failed(lease, reason, retryable=retryable)
+    except SQLAlchemyError:
+        log.error("analysis %s: cannot record failure: %s", lease.analysis_id, reason)
+
+
+def _give_back(heartbeat: Heartbeat, lease: analyses.Lease | None, reason: str) -> None:
+    for chunk_lease in heartbeat.held():
+        staging.release_chunk(chunk_lease)
+    if lease is not None:
+        analyses.release(lease, reason)
+
+
+def _settings_detector(params: AnalysisParams, detector: Detector | None) -> Detector:
     shared = detector or get_detector(params.model)
     # Settings travel with this analysis; the cached detector is shared and never changed.
-    detector = shared.using(
+    return shared.using(
         conf=params.conf,
         imgsz=params.imgsz,
         classes=shared.class_ids(params.classes) if params.classes else None,
     )
-    step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
-    expected = max(1, -(-info.frame_count // step))
-    if params.max_frames:
-        expected = min(expected, params.max_frames)
-    ctx = RunContext(video_id, info, params, info.fps / step, detector.class_names)
-    tracker = Tracker(params.tracker, frame_rate=ctx.sample_fps) if params.runs("track") else None
-    stages = build_stages(ctx)
-    core = _Tracks(ctx)
-    timings: Counter[str] = Counter({"setup": time.perf_counter() - t0})
 
-    frames = 0
-    last_report = time.perf_counter()
-    loop_start = time.perf_counter()
-    # Frames are detected with several in flight (decode runs ahead in its own thread) and
-    # come back in order, so tracking and the stages see them one by one, as before.
-    detected = detector.stream(iter_frames(info.path, stride=step, max_frames=params.max_frames))
-    while True:
-        t = time.perf_counter()
-        item = next(detected, None)
-        timings["detect"] += time.perf_counter() - t  # waiting on decode + detect
-        if item is None:
-            break
-        frame, dets = item
-        keeper.check()
-        if tracker is not None:
-            t = time.perf_counter()
-            dets = tracker.update(dets, frame.image)
-            timings["track"] += time.perf_counter() - t
-        core.add(frame, dets)
-        for stage in stages:
-            t = time.perf_counter()
-            stage.process(frame, dets, ctx)
-            timings[stage.name] += time.perf_counter() - t
-        frames += 1
-        if progress:
-            progress(frames, expected)
-        now = time.perf_counter()
-        if now - last_report >= PROGRESS_INTERVAL_S:
-            last_report = now
-            if not analyses.report_progress(
-                lease,
-                stage="analyze",
-                progress=90.0 * frames / expected,
-                frames_processed=frames,
-                fps=frames / (now - loop_start),
-            ):
-                keeper.lost.set()
-    loop_time = time.perf_counter() - loop_start
+
+def _run(
+    info: VideoInfo,
+    params: AnalysisParams,
+    lease: analyses.Lease | None,
+    owner: str,
+    result: AnalysisResult,
+    run: _Run,
+    heartbeat: Heartbeat,
+) -> None:
+    t0 = time.perf_counter()
+    analysis_id = result.analysis_id
+    detector = _settings_detector(params, run.detector)
+    spans = plan(info, params)
+    if run.chunks is not None:
+        bad = [i for i in run.chunks if not 0 <= i < len(spans)]
+        if bad:
+            raise ValueError(f"chunk(s) {bad} out of range: this video has {len(spans)} chunks")
+    records = staging.chunk_records(analysis_id, spans[0].step)
+    if records and [r.span.start for r in records] != [s.start for s in spans]:
+        staging.discard(analysis_id)  # staged under another plan (another frame count)
+        records = []
+    staging.ensure_chunks(analysis_id, spans)
+    result.chunks_total = len(spans)
+    job = ChunkJob(
+        analysis_id=analysis_id,
+        video_id=result.video_id,
+        info=info,
+        params=params,
+        spans=spans,
+        detector=detector,
+        owner=owner,
+        heartbeat=heartbeat,
+        progress=run.progress,
+    )
+    job.frames_before = sum(r.frames_processed for r in records if r.status == "done")
+    timings: Counter[str] = Counter({"setup": time.perf_counter() - t0})
+    if lease is not None:
+        analyses.report_progress(
+            lease, stage="analyze", progress=0.0, frames_processed=job.frames_before, fps=None
+        )
+    helpers = _start_workers(run.workers - 1, info, params, result, spans, owner)
+    try:
+        job.work(only=run.chunks)
+        if run.publish:
+            _wait_for_chunks(job, run)
+    finally:
+        _join_workers(helpers, run.cancel)
+    timings.update(job.timings)
+    result.chunks_run = sum(1 for r in staging.chunk_records(analysis_id) if r.status == "done")
+    if not run.publish:
+        result.status = "staged"
+        result.frames_processed = job.frames
+        result.timings = {k: round(v, 3) for k, v in timings.items()}
+        return
+    heartbeat.check()
+    records = staging.chunk_records(analysis_id, job.step)
+    frames = sum(r.frames_processed for r in records)
+    expected = job.expected
     if frames == 0:
         raise InputError(f"{info.path}: no frames could be decoded")
-    keeper.check()
     if frames < expected and not params.max_frames:
         result.warnings.append(
             f"decoded {frames} of {expected} sampled frames the header announces "
             "(truncated or corrupt file); stored what decoded"
         )
+    fps = job.frames / job.loop_time if job.loop_time > 0 and job.frames else 0.0
+    assert lease is not None
+    analyses.report_progress(
+        lease, stage="publish", progress=95.0, frames_processed=frames, fps=round(fps, 2)
+    )
+    heartbeat.check()
+    from capstone.publish import publish_analysis
 
-    stage_rows: Rows = {}
-    for stage in stages:
-        t = time.perf_counter()
-        _merge(stage_rows, stage.finish(ctx))
-        timings[stage.name] += time.perf_counter() - t
-    rows = core.rows()  # after the stages: they may have enriched the track summaries
-    _merge(rows, stage_rows)
-    for stage in stages:  # stages that work on everything merged (e.g. embed descriptions)
-        finalize = getattr(stage, "finalize", None)
-        if finalize is not None:
-            t = time.perf_counter()
-            finalize(rows, ctx)
-            timings[stage.name] += time.perf_counter() - t
-    fps = frames / loop_time if loop_time > 0 else 0.0
-    tracks_per_class = dict(Counter(t.class_name for t in ctx.tracks.values()))
-    events_per_type = dict(Counter(e["event_type"] for e in rows.get("apps_db_event", [])))
-    timings.update(ctx.timings)
-
-    keeper.check()
-    if not analyses.report_progress(
-        lease, stage="store", progress=95.0, frames_processed=frames, fps=fps
-    ):
-        keeper.lost.set()
-    keeper.check()
-    t = time.perf_counter()
-    summary = {
-        "frames_processed": frames,
-        "frames_expected": expected,
-        "fps": round(fps, 2),
-        "tracks_per_class": tracks_per_class,
-        "events_per_type": events_per_type,
-        "warnings": result.warnings,
-        "stages": list(params.stages),
-    }
-    with session_scope() as session:
-        analyses.fence(session, lease)  # locks the row: a takeover waits until we commit
-        counts = replace_results(
-            session,
-            video_id=video_id,
-            analysis_id=lease.analysis_id,
-            rows=rows,
-            fail_after=fail_store_after,
-        )
-        summary["counts"] = counts
-        analyses.mark_completed(
-            session, lease, frames_processed=frames, fps=round(fps, 2), summary=summary
-        )
-    timings["store"] = time.perf_counter() - t
+    published = publish_analysis(
+        lease,
+        video_id=result.video_id,
+        info=info,
+        params=params,
+        step=job.step,
+        summary={
+            "frames_expected": expected,
+            "fps": round(fps, 2),
+            "warnings": result.warnings,
+            "stages": list(params.stages),
+        },
+        fail_after=run.fail_store_after,
+    )
+    timings.update(published.timings)
+    timings["store"] = published.timings.get("publish", 0.0)
     result.status = "completed"
     result.frames_processed, result.frames_expected, result.fps = frames, expected, fps
-    result.counts, result.tracks_per_class = counts, tracks_per_class
-    result.events_per_type = events_per_type
+    result.counts, result.tracks_per_class = published.counts, published.tracks_per_class
+    result.events_per_type = published.events_per_type
     result.timings = {k: round(v, 3) for k, v in timings.items()}
+
+
+def _wait_for_chunks(job: ChunkJob, run: _Run) -> None:
+    """Until every chunk is done: run what can be claimed (a dead worker's chunk), else
+    wait for the workers that hold the rest, reporting their progress."""
+    while True:
+        records = staging.chunk_records(job.analysis_id, job.step)
+        if all(r.status == "done" for r in records):
+            return
+        if any(r.status == "pending" for r in records):
+            job.work()
+            continue
+        job.heartbeat.check()
+        if run.progress:
+            run.progress(sum(r.frames_processed for r in records), job.expected)
+        time.sleep(WAIT_POLL_S)
+
+
+# -- worker processes --------------------------------------------------------------------
+
+
+def _worker_main(
+    path: str,
+    video_id: str,
+    params_json: str,
+    analysis_id: int,
+    owner: str,
+    prefer: int,
+    lease_seconds: int,
+) -> None:
+    """A chunk worker process (`analyze(workers=N)`): claims and runs chunks, from `prefer`
+    on, until none is left; the parent publishes."""
+    logging.basicConfig(level=logging.WARNING)
+    params = AnalysisParams.model_validate_json(params_json)
+    info = probe(path)
+    spans = plan(info, params)
+    with Heartbeat(None, None, lease_seconds) as heartbeat:
+        job = ChunkJob(
+            analysis_id=analysis_id,
+            video_id=video_id,
+            info=info,
+            params=params,
+            spans=spans,
+            detector=_settings_detector(params, None),
+            owner=owner,
+            heartbeat=heartbeat,
+        )
+        job.work(prefer=prefer)
+
+
+def _start_workers(
+    n: int,
+    info: VideoInfo,
+    params: AnalysisParams,
+    result: AnalysisResult,
+    spans: Sequence[ChunkSpan],
+    owner: str,
+) -> list[multiprocessing.process.BaseProcess]:
+    """`n` chunk worker processes, each starting in its own share of the chunks."""
+    if n <= 0 or len(spans) < 2:
+        return []
+    context = multiprocessing.get_context("spawn")
+    total = n + 1
+    processes = []
+    for k in range(1, total):
+        process = context.Process(
+            target=_worker_main,
+            args=(
+                str(info.path),
+                result.video_id,
+                params.model_dump_json(),
+                result.analysis_id,
+                f"{owner}/worker-{k}",
+                k * len(spans) // total,
+                analyses.LEASE_SECONDS,
+            ),
+            name=f"capstone-chunks-{k}",
+            daemon=True,
+        )
+        process.start()
+        processes.append(process)
+    return processes
+
+
+def _join_workers(
+    processes: list[multiprocessing.process.BaseProcess], cancel: threading.Event | None
+) -> None:
+    for process in processes:
+        if cancel is not None and cancel.is_set():
+            process.terminate()
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def chunk_progress(analysis_id: int) -> dict[str, Any]:
+    """Chunks done / total and frames of a running analysis (for CLIs and notebooks)."""
+    records = staging.chunk_records(analysis_id)
+    return {
+        "chunks_done": sum(r.status == "done" for r in records),
+        "chunks_total": len(records),
+        "frames_processed": sum(r.frames_processed for r in records),
+    }

@@ -46,20 +46,38 @@ def _adapter(column: Any) -> Callable[[Any], Any]:
     return lambda v: v.tolist() if isinstance(v, np.ndarray) else v
 
 
-def copy_rows(session: Session, table: str, rows: Sequence[dict[str, Any]]) -> int:
-    """COPY `rows` into `table` on the session's connection (inside its transaction)."""
+def copy_rows(
+    session: Session,
+    table: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    like: str | None = None,
+    json_columns: Sequence[str] = (),
+) -> int:
+    """COPY `rows` into `table` on the session's connection (inside its transaction).
+
+    Values are adapted to the columns of the result table `like` (default: `table`
+    itself): vectors, JSONB, arrays. Columns that table lacks (a staging table's `chunk`)
+    pass through, as do all columns of a table that is not a result table, except
+    `json_columns`.
+    """
     if not rows:
         return 0
-    model = RESULT_TABLES.get(table)
+    model = RESULT_TABLES.get(like or table)
     columns_meta = model.__table__.columns if model is not None else None  # type: ignore[attr-defined]
     names = sorted({k for row in rows for k in row} - _COMPUTED)
     if columns_meta is not None:
-        unknown = [n for n in names if n not in columns_meta]
+        unknown = [n for n in names if n not in columns_meta and (like is None or n != "chunk")]
         if unknown:
             raise KeyError(f"{table} has no column(s) {', '.join(unknown)}")
-        adapters = [_adapter(columns_meta[n]) for n in names]
+        adapters = [
+            _adapter(columns_meta[n]) if n in columns_meta else (lambda v: v) for n in names
+        ]
     else:
-        adapters = [lambda v: v for _ in names]
+        adapters = [
+            (lambda v: None if v is None else Jsonb(v)) if n in json_columns else (lambda v: v)
+            for n in names
+        ]
     raw = session.connection().connection.driver_connection
     cols = ", ".join(f'"{n}"' for n in names)
     with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:

@@ -108,10 +108,39 @@ class VideoAnalysis(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True))
     )
     attempts: int = 0
+    chunks_total: int = 0  # time chunks of the video (`AnalysisChunk`), 0 before planning
+    chunks_done: int = 0
     notebook: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime = _ts()
+    updated_at: datetime = _ts(onupdate=func.now())
+
+
+class AnalysisChunk(SQLModel, table=True):
+    """One time chunk of an analysis (`capstone.chunks`): its own lease, so chunks run in
+    parallel, and `state` (what its stages hand to the publish step) once it is `done`.
+    Its rows wait in the `staging_*` tables until the analysis is published."""
+
+    __tablename__ = "apps_db_analysischunk"
+    __table_args__ = (
+        UniqueConstraint("analysis_id", "chunk_index", name="uq_chunk_analysis_index"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    analysis_id: int = _fk_analysis()
+    chunk_index: int
+    start_frame: int  # first video frame of the chunk
+    end_frame: int  # one past its last video frame
+    status: str = "pending"  # pending | processing | done
+    frames_expected: int = 0  # sampled frames the chunk should see
+    frames_processed: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
+    attempts: int = 0
+    state: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     updated_at: datetime = _ts(onupdate=func.now())
 
 
@@ -286,4 +315,13 @@ class FrameEmbedding(SQLModel, table=True):
     clip_embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(CLIP_DIM)))
 
 
-ALL_TABLES = [Video, VideoAnalysis, Event, Track, DepthData, DisplayData, FrameEmbedding]
+ALL_TABLES = [
+    Video,
+    VideoAnalysis,
+    AnalysisChunk,
+    Event,
+    Track,
+    DepthData,
+    DisplayData,
+    FrameEmbedding,
+]

@@ -54,7 +54,7 @@ import numpy as np
 from capstone.detections import Detections
 from capstone.errors import ConfigError, ModelNotFoundError
 from capstone.media import Frame
-from capstone.stage import Rows, RunContext
+from capstone.stage import RunContext, VideoResult
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,27 @@ class DepthStage:
     def method_model(self) -> str:
         return f"model:{self.model_name}"
 
-    def finish(self, ctx: RunContext) -> Rows:
+    def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
+        """The chunk's rows (the ground plane is calibrated on the chunk's person boxes), and
+        each track's depth sums for the publish step."""
+        for row in self._rows(ctx):
+            ctx.emit("apps_db_depthdata", row)
+        self.frames, self.keyframe_rows = [], []
+        return {}
+
+    @classmethod
+    def publish(cls, video: VideoResult) -> None:
+        """Per track the mean/min/max of its boxes' average depth over all its chunks."""
+        for summary in video.tracks.values():
+            n = summary.extra.pop("depth_n", 0)
+            total = summary.extra.pop("depth_sum", 0.0)
+            if n:
+                summary.extra["avg_depth"] = round(total / n, 4)
+            else:
+                summary.extra.pop("min_depth", None)
+                summary.extra.pop("max_depth", None)
+
+    def _rows(self, ctx: RunContext) -> list[dict[str, Any]]:
         person = [
             f.boxes[i] for f in self.frames for i, lb in enumerate(f.labels) if lb == "person"
         ]
@@ -345,11 +365,13 @@ class DepthStage:
         for tid, depths in per_track.items():
             summary = ctx.tracks.get(tid)
             if summary is not None:
-                summary.extra["avg_depth"] = round(float(np.mean(depths)), 4)
-                summary.extra["min_depth"] = round(float(np.min(depths)), 4)
-                summary.extra["max_depth"] = round(float(np.max(depths)), 4)
+                extra = summary.extra
+                extra["depth_sum"] = extra.get("depth_sum", 0.0) + float(np.sum(depths))
+                extra["depth_n"] = extra.get("depth_n", 0) + len(depths)
+                extra["min_depth"] = round(min(extra.get("min_depth", np.inf), min(depths)), 4)
+                extra["max_depth"] = round(max(extra.get("max_depth", -np.inf), max(depths)), 4)
         rows.sort(key=lambda r: (r["frame_number"], r["class_name"] is not None))
-        return {"apps_db_depthdata": rows}
+        return rows
 
     def _keyframe_ratios(self) -> Any:
         """A function (frame, track ids) -> model/geometric scale per box, or None."""

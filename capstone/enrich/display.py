@@ -9,7 +9,9 @@ Rows, by `kind`:
   plus a PNG of the heatmap over the first keyframe.
 - `counts`: one row; per-class object counts per time bucket (mean and max per frame).
 
-Everything lives in the database (no S3). Options (`AnalysisParams.options`):
+Thumbnails are emitted as their frames pass; the heatmap grid, the count buckets and the
+background are the chunk's state, merged with the trails (from every tracked box of the
+video) in `publish`. Everything lives in the database (no S3). Options (`AnalysisParams.options`):
 `thumbnail_width` (320), `heatmap_grid` ([64, 48]), `count_bucket_s` (1.0),
 `trail_min_step` (fraction of the frame diagonal between kept trail points, 0.01), and the
 keyframe options `keyframe_every_s`, `scene_change_threshold`.
@@ -21,6 +23,7 @@ keyframe options `keyframe_every_s`, `scene_change_threshold`.
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +35,7 @@ from capstone.detections import Detections
 from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
-from capstone.stage import Rows, RunContext
+from capstone.stage import RunContext, VideoResult
 
 TABLE = "apps_db_displaydata"
 JPEG_QUALITY = 80
@@ -123,13 +126,18 @@ class DisplayStage:
         self.trail_step = _number(options, "trail_min_step", 0.01, 0.0, 1.0)
         self.width, self.height = ctx.info.width, ctx.info.height
         self.heat: dict[str, np.ndarray] = {}
-        self.per_frame: list[tuple[float, Counter[str]]] = []
-        self.rows: list[dict[str, Any]] = []
+        # time bucket -> [frames, per-class sum, per-class max]
+        self.buckets: dict[int, list[Any]] = {}
         self.background: np.ndarray | None = None
 
     def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
         labels = detections.labels
-        self.per_frame.append((frame.timestamp, Counter(labels)))
+        counted = Counter(labels)
+        bucket = self.buckets.setdefault(int(frame.timestamp // self.bucket_s), [0, {}, {}])
+        bucket[0] += 1
+        for c, n in counted.items():
+            bucket[1][c] = bucket[1].get(c, 0) + n
+            bucket[2][c] = max(bucket[2].get(c, 0), n)
         if len(detections):
             h, w = frame.image.shape[:2]
             xyxy = detections.xyxy
@@ -158,7 +166,8 @@ class DisplayStage:
             }
             for i in range(len(detections))
         ]
-        self.rows.append(
+        ctx.emit(
+            TABLE,
             {
                 "kind": "thumbnail",
                 "frame_number": frame.index,
@@ -173,20 +182,58 @@ class DisplayStage:
                     "counts": dict(Counter(labels)),
                     "objects": objects,
                 },
-            }
+            },
         )
 
-    def finish(self, ctx: RunContext) -> Rows:
-        rows = [*self.rows, self._trails(ctx), self._heatmap(), self._counts()]
-        return {TABLE: rows}
+    def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
+        background = None
+        if self.background is not None:
+            background = base64.b64encode(encode_jpeg(self.background, 90)).decode()
+        return {
+            "heat": {label: grid.tolist() for label, grid in self.heat.items()},
+            "buckets": {str(k): v for k, v in self.buckets.items()},
+            "background": background,
+        }
 
-    def _trails(self, ctx: RunContext) -> dict[str, Any]:
+    @classmethod
+    def publish(cls, video: VideoResult) -> None:
+        """Trails, heatmap and counts of the whole video."""
+        import cv2
+
+        stage = cls(video)  # type: ignore[arg-type]
+        for state in video.chunk_states.get(cls.name, []):
+            for label, grid in state["heat"].items():
+                total = stage.heat.setdefault(
+                    label, np.zeros((stage.grid_h, stage.grid_w), np.int64)
+                )
+                total += np.asarray(grid, np.int64)
+            for key, (frames, sums, maxima) in state["buckets"].items():
+                bucket = stage.buckets.setdefault(int(key), [0, {}, {}])
+                bucket[0] += frames
+                for c, n in sums.items():
+                    bucket[1][c] = bucket[1].get(c, 0) + n
+                for c, n in maxima.items():
+                    bucket[2][c] = max(bucket[2].get(c, 0), n)
+            if stage.background is None and state.get("background"):
+                jpeg = np.frombuffer(base64.b64decode(state["background"]), np.uint8)
+                stage.background = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        for row in (stage._trails(video), stage._heatmap(), stage._counts()):
+            video.emit(TABLE, row)
+
+    def _trails(self, video: VideoResult) -> dict[str, Any]:
         min_step = self.trail_step * float(np.hypot(self.width, self.height))
+        obs = video.observations
         tracks = []
-        for summary in sorted(ctx.tracks.values(), key=lambda t: t.track_id):
-            points = [
-                ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, f) for f, _ts, b in summary.observations
-            ]
+        for tid, part in obs.by_track():
+            summary = video.tracks[tid]
+            b = obs.boxes[part]
+            centres = zip(
+                ((b[:, 0] + b[:, 2]) / 2).tolist(),
+                ((b[:, 1] + b[:, 3]) / 2).tolist(),
+                obs.frame[part].tolist(),
+                strict=True,
+            )
+            points = list(centres)
             tracks.append(
                 {
                     "track_id": summary.track_id,
@@ -248,17 +295,17 @@ class DisplayStage:
         return buf.tobytes()
 
     def _counts(self) -> dict[str, Any]:
-        classes = sorted({c for _, counter in self.per_frame for c in counter})
-        n_buckets = 1 + int(max((t for t, _ in self.per_frame), default=0.0) // self.bucket_s)
+        classes = sorted({c for _, sums, _ in self.buckets.values() for c in sums})
+        n_buckets = 1 + max(self.buckets, default=0)
         sums = np.zeros((len(classes), n_buckets), np.float64)
         maxima = np.zeros((len(classes), n_buckets), np.int64)
         frames = np.zeros(n_buckets, np.int64)
         index = {c: i for i, c in enumerate(classes)}
-        for t, counter in self.per_frame:
-            b = int(t // self.bucket_s)
-            frames[b] += 1
-            for c, n in counter.items():
+        for b, (n_frames, bucket_sums, bucket_max) in self.buckets.items():
+            frames[b] += n_frames
+            for c, n in bucket_sums.items():
                 sums[index[c], b] += n
+            for c, n in bucket_max.items():
                 maxima[index[c], b] = max(maxima[index[c], b], n)
         means = sums / np.maximum(frames, 1)
         return {

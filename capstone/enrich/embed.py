@@ -5,11 +5,13 @@
   detections counted per class, doubtful ones apart, + the top-3 ImageNet labels), the
   description's MiniLM text embedding and, when CLIP weights resolve, a CLIP image
   embedding -> `frame_embeddings`.
-- Each track's best crop is captured while its frame is in memory and, at the end, embedded
-  in one batch: `best_crop` (JPEG), `embedding` (MobileNetV2, 1280-d) and, for persons when
-  the OSNet model resolves, `reid_embedding` (512-d) -> `apps_db_track`.
-- `embed_event_descriptions(rows)` fills `text_embedding` of event rows that carry a
-  description (the pipeline calls it after all stages have returned their rows).
+- Each track's best crop (in its chunk) is captured while its frame is in memory and, at the
+  chunk's end, embedded in one batch (the publish step keeps the best over all chunks):
+  `best_crop` (JPEG), `embedding` (MobileNetV2, 1280-d) and, for persons when the OSNet
+  model resolves, `reid_embedding` (512-d) -> `apps_db_track`.
+- `embed_event_descriptions(rows)` fills `text_embedding` of rows that carry a
+  description: keyframe rows at the end of their chunk, and in `publish` the events the
+  other stages made for the whole video.
 
 Nothing runs per detection: the cost is one forward pass per keyframe and per track.
 Timings: `embed` (this stage's share of the pass) breaks down into `embed.keyframes`,
@@ -42,7 +44,7 @@ from capstone.detections import Detections
 from capstone.enrich.keyframes import is_keyframe, selector_for
 from capstone.errors import ConfigError
 from capstone.media import Frame
-from capstone.stage import Rows, RunContext
+from capstone.stage import RunContext, VideoResult
 
 TABLE = "frame_embeddings"
 CROP_MAX_SIDE = 256  # best crops are kept (and stored) at most this large
@@ -220,21 +222,31 @@ class EmbedStage:
     def _add_time(ctx: RunContext, key: str, started: float) -> None:
         ctx.timings[key] = ctx.timings.get(key, 0.0) + time.perf_counter() - started
 
-    def finish(self, ctx: RunContext) -> Rows:
+    def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
+        """The chunk's keyframe rows (with their description's text embedding), and the
+        embeddings of its tracks' best crops (on the track summaries)."""
         self._embed_keyframes(ctx)
         if self.embed_tracks:
             started = time.perf_counter()
             self._embed_tracks(ctx)
             self._add_time(ctx, "embed.tracks", started)
-        return {TABLE: self.rows}
-
-    def finalize(self, rows: Rows, ctx: RunContext) -> None:
-        """Text embeddings of every keyframe and event description (whichever stage wrote
-        it), in one call with every core: the detector has finished by now."""
         started = time.perf_counter()
-        described = [*rows.get(TABLE, []), *rows.get("apps_db_event", [])]
-        embed_event_descriptions(described, self.text)
+        embed_event_descriptions(self.rows, self.text)
         self._add_time(ctx, "embed.text", started)
+        for row in self.rows:
+            ctx.emit(TABLE, row)
+        self.rows = []
+        return {}
+
+    @classmethod
+    def publish(cls, video: VideoResult) -> None:
+        """Text embeddings of the event descriptions made for the whole video, in one call
+        with every core (no detector runs any more)."""
+        started = time.perf_counter()
+        embed_event_descriptions(video.rows.get("apps_db_event", []))
+        video.timings["embed.text"] = video.timings.get("embed.text", 0.0) + (
+            time.perf_counter() - started
+        )
 
     def _embed_tracks(self, ctx: RunContext) -> None:
         import cv2

@@ -1,16 +1,17 @@
 """Semantic events from tracks: enter/exit, line crossings, zone dwell, per-class counts.
 
-Everything is derived at the end of the pass from the pipeline's running track summaries
-(`RunContext.tracks[...].observations`), so nothing here re-reads frames. Each event is one
-`apps_db_event` row with a readable `description` (full-text indexed).
+While chunks run the stage only counts (tracks per class and time bucket, its chunk
+state); the events are made once per analysis in `publish`, from every tracked box of the
+video (`VideoResult.observations`, stitched across chunks and repaired), one object at a
+time, so nothing here re-reads frames. Each event is one `apps_db_event` row with a
+readable `description` (full-text indexed).
 
 Events are about *objects*, not raw tracker ids: the tracks of one identity (after the
 `identity` stage's repair, `extra["identity_id"]`; else each track alone) form one object,
 and an object counts only once *confirmed*: observed for at least `confirm_s` seconds
 (`AnalysisParams.confirm_s`, default 0.5) and in at least `CONFIRM_MIN_OBSERVATIONS` (3)
 samples. Shorter tracks keep their detection rows but emit no enter/exit/dwell/line/count
-events (flicker, false positives). When the identity stage runs, the events are made in
-`finalize`, after the repair is known.
+events (flicker, false positives). The events are made after the identity repair.
 
 - `enter` / `exit`: one each per object, at its first / last observation (a gap inside a
   repaired identity is neither). `attributes.edge` names the frame border the box touches
@@ -45,6 +46,7 @@ Options (`AnalysisParams.options`): `lines`, `zones` (see `capstone.geometry`),
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +56,7 @@ from capstone.detections import Detections
 from capstone.errors import ConfigError
 from capstone.geometry import Line, Zone, lines_from_options, zones_from_options
 from capstone.media import Frame
-from capstone.stage import Rows, RunContext, TrackSummary
+from capstone.stage import RunContext, TrackSummary, VideoResult
 
 DEFAULT_DWELL_S = 5.0
 DEFAULT_COUNT_EVERY_S = 10.0
@@ -112,6 +114,30 @@ def objects_of(tracks: dict[int, TrackSummary]) -> list[TrackedObject]:
     return out
 
 
+def video_objects(video: VideoResult) -> Iterator[TrackedObject]:
+    """The objects of a published video, built one at a time from its column arrays."""
+    obs = video.observations
+    slices = dict(obs.by_track())
+    groups: dict[int, list[int]] = defaultdict(list)
+    for tid, summary in video.tracks.items():
+        if tid in slices:
+            groups[int(summary.extra.get("identity_id") or tid)].append(tid)
+    for identity in sorted(groups):
+        members = sorted(groups[identity])
+        idx = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in members])
+        idx = idx[np.lexsort((obs.track[idx], obs.frame[idx]))]
+        boxes = [tuple(b) for b in np.round(obs.boxes[idx], 2).tolist()]
+        length = sum(video.tracks[t].length for t in members)
+        yield TrackedObject(
+            identity,
+            video.tracks[members[0]].class_name,
+            members,
+            list(zip(obs.frame[idx].tolist(), obs.timestamp[idx].tolist(), boxes, strict=True)),
+            obs.track[idx].tolist(),
+            sum(video.tracks[t].confidence_sum for t in members) / max(1, length),
+        )
+
+
 def is_confirmed(obj: TrackedObject, confirm_s: float) -> bool:
     """Observed long enough (`confirm_s`) in enough samples to be an object, not flicker."""
     obs = obj.observations
@@ -159,7 +185,6 @@ class EventsStage:
         self.debounce_s = _positive(options, "cross_debounce_s", DEFAULT_DEBOUNCE_S, zero_ok=True)
         self.tracking = ctx.params.runs("track")
         self.confirm_s = float(getattr(ctx.params, "confirm_s", DEFAULT_CONFIRM_S))
-        self.deferred = ctx.params.runs("identity") and self.tracking
         self.buckets: dict[int, _Bucket] = {}
         self.first_frame: int | None = None
         self.last_frame: int | None = None
@@ -182,29 +207,65 @@ class EventsStage:
                 if tid >= 0:
                     bucket.tracks[label].add(tid)
 
-    def finish(self, ctx: RunContext) -> Rows:
-        if self.deferred:
-            return {}  # made in `finalize`, once the identity stage has repaired identities
-        return {"apps_db_event": self.events(ctx)}
+    def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
+        return {
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "buckets": {
+                str(key): {
+                    "frame_number": b.frame_number,
+                    "start": b.start,
+                    "timestamp": b.timestamp,
+                    "tracks": {label: sorted(ids) for label, ids in b.tracks.items()},
+                    "peak": dict(b.peak),
+                }
+                for key, b in self.buckets.items()
+            },
+        }
 
-    def finalize(self, rows: Rows, ctx: RunContext) -> None:
-        if self.deferred:
-            rows.setdefault("apps_db_event", []).extend(self.events(ctx))
+    @classmethod
+    def publish(cls, video: VideoResult) -> None:
+        """Every event of the analysis, from its chunks' buckets and its objects."""
+        stage = cls(video)  # type: ignore[arg-type]
+        stage.first_frame, stage.last_frame = video.first_frame, video.last_frame
+        final = video.final_id_of
+        for state in video.chunk_states.get(cls.name, []):
+            for key, b in state["buckets"].items():
+                bucket = stage.buckets.get(int(key))
+                if bucket is None:
+                    bucket = stage.buckets[int(key)] = _Bucket(
+                        b["frame_number"], b["start"], b["timestamp"]
+                    )
+                if b["frame_number"] >= bucket.frame_number:
+                    bucket.frame_number, bucket.timestamp = b["frame_number"], b["timestamp"]
+                for label, ids in b["tracks"].items():
+                    bucket.tracks[label].update(final.get(t, t) for t in ids)
+                bucket.peak |= Counter(b["peak"])
+        size = (video.info.width, video.info.height)
+        for row in stage._events_of(video_objects(video), size):
+            video.emit("apps_db_event", row)
 
     def events(self, ctx: RunContext) -> list[dict[str, Any]]:
-        """Every event of the run, from the objects (confirmed identities) in `ctx.tracks`."""
+        """Every event from the objects (confirmed identities) in `ctx.tracks`, whose
+        summaries carry their observations."""
+        return self._events_of(objects_of(ctx.tracks), (ctx.info.width, ctx.info.height))
+
+    def _events_of(
+        self, objects: Iterable[TrackedObject], size: tuple[int, int]
+    ) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        size = (ctx.info.width, ctx.info.height)
-        objects = [o for o in objects_of(ctx.tracks) if is_confirmed(o, self.confirm_s)]
+        identity_of: dict[int, int] = {}
         for obj in objects:
+            if not is_confirmed(obj, self.confirm_s):
+                continue
+            identity_of.update({tid: obj.identity_id for tid in obj.track_ids})
             events.extend(self._enter_exit(obj, size))
             boxes = np.array([obs[2] for obs in obj.observations], dtype=np.float64)
             points = anchor_points(boxes, self.anchor)
             for line in self.lines:
                 events.extend(self._crossings(obj, line, boxes, points))
             for zone in self.zones:
-                events.extend(self._dwells(obj, zone, points, ctx))
-        identity_of = {tid: o.identity_id for o in objects for tid in o.track_ids}
+                events.extend(self._dwells(obj, zone, points))
         events.extend(self._counts(size, identity_of))
         events.sort(key=lambda e: (e["frame_number"], e["event_type"], e.get("track_id") or -1))
         return events
@@ -322,9 +383,7 @@ class EventsStage:
 
     # -- zone dwell ------------------------------------------------------------------------
 
-    def _dwells(
-        self, track: TrackedObject, zone: Zone, points: np.ndarray, ctx: RunContext
-    ) -> list[dict[str, Any]]:
+    def _dwells(self, track: TrackedObject, zone: Zone, points: np.ndarray) -> list[dict[str, Any]]:
         threshold = zone.dwell_seconds
         if threshold is None:
             threshold = DEFAULT_DWELL_S
