@@ -68,7 +68,8 @@ ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"  # set by Batch in each array chil
 DURATION_METADATA = "duration"
 MAX_DURATION_S = 7 * 86400.0  # capstone.storage.MAX_DURATION_S
 DEFAULT_CHUNK_S = 60.0  # capstone.params.AnalysisParams.chunk_s
-MIN_ARRAY_SIZE, MAX_ARRAY_SIZE = 2, 10_000  # what AWS Batch accepts as arrayProperties.size
+MIN_ARRAY_SIZE = 2  # AWS Batch accepts arrayProperties.size 2..10000
+MAX_CHUNKS = 2000  # capstone.chunks.MAX_CHUNKS: more chunks fail the analysis (single job)
 ARRAY_SUFFIX = "-chunks"
 
 
@@ -129,7 +130,9 @@ def job_name_of(objects: list[tuple[str, str]]) -> str:
 
 def chunk_count(duration_s: float, chunk_s: float) -> int:
     """`ceil(duration / chunk_s)`, at least 1 (as `capstone.chunks.chunk_count`)."""
-    return max(1, math.ceil(duration_s / chunk_s))
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        return 1
+    return max(1, math.ceil(duration_s / chunk_s - 1e-9))
 
 
 def parse_duration(value: Any) -> float | None:
@@ -178,6 +181,7 @@ class Split:
                 log.warning("%s is not a JSON object with a valid chunk_s; using 60 s", ENV_PARAMS)
         try:
             min_chunks = max(MIN_ARRAY_SIZE, int(env.get(ENV_MIN_CHUNKS) or MIN_ARRAY_SIZE))
+            min_chunks = min(min_chunks, MAX_CHUNKS)
         except ValueError:
             min_chunks = MIN_ARRAY_SIZE
         return cls(s3=s3, chunk_s=chunk_s, min_chunks=min_chunks, params_json=params_json)
@@ -196,9 +200,8 @@ class Split:
         if duration is None:
             return 0
         n = chunk_count(duration, self.chunk_s)
-        if n < self.min_chunks:
-            return 0
-        return min(n, MAX_ARRAY_SIZE)  # beyond that, the stitch job runs the rest itself
+        # Too many chunks: the single job fails it once, permanently (use a larger chunk_s).
+        return n if self.min_chunks <= n <= MAX_CHUNKS else 0
 
 
 def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:

@@ -393,6 +393,19 @@ def failure_is_permanent(analysis_id: int | None) -> bool:
     return summary.get("retryable") is False
 
 
+def chunk_failure_is_permanent(error: str | None) -> bool:
+    """A chunk-only run records no failure on the analysis row (its failures stay in its
+    chunk for the publisher); its reason tells: `ValueError: ...` (out of range, too many
+    chunks) is what the pipeline calls permanent.
+
+    >>> chunk_failure_is_permanent("ValueError: chunk(s) [3] out of range: this video has 3 chunks")
+    True
+    >>> chunk_failure_is_permanent("database error: OperationalError: connection refused")
+    False
+    """
+    return bool(error) and (error.startswith("ValueError:") or "out of range" in error)
+
+
 def run_pipeline_mode(
     config: JobConfig, obj: S3Object, video_id: str, stop: threading.Event
 ) -> str:
@@ -435,6 +448,10 @@ def run_pipeline_mode(
             continue
         if status == "conflict" or failure_is_permanent(analysis_id):
             raise PermanentFailure(f"analysis {analysis_id} of {video_id} failed: {error}")
+        if config.mode == "chunk" and chunk_failure_is_permanent(error):
+            # A chunk past the video's end (the metadata's duration counted one more than
+            # the frames do), too many chunks, bad parameters: the stitch job decides.
+            raise PermanentFailure(f"chunk {config.array_index} of {video_id}: {error}")
         raise AnalysisFailed(f"analysis {analysis_id} of {video_id} {status}: {error}")
 
 

@@ -148,8 +148,8 @@ def parse_duration(value: object) -> float | None:
     """A duration from object metadata, or None unless it is a plain finite number in
     (0, MAX_DURATION_S]: metadata is hostile input (`batch.lambda_handler` reads it alike).
 
-    >>> parse_duration("150.000"), parse_duration("nan"), parse_duration("-1"), parse_duration("1e30")
-    (150.0, None, None, None)
+    >>> [parse_duration(v) for v in ("150.000", "nan", "-1", "1e30")]
+    [150.0, None, None, None]
     """
     import math
 

@@ -152,6 +152,8 @@ module "lambda" {
   queue_arn           = module.queue.queue_arn
   job_queue           = module.batch.job_queue_name
   job_definition      = module.batch.job_definition_name
+  analysis_params     = var.analysis_params
+  array_min_chunks    = var.batch_array_min_chunks
   subnet_ids          = module.network.private_subnet_ids
   security_group_id   = module.network.lambda_security_group_id
   kms_key_arn         = module.kms.key_arn

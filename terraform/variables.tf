@@ -153,6 +153,28 @@ variable "batch_job_timeout_seconds" {
   default     = 14400
 }
 
+variable "analysis_params" {
+  description = "CAPSTONE_ANALYSIS_PARAMS (JSON) the Lambda splits by (chunk_s, default 60 s) and passes to every job it submits; \"\" for the defaults."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.analysis_params == "" || can(jsondecode(var.analysis_params))
+    error_message = "analysis_params must be empty or a JSON object."
+  }
+}
+
+variable "batch_array_min_chunks" {
+  description = "A video of at least this many chunks runs as an AWS Batch array job (one child per chunk) plus a stitch job; shorter ones as one job."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.batch_array_min_chunks >= 2 && var.batch_array_min_chunks <= 10000
+    error_message = "AWS Batch array jobs have 2..10000 children."
+  }
+}
+
 variable "batch_retry_attempts" {
   description = "Batch attempts for infrastructure failures."
   type        = number

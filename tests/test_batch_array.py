@@ -262,7 +262,9 @@ def test_single_job_for_short_videos_failed_heads_and_no_split(raw_bucket, tmp_p
     put_video(s3, bucket, "videos/v1/short.mp4", "60.0")  # exactly one 60 s chunk
     put_video(s3, bucket, "videos/v1/mid.mp4", "150")  # 3 chunks, under a threshold of 4
     put_video(s3, bucket, "videos/v1/long.mp4", "150")
+    put_video(s3, bucket, "videos/v1/huge.mp4", "150000")  # 2500 chunks: over MAX_CHUNKS
     cases = [
+        ("videos/v1/huge.mp4", Split(s3=s3)),
         ("videos/v1/short.mp4", Split(s3=s3)),
         ("videos/v1/mid.mp4", Split.from_env({"CAPSTONE_BATCH_ARRAY_MIN_CHUNKS": "4"}, s3)),
         ("videos/v1/missing.mp4", Split(s3=s3)),  # HEAD answers 404

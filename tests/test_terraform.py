@@ -3,13 +3,16 @@
 Every .tf file is parsed with python-hcl2 and the security and wiring properties of the
 pipeline are asserted on the parsed resources:
 
-- the Batch job and Lambda roles are never granted s3:PutObject (nor a wildcard covering it);
-  the Batch job's S3 access is exactly s3:GetObject + s3:ListBucket on the raw bucket;
+- the Batch job and Lambda roles are never granted s3:PutObject (nor a wildcard covering it),
+  and no role but the service task's (the upload endpoint) is; the Batch job's S3 access is
+  exactly s3:GetObject + s3:ListBucket on the raw bucket, the Lambda's exactly s3:GetObject
+  (HeadObject: the duration metadata that decides the array split) on videos/*;
 - the raw bucket's ObjectCreated notification targets the main queue;
 - the main queue redrives to the dead-letter queue, which has an alarm;
 - every Batch job definition carries exactly SQS_QUEUE_URL, S3_BUCKET_RAW, FASTAPI_ENDPOINT,
   DB_SECRET_ARN;
-- the Lambda event source reports batch item failures;
+- the Lambda event source reports batch item failures; the Lambda may submit (array and
+  dependent) jobs on the analysis queues/definitions and gets the split settings;
 - RDS is encrypted and not publicly accessible; every bucket blocks public access.
 
 Each check is a plain function over a parsed tree; the mutation tests apply a violation to a
@@ -241,6 +244,57 @@ def check_no_put_object_for_analysis_roles(tree: dict[str, Module]) -> None:
             )
 
 
+def check_only_upload_role_writes_objects(tree: dict[str, Module]) -> None:
+    """Of every role in the iam module, only the service task (the upload endpoint) may put
+    objects."""
+    roles = tree["iam"].of_type("aws_iam_role")
+    assert {"batch_job", "lambda", "service_task"} <= set(roles)
+    for role in roles:
+        if role == "service_task":
+            continue
+        statements, managed = role_grants(tree, role)
+        for st in statements:
+            for action in ("s3:PutObject", "s3:PutObjectAcl", "s3:DeleteObject"):
+                assert not grants(st, action), (
+                    f"role {role} is granted {action}: {st.get('actions')}"
+                )
+        for arn in managed:
+            assert (
+                "S3" not in arn and "AdministratorAccess" not in arn and "PowerUser" not in arn
+            ), f"role {role} has managed policy {arn}"
+
+
+def check_lambda_s3_head_only(tree: dict[str, Module]) -> None:
+    """The Lambda reads object metadata only: s3:GetObject (HeadObject) on videos/*."""
+    statements, _ = role_grants(tree, "lambda")
+    s3_actions = set()
+    for st in statements:
+        for a in as_list(st.get("actions")):
+            a = unq(a)
+            if a.lower().startswith("s3:") or a == "*":
+                s3_actions.add(a)
+                resources = [resolve_local(tree["iam"], r) for r in as_list(st.get("resources"))]
+                assert resources and all(
+                    "var.raw_bucket_arn" in r and "var.video_prefix" in r for r in resources
+                ), f"lambda S3 access must be limited to the raw bucket's videos, got {resources}"
+    assert s3_actions == {"s3:GetObject"}, f"lambda S3 actions: {sorted(s3_actions)}"
+
+
+def check_lambda_may_submit_array_jobs(tree: dict[str, Module]) -> None:
+    """Array jobs and dependsOn need batch:SubmitJob on the queues and definitions only; the
+    handler also lists jobs (de-duplication) and gets the split threshold."""
+    statements, _ = role_grants(tree, "lambda")
+    submit = [st for st in statements if grants(st, "batch:SubmitJob")]
+    assert submit, "the Lambda may not submit jobs"
+    resources = {unq(r) for st in submit for r in as_list(st.get("resources"))}
+    assert any("var.job_queue_arns" in r for r in resources), resources
+    assert any("var.job_definition_arns" in r for r in resources), resources
+    assert any(grants(st, "batch:ListJobs") for st in statements), "no de-duplication"
+    root = tree["root"]
+    assert unq(root.modules["lambda"]["array_min_chunks"]) == "var.batch_array_min_chunks"
+    assert root.var_default("batch_array_min_chunks") >= 2
+
+
 def check_batch_job_s3_read_only(tree: dict[str, Module]) -> None:
     statements, managed = role_grants(tree, "batch_job")
     assert not managed, f"batch_job role must not have managed policies: {managed}"
@@ -357,7 +411,12 @@ def check_lambda_reports_batch_item_failures(tree: dict[str, Module]) -> None:
     fn = lam.resource("aws_lambda_function", "submit_job")
     assert unq(fn["handler"]) == "lambda_handler.handler"
     (env,) = as_list(fn["environment"])
-    assert set(env["variables"]) == {"BATCH_JOB_QUEUE", "BATCH_JOB_DEFINITION"}
+    assert set(env["variables"]) == {
+        "BATCH_JOB_QUEUE",
+        "BATCH_JOB_DEFINITION",
+        "CAPSTONE_ANALYSIS_PARAMS",
+        "CAPSTONE_BATCH_ARRAY_MIN_CHUNKS",
+    }
 
 
 def check_rds_encrypted_private(tree: dict[str, Module]) -> None:
@@ -469,6 +528,9 @@ def check_root_interface(tree: dict[str, Module]) -> None:
 
 ALL_CHECKS = [
     check_no_put_object_for_analysis_roles,
+    check_only_upload_role_writes_objects,
+    check_lambda_s3_head_only,
+    check_lambda_may_submit_array_jobs,
     check_batch_job_s3_read_only,
     check_roles_are_wired,
     check_notification_targets_main_queue,
@@ -549,6 +611,46 @@ MUTATIONS = [
         'actions   = ["batch:SubmitJob"]',
         'actions   = ["batch:SubmitJob", "s3:*"]',
         [check_no_put_object_for_analysis_roles],
+    ),
+    (
+        "put_object_on_lambda_head",
+        "modules/iam/main.tf",
+        'sid       = "HeadRawVideos"\n    actions   = ["s3:GetObject"]',
+        'sid       = "HeadRawVideos"\n    actions   = ["s3:GetObject", "s3:PutObject"]',
+        [
+            check_no_put_object_for_analysis_roles,
+            check_only_upload_role_writes_objects,
+            check_lambda_s3_head_only,
+        ],
+    ),
+    (
+        "lambda_reads_every_bucket",
+        "modules/iam/main.tf",
+        'sid       = "HeadRawVideos"\n    actions   = ["s3:GetObject"]\n'
+        "    resources = [local.video_objects]",
+        'sid       = "HeadRawVideos"\n    actions   = ["s3:GetObject"]\n    resources = ["*"]',
+        [check_lambda_s3_head_only],
+    ),
+    (
+        "put_object_on_execution_role",
+        "modules/iam/main.tf",
+        'actions   = ["ecr:GetAuthorizationToken"]',
+        'actions   = ["ecr:GetAuthorizationToken", "s3:PutObject"]',
+        [check_only_upload_role_writes_objects],
+    ),
+    (
+        "no_submit_on_definitions",
+        "modules/iam/main.tf",
+        "resources = concat(var.job_queue_arns, var.job_definition_arns)",
+        "resources = var.job_queue_arns",
+        [check_lambda_may_submit_array_jobs],
+    ),
+    (
+        "no_array_threshold",
+        "modules/lambda/main.tf",
+        "      CAPSTONE_BATCH_ARRAY_MIN_CHUNKS = tostring(var.array_min_chunks)\n",
+        "",
+        [check_lambda_reports_batch_item_failures],
     ),
     (
         "full_access_managed_policy_on_lambda",

@@ -3,7 +3,11 @@
 #
 # The job definition carries exactly four environment variables: SQS_QUEUE_URL,
 # S3_BUCKET_RAW, FASTAPI_ENDPOINT, DB_SECRET_ARN. The mode (CAPSTONE_BATCH_MODE service |
-# notebook) defaults to "service" in the image and can be overridden per job at submit time.
+# notebook | chunk | stitch) defaults to "service" in the image and is overridden per job at
+# submit time: for a long video the Lambda submits this definition as an array job (children
+# in mode "chunk", AWS_BATCH_JOB_ARRAY_INDEX = their chunk; they stage rows and hold no SQS
+# message) plus a stitch job in mode "stitch" that dependsOn it and publishes. The retry
+# strategy and timeout below apply to each child as to any job.
 #
 # Retries: Batch retries only infrastructure failures (lost host, image pull, ENI setup).
 # Application failures exit, leave the SQS message undeleted, and SQS redelivery plus the

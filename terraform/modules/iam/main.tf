@@ -4,7 +4,9 @@
 #                    only, never PutObject), consume/extend/delete its SQS message, read the
 #                    DB secret, decrypt with the pipeline key via those services.
 #   batch_execution  pulls the Batch image, writes the job's logs.
-#   lambda           consumes the main queue, submits Batch jobs, writes its logs.
+#   lambda           consumes the main queue, reads the metadata of videos/* (HeadObject, which
+#                    IAM grants as s3:GetObject; never PutObject), submits Batch jobs (array
+#                    jobs and dependsOn need no further action), writes its logs.
 #   service_task     the FastAPI app: the upload endpoint is the only writer of videos/*.
 #   service_execution pulls the service image, injects secrets, writes logs.
 #   batch_instance   (GPU compute environment only) the ECS container instance role.
@@ -158,7 +160,7 @@ resource "aws_iam_role_policy" "batch_execution" {
 
 resource "aws_iam_role" "lambda" {
   name               = "${var.name}-submit-job"
-  description        = "SQS-triggered Lambda that submits one Batch job per video"
+  description        = "SQS-triggered Lambda that submits the Batch job(s) of each video"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
@@ -172,6 +174,13 @@ data "aws_iam_policy_document" "lambda" {
       "sqs:GetQueueAttributes",
     ]
     resources = [var.queue_arn]
+  }
+
+  # HeadObject (the duration metadata that decides the split) is authorized as s3:GetObject.
+  statement {
+    sid       = "HeadRawVideos"
+    actions   = ["s3:GetObject"]
+    resources = [local.video_objects]
   }
 
   statement {

@@ -2,6 +2,11 @@
 # file, so its handler string is "lambda_handler.handler" (it may only import the standard
 # library and boto3). Partial batch failures are reported per message
 # (ReportBatchItemFailures): only the failed messages return to the queue.
+#
+# Long videos: the function HEADs the object (x-amz-meta-duration, written by the upload
+# route) and submits an array job (one child per chunk of chunk_s seconds, mode "chunk") plus
+# a stitch job that dependsOn it (mode "stitch", publishes); shorter videos, objects without
+# the metadata, or a failed HEAD get the single job as before.
 
 data "archive_file" "handler" {
   type        = "zip"
@@ -17,7 +22,7 @@ resource "aws_cloudwatch_log_group" "function" {
 
 resource "aws_lambda_function" "submit_job" {
   function_name                  = "${var.name}-submit-job"
-  description                    = "Submits one AWS Batch analysis job per uploaded video"
+  description                    = "Submits the AWS Batch analysis job(s) of each uploaded video"
   role                           = var.role_arn
   runtime                        = "python3.12"
   handler                        = "lambda_handler.handler"
@@ -30,8 +35,10 @@ resource "aws_lambda_function" "submit_job" {
 
   environment {
     variables = {
-      BATCH_JOB_QUEUE      = var.job_queue
-      BATCH_JOB_DEFINITION = var.job_definition
+      BATCH_JOB_QUEUE                 = var.job_queue
+      BATCH_JOB_DEFINITION            = var.job_definition
+      CAPSTONE_ANALYSIS_PARAMS        = var.analysis_params
+      CAPSTONE_BATCH_ARRAY_MIN_CHUNKS = tostring(var.array_min_chunks)
     }
   }
 

@@ -28,6 +28,18 @@ variable "job_definition" {
   type        = string
 }
 
+variable "analysis_params" {
+  description = "CAPSTONE_ANALYSIS_PARAMS (JSON): chunk_s sets the split; passed to every job when set."
+  type        = string
+  default     = ""
+}
+
+variable "array_min_chunks" {
+  description = "CAPSTONE_BATCH_ARRAY_MIN_CHUNKS: fewest chunks that make an array job."
+  type        = number
+  default     = 2
+}
+
 variable "subnet_ids" {
   description = "Private subnets of the function."
   type        = list(string)
