@@ -55,7 +55,27 @@ def video_rows(limit: int = 200) -> list[dict[str, Any]]:
                 "params": latest.get("params"),
             }
         )
+    chunks = chunk_progress([r["analysis_id"] for r in rows])
+    for r in rows:
+        r["chunks_done"], r["chunks_total"] = chunks.get(r["analysis_id"], (0, 0))
     return rows
+
+
+def chunk_progress(analysis_ids: list[int | None]) -> dict[int, tuple[int, int]]:
+    """Chunks done and chunks total of analyses, by id (the analysis row keeps them up to
+    date while its chunks run)."""
+    ids = [i for i in analysis_ids if i is not None]
+    if not ids:
+        return {}
+    from sqlmodel import select
+
+    from capstone.db.engine import session_scope
+    from capstone.db.models import VideoAnalysis
+
+    query = select(VideoAnalysis.id, VideoAnalysis.chunks_done, VideoAnalysis.chunks_total)
+    with session_scope() as session:
+        found = session.exec(query.where(VideoAnalysis.id.in_(ids))).all()  # type: ignore[union-attr]
+    return {int(i): (int(done), int(total)) for i, done, total in found}
 
 
 def video_ids() -> list[str]:
@@ -64,7 +84,14 @@ def video_ids() -> list[str]:
 
 
 def get_video(video_id: str) -> dict[str, Any] | None:
-    return queries.get_video(video_id)
+    """The video and its latest analysis (with its chunk progress)."""
+    video = queries.get_video(video_id)
+    latest = (video or {}).get("latest_analysis")
+    if latest:
+        latest["chunks_done"], latest["chunks_total"] = chunk_progress([latest["id"]]).get(
+            latest["id"], (0, 0)
+        )
+    return video
 
 
 def recent_analyses(limit: int = 50) -> list[dict[str, Any]]:
@@ -73,7 +100,11 @@ def recent_analyses(limit: int = 50) -> list[dict[str, Any]]:
     for video_id in video_ids():
         found.extend(queries.list_analyses(video_id))
     found.sort(key=lambda a: (a["created_at"], a["id"]), reverse=True)
-    return found[:limit]
+    found = found[:limit]
+    chunks = chunk_progress([a["id"] for a in found])
+    for a in found:
+        a["chunks_done"], a["chunks_total"] = chunks.get(a["id"], (0, 0))
+    return found
 
 
 def status_counts() -> dict[str, int]:

@@ -42,6 +42,17 @@ def fmt_seconds(value: float | None) -> str:
     return f"{int(minutes)}:{seconds:04.1f}"
 
 
+def fmt_chunks(status: str | None, done: int | None, total: int | None, frames: int | None) -> str:
+    """Chunk progress of a running analysis, `3/10 chunks · 4,500 frames`; `""` otherwise.
+
+    >>> fmt_chunks("processing", 3, 10, 4500), fmt_chunks("completed", 10, 10, 15000)
+    ('3/10 chunks · 4,500 frames', '')
+    """
+    if status not in ("processing", "pending") or not total:
+        return ""
+    return f"{done or 0}/{total} chunks · {frames or 0:,} frames"
+
+
 def status_badge(status: str | None) -> str:
     """The status as shown (plain text: emoji fonts are often missing on servers)."""
     return status or "not analyzed"

@@ -135,6 +135,12 @@ class AnalysisOut(BaseModel):
     params_hash: str
     error: str | None = None
     frames_processed: int
+    chunks_done: int = Field(
+        default=0, description="time chunks of the video analyzed so far (`params.chunk_s`)"
+    )
+    chunks_total: int = Field(
+        default=0, description="time chunks the video is cut into; 0 before planning"
+    )
     fps: float | None = None
     summary: dict[str, Any] | None = None
     attempts: int

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, guarded
+from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, guarded
 
 st.title("Pipeline")
 
@@ -41,6 +41,12 @@ def pipeline_status() -> None:
                 "status": [a["status"] for a in recent],
                 "progress": [int(a["progress"] or 0) for a in recent],
                 "stage": [a["stage"] for a in recent],
+                "chunks": [
+                    fmt_chunks(
+                        a["status"], a["chunks_done"], a["chunks_total"], a["frames_processed"]
+                    )
+                    for a in recent
+                ],
                 "frames": [a["frames_processed"] for a in recent],
                 "fps": [round(a["fps"], 1) if a["fps"] else None for a in recent],
                 "stages": [", ".join((a["params"] or {}).get("stages", [])) for a in recent],

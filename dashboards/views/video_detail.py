@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, status_badge
+from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, fmt_seconds, guarded, status_badge
 
 PAGES = st.session_state.get("_pages", {})
 
@@ -56,6 +56,14 @@ with guarded():
     cols[2].metric("Resolution", f"{video.get('width')}x{video.get('height')}")
     cols[3].metric("Frames analyzed", latest.get("frames_processed") or 0)
     cols[4].metric("Analysis fps", round(latest.get("fps") or 0.0, 1))
+    running = fmt_chunks(
+        latest.get("status"),
+        latest.get("chunks_done"),
+        latest.get("chunks_total"),
+        latest.get("frames_processed"),
+    )
+    if running:
+        st.caption(f"analyzing: {running} ({latest.get('progress') or 0:.0f} %)")
     if latest.get("status") == "failed":
         st.error(f"analysis failed: {latest.get('error') or 'no reason recorded'}")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, status_badge
+from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, fmt_seconds, guarded, status_badge
 
 st.title("Videos")
 
@@ -32,6 +32,15 @@ def video_list() -> None:
                 "status": [status_badge(r["analysis_status"] or r["status"]) for r in rows],
                 "progress": [int(r["progress"] or 0) for r in rows],
                 "stage": [r["stage"] or "" for r in rows],
+                "chunks": [
+                    fmt_chunks(
+                        r["analysis_status"],
+                        r["chunks_done"],
+                        r["chunks_total"],
+                        r["frames_processed"],
+                    )
+                    for r in rows
+                ],
                 "duration": [fmt_seconds(r["duration"]) for r in rows],
                 "size": [f"{r['width']}x{r['height']}" if r["width"] else "" for r in rows],
                 "frames": [r["frames_processed"] for r in rows],

@@ -197,7 +197,40 @@ async def get_analysis(
     analysis_id: Annotated[int, Path(ge=1, le=2**62, description="analysis id")],
     request: Request,
 ) -> Any:
-    row = await run_in_threadpool(queries.get_analysis, analysis_id)
+    row = await run_in_threadpool(_analysis_status, analysis_id)
     if row is None:
         raise ApiError(404, f"analysis {analysis_id} not found")
     return row
+
+
+def _analysis_status(analysis_id: int) -> dict[str, Any] | None:
+    """`queries.get_analysis` with the chunk progress of the same row (one read)."""
+    from sqlmodel import Session
+
+    from capstone.db.models import VideoAnalysis
+
+    with Session(queries.engine(), expire_on_commit=False) as session:
+        out = queries.get_analysis(analysis_id, session=session)
+        if out is None:
+            return None
+        row = session.get(VideoAnalysis, analysis_id)  # the same object: no second query
+        out["chunks_done"], out["chunks_total"] = row.chunks_done, row.chunks_total  # type: ignore[union-attr]
+        return out
+
+
+def with_chunks(analyses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `chunks_done` / `chunks_total` (kept on each analysis row while its chunks run,
+    `capstone.staging`) to analysis dicts from `capstone.queries`; one query."""
+    ids = [a["id"] for a in analyses]
+    if not ids:
+        return analyses
+    from sqlalchemy import bindparam, text
+
+    sql = text(
+        "SELECT id, chunks_done, chunks_total FROM apps_db_videoanalysis WHERE id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    with queries.engine().connect() as conn:
+        found = {r.id: (r.chunks_done, r.chunks_total) for r in conn.execute(sql, {"ids": ids})}
+    for a in analyses:
+        a["chunks_done"], a["chunks_total"] = found.get(a["id"], (0, 0))
+    return analyses
