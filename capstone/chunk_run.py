@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 HEARTBEAT_MIN_S = 0.5
+PROGRESS_INTERVAL_S = 1.0
 
 
 class AnalysisCancelled(CapstoneError):
@@ -266,8 +267,8 @@ class ChunkRun:
             else None
         )
         self.stages = build_stages(self.ctx)
-        warm = span.start - span.warm_start
-        self.core = _ChunkTracks(self.ctx, span, None if last else span.end - warm)
+        tail_from = None if last else job.spans[span.index + 1].warm_start
+        self.core = _ChunkTracks(self.ctx, span, tail_from)
         self.frames = 0
         self.timings: Counter[str] = Counter()
 
@@ -375,7 +376,7 @@ class ChunkJob:
             stop_at=self.spans[-1].end if self.params.max_frames else None,
         )
         detected = self.detector.stream(frames)
-        loop_start = time.perf_counter()
+        loop_start = last_report = time.perf_counter()
         try:
             while True:
                 t = time.perf_counter()
@@ -412,6 +413,9 @@ class ChunkJob:
                 self.frames += 1
                 if self.progress:
                     self.progress(self.frames_before + self.frames, self.expected)
+                if time.perf_counter() - last_report >= PROGRESS_INTERVAL_S:
+                    last_report = time.perf_counter()
+                    self.heartbeat.beat()  # progress for the API and dashboard
         finally:
             detected.close()  # type: ignore[attr-defined]
             self.loop_time += time.perf_counter() - loop_start

@@ -32,6 +32,7 @@ MAX_CHUNKS = 2000  # staged track ids are chunk * ID_SPAN + n (32-bit columns)
 ID_SPAN = 1_000_000
 MATCH_IOU = 0.5  # boxes of one object in one frame, seen by two trackers
 MATCH_SHARE = 0.5  # of the frames both tracks were seen in the overlap
+SINGLE_FRAME_IOU = 0.8  # when they share one frame only
 
 
 def overlap_s(chunk_s: float) -> float:
@@ -110,7 +111,8 @@ def match_overlap(
 
     Both are rows `[frame, track, x1, y1, x2, y2]` over the same frames. A pair matches
     when its boxes overlap (IoU >= `MATCH_IOU`) in at least `MATCH_SHARE` of the frames
-    both tracks were seen in (and at least two); pairs are chosen one-to-one, best first.
+    both tracks were seen in (IoU >= `SINGLE_FRAME_IOU` when that is one frame: a track
+    born on the last shared frame); pairs are chosen one-to-one, best first.
 
     >>> tail = [[f, 7, 10 + f, 0, 30 + f, 40] for f in range(5)]
     >>> warm = [[f, 2, 11 + f, 0, 31 + f, 40] for f in range(5)]
@@ -125,13 +127,15 @@ def match_overlap(
     for r, n in enumerate(next_ids):
         for c, p in enumerate(prev_ids):
             common = sorted(nxt[n].keys() & prev[p].keys())
-            if len(common) < 2:
+            if not common:
                 continue
             ious = _iou(
                 np.array([nxt[n][f] for f in common]), np.array([prev[p][f] for f in common])
             )
             agree = ious >= MATCH_IOU
-            if agree.sum() >= 2 and agree.mean() >= MATCH_SHARE:
+            if len(common) == 1:  # a track born on the last shared frame: near-identical boxes
+                agree = ious >= SINGLE_FRAME_IOU
+            if agree.any() and agree.mean() >= MATCH_SHARE:
                 score[r, c] = agree.sum() + float(ious.mean())
     if not score.any():
         return {}

@@ -9,8 +9,8 @@ frames, top-left `x, y`, width, height). Three ways to get tracker rows:
   with `identities=True` the repaired identities and interpolated boxes);
 - `analyze_rows`: exactly what `capstone analyze` stores with the given parameters (every
   class tracked together, the container's frame rate, boxes clipped to the frame, the
-  `identity` stage's repair), computed without a database: the `default` row of
-  `capstone eval mot`.
+  `identity` stage's repair, the chunks): that analysis, run and read back; the `default`
+  row of `capstone eval mot`.
 
 `evaluate_mot` scores one set of rows; `evaluate_many` scores several side by side (one
 `trackeval` run), e.g. ``{"bytetrack": rows, "botsort": rows}``.
@@ -363,73 +363,28 @@ def analyze_rows(
     as MOT rows of `class_name`: ids are the repaired identities (the raw tracker id when
     the `identity` stage is off), plus the interpolated boxes of short gaps.
 
-    The same steps as `capstone.pipeline.analyze`: every class (unless `params.classes`)
-    detected and tracked together at the sampled rate of the container, boxes clipped to
-    the frame, the identity stage's observations, appearance crops and settings.
+    It *is* that analysis (chunks, stitching and repair included), run into the database
+    under the video id `eval-<content hash>` with only the stages that change tracks
+    (detect, track, identity), then read back.
     """
-    from capstone.detect import get_detector
-    from capstone.enrich.identity import config_from_options, stage_observations
-    from capstone.identity import CropAppearance, default_embedder, repair_identities
-    from capstone.media import iter_frames, probe
+    from capstone.errors import CapstoneError
+    from capstone.media import sha256_file
     from capstone.params import AnalysisParams
-    from capstone.stage import TrackSummary
-    from capstone.track import Tracker
+    from capstone.pipeline import analyze
 
     params = params or AnalysisParams()
-    info = probe(video)
-    detector = detector or get_detector(params.model)
-    ids = detector.class_ids(params.classes) if params.classes else None
-    detector = detector.using(conf=params.conf, imgsz=params.imgsz, classes=ids)
-    step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
-    tracker = Tracker(params.tracker, frame_rate=info.fps / step)
-    appearance = CropAppearance()
-    tracks: dict[int, TrackSummary] = {}
-    frames = iter_frames(info.path, stride=step, max_frames=params.max_frames)
-    for frame, dets in detector.stream(frames):
-        tracked = tracker.update(dets, frame.image)
-        clipped = tracked.xyxy.clip(0, [info.width, info.height, info.width, info.height])
-        assert tracked.tracker_id is not None
-        for i, tid in enumerate(tracked.tracker_id.tolist()):
-            box = tuple(round(float(v), 2) for v in clipped[i])
-            name = tracked.class_names.get(int(tracked.class_id[i]), str(tracked.class_id[i]))
-            summary = tracks.get(tid)
-            if summary is None:
-                summary = tracks[tid] = TrackSummary(tid, 0, name, frame.index, frame.index, 0, 0)
-            summary.observations.append((frame.index, frame.timestamp, box))  # type: ignore[arg-type]
-            summary.length += 1
-            summary.confidence_sum += float(tracked.confidence[i])
-            appearance.add(tid, frame.image, tracked.xyxy[i])
-    identity_of = {tid: tid for tid in tracks}
-    interpolated = []
-    if params.runs("identity") and tracks:
-        appearance.embedder = default_embedder()
-        result = repair_identities(
-            stage_observations(tracks),
-            info.fps,
-            appearance,
-            config_from_options(params.options),
-            frame_step=step,
-        )
-        identity_of.update(result.identity_of)
-        interpolated = result.interpolated
-    rows = [
-        MotRow(f + 1, identity_of[tid], b[0], b[1], b[2] - b[0], b[3] - b[1])
-        for tid, s in tracks.items()
-        if s.class_name == class_name
-        for f, _, b in s.observations
-    ]
-    rows += [
-        MotRow(
-            o.frame + 1,
-            identity_of[o.track_id],
-            round(o.xyxy[0], 2),
-            round(o.xyxy[1], 2),
-            round(o.xyxy[2], 2) - round(o.xyxy[0], 2),
-            round(o.xyxy[3], 2) - round(o.xyxy[1], 2),
-        )
-        for o in interpolated
-        if tracks[o.track_id].class_name == class_name
-    ]
+    keep = tuple(s for s in params.stages if s in ("detect", "track", "identity"))
+    run_params = AnalysisParams(**{**params.model_dump(), "stages": keep})
+    video_id = f"eval-{sha256_file(Path(video))[:16]}"
+    result = analyze(video, video_id=video_id, params=run_params, detector=detector)
+    if result.status != "completed":
+        raise CapstoneError(f"analysis of {Path(video).name} failed: {result.error}")
+    rows = mot_rows_from_database(
+        video_id,
+        result.analysis_id,
+        class_name=class_name,
+        identities=params.runs("identity"),
+    )
     return sorted(rows, key=lambda r: (r.frame, r.track_id))
 
 

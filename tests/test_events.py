@@ -43,7 +43,7 @@ def _finish(ctx: RunContext, tracks: list[TrackSummary]) -> list[dict]:
     stage.first_frame = min(t.first_frame for t in tracks) - 1  # tracks start mid-video
     stage.last_frame = max(t.last_frame for t in tracks) + 1
     ctx.tracks = {t.track_id: t for t in tracks}
-    return stage.finish(ctx)["apps_db_event"]
+    return stage.events(ctx)
 
 
 def test_line_crossing_direction_and_extent() -> None:
@@ -348,11 +348,8 @@ def test_a_repaired_identity_is_one_object() -> None:
     stage = EventsStage(ctx)
     stage.first_frame, stage.last_frame = 0, 100
     ctx.tracks = {4: before, 9: after}
-    assert stage.finish(ctx) == {}  # made in finalize, once identities are known
-    rows: dict = {"apps_db_event": []}
     stage.buckets = {0: _bucket({"car": {4, 9}})}
-    stage.finalize(rows, ctx)
-    events = rows["apps_db_event"]
+    events = stage.events(ctx)
     kinds = [e["event_type"] for e in events]
     assert kinds.count("enter") == kinds.count("exit") == 1  # no exit while it continues
     enter = next(e for e in events if e["event_type"] == "enter")

@@ -77,9 +77,19 @@ def analyze(
         list[str] | None, typer.Option("--zone", help='dwell zone "Z:x1,y1,x2,y2,x3,y3,...[:secs]"')
     ] = None,
     max_frames: Annotated[int | None, typer.Option(help="stop after N sampled frames")] = None,
+    chunk_s: Annotated[
+        float | None,
+        typer.Option("--chunk-s", help="seconds of video per chunk (staged, resumable; 60)"),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="processes that analyze chunks in parallel")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
-    """Analyze a video and store every result in PostgreSQL + pgvector (one transaction)."""
+    """Analyze a video and publish every result to PostgreSQL + pgvector (one transaction).
+
+    Rows are staged chunk by chunk while it runs; an interrupted run resumes at its first
+    unfinished chunk when started again with the same parameters."""
     from capstone.pipeline import analyze as run_analysis
 
     stage_options = load_options(options)
@@ -98,6 +108,7 @@ def analyze(
         conf=conf,
         stages=tuple(s.strip() for s in stages.split(",") if s.strip()) if stages else None,
         max_frames=max_frames,
+        chunk_s=chunk_s,
         options=stage_options or None,
     )
     with Progress(
@@ -117,7 +128,12 @@ def analyze(
             bar.update(task, completed=done, total=total, fps=done / elapsed)
 
         result = run_analysis(
-            source, video_id=video_id, title=title, params=params, progress=on_progress
+            source,
+            video_id=video_id,
+            title=title,
+            params=params,
+            progress=on_progress,
+            workers=workers,
         )
     if as_json:
         typer.echo(json.dumps(result.__dict__, default=str, indent=2))
@@ -133,6 +149,7 @@ def print_summary(result: AnalysisResult) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("frames", f"{result.frames_processed} of {result.frames_expected}")
+    table.add_row("chunks", f"{result.chunks_run} of {result.chunks_total}")
     table.add_row("throughput", f"{result.fps:.1f} frames/s")
     table.add_row("wall time", f"{result.wall_time:.1f} s")
     for cls, n in sorted(result.tracks_per_class.items(), key=lambda kv: -kv[1]):
