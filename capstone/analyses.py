@@ -250,6 +250,7 @@ def claim_analysis(
         if _lease_live(row, t) and row.lease_owner != owner:
             raise AnalysisBusyError(row.id or 0, row.status, row.progress)
         row.status, row.stage, row.progress, row.error = "processing", "probe", 0.0, None
+        row.chunks_done = row.frames_processed = 0  # counted again from the staged chunks
         row.lease_owner, row.lease_expires_at = owner, t + timedelta(seconds=lease_seconds)
         if source_uri is not None:
             row.source_uri = source_uri

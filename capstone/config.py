@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     analyze_nice: int = Field(
         default=10, ge=0, le=19, description="CPU niceness of analysis worker processes"
     )
+    capstone_lease_s: int = Field(
+        default=120,
+        ge=2,
+        le=3600,
+        description="lease of an analysis and of each chunk: a killed worker's work is resumed"
+        " by another once this long has passed without its heartbeat",
+    )
 
     @property
     def home(self) -> Path:

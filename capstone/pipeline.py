@@ -72,7 +72,8 @@ class AnalysisResult:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     chunks_total: int = 0
-    chunks_run: int = 0  # by this call (and its worker processes)
+    chunks_run: int = 0  # done when this call returned
+    frames_run: int = 0  # sampled frames this process analyzed (not its worker processes)
 
 
 def default_video_id(source: str | Path) -> str:
@@ -142,7 +143,7 @@ def analyze(
     detector: Detector | None = None,
     fail_store_after: str | None = None,
     cancel: threading.Event | None = None,
-    lease_seconds: int = analyses.LEASE_SECONDS,
+    lease_seconds: int | None = None,
     owner: str | None = None,
     workers: int = 1,
     chunks: Sequence[int] | None = None,
@@ -155,7 +156,9 @@ def analyze(
     `AnalysisBusyError` (the same analysis being published elsewhere) raises. `owner` names
     the worker (default: a fresh id); a worker that took a queued row passes its own.
     Setting `cancel` stops the analysis at the next frame and gives the row back as
-    `pending` (retryable). Error messages name the source as given (an `s3://` URI, a
+    `pending` (retryable). `lease_seconds` (default `CAPSTONE_LEASE_S`, 120) is how long
+    a killed worker's analysis and chunks stay locked before another worker may resume
+    them. Error messages name the source as given (an `s3://` URI, a
     file name), never a server path.
 
     Chunks already staged by an earlier (killed) run are kept: the run resumes. `workers`
@@ -165,6 +168,7 @@ def analyze(
     """
     params = params or AnalysisParams()
     video_id = video_id or default_video_id(source)
+    lease_seconds = lease_seconds or get_settings().capstone_lease_s
     if workers < 1:
         raise ValueError("workers must be >= 1")
     started = time.perf_counter()
@@ -328,7 +332,9 @@ def _run(
         analyses.report_progress(
             lease, stage="analyze", progress=0.0, frames_processed=job.frames_before, fps=None
         )
-    helpers = _start_workers(run.workers - 1, info, params, result, spans, owner)
+    helpers = _start_workers(
+        run.workers - 1, info, params, result, spans, owner, heartbeat.seconds
+    )
     try:
         job.work(only=run.chunks)
         if run.publish:
@@ -336,6 +342,7 @@ def _run(
     finally:
         _join_workers(helpers, run.cancel)
     timings.update(job.timings)
+    result.frames_run = job.frames
     result.chunks_run = sum(1 for r in staging.chunk_records(analysis_id) if r.status == "done")
     if not run.publish:
         result.status = "staged"
@@ -439,6 +446,7 @@ def _start_workers(
     result: AnalysisResult,
     spans: Sequence[ChunkSpan],
     owner: str,
+    heartbeat_seconds: int,
 ) -> list[multiprocessing.process.BaseProcess]:
     """`n` chunk worker processes, each starting in its own share of the chunks."""
     if n <= 0 or len(spans) < 2:
@@ -456,7 +464,7 @@ def _start_workers(
                 result.analysis_id,
                 f"{owner}/worker-{k}",
                 k * len(spans) // total,
-                analyses.LEASE_SECONDS,
+                heartbeat_seconds,
             ),
             name=f"capstone-chunks-{k}",
             daemon=True,
