@@ -61,6 +61,21 @@ HOUR_FRAMES = 90_000  # 1 h at 25 fps
 HOUR_FPS = 25.0
 BATCH_WORKERS = (1, 4, 16, 64)
 LEASE_S = 5
+CODE: Path | None = None  # where the measured processes import capstone from (see snapshot)
+CODE_REV = "worktree"
+
+
+def snapshot(into: Path, rev: str = "HEAD") -> Path:
+    """`git archive REV` of this checkout: every measured process imports this copy, so
+    edits made in the working tree while the bench runs (others share it) change nothing."""
+    out = into / "code"
+    out.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
 
 DRIVER = """\
 import json, sys
@@ -183,8 +198,13 @@ def measure(
 
     run = Run(label, length)
     err = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    env, cwd = os.environ.copy(), None
+    if CODE is not None:  # the snapshot, not the shared (changing) working tree
+        env["PYTHONPATH"], cwd = str(CODE), str(CODE)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=err, start_new_session=True, env=env, cwd=cwd
+    )
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
@@ -407,7 +427,8 @@ def report(
 ) -> str:
     base = min(single, key=lambda r: r.length)
     lines = [
-        f"bench.long_video: {source.name} looped, all default stages, {chunk_s:g} s chunks; "
+        f"bench.long_video: {source.name} looped, all default stages, {chunk_s:g} s chunks, "
+        f"code {CODE_REV}; "
         f"{machine_note()}",
         "",
         "Length series (one `capstone analyze --json` process per length, single pass):",
@@ -563,6 +584,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write-docs", action="store_true", help=f"also write {DOCS}")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--code",
+        default="HEAD",
+        help="git revision the measured processes run (a snapshot); 'worktree': this checkout",
+    )
     args = parser.parse_args(argv)
 
     lengths = sorted({int(x) for x in args.lengths.split(",") if x.strip()})
@@ -578,6 +604,15 @@ def main(argv: list[str] | None = None) -> None:
     url = fresh_database("long")
     work = Path(tempfile.mkdtemp(prefix="capstone-long-"))
     log = work / "stderr.log"
+    global CODE, CODE_REV
+    if args.code != "worktree":
+        CODE = snapshot(work, args.code)
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.code],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        CODE_REV = f"{args.code} ({rev})" if rev != args.code else rev
+        print(f"bench.long_video: measured processes run {CODE_REV} from {CODE}")
     name = url.partition("?")[0].rsplit("/", 1)[1]
     print(f"bench.long_video: videos, logs in {work}; database {name}", flush=True)
     try:
