@@ -29,6 +29,7 @@ from capstone.detections import Detections
 from capstone.errors import CapstoneError
 from capstone.media import Frame, VideoInfo, iter_frames
 from capstone.params import OPTIONAL_STAGES, AnalysisParams
+from capstone.propagate import BoxPropagator, DetectionSchedule, selective_stream
 from capstone.stage import RunContext, Stage, TrackSummary
 from capstone.track import Tracker
 
@@ -156,7 +157,7 @@ class _ChunkTracks:
         for box, tid in zip(self._clip(dets).tolist(), dets.tracker_id.tolist(), strict=True):
             self.warm.append([frame.index, tid, *(round(v, 2) for v in box)])
 
-    def add(self, frame: Frame, dets: Detections) -> Detections:
+    def add(self, frame: Frame, dets: Detections, propagated: bool = False) -> Detections:
         dets = self.relabel(dets)
         if self.first_frame is None:
             self.first_frame = frame.index
@@ -168,6 +169,7 @@ class _ChunkTracks:
         tids = dets.tracker_id.tolist() if tracked else [None] * len(dets)  # type: ignore[union-attr]
         in_tail = self.tail_from is not None and frame.index >= self.tail_from
         timestamp = round(frame.timestamp, 4)
+        flag = {"attributes": {"propagated": True}} if propagated else {}
         for box, cls, name, conf, tid in zip(
             clipped, dets.class_id.tolist(), names, confidences, tids, strict=True
         ):
@@ -178,9 +180,10 @@ class _ChunkTracks:
                     "timestamp": timestamp,
                     "event_type": "detection",
                     "class_name": name,
-                    "confidence": round(conf, 4),
+                    "confidence": None if propagated else round(conf, 4),
                     "bbox": box,
                     "track_id": tid,
+                    **flag,
                 },
             )
             if tid is None:
@@ -197,7 +200,7 @@ class _ChunkTracks:
             summary.length += 1
             summary.confidence_sum += conf
             score = conf * (((box[2] - box[0]) * (box[3] - box[1])) ** 0.5)
-            if score > summary.best_score:
+            if score > summary.best_score and not propagated:
                 summary.best_score, summary.best_frame, summary.best_bbox = score, frame.index, box
         return dets
 
@@ -271,19 +274,32 @@ class ChunkRun:
         self.core = _ChunkTracks(self.ctx, span, tail_from)
         self.frames = 0
         self.timings: Counter[str] = Counter()
+        self.propagator = (
+            None if DetectionSchedule.of(params.detect_every).always else BoxPropagator()
+        )
 
-    def warm_up(self, frame: Frame, dets: Detections) -> None:
-        if self.tracker is not None:
+    def _track(self, frame: Frame, dets: Detections | None) -> Detections:
+        """Tracked boxes of a frame; `dets` None: carried from the last frame."""
+        t = time.perf_counter()
+        if dets is None:
+            assert self.propagator is not None
+            dets = self.propagator.propagate(frame.image)
+        if self.propagator is not None:
+            self.propagator.observe(frame.image, dets)
+            self.timings["propagate"] += time.perf_counter() - t
             t = time.perf_counter()
-            self.core.warm_up(frame, self.tracker.update(dets, frame.image))
-            self.timings["track"] += time.perf_counter() - t
-
-    def add(self, frame: Frame, dets: Detections) -> None:
         if self.tracker is not None:
-            t = time.perf_counter()
             dets = self.tracker.update(dets, frame.image)
-            self.timings["track"] += time.perf_counter() - t
-        dets = self.core.add(frame, dets)
+        self.timings["track"] += time.perf_counter() - t
+        return dets
+
+    def warm_up(self, frame: Frame, dets: Detections | None) -> None:
+        if self.tracker is not None:
+            self.core.warm_up(frame, self._track(frame, dets))
+
+    def add(self, frame: Frame, dets: Detections | None) -> None:
+        propagated = dets is None
+        dets = self.core.add(frame, self._track(frame, dets), propagated)
         for stage in self.stages:
             t = time.perf_counter()
             stage.process(frame, dets, self.ctx)
@@ -375,7 +391,13 @@ class ChunkJob:
             start=current.span.warm_start,
             stop_at=self.spans[-1].end if self.params.max_frames else None,
         )
-        detected = self.detector.stream(frames)
+        detected = selective_stream(
+            self.detector,
+            frames,
+            DetectionSchedule.of(self.params.detect_every),
+            step=self.step,
+            restarts=[s.warm_start for s in self.spans],
+        )
         loop_start = last_report = time.perf_counter()
         try:
             while True:

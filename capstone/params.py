@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -42,6 +42,12 @@ class AnalysisParams(BaseModel):
         description="a track becomes an object (events, counts) once seen this long"
         " and in at least 3 samples",
     )
+    detect_every: int | Literal["auto"] = Field(
+        default=1,
+        description="run the detector on every Nth sampled frame (1..30) and carry the"
+        " tracks between detections by optical flow, or 'auto': when the picture changes,"
+        " at least every 4th frame",
+    )
     chunk_s: float = Field(
         default=60.0,
         ge=1.0,
@@ -58,6 +64,17 @@ class AnalysisParams(BaseModel):
     def _known_tracker(cls, value: str) -> str:
         if value not in TRACKERS:
             raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}")
+        return value
+
+    @field_validator("detect_every", mode="before")
+    @classmethod
+    def _detect_every(cls, value: Any) -> int | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 30:
+            raise ValueError("detect_every must be an integer from 1 to 30, or 'auto'")
         return value
 
     @field_validator("stages")
