@@ -7,8 +7,9 @@
 Rows: each stock tracker, each tracker after offline identity repair (`+repair`), and
 `default`: with `--video`, exactly what `capstone analyze VIDEO` stores with the default
 parameters (`capstone.evaluate.analyze_rows`: every class tracked together at the
-container's frame rate, the identity stage's repair with appearance); with detections,
-the default tracker + repair.
+container's frame rate, the identity stage's repair with appearance; `--detect-every N|auto`
+detects only every Nth sampled frame and carries the boxes between by optical flow); with
+detections, the default tracker + repair.
 """
 
 from __future__ import annotations
@@ -30,6 +31,21 @@ app = typer.Typer(help="Evaluate tracking against ground truth.", no_args_is_hel
 
 TRACKER_CHOICES = ("bytetrack", "botsort", "all")
 TABLE_COLUMNS = ("MOTA", "IDF1", "HOTA", "IDSW", "DetA", "AssA", "FP", "FN", "MT", "ML", "IDs")
+
+
+def parse_detect_every(value: str) -> int | str:
+    """`--detect-every`: an integer from 1 to 30 or `auto` (else click's usage error, exit 2)."""
+    text = value.strip().lower()
+    if text == "auto":
+        return "auto"
+    if text.isdigit() and 1 <= int(text) <= 30:
+        return int(text)
+    raise typer.BadParameter(f"{value!r} is not an integer from 1 to 30 or 'auto'")
+
+
+def _check_detect_every(value: str) -> str:
+    parse_detect_every(value)
+    return value
 
 
 def _format(value: float | int) -> str:
@@ -67,6 +83,15 @@ def mot(
     model: Annotated[str, typer.Option(help="detector for --video")] = "yolo11n",
     conf: Annotated[float, typer.Option(help="detector confidence for --video")] = 0.25,
     stride: Annotated[int, typer.Option(min=1, help="keep every Nth frame for --video")] = 1,
+    detect_every: Annotated[
+        str,
+        typer.Option(
+            "--detect-every",
+            callback=_check_detect_every,
+            help="for the `default` row (--video): run the detector on every Nth sampled"
+            " frame (1..30) and carry tracks between by optical flow, or 'auto'",
+        ),
+    ] = "1",
     output: Annotated[
         Path | None,
         typer.Option(help="folder for the MOTChallenge output [default: CAPSTONE_HOME/eval]"),
@@ -84,6 +109,7 @@ def mot(
         raise evaluate.EvaluationError(
             f"--tracker must be one of {', '.join(TRACKER_CHOICES)}, not {tracker!r}"
         )
+    every = parse_detect_every(detect_every)
     kinds = ["bytetrack", "botsort"] if tracker == "all" else [tracker]
     sequence = evaluate.load_sequence(seq)
     if video is not None and not video.is_file():
@@ -135,7 +161,8 @@ def mot(
     default = AnalysisParams()
     if video is not None and detections is None:
         rows["default"] = evaluate.analyze_rows(
-            video, AnalysisParams(model=model, conf=conf, stride=stride)
+            video,
+            AnalysisParams(model=model, conf=conf, stride=stride, detect_every=every),
         )
     elif f"{default.tracker}+repair" in rows:
         rows["default"] = rows[f"{default.tracker}+repair"]
