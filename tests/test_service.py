@@ -237,6 +237,16 @@ def test_bad_input_is_a_4xx_with_a_reason_and_stores_nothing(
             "dot-dot key": {"s3_bucket": service_env, "s3_key": "videos/../../etc/passwd"},
             "absolute key": {"s3_bucket": service_env, "s3_key": "/etc/passwd"},
             "bad params": {"s3_bucket": service_env, "s3_key": "a.mp4", "params": {"stride": 0}},
+            "detect_every 0": {
+                "s3_bucket": service_env,
+                "s3_key": "a.mp4",
+                "params": {"detect_every": 0},
+            },
+            "detect_every text": {
+                "s3_bucket": service_env,
+                "s3_key": "a.mp4",
+                "params": {"detect_every": "fast"},
+            },
             "unknown field": {"s3_bucket": service_env, "s3_key": "a.mp4", "bogus": 1},
         }
         for name, payload in cases.items():

@@ -77,6 +77,14 @@ def analyze(
         list[str] | None, typer.Option("--zone", help='dwell zone "Z:x1,y1,x2,y2,x3,y3,...[:secs]"')
     ] = None,
     max_frames: Annotated[int | None, typer.Option(help="stop after N sampled frames")] = None,
+    detect_every: Annotated[
+        str | None,
+        typer.Option(
+            "--detect-every",
+            metavar="N|auto",
+            help="detect every Nth sampled frame (1-30) and carry boxes in between, or auto",
+        ),
+    ] = None,
     chunk_s: Annotated[
         float | None,
         typer.Option("--chunk-s", help="seconds of video per chunk (staged, resumable; 60)"),
@@ -108,6 +116,7 @@ def analyze(
         conf=conf,
         stages=tuple(s.strip() for s in stages.split(",") if s.strip()) if stages else None,
         max_frames=max_frames,
+        detect_every=detect_every,
         chunk_s=chunk_s,
         options=stage_options or None,
     )
