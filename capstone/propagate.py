@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,8 @@ THUMB_WIDTH = 64
 _GX, _GY = np.meshgrid([0.35, 0.5, 0.65], [0.15, 0.3, 0.45, 0.6, 0.75, 0.9])
 GRID_X, GRID_Y = _GX.reshape(-1), _GY.reshape(-1)
 MIN_POINTS = 4
+WINDOW, LEVELS = (15, 15), 2
+HALF_FROM = 640
 FORWARD_BACKWARD_PX = 1.0  # a point must come back to within this of where it started
 
 
@@ -137,37 +140,55 @@ def selective_stream(
 class BoxPropagator:
     """Moves the last frame's boxes (what the tracker was given: detections, or boxes
     carried already) onto the next frame by sparse optical flow. Carrying the tracker's
-    *input* keeps a new object alive until the tracker confirms it on the next frame."""
+    *input* keeps a new object alive until the tracker confirms it on the next frame.
+    Each frame is converted to grey once (carried to, then carried from)."""
 
     def __init__(self) -> None:
-        self.grey: np.ndarray | None = None
+        self.pyramid: Any = None
         self.last: Detections | None = None
+        self._cached: tuple[int, Any] | None = None
+
+    def _pyramid_of(self, image: np.ndarray) -> Any:
+        import cv2
+
+        if self._cached is not None and self._cached[0] == id(image):
+            return self._cached[1]
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self._scale(image) != 1.0:
+            grey = cv2.resize(grey, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        self._cached = (id(image), grey)
+        return grey
+
+    @staticmethod
+    def _scale(image: np.ndarray) -> float:
+        """Flow runs at half resolution on frames at least `HALF_FROM` pixels wide."""
+        return 0.5 if image.shape[1] >= HALF_FROM else 1.0
 
     def observe(self, image: np.ndarray, given: Detections) -> None:
         """The frame just tracked and the boxes the tracker was given for it."""
-        import cv2
-
-        self.grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        self.pyramid = self._pyramid_of(image)
         self.last = given
+        self._cached = None
 
     def propagate(self, image: np.ndarray) -> Detections:
         """The last boxes moved onto `image`, with their confidence."""
         import cv2
 
         last = self.last
-        if last is None or self.grey is None or not len(last):
+        if last is None or self.pyramid is None or not len(last):
             return Detections.empty(last.class_names if last is not None else {})
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        boxes = last.xyxy
+        current = self._pyramid_of(image)
+        factor = self._scale(image)
+        boxes = last.xyxy * factor
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         px = boxes[:, [0]] + w[:, None] * GRID_X[None, :]
         py = boxes[:, [1]] + h[:, None] * GRID_Y[None, :]
         points = np.stack([px, py], axis=2).reshape(-1, 1, 2).astype(np.float32)
         moved, status, _ = cv2.calcOpticalFlowPyrLK(
-            self.grey, grey, points, None, winSize=(15, 15), maxLevel=2
+            self.pyramid, current, points, None, winSize=WINDOW, maxLevel=LEVELS
         )
         back, status_back, _ = cv2.calcOpticalFlowPyrLK(
-            grey, self.grey, moved, None, winSize=(15, 15), maxLevel=2
+            current, self.pyramid, moved, None, winSize=WINDOW, maxLevel=LEVELS
         )
         n = len(GRID_X)
         round_trip = np.linalg.norm((back - points).reshape(-1, n, 2), axis=2)
@@ -193,5 +214,5 @@ class BoxPropagator:
             return Detections.empty(last.class_names)
         idx = np.array(keep)
         return Detections(
-            np.array(out), last.confidence[idx], last.class_id[idx], None, last.class_names
+            np.array(out) / factor, last.confidence[idx], last.class_id[idx], None, last.class_names
         )
