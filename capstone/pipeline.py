@@ -332,9 +332,7 @@ def _run(
         analyses.report_progress(
             lease, stage="analyze", progress=0.0, frames_processed=job.frames_before, fps=None
         )
-    helpers = _start_workers(
-        run.workers - 1, info, params, result, spans, owner, heartbeat.seconds
-    )
+    helpers = _start_workers(run.workers - 1, info, params, result, spans, owner, heartbeat.seconds)
     try:
         job.work(only=run.chunks)
         if run.publish:

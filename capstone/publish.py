@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -48,13 +49,12 @@ class Published:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def stitch(records: list[staging.ChunkRecord], staged_ids: list[int]) -> dict[int, int]:
-    """Staged track id -> the staged id of the first fragment of its stitched track."""
+def stitch(cores: Iterable[dict[str, Any]], staged_ids: list[int]) -> dict[int, int]:
+    """Staged track id -> the staged id of the first fragment of its stitched track, from
+    the chunks' core states (their tail and warm-up boxes), in chunk order."""
     stitcher = Stitcher()
-    for before, after in pairwise(records):
-        tail = (before.state or {}).get("core", {}).get("tail", [])
-        warm = (after.state or {}).get("core", {}).get("warm", [])
-        for later, earlier in match_overlap(tail, warm).items():
+    for before, after in pairwise(cores):
+        for later, earlier in match_overlap(before["tail"], after["warm"]).items():
             stitcher.link(later, earlier)
     return {tid: stitcher.root(tid) for tid in staged_ids}
 
@@ -136,7 +136,15 @@ def publish_analysis(
     t0 = time.perf_counter()
     records = staging.chunk_records(lease.analysis_id, step)
     staged = staging.staged_tracks(lease.analysis_id)
-    root_of = stitch(records, [tid for _, tid, _, _ in staged])
+    firsts, lasts = [], []
+
+    def cores() -> Iterator[dict[str, Any]]:
+        for core in staging.chunk_states(lease.analysis_id, "core"):
+            firsts.append(core["first_frame"])
+            lasts.append(core["last_frame"])
+            yield core
+
+    root_of = stitch(cores(), [tid for _, tid, _, _ in staged])
     groups: dict[int, list[tuple[int, dict[str, Any], bytes | None]]] = {}
     for _, tid, track_summary, crop in staged:
         groups.setdefault(root_of[tid], []).append((tid, track_summary, crop))
@@ -147,13 +155,8 @@ def publish_analysis(
     members = {final_of_root[r]: [tid for tid, _, _ in groups[r]] for r in order}
     observations = staging.staged_observations(lease.analysis_id).relabel(track_map)
     frames = sum(r.frames_processed for r in records)
-    states: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        for name, state in (record.state or {}).items():
-            states.setdefault(name, []).append(state)
-    core = states.get("core", [])
-    firsts = [s["first_frame"] for s in core if s.get("first_frame") is not None]
-    lasts = [s["last_frame"] for s in core if s.get("last_frame") is not None]
+    firsts = [f for f in firsts if f is not None]
+    lasts = [f for f in lasts if f is not None]
     video = VideoResult(
         video_id,
         info,
@@ -162,7 +165,7 @@ def publish_analysis(
         step,
         tracks,
         observations,
-        states,
+        lambda name: staging.chunk_states(lease.analysis_id, name),
         min(firsts, default=0),
         max(lasts, default=0),
         final_id_of=track_map,

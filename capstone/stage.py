@@ -14,8 +14,8 @@ each sampled frame once, detects and tracks, and hands the frame and its tracked
 - `publish(video)` (a classmethod: no models are loaded for it) runs once per analysis,
   after every chunk is staged and the chunks' tracks are stitched. It sees the whole video
   through `VideoResult` (merged track summaries, every tracked box as compact arrays, the
-  chunk states) and emits the rows that need all of it (identity repair, enter/exit, line
-  crossings, trails).
+  chunk states read back one chunk at a time) and emits the rows that need all of it
+  (identity repair, enter/exit, line crossings, trails).
 
 A stage keeps state only for its chunk and for live tracks; `RunContext.tracks` holds the
 chunk's track summaries (first/last box, counts, best box), never every observation.
@@ -152,7 +152,7 @@ class VideoResult:
     frame_step: int
     tracks: dict[int, TrackSummary]  # final track id -> merged summary (no observations)
     observations: Observations  # every tracked box, with final track ids
-    chunk_states: dict[str, list[dict[str, Any]]]  # stage name -> state of each chunk
+    chunk_states: Callable[[str], Iterator[dict[str, Any]]]  # a stage's state per chunk
     first_frame: int  # first and last sampled frame the analysis saw
     last_frame: int
     final_id_of: dict[int, int] = field(default_factory=dict)  # staged track id -> final
@@ -162,6 +162,10 @@ class VideoResult:
 
     def emit(self, table: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(table, []).append(row)
+
+    def states(self, stage: str) -> Iterator[dict[str, Any]]:
+        """The state `stage` returned for each chunk, in chunk order, read one at a time."""
+        return self.chunk_states(stage)
 
 
 class Stage(Protocol):

@@ -15,7 +15,7 @@ so a killed run resumes at its first unfinished chunk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,10 +81,12 @@ def ensure_chunks(analysis_id: int, spans: Sequence[ChunkSpan]) -> None:
 
 
 def chunk_records(analysis_id: int, step: int = 1) -> list[ChunkRecord]:
+    """The analysis's chunks, without their states (`chunk_states` reads those)."""
     with session_scope() as session:
         rows = session.execute(
             text(
-                "SELECT chunk_index, start_frame, end_frame, status, frames_processed, state, "
+                "SELECT chunk_index, start_frame, end_frame, status, frames_processed, "
+                "NULL AS state, "
                 "lease_owner IS NOT NULL AND lease_expires_at > now() AS live "
                 "FROM apps_db_analysischunk WHERE analysis_id = :a ORDER BY chunk_index"
             ),
@@ -298,6 +300,33 @@ def release_chunk(lease: ChunkLease) -> None:
 # -- reading staged work back (the publish step) -------------------------------------------
 
 
+def chunk_states(analysis_id: int, key: str) -> Iterator[dict[str, Any]]:
+    """`state[key]` of each done chunk, in chunk order, fetched one chunk at a time."""
+    with session_scope() as session:
+        indices = (
+            session.execute(
+                text(
+                    "SELECT chunk_index FROM apps_db_analysischunk WHERE analysis_id = :a "
+                    "AND status = 'done' ORDER BY chunk_index"
+                ),
+                {"a": analysis_id},
+            )
+            .scalars()
+            .all()
+        )
+    for index in indices:
+        with session_scope() as session:
+            state = session.execute(
+                text(
+                    "SELECT state -> :k FROM apps_db_analysischunk "
+                    "WHERE analysis_id = :a AND chunk_index = :i"
+                ),
+                {"a": analysis_id, "i": index, "k": key},
+            ).scalar_one()
+        if state is not None:
+            yield state
+
+
 def staged_tracks(analysis_id: int) -> list[tuple[int, int, dict[str, Any], bytes | None]]:
     """(chunk, staged id, summary, best crop) of every staged track, in chunk order."""
     with session_scope() as session:
@@ -308,7 +337,14 @@ def staged_tracks(analysis_id: int) -> list[tuple[int, int, dict[str, Any], byte
             ),
             {"a": analysis_id},
         ).all()
-    return [(r.chunk, r.staged_id, r.summary, r.best_crop) for r in rows]
+    out = []
+    for r in rows:
+        extra = r.summary.get("extra", {})
+        for key in ("embedding", "reid_embedding"):  # 4 bytes a value, not a Python float
+            if isinstance(extra.get(key), list):
+                extra[key] = np.asarray(extra[key], np.float32)
+        out.append((r.chunk, r.staged_id, r.summary, r.best_crop))
+    return out
 
 
 def staged_observations(analysis_id: int, batch: int = 50_000) -> Observations:

@@ -201,7 +201,7 @@ class DisplayStage:
         import cv2
 
         stage = cls(video)  # type: ignore[arg-type]
-        for state in video.chunk_states.get(cls.name, []):
+        for state in video.states(cls.name):
             for label, grid in state["heat"].items():
                 total = stage.heat.setdefault(
                     label, np.zeros((stage.grid_h, stage.grid_w), np.int64)

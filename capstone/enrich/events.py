@@ -229,7 +229,7 @@ class EventsStage:
         stage = cls(video)  # type: ignore[arg-type]
         stage.first_frame, stage.last_frame = video.first_frame, video.last_frame
         final = video.final_id_of
-        for state in video.chunk_states.get(cls.name, []):
+        for state in video.states(cls.name):
             for key, b in state["buckets"].items():
                 bucket = stage.buckets.get(int(key))
                 if bucket is None:

@@ -100,8 +100,12 @@ class IdentityStage:
         if not len(obs):
             return
         per_staged: dict[int, dict[str, Any]] = {}
-        for state in video.chunk_states.get(cls.name, []):
-            per_staged.update({int(k): v for k, v in state["features"].items()})
+        for state in video.states(cls.name):
+            for k, ends in state["features"].items():
+                per_staged[int(k)] = {
+                    side: None if v is None else np.asarray(v, np.float32)
+                    for side, v in ends.items()
+                }
         features: dict[int, dict[str, Any]] = {}
         fragments = []
         for tid, part in obs.by_track():
