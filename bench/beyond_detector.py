@@ -380,9 +380,13 @@ def main_table(rows: list[dict[str, Any]]) -> str:
                 (f"{lines['total']} ({_pct(r['lines_delta'])})" if lines else ""),
             ]
         )
-    return table(
+    from tabulate import tabulate
+
+    return tabulate(  # as `bench.table`, but the cells exactly as formatted here
         body,
-        [
+        tablefmt="github",
+        disable_numparse=True,
+        headers=[
             "video",
             "N",
             "frames",
