@@ -248,6 +248,42 @@ def cold_start(code: Path, video: Path, stages: str, tries: int, tag: str) -> li
     return out
 
 
+IMPORT_SHOWN_US = 200_000
+# One fresh process, step by step: what the first frame waits for (wall s, CPU s).
+CHAIN = """\
+import json, os, sys, time
+def now():
+    c = os.times()
+    return time.monotonic(), c.user + c.system
+steps, last = [], now()
+def step(name):
+    global last
+    t = now()
+    steps.append((name, t[0] - last[0], t[1] - last[1]))
+    last = now()
+import capstone.pipeline
+step("import capstone.pipeline")
+import openvino as ov
+step("import openvino")
+import torch
+step("import torch (the detector's NMS)")
+import torchvision
+step("import torchvision (NMS tie-breaking as predict())")
+from ultralytics.utils import nms, ops
+step("import ultralytics.utils.nms, ops")
+from capstone.models import resolve_model
+xml = next(resolve_model("yolo11n").glob("*.xml"))
+core = ov.Core()
+step("resolve model, ov.Core()")
+for label, cfg in (("no cache", {}), ("CACHE_DIR, first", {"CACHE_DIR": sys.argv[1]}),
+                   ("CACHE_DIR, cached", {"CACHE_DIR": sys.argv[1]})):
+    model = core.read_model(str(xml))
+    core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", **cfg})
+    step(f"OpenVINO read + compile ({label})")
+print("RESULT " + json.dumps(steps))
+"""
+
+
 def profile_cold(code: Path, video: Path, stages: str, into: Path) -> dict[str, Any]:
     """One warm driver under `-X importtime` and cProfile: the slowest imports (cumulative,
     top-level packages) and the slowest calls of analyze() up to the first frame."""
@@ -262,19 +298,23 @@ def profile_cold(code: Path, video: Path, stages: str, into: Path) -> dict[str, 
         cwd=code,
         timeout=300,
     )
-    tops: dict[str, int] = {}
+    imports = []  # the import tree's heavy nodes, in order, indented as importtime does
     for line in imp.stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        _, cumulative, name = (p.strip() for p in line.split(":", 1)[1].split("|"))
-        if not cumulative.isdigit():
-            continue
-        module = name.strip()
-        indent = len(name) - len(name.lstrip())
-        if indent <= 1 or module.split(".")[0] not in tops:  # top-level import
-            root = module.split(".")[0]
-            tops[root] = max(tops.get(root, 0), int(cumulative))
-    imports = sorted(((m, us / 1e6) for m, us in tops.items()), key=lambda x: -x[1])[:12]
+        _, cumulative, name = line.split(":", 1)[1].split("|")
+        if cumulative.strip().isdigit() and int(cumulative) >= IMPORT_SHOWN_US:
+            imports.append((name.rstrip(), int(cumulative) / 1e6))
+    chain = subprocess.run(
+        [sys.executable, "-c", CHAIN, str(into / "ov-cache")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=code,
+        timeout=300,
+        check=True,
+    )
+    steps = json.loads(chain.stdout.split("RESULT ", 1)[1])
     # cProfile of the analyze() call, in its own driver
     prof_driver = COLD_DRIVER.replace(
         "r = analyze(sys.argv[1], video_id=sys.argv[2], params=params, progress=progress)",
@@ -300,7 +340,7 @@ def profile_cold(code: Path, video: Path, stages: str, into: Path) -> dict[str, 
             short = file.split("site-packages/")[-1].split("/code/")[-1]
             calls.append((f"{short}:{line} {func}", cum))
     calls.sort(key=lambda c: -c[1])
-    return {"imports": imports, "calls": calls[:15]}
+    return {"imports": imports, "calls": calls[:15], "steps": steps}
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -548,10 +588,14 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
 
 
 def profile_text(prof: dict[str, Any]) -> str:
-    imports = "\n".join(f"    {m:<28} {s:6.2f} s" for m, s in prof["imports"])
+    imports = "\n".join(f"    {s:6.2f} s {m}" for m, s in prof["imports"])
+    steps = "\n".join(f"    {w:6.2f} s wall {c:6.2f} s CPU  {n}" for n, w, c in prof["steps"])
     calls = "\n".join(f"    {s:6.2f} s  {name}" for name, s in prof["calls"])
     return (
-        "slowest top-level imports of `import capstone.pipeline` (`-X importtime`, cumulative):\n"
+        "a fresh process, step by step (what the first frame waits for):\n"
+        f"{steps}\n"
+        f"`import capstone.pipeline` under `-X importtime`: modules >= {IMPORT_SHOWN_US / 1e6}"
+        " s cumulative, as a tree:\n"
         f"{imports}\n"
         "slowest calls inside analyze() of a warm 1-frame run (cProfile, cumulative):\n"
         f"{calls}"
