@@ -28,7 +28,7 @@ this process around `Popen`) -> first frame, and inside the driver imports / ana
 Every measured process imports a `git archive` snapshot of the checkout (default HEAD,
 `--rev`), so edits made in the shared working tree while it runs change nothing.
 
-    .venv/bin/python -m bench.beyond_detector                       # about 30 min on 2 CPUs
+    .venv/bin/python -m bench.beyond_detector                       # about 21 min on 2 shared CPUs
     .venv/bin/python -m bench.beyond_detector --videos TUD-Campus --modes 1,3 --repeats 1
     .venv/bin/python -m bench.beyond_detector --write-docs          # also docs/beyond_detector.*
 """
