@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 MAX_OVERLAP_S = 2.0
 MAX_CHUNKS = 2000  # staged track ids are chunk * ID_SPAN + n (32-bit columns)
@@ -139,6 +138,8 @@ def match_overlap(
                 score[r, c] = agree.sum() + float(ious.mean())
     if not score.any():
         return {}
+    from scipy.optimize import linear_sum_assignment  # 0.7 s to import: only when needed
+
     rows, cols = linear_sum_assignment(-score)
     return {
         int(next_ids[r]): int(prev_ids[c]) for r, c in zip(rows, cols, strict=True) if score[r, c]

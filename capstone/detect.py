@@ -116,7 +116,12 @@ class _OpenVINOEngine:
         steps.convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         model = ppp.build()
-        config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        from capstone.config import get_settings
+
+        cache = get_settings().home / "cache" / "openvino" / "detector"
+        cache.mkdir(parents=True, exist_ok=True)
+        # the compiled blob is reused by the next process (keyed by model, settings and CPU)
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "CACHE_DIR": str(cache)}
         # CAPSTONE_OV_PRECISION (f32, bf16, f16) pins the precision of the non-quantized
         # layers; unset, OpenVINO picks by CPU (bf16 where the CPU has it).
         if precision := os.environ.get("CAPSTONE_OV_PRECISION"):

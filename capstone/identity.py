@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 @dataclass(frozen=True)
@@ -404,6 +403,8 @@ def repair_fragments(
             if len(out_rivals[i]) > 1 or len(in_rivals[j]) > 1:
                 continue  # motion alone cannot tell which
             cost[i, j] = motion
+    from scipy.optimize import linear_sum_assignment  # 0.7 s to import: not at startup
+
     rows, cols = linear_sum_assignment(cost)
     successor: dict[int, tuple[int, float]] = {}
     for i, j in zip(rows, cols, strict=True):

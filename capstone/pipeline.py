@@ -96,10 +96,14 @@ def plan(info: VideoInfo, params: AnalysisParams) -> list[ChunkSpan]:
 
 
 def _import_stage_modules() -> None:
-    """Import the tracker and stage modules (about a second when cold) while the main
-    thread probes and hashes the video and claims the analysis."""
+    """Import what the first frame needs (the detector's NMS: torch and torchvision, ~5 s
+    cold), the tracker and the stage modules while the main thread probes and hashes the
+    video, claims the analysis and compiles the detector."""
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
     import ultralytics.trackers.bot_sort
-    import ultralytics.trackers.byte_tracker  # noqa: F401
+    import ultralytics.trackers.byte_tracker
+    import ultralytics.utils.nms  # noqa: F401
 
     import capstone.enrich  # noqa: F401
 
