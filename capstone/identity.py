@@ -483,6 +483,9 @@ def _crop(image: np.ndarray, xyxy: Sequence[float]) -> np.ndarray | None:
     return image[y1:y2, x1:x2].copy()
 
 
+EMBED_BATCH = 64
+
+
 class CropAppearance:
     """Appearance from crops kept while frames stream by: the first and last `window`
     crops of each track. Only the ends that take part in a motion-plausible link are
@@ -519,7 +522,13 @@ class CropAppearance:
             crops = self.head.get(track_id, []) if side == "head" else self.tail.get(track_id, [])
             spans[(track_id, side)] = (len(batch), len(batch) + len(crops))
             batch.extend(crops)
-        feats = self.embedder.embed(batch) if batch else np.zeros((0, 1))
+        # in slices: a chunk's ends can be thousands of crops, and one batch tensor of them
+        # would cost hundreds of MB
+        parts = [
+            self.embedder.embed(batch[i : i + EMBED_BATCH])
+            for i in range(0, len(batch), EMBED_BATCH)
+        ]
+        feats = np.concatenate(parts) if parts else np.zeros((0, 1))
         return {end: _mean_feature(feats[a:b]) if b > a else None for end, (a, b) in spans.items()}
 
 
