@@ -26,6 +26,7 @@ coasts it). Rows of propagated boxes are stored like detections with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,24 +196,22 @@ class BoxPropagator:
         ok = (status.reshape(-1, n) & status_back.reshape(-1, n)).astype(bool)
         ok &= round_trip < FORWARD_BACKWARD_PX
         before, after = points.reshape(-1, n, 2), moved.reshape(-1, n, 2)
-        keep, out = [], []
-        for i in range(len(boxes)):
-            good = ok[i]
-            if good.sum() < MIN_POINTS:
-                continue
-            a, b = before[i][good], after[i][good]
-            shift = np.median(b - a, axis=0)
-            spread_a = np.linalg.norm(a - a.mean(axis=0), axis=1).mean()
-            spread_b = np.linalg.norm(b - b.mean(axis=0), axis=1).mean()
-            scale = float(np.clip(spread_b / spread_a, 0.8, 1.25)) if spread_a > 1e-6 else 1.0
-            cx = (boxes[i, 0] + boxes[i, 2]) / 2 + shift[0]
-            cy = (boxes[i, 1] + boxes[i, 3]) / 2 + shift[1]
-            hw, hh = w[i] * scale / 2, h[i] * scale / 2
-            out.append([cx - hw, cy - hh, cx + hw, cy + hh])
-            keep.append(i)
-        if not keep:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # boxes with no good point
+            a = np.where(ok[..., None], before, np.nan)
+            b = np.where(ok[..., None], after, np.nan)
+            shift = np.nanmedian(b - a, axis=1)
+            spread_a = np.nanmean(np.linalg.norm(a - np.nanmean(a, axis=1)[:, None], axis=2), 1)
+            spread_b = np.nanmean(np.linalg.norm(b - np.nanmean(b, axis=1)[:, None], axis=2), 1)
+            scale = np.where(spread_a > 1e-6, np.clip(spread_b / spread_a, 0.8, 1.25), 1.0)
+        keep = ok.sum(axis=1) >= MIN_POINTS
+        if not keep.any():
             return Detections.empty(last.class_names)
-        idx = np.array(keep)
+        cx = (boxes[:, 0] + boxes[:, 2]) / 2 + shift[:, 0]
+        cy = (boxes[:, 1] + boxes[:, 3]) / 2 + shift[:, 1]
+        hw, hh = w * scale / 2, h * scale / 2
+        out = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)[keep]
+        idx = np.flatnonzero(keep)
         return Detections(
-            np.array(out) / factor, last.confidence[idx], last.class_id[idx], None, last.class_names
+            out / factor, last.confidence[idx], last.class_id[idx], None, last.class_names
         )
