@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (capstone)
 #     language: python
@@ -36,6 +38,8 @@ classes = None  # e.g. ["person", "car"]: keep only these classes
 max_frames = None  # stop after this many sampled frames
 stages = ["track", "depth", "events", "display"]
 options = {}  # stage options: lines, zones, keyframe_every_s, ...
+detect_every = 1  # run the detector on every Nth sampled frame, or "auto"
+chunk_s = 60.0  # seconds of video per staged (resumable) chunk
 
 # %%
 import io
@@ -62,6 +66,8 @@ params = AnalysisParams(
     max_frames=max_frames,
     stages=tuple(stages),
     options=options,
+    detect_every=detect_every,
+    chunk_s=chunk_s,
 )
 params.canonical()
 
