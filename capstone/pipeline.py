@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
@@ -486,13 +485,3 @@ def _join_workers(
         if process.is_alive():
             process.kill()
             process.join()
-
-
-def chunk_progress(analysis_id: int) -> dict[str, Any]:
-    """Chunks done / total and frames of a running analysis (for CLIs and notebooks)."""
-    records = staging.chunk_records(analysis_id)
-    return {
-        "chunks_done": sum(r.status == "done" for r in records),
-        "chunks_total": len(records),
-        "frames_processed": sum(r.frames_processed for r in records),
-    }

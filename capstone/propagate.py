@@ -29,7 +29,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -145,11 +144,11 @@ class BoxPropagator:
     Each frame is converted to grey once (carried to, then carried from)."""
 
     def __init__(self) -> None:
-        self.pyramid: Any = None
+        self.grey: np.ndarray | None = None
         self.last: Detections | None = None
-        self._cached: tuple[int, Any] | None = None
+        self._cached: tuple[int, np.ndarray] | None = None
 
-    def _pyramid_of(self, image: np.ndarray) -> Any:
+    def _grey_of(self, image: np.ndarray) -> np.ndarray:
         import cv2
 
         if self._cached is not None and self._cached[0] == id(image):
@@ -167,7 +166,7 @@ class BoxPropagator:
 
     def observe(self, image: np.ndarray, given: Detections) -> None:
         """The frame just tracked and the boxes the tracker was given for it."""
-        self.pyramid = self._pyramid_of(image)
+        self.grey = self._grey_of(image)
         self.last = given
         self._cached = None
 
@@ -176,9 +175,9 @@ class BoxPropagator:
         import cv2
 
         last = self.last
-        if last is None or self.pyramid is None or not len(last):
+        if last is None or self.grey is None or not len(last):
             return Detections.empty(last.class_names if last is not None else {})
-        current = self._pyramid_of(image)
+        current = self._grey_of(image)
         factor = self._scale(image)
         boxes = last.xyxy * factor
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
@@ -186,10 +185,10 @@ class BoxPropagator:
         py = boxes[:, [1]] + h[:, None] * GRID_Y[None, :]
         points = np.stack([px, py], axis=2).reshape(-1, 1, 2).astype(np.float32)
         moved, status, _ = cv2.calcOpticalFlowPyrLK(
-            self.pyramid, current, points, None, winSize=WINDOW, maxLevel=LEVELS
+            self.grey, current, points, None, winSize=WINDOW, maxLevel=LEVELS
         )
         back, status_back, _ = cv2.calcOpticalFlowPyrLK(
-            current, self.pyramid, moved, None, winSize=WINDOW, maxLevel=LEVELS
+            current, self.grey, moved, None, winSize=WINDOW, maxLevel=LEVELS
         )
         n = len(GRID_X)
         round_trip = np.linalg.norm((back - points).reshape(-1, n, 2), axis=2)

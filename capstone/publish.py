@@ -88,7 +88,7 @@ def _merge(
         b["best_frame"],
         b["best_bbox"],
     )
-    extra = {k: v for k, v in b.get("extra", {}).items()}
+    extra = dict(b.get("extra", {}))
     if fragments[best][2] is not None:
         extra["best_crop"] = fragments[best][2]
     sums = [s.get("extra", {}) for s in summaries]

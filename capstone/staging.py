@@ -57,7 +57,6 @@ class ChunkRecord:
     span: ChunkSpan
     status: str
     frames_processed: int
-    state: dict[str, Any] | None
 
 
 def ensure_chunks(analysis_id: int, spans: Sequence[ChunkSpan]) -> None:
@@ -81,12 +80,12 @@ def ensure_chunks(analysis_id: int, spans: Sequence[ChunkSpan]) -> None:
 
 
 def chunk_records(analysis_id: int, step: int = 1) -> list[ChunkRecord]:
-    """The analysis's chunks, without their states (`chunk_states` reads those)."""
+    """The analysis's chunks; a `processing` chunk under an expired lease reads as
+    `pending` (claimable). Their states are read by `chunk_states`."""
     with session_scope() as session:
         rows = session.execute(
             text(
                 "SELECT chunk_index, start_frame, end_frame, status, frames_processed, "
-                "NULL AS state, "
                 "lease_owner IS NOT NULL AND lease_expires_at > now() AS live "
                 "FROM apps_db_analysischunk WHERE analysis_id = :a ORDER BY chunk_index"
             ),
@@ -98,7 +97,6 @@ def chunk_records(analysis_id: int, step: int = 1) -> list[ChunkRecord]:
             "processing" if r.status == "processing" and r.live else
             ("pending" if r.status == "processing" else r.status),
             r.frames_processed,
-            r.state,
         )
         for r in rows
     ]  # fmt: skip
