@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # pip's notes about this machine's extra package indexes are noise in logs
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: venv system-deps test test-fast lint demo lab serve dashboard clean-venv
+.PHONY: venv system-deps test test-fast lint imports demo lab serve dashboard clean-venv
 
 venv: $(STAMP)  ## create/refresh .venv (no-op when requirements are unchanged)
 
@@ -32,13 +32,19 @@ system-deps:  ## headless Chromium for the dashboard browser test (Debian; skipp
 
 test: venv system-deps  ## set up and run the whole suite (slow tier included)
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: venv  ## the suite without the slow tier
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: venv
+lint: venv  ## ruff, formatting, the layer contract and the import-cycle check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check capstone service batch tests bench
+	$(MAKE) --no-print-directory imports
+
+imports: venv  ## the layers (pyproject [tool.importlinter]) and no import cycle anywhere
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tools/import_cycles.py capstone service batch dashboards
 
 demo: venv  ## analyze a real clip as test-001 into the embedded database and print the SPEC queries
 	$(BIN)/capstone demo

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from capstone.errors import InputError
-from capstone.storage import validate_key
+from capstone.io.s3 import validate_key
 
 MAX_BODY_CHARS = 256 * 1024
 

@@ -64,12 +64,12 @@ ENV_PARAMS = "CAPSTONE_ANALYSIS_PARAMS"
 ENV_MIN_CHUNKS = "CAPSTONE_BATCH_ARRAY_MIN_CHUNKS"
 ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"  # set by Batch in each array child
 
-# Object metadata the upload route writes (capstone.storage.DURATION_METADATA).
+# Object metadata the upload route writes (capstone.io.s3.DURATION_METADATA).
 DURATION_METADATA = "duration"
-MAX_DURATION_S = 7 * 86400.0  # capstone.storage.MAX_DURATION_S
-DEFAULT_CHUNK_S = 60.0  # capstone.params.AnalysisParams.chunk_s
+MAX_DURATION_S = 7 * 86400.0  # capstone.io.s3.MAX_DURATION_S
+DEFAULT_CHUNK_S = 60.0  # capstone.core.params.AnalysisParams.chunk_s
 MIN_ARRAY_SIZE = 2  # AWS Batch accepts arrayProperties.size 2..10000
-MAX_CHUNKS = 2000  # capstone.chunks.MAX_CHUNKS: more chunks fail the analysis (single job)
+MAX_CHUNKS = 2000  # capstone.core.chunks.MAX_CHUNKS: more chunks fail the analysis (single job)
 ARRAY_SUFFIX = "-chunks"
 
 
@@ -129,7 +129,7 @@ def job_name_of(objects: list[tuple[str, str]]) -> str:
 
 
 def chunk_count(duration_s: float, chunk_s: float) -> int:
-    """`ceil(duration / chunk_s)`, at least 1 (as `capstone.chunks.chunk_count`)."""
+    """`ceil(duration / chunk_s)`, at least 1 (as `capstone.core.chunks.chunk_count`)."""
     if not math.isfinite(duration_s) or duration_s <= 0:
         return 1
     return max(1, math.ceil(duration_s / chunk_s - 1e-9))
@@ -137,7 +137,7 @@ def chunk_count(duration_s: float, chunk_s: float) -> int:
 
 def parse_duration(value: Any) -> float | None:
     """Seconds from object metadata, or None unless a plain finite number in (0, a week]:
-    metadata is hostile input (`capstone.storage.parse_duration` reads it alike).
+    metadata is hostile input (`capstone.io.s3.parse_duration` reads it alike).
 
     >>> [parse_duration(v) for v in ("150", "nan", "-1", "1e30", "ten", " 9.5 ")]
     [150.0, None, None, None, None, 9.5]

@@ -11,7 +11,7 @@ video analyzed:
 * mode `notebook`: papermill runs `notebooks/analyze_video.ipynb`; the executed notebook is
   stored with the analysis row;
 * mode `chunk` (a child of the array job the Lambda submits for a long video): analyzes
-  chunk `AWS_BATCH_JOB_ARRAY_INDEX` in this process (`capstone.pipeline.analyze(...,
+  chunk `AWS_BATCH_JOB_ARRAY_INDEX` in this process (`capstone.runtime.pipeline.analyze(...,
   chunks=[i], publish=False)`, database from `DB_SECRET_ARN`) and stages its rows. It holds
   no SQS message (the video comes from `CAPSTONE_SQS_MESSAGE_BODY`). Exit 0 when staged, when
   the chunk is done or held by another worker (a duplicate child), and on a permanent
@@ -58,7 +58,7 @@ from capstone.errors import CapstoneError, ConfigError
 log = logging.getLogger("batch.process_video")
 
 MODES = ("service", "notebook", "chunk", "stitch")
-PIPELINE_MODES = ("chunk", "stitch")  # capstone.pipeline in this process, not the API
+PIPELINE_MODES = ("chunk", "stitch")  # capstone.runtime.pipeline in this process, not the API
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_TERMINATED = 0, 1, 2, 143
 # Answers of POST /analyze that a retry cannot change.
 PERMANENT_STATUS = frozenset({400, 403, 404, 409, 413, 415, 422})
@@ -225,7 +225,7 @@ def video_id_for(obj: S3Object) -> str:
     """The id the API would derive; for a missing object, the one from its key, so that
     the API records the failed analysis under a stable id."""
     from capstone.errors import InputError
-    from capstone.storage import object_video_id, video_id_from_key
+    from capstone.io.s3 import object_video_id, video_id_from_key
 
     try:
         return object_video_id(obj.bucket, obj.key)
@@ -330,8 +330,8 @@ def _json(response: Any) -> dict[str, Any]:
 
 def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | None) -> int:
     """papermill `analyze_video` for one video; stores the executed notebook; analysis id."""
-    from capstone import notebooks
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime import notebooks
 
     known = notebooks.parameters_of("analyze_video")
     if {"bucket", "key"} <= set(known):
@@ -368,7 +368,7 @@ def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | Non
 
 def analysis_params(params: dict[str, Any] | None) -> Any:
     """`CAPSTONE_ANALYSIS_PARAMS` as `AnalysisParams` (ConfigError when invalid)."""
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
 
     try:
         return AnalysisParams(**(params or {}))
@@ -380,8 +380,8 @@ def failure_is_permanent(analysis_id: int | None) -> bool:
     """Whether the failed analysis row says a retry cannot help (`summary.retryable`)."""
     if not analysis_id:
         return False
-    from capstone.db.engine import session_scope
-    from capstone.db.models import VideoAnalysis
+    from capstone.store.engine import session_scope
+    from capstone.store.tables import VideoAnalysis
 
     try:
         with session_scope() as session:
@@ -415,8 +415,8 @@ def run_pipeline_mode(
     another worker holds the chunk). Raises `PermanentFailure` / `AnalysisFailed`, `Stopped`.
     A stitch job whose analysis is held elsewhere (a duplicate stitch job) waits for it.
     """
-    from capstone.analyses import AnalysisBusyError
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
+    from capstone.store.analyses import AnalysisBusyError
 
     params = analysis_params(config.params)
     if config.mode == "chunk":

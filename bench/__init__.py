@@ -36,7 +36,7 @@ def setup_environment() -> None:
 
 def _clear_caches() -> None:
     from capstone.config import get_settings
-    from capstone.db import reset_engines
+    from capstone.store import reset_engines
 
     get_settings.cache_clear()
     reset_engines()
@@ -51,8 +51,8 @@ def fresh_database(label: str) -> str:
     """Create and migrate a new database on the bench server; point DATABASE_URL at it."""
     from sqlalchemy import create_engine, text
 
-    from capstone.db import migrate
-    from capstone.db.server import acquire_embedded
+    from capstone.store import migrate
+    from capstone.store.server import acquire_embedded
 
     BENCH_HOME.mkdir(parents=True, exist_ok=True)
     server_url = acquire_embedded(BENCH_HOME / "pgdata")  # released (stopped) at exit

@@ -68,8 +68,8 @@ def _wait_ready(url: str, path: str = "/videos", timeout: float = 90) -> None:
 
 
 def _seed_analysis() -> int:
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     params = AnalysisParams(max_frames=100, stages=("detect", "track", "events"))
     result = analyze(VIDEOS / "bikes.mp4", video_id=SEED_VIDEO, params=params)
@@ -82,10 +82,10 @@ def _synthesize_big_video(rows: int, batch: int = 100_000) -> None:
     """A completed analysis with `rows` detection events, written with COPY."""
     import numpy as np
 
-    from capstone import analyses
-    from capstone.db.engine import session_scope
-    from capstone.params import AnalysisParams
-    from capstone.store import copy_rows
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.bulk import copy_rows
+    from capstone.store.engine import session_scope
 
     params = AnalysisParams(max_frames=1)
     lease = analyses.claim_analysis(BIG_VIDEO, params, analyses.worker_id())
@@ -358,7 +358,7 @@ def main() -> None:
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
         }
         os.environ.update(aws)
-        from service.auth import hash_api_key
+        from capstone.core.ids import hash_api_key
 
         env = {
             **os.environ,
@@ -368,7 +368,7 @@ def main() -> None:
             "DATABASE_URL": url_db,
         }
         from bench import _clear_caches
-        from capstone.storage import s3_client
+        from capstone.io.s3 import s3_client
 
         _clear_caches()
         s3_client().create_bucket(Bucket=bucket)

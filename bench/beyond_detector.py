@@ -2,14 +2,14 @@
 accuracy, and the cold start of `capstone analyze`.
 
 For each video (default PETS09-S2L1, TUD-Campus, highway-cctv) and each mode, in one run
-and one fresh bench database, `capstone.pipeline.analyze(video, params=AnalysisParams(
+and one fresh bench database, `capstone.runtime.pipeline.analyze(video, params=AnalysisParams(
 detect_every=N, stages=("detect", "track", "identity", "events")))`:
 
 - loop frames/s (`AnalysisResult.fps`: decode, detect, propagate, track and the stages'
   per-frame work) and its ratio to N=1 of the same repeat; CPU seconds per frame (the
   process's user+system time over the call: what a shared machine's load changes least);
 - MOTA / IDF1 / HOTA of the stored person tracks (repaired identities) on the MOT
-  sequences (`capstone.evaluate.mot_rows_from_database` + `evaluate_many`);
+  sequences (`capstone.eval.mot.mot_rows_from_database` + `evaluate_many`);
 - on highway-cctv, `line_cross` events on a line across both carriageways
   (y = 120 of 240, `--line-y`) against N=1.
 
@@ -20,7 +20,7 @@ compiled, caches warm; not timed). Then, on `--all-stages-video` (default highwa
 first `--all-stages-frames` frames), all default stages for N=1 against N=3.
 
 Cold start: a fresh `python -c` driver process per try records `time.monotonic()` as its
-first statement, imports `capstone.pipeline` and calls `analyze(..., max_frames=1)`; the
+first statement, imports `capstone.runtime.pipeline` and calls `analyze(..., max_frames=1)`; the
 progress callback stamps the first frame processed. Reported: process launch (measured by
 this process around `Popen`) -> first frame, and inside the driver imports / analyze call
 -> first frame. The first try fills the caches; "warm" is the median of the others.
@@ -100,8 +100,8 @@ def _line_counts(video_id: str, analysis_id: int) -> dict[str, int]:
     """`line_cross` events of one analysis per direction (and `total`)."""
     from sqlmodel import select
 
-    from capstone.db.engine import session_scope
-    from capstone.db.models import Event
+    from capstone.store.engine import session_scope
+    from capstone.store.tables import Event
 
     with session_scope() as session:
         attrs = session.exec(
@@ -120,9 +120,9 @@ def _line_counts(video_id: str, analysis_id: int) -> dict[str, int]:
 def _one(
     name: str, mode: int | str, repeat: int, stages: tuple[str, ...], cfg: dict[str, Any]
 ) -> dict[str, Any]:
-    from capstone import evaluate
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.eval import mot as evaluate
+    from capstone.runtime.pipeline import analyze
 
     video, seq = SOURCES[name]
     options = {}
@@ -172,7 +172,7 @@ def _one(
 
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     """Every timed analysis of one bench run, in this process (models loaded once)."""
-    from capstone.params import ALL_STAGES
+    from capstone.core.params import ALL_STAGES
 
     modes = [_mode(m) for m in cfg["modes"]]
     runs: list[dict[str, Any]] = []
@@ -200,8 +200,8 @@ COLD_DRIVER = """\
 import time
 t0 = time.monotonic()
 import json, sys
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.params import AnalysisParams
+from capstone.runtime.pipeline import analyze
 t_import = time.monotonic()
 first = []
 def progress(done, total):
@@ -261,8 +261,8 @@ def step(name):
     t = now()
     steps.append((name, t[0] - last[0], t[1] - last[1]))
     last = now()
-import capstone.pipeline
-step("import capstone.pipeline")
+import capstone.runtime.pipeline
+step("import capstone.runtime.pipeline")
 import openvino as ov
 step("import openvino")
 import torch
@@ -271,7 +271,7 @@ import torchvision
 step("import torchvision (NMS tie-breaking as predict())")
 from ultralytics.utils import nms, ops
 step("import ultralytics.utils.nms, ops")
-from capstone.models import resolve_model
+from capstone.models.weights import resolve_model
 xml = next(resolve_model("yolo11n").glob("*.xml"))
 core = ov.Core()
 step("resolve model, ov.Core()")
@@ -291,7 +291,7 @@ def profile_cold(code: Path, video: Path, stages: str, into: Path) -> dict[str, 
     prof = into / "cold.prof"
     # importtime: a separate process that only imports (the profile above adds overhead)
     imp = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import capstone.pipeline"],
+        [sys.executable, "-X", "importtime", "-c", "import capstone.runtime.pipeline"],
         capture_output=True,
         text=True,
         env=env,
@@ -491,7 +491,7 @@ def cold_table(cold: dict[str, list[dict[str, Any]]]) -> str:
             "first try (s)",
             "warm: launch -> first frame (s)",
             "interpreter start (s)",
-            "import capstone.pipeline (s)",
+            "import capstone.runtime.pipeline (s)",
             "analyze() -> first frame (s)",
         ],
     )
@@ -594,7 +594,8 @@ def profile_text(prof: dict[str, Any]) -> str:
     return (
         "a fresh process, step by step (what the first frame waits for):\n"
         f"{steps}\n"
-        f"`import capstone.pipeline` under `-X importtime`: modules >= {IMPORT_SHOWN_US / 1e6}"
+        "`import capstone.runtime.pipeline` under `-X importtime`: modules >= "
+        f"{IMPORT_SHOWN_US / 1e6}"
         " s cumulative, as a tree:\n"
         f"{imports}\n"
         "slowest calls inside analyze() of a warm 1-frame run (cProfile, cumulative):\n"
@@ -738,7 +739,8 @@ def _all_stages(code: Path) -> tuple[str, ...]:
         [
             sys.executable,
             "-c",
-            "from capstone.params import AnalysisParams; print(','.join(AnalysisParams().stages))",
+            "from capstone.core.params import AnalysisParams;"
+            " print(','.join(AnalysisParams().stages))",
         ],
         capture_output=True,
         text=True,

@@ -220,11 +220,11 @@ def _detect_pass(
     `{"dets", "feats", "warps", "size"}`."""
     from ultralytics.trackers.utils.gmc import GMC
 
-    from capstone import embedders
-    from capstone.detect import get_detector
-    from capstone.identity import _crop
-    from capstone.media import iter_frames
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.core.video import iter_frames
+    from capstone.models import embedders
+    from capstone.models.detector import get_detector
+    from capstone.tracking.repair import _crop
 
     defaults = AnalysisParams()
     detector = get_detector(defaults.model).using(
@@ -278,7 +278,7 @@ def load_material(
     """The variants of `seq`, from the cache (built on first use: one detector pass for
     the views not cached yet). `detector=False`: public detections only (`ours` empty),
     nothing to build: cheap enough for tests."""
-    from capstone.evaluate import load_sequence
+    from capstone.io.mot import load_sequence
 
     seq_dir = seq_dir or SEQUENCES[seq][0]
     video = SEQUENCES[seq][1]
@@ -370,9 +370,9 @@ class Tracked:
 
 
 def track(material: Material, source: str, kind: str) -> Tracked:
-    from capstone.detections import Detections
-    from capstone.evaluate import PERSON, MotRow
-    from capstone.track import Tracker
+    from capstone.core.detections import Detections
+    from capstone.io.mot import PERSON, MotRow
+    from capstone.tracking.tracker import Tracker
 
     tracker = Tracker(kind, frame_rate=material.fps)
     if kind == "botsort":
@@ -408,11 +408,11 @@ def track(material: Material, source: str, kind: str) -> Tracked:
 
 
 def repair(material: Material, tracked: Tracked, config: Any = None) -> tuple[list[Any], Any]:
-    from capstone.identity import FeatureRows, repair_mot_rows
+    from capstone.tracking.repair import FeatureRows, repair_mot_rows
 
     appearance = None
     if tracked.features is not None:
-        from capstone.identity import observations_of_rows
+        from capstone.tracking.repair import observations_of_rows
 
         appearance = FeatureRows(observations_of_rows(tracked.rows), tracked.features, window=4)
     return repair_mot_rows(tracked.rows, material.fps, appearance=appearance, config=config)
@@ -435,7 +435,7 @@ def run(
 ) -> list[dict[str, Any]]:
     """Before/after metrics per material x source x tracker. `cache` keeps the tracked
     rows and the before-repair scores between calls (tuning); `hota=False` is faster."""
-    from capstone.evaluate import evaluate_many
+    from capstone.eval.mot import evaluate_many
 
     cache = {} if cache is None else cache
     results = []
@@ -531,7 +531,7 @@ def tune(
     """Thresholds chosen on `materials` only: coordinate descent over `GRID`."""
     from dataclasses import replace
 
-    from capstone.identity import RepairConfig
+    from capstone.tracking.repair import RepairConfig
 
     best = RepairConfig()
     best_score = objective(run(materials, best, cache=cache, hota=False))
@@ -552,7 +552,7 @@ def tune(
 def _changed(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from capstone.identity import RepairConfig
+    from capstone.tracking.repair import RepairConfig
 
     default = asdict(RepairConfig())
     return {k: v for k, v in asdict(config).items() if default[k] != v}

@@ -12,7 +12,7 @@ bench database, in one run:
    1.15x of the 1x run.
 2. single pass vs `--workers 2` on one length (`--workers-length`, default 5): frames/s.
 3. kill/resume on one length (`--resume-length`, default the longest): a driver process
-   calls `capstone.pipeline.analyze(..., lease_seconds=5)` (the CLI keeps the default
+   calls `capstone.runtime.pipeline.analyze(..., lease_seconds=5)` (the CLI keeps the default
    120 s lease, so an immediate retry would be refused as busy), is SIGKILLed once the
    analysis row's `frames_processed` reaches `--kill-at` (0.8) of the frames expected,
    and after 6 s (the lease has expired) the same call runs again and resumes. Goal: the
@@ -79,8 +79,8 @@ def snapshot(into: Path, rev: str = "HEAD") -> Path:
 
 DRIVER = """\
 import json, sys
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.params import AnalysisParams
+from capstone.runtime.pipeline import analyze
 params = AnalysisParams(**json.loads(sys.argv[4]))
 r = analyze(sys.argv[1], video_id=sys.argv[2], params=params, lease_seconds=int(sys.argv[3]))
 print("RESULT " + json.dumps(r.__dict__, default=str))
@@ -276,7 +276,7 @@ def _check(run: Run, log: Path) -> None:
 
 
 def _engine() -> Any:
-    from capstone.db.engine import get_engine
+    from capstone.store.engine import get_engine
 
     return get_engine()
 

@@ -5,7 +5,7 @@ For each video, in one process run (same model, same frames, same stride):
 - naive: the original system's loop, `YOLO(path, task="detect").track(source, stream=True,
   tracker="bytetrack.yaml")`, with every box inserted through the ORM and committed row by
   row, into a fresh database;
-- ours: `capstone.pipeline.analyze(video, params=AnalysisParams(stride=...))` into another
+- ours: `capstone.runtime.pipeline.analyze(video, params=AnalysisParams(stride=...))` into another
   fresh database (probe + sha256, decode thread, async detector, tracker, stages, COPY store);
 - detector only, on the same frames already decoded in memory: Ultralytics `predict()` per
   frame, and our OpenVINO async detector (`Detector.stream`).
@@ -95,10 +95,10 @@ def run_naive(
     """The reference loop. Returns (seconds, frames, rows inserted)."""
     from sqlmodel import Session
 
-    from capstone import analyses
-    from capstone.db.engine import get_engine
-    from capstone.db.models import Event
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.engine import get_engine
+    from capstone.store.tables import Event
 
     url = fresh_database("naive")
     try:
@@ -155,9 +155,9 @@ def run_naive(
 def run_ours(
     detector: Any, video: Path, stride: int, max_frames: int | None, stages: tuple[str, ...]
 ) -> tuple[float, Any]:
-    """`capstone.pipeline.analyze` end to end. Returns (seconds, AnalysisResult)."""
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    """`capstone.runtime.pipeline.analyze` end to end. Returns (seconds, AnalysisResult)."""
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     url = fresh_database("ours")
     try:
@@ -175,7 +175,7 @@ def run_ours(
 def preload_stage_models(stages: tuple[str, ...]) -> float:
     """Load the enrichment models the stages use, as the detectors are loaded, before
     anything is timed (a service process keeps them loaded). Returns the seconds it took."""
-    from capstone import embedders
+    from capstone.models import embedders
 
     t = time.perf_counter()
     if "embed" in stages:
@@ -187,7 +187,7 @@ def preload_stage_models(stages: tuple[str, ...]) -> float:
 
 
 def decode_all(video: Path, stride: int, max_frames: int | None) -> list[Any]:
-    from capstone.media import iter_frames
+    from capstone.core.video import iter_frames
 
     return [f.image for f in iter_frames(video, stride=stride, max_frames=max_frames)]
 
@@ -208,7 +208,7 @@ def time_async_detector(detector: Any, images: list[Any]) -> tuple[float, float]
 
 
 def _stage_names(spec: str) -> tuple[str, ...]:
-    from capstone.params import ALL_STAGES, CORE_STAGES
+    from capstone.core.params import ALL_STAGES, CORE_STAGES
 
     if spec == "core":
         return CORE_STAGES
@@ -227,7 +227,7 @@ def bench_video(
     detector: Any,
     predict_model: Any,
 ) -> VideoRun:
-    from capstone.media import probe
+    from capstone.core.video import probe
 
     video = _video_path(name)
     info = probe(video)
@@ -307,7 +307,7 @@ def report(runs: list[VideoRun], stages: tuple[str, ...], stride: int) -> None:
         "users of the machine disturb it far less than wall time. The database server's CPU\n"
         "is not in it."
     )
-    from capstone.params import CORE_STAGES
+    from capstone.core.params import CORE_STAGES
 
     core_only = set(stages) <= set(CORE_STAGES)
     for r in runs:
@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     setup_environment()
-    from capstone.detect import Detector
+    from capstone.models.detector import Detector
 
     stages = _stage_names(args.stages)
     detector = Detector(args.model)

@@ -1,4 +1,4 @@
-"""Search benchmark: recall@k against exact search and p50/p99 latency of `capstone.search`.
+"""Search benchmark: recall@k against exact search and p50/p99 latency of `capstone.search.query`.
 
 Synthetic, clustered data at the real embedding sizes, loaded with binary COPY into a fresh
 database on the bench-only embedded server (`.capstone/bench/pgdata`):
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench import drop_database, fresh_database, machine_note, setup_environment, table
-from capstone.db.models import TEXT_HNSW
+from capstone.store.tables import TEXT_HNSW
 
 N_VIDEOS = 100
 CLUSTERS = 64
@@ -122,7 +122,7 @@ def _sql(url: str, statement: str) -> float:
 def _scalar(statement: str, params: dict[str, Any] | None = None) -> Any:
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
 
     with session_scope() as session:
         return session.execute(text(statement), params or {}).scalar_one()
@@ -131,7 +131,7 @@ def _scalar(statement: str, params: dict[str, Any] | None = None) -> Any:
 def _setup_videos() -> dict[str, int]:
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
 
     ids = {}
     with session_scope() as session:
@@ -169,7 +169,7 @@ def measure(
     label: str, queries: list[Any], results: list[list[Any]], *, exact: bool = True
 ) -> list[Any]:
     """Run each query (HNSW) and, for recall, the same with exact=True."""
-    from capstone import search as S
+    from capstone.search import query as S
 
     times, recalls, counts = [], [], []
     for q in queries:
@@ -193,7 +193,7 @@ def measure(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     setup_environment()
     url = fresh_database("search")
-    from capstone import search as S
+    from capstone.search import query as S
 
     out: dict[str, Any] = {"machine": machine_note(), "args": vars(args), "build": {}}
     rng = np.random.default_rng(args.seed)
@@ -383,7 +383,7 @@ def _halfvec(queries: np.ndarray, k: int) -> dict[str, Any]:
     """Recall@k and latency of the halfvec index against exact search on full vectors."""
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
 
     half_sql = text(
         "SELECT id FROM frame_embeddings ORDER BY embedding::halfvec(1280) <=> "

@@ -1,7 +1,7 @@
 """Bulk store vs per-row ORM inserts, for realistic detection rows.
 
 (a) the original system's way: one `session.add(Event(...))` and one `commit()` per row
-(`capstone.store.insert_rows_one_by_one`); (b) ours: `capstone.store.replace_results`,
+(`capstone.store.bulk.insert_rows_one_by_one`); (b) ours: `capstone.store.bulk.replace_results`,
 COPY inside one transaction. Both sides write the same rows into the same fresh database,
 in one process run. Target: (a) / (b) >= 20.
 
@@ -47,8 +47,8 @@ def detection_rows(n: int, *, fps: float = 25.0, seed: int = 0) -> list[dict[str
 
 
 def _analysis(video_id: str, label: str) -> int:
-    from capstone import analyses
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
 
     params = AnalysisParams(options={"bench": label})
     return analyses.claim_analysis(video_id, params, analyses.worker_id()).analysis_id
@@ -57,7 +57,7 @@ def _analysis(video_id: str, label: str) -> int:
 def _count(analysis_id: int) -> int:
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
 
     with session_scope() as session:
         q = text("SELECT count(*) FROM apps_db_event WHERE analysis_id = :a")
@@ -69,9 +69,9 @@ def run(n_rows: int, keep: bool = False) -> dict[str, float]:
     url = fresh_database("store")
     from sqlmodel import Session
 
-    from capstone.db.engine import get_engine, session_scope
-    from capstone.db.models import Event
-    from capstone.store import insert_rows_one_by_one, replace_results
+    from capstone.store.bulk import insert_rows_one_by_one, replace_results
+    from capstone.store.engine import get_engine, session_scope
+    from capstone.store.tables import Event
 
     try:
         video_id = "bench-store"

@@ -29,3 +29,9 @@ class ModelNotFoundError(CapstoneError):
     """A model name or path did not resolve to weights."""
 
     exit_code = 5
+
+
+class EvaluationError(CapstoneError):
+    """MOT evaluation could not run (bad sequence folder, malformed files, metric failure)."""
+
+    exit_code = 6

@@ -1,8 +1,9 @@
-"""Data access for the dashboard: thin wrappers over `capstone.queries` and `capstone.search`.
+"""Data access for the dashboard: thin wrappers over `capstone.store.queries` and
+`capstone.search.query`.
 
 Pages never build SQL; they call these functions, which return plain Python data (and
 pandas frames where a table is shown). Writes (upload, analyze, retry) go through
-`capstone.storage` / `capstone.pipeline`, the same entry points the CLI and the API use.
+`capstone.io.s3` / `capstone.runtime.pipeline`, the same entry points the CLI and the API use.
 
 >>> from dashboards import data
 >>> data.video_rows()  # doctest: +SKIP
@@ -21,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capstone import queries
 from capstone.config import get_settings
 from capstone.errors import CapstoneError, InputError
+from capstone.store import queries
 
 # Stages run by uploads and retries started from the dashboard (everything it can show).
 DASHBOARD_STAGES = ("detect", "track", "depth", "events", "display", "embed")
@@ -69,8 +70,8 @@ def chunk_progress(analysis_ids: list[int | None]) -> dict[int, tuple[int, int]]
         return {}
     from sqlmodel import select
 
-    from capstone.db.engine import session_scope
-    from capstone.db.models import VideoAnalysis
+    from capstone.store.engine import session_scope
+    from capstone.store.tables import VideoAnalysis
 
     query = select(VideoAnalysis.id, VideoAnalysis.chunks_done, VideoAnalysis.chunks_total)
     with session_scope() as session:
@@ -194,12 +195,12 @@ def tracks_table(video_id: str) -> pd.DataFrame:
 def track_crop(video_id: str, analysis_id: int, track_id: int) -> bytes | None:
     """The JPEG best crop of a track (stored by the embed stage), else None.
 
-    `capstone.queries` has no reader for crops; this one reads the single column it needs.
+    `capstone.store.queries` has no reader for crops; this one reads the single column it needs.
     """
     from sqlmodel import select
 
-    from capstone.db.engine import session_scope
-    from capstone.db.models import Track
+    from capstone.store.engine import session_scope
+    from capstone.store.tables import Track
 
     with session_scope() as s:
         crop = s.exec(
@@ -279,7 +280,7 @@ def overlay(video_id: str) -> tuple[bytes, int] | None:
     drawn = 0
     if trails.get("tracks"):
         sx, sy = w / float(trails["width"]), h / float(trails["height"])
-        from capstone.annotate import color_of
+        from capstone.core.drawing import color_of
 
         for track in trails["tracks"]:
             pts = np.array([[p[0] * sx, p[1] * sy] for p in track["points"]], np.int32)
@@ -308,9 +309,9 @@ def search(
     t_from: float | None = None,
     t_to: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Run a `capstone.search` query; hits as dicts (with their `thumbnail` reference)."""
-    from capstone.search import SearchQuery
-    from capstone.search import search as run_search
+    """Run a `capstone.search.query` query; hits as dicts (with their `thumbnail` reference)."""
+    from capstone.search.query import SearchQuery
+    from capstone.search.query import search as run_search
 
     filters: dict[str, Any] = {
         "video_ids": video_ids or None,
@@ -459,8 +460,8 @@ def submit_upload(name: str, content: bytes, video_id: str | None = None) -> tup
 
     Returns (video_id, where): an `s3://` URI, or the local path being analyzed.
     """
-    from capstone.pipeline import default_video_id
-    from capstone.storage import upload_video, validate_video_id
+    from capstone.core.ids import default_video_id
+    from capstone.io.s3 import upload_video, validate_video_id
 
     video_id = validate_video_id(video_id or default_video_id(name))
     path = save_upload(name, content)
@@ -477,8 +478,8 @@ def start_local_analysis(
     source: str, video_id: str, params: dict[str, Any] | None = None
 ) -> LocalJob:
     """Analyze `source` as `video_id` in a background thread (one at a time per video)."""
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     chosen = dict(params or {})
     chosen.setdefault("stages", DASHBOARD_STAGES)

@@ -34,10 +34,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from capstone.annotate import draw_detections, draw_trails, to_rgb, trails_of
-from capstone.detect import get_detector
-from capstone.media import iter_frames, probe
-from capstone.track import TRACKERS, Tracker
+from capstone.core.drawing import draw_detections, draw_trails, to_rgb, trails_of
+from capstone.models.detector import get_detector
+from capstone.core.video import iter_frames, probe
+from capstone.tracking.tracker import TRACKERS, Tracker
 
 info = probe(video)
 pd.Series(info.as_dict(), name=info.path.name).to_frame()
@@ -105,7 +105,7 @@ pd.DataFrame(
 # installed, the `depth` stage uses the model instead (`options={"depth_model": ...}`).
 
 # %%
-from capstone.enrich.depth import GeometricDepth
+from capstone.stages.depth import GeometricDepth
 
 estimator = GeometricDepth(info.width, info.height)
 people = [d[np.array(d.labels) == "person"].xyxy for d in tracked if len(d)]
@@ -132,9 +132,10 @@ plt.show()
 # same frames with the `events` stage and read the stored events back.
 
 # %%
-from capstone import queries
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze, default_video_id
+from capstone.store import queries
+from capstone.core.params import AnalysisParams
+from capstone.core.ids import default_video_id
+from capstone.runtime.pipeline import analyze
 
 if run_events:
     params = AnalysisParams(

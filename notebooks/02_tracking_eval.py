@@ -15,7 +15,7 @@
 # # Tracking evaluation on MOTChallenge sequences
 #
 # Compare trackers and tracker parameters on the public detections of a MOT15 sequence
-# (MOTA, IDF1, HOTA from `trackeval`, through `capstone.evaluate`). Every variant tracks the
+# (MOTA, IDF1, HOTA from `trackeval`, through `capstone.eval.mot`). Every variant tracks the
 # same detections, so differences come from the tracker alone.
 
 # %% tags=["parameters"]
@@ -29,12 +29,13 @@ sweep_values = [0.3, 0.5, 0.7]
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from capstone import evaluate
+from capstone.eval import mot as evaluate
+from capstone.io import mot as mot_files
 
 loaded = {}
 for folder in sequences:
-    seq = evaluate.load_sequence(folder)
-    dets = evaluate.load_mot_detections(seq.det_path, num_frames=seq.length, min_score=min_score)
+    seq = mot_files.load_sequence(folder)
+    dets = mot_files.load_mot_detections(seq.det_path, num_frames=seq.length, min_score=min_score)
     loaded[seq.name] = (seq, dets)
 pd.DataFrame(
     [
@@ -42,7 +43,7 @@ pd.DataFrame(
             "sequence": name,
             "frames": seq.length,
             "fps": seq.frame_rate,
-            "gt boxes": len(evaluate.load_mot_gt(seq.gt_path)),
+            "gt boxes": len(mot_files.load_mot_gt(seq.gt_path)),
             "detections": sum(len(d) for d in dets),
             "frames for BoT-SORT motion compensation": "yes" if seq.video or seq.image_dir else "no",
         }
@@ -58,7 +59,7 @@ rows = []
 for name, (seq, dets) in loaded.items():
     runs = {
         kind: evaluate.track_detections(
-            dets, kind, seq.frame_rate, evaluate.sequence_images(seq) if kind == "botsort" else None
+            dets, kind, seq.frame_rate, mot_files.sequence_images(seq) if kind == "botsort" else None
         )
         for kind in trackers
     }

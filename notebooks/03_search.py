@@ -16,7 +16,7 @@
 #
 # Analyze a clip with the `display` and `embed` stages (keyframe thumbnails, MobileNetV2
 # image embeddings, descriptions with MiniLM text embeddings, best-crop embeddings of
-# tracks), look at the embedding space in 2-D, then query it with `capstone.search`: by
+# tracks), look at the embedding space in 2-D, then query it with `capstone.search.query`: by
 # example frame, by text, and hybrid with filters.
 
 # %% tags=["parameters"]
@@ -37,12 +37,13 @@ import numpy as np
 import pandas as pd
 from sqlmodel import select
 
-from capstone import queries
-from capstone.db import session_scope
-from capstone.db.models import FrameEmbedding
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze, default_video_id
-from capstone.search import FrameRef, SearchFilters, SearchQuery, hits_table, search
+from capstone.store import queries
+from capstone.store import session_scope
+from capstone.store.tables import FrameEmbedding
+from capstone.core.params import AnalysisParams
+from capstone.core.ids import default_video_id
+from capstone.runtime.pipeline import analyze
+from capstone.search.query import FrameRef, SearchFilters, SearchQuery, hits_table, search
 
 video_id = video_id or default_video_id(video)
 params = AnalysisParams(

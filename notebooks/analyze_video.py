@@ -18,7 +18,7 @@
 #
 # The parameterized analysis notebook that the Batch job runs in `notebook` mode (and that
 # `capstone run-notebook analyze_video -p video clip.mp4` runs locally). It calls the same
-# `capstone.pipeline.analyze` as the CLI and the API, stores every result in PostgreSQL +
+# `capstone.runtime.pipeline.analyze` as the CLI and the API, stores every result in PostgreSQL +
 # pgvector, and shows a short summary: counts, a keyframe, a timeline. The cell after the
 # analysis publishes its result (tag `result`, also when it failed) so the caller can store
 # this executed copy with the analysis row.
@@ -48,9 +48,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from capstone import queries, storage
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze, default_video_id
+from capstone.store import queries
+
+from capstone.io import s3 as storage
+from capstone.core.params import AnalysisParams
+from capstone.core.ids import default_video_id
+from capstone.runtime.pipeline import analyze
 
 source = f"s3://{bucket}/{key}" if bucket and key else video
 if not video_id:
@@ -113,9 +116,9 @@ summary.to_frame()
 # busiest frame drawn from the stored detections.
 
 # %%
-from capstone.annotate import draw_detections, to_rgb
-from capstone.detections import Detections
-from capstone.media import iter_frames
+from capstone.core.drawing import draw_detections, to_rgb
+from capstone.core.detections import Detections
+from capstone.core.video import iter_frames
 
 
 

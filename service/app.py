@@ -24,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from capstone.config import get_settings
-from capstone.models import DEFAULT_DETECTOR, available_models
+from capstone.models.weights import DEFAULT_DETECTOR, available_models
 from service import errors
 from service.guard import READ_POSTS, BodyGuardMiddleware
 from service.jobs import AnalysisJobs

@@ -11,7 +11,6 @@ against every configured hash, so timing does not depend on which key matched.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from capstone.config import Settings, get_settings
+from capstone.core.ids import hash_api_key
 from service.errors import ApiError
 
 bearer_scheme = HTTPBearer(
@@ -27,11 +27,6 @@ bearer_scheme = HTTPBearer(
     description="`Authorization: Bearer <api key>`; the server stores only sha256(key).",
 )
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-def hash_api_key(key: str) -> str:
-    """The sha256 hex digest to put in `API_KEY_HASHES` for `key`."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def configured_hashes(settings: Settings) -> list[str]:

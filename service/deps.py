@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from capstone import queries
 from capstone.config import Settings, get_settings
+from capstone.store import queries
 from service.errors import ApiError
 from service.jobs import AnalysisJobs
 from service.metrics import Metrics

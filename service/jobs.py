@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from capstone import analyses, queries
-from capstone.db.migrate import ensure_schema
-from capstone.params import AnalysisParams
+from capstone.core.params import AnalysisParams
+from capstone.store import analyses, queries
+from capstone.store.migrate import ensure_schema
 
 log = logging.getLogger("capstone.service")
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def record_missing(video_id: str, params: AnalysisParams, reason: str, source: s
 def _pending_exists() -> bool:
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
 
     with session_scope() as session:
         found = session.execute(
@@ -63,7 +63,7 @@ def _slots_taken() -> int:
     """Analysis worker slots held right now (advisory locks of `service.worker`)."""
     from sqlalchemy import text
 
-    from capstone.db.engine import session_scope
+    from capstone.store.engine import session_scope
     from service.worker import ADVISORY_NAMESPACE
 
     with session_scope() as session:

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from capstone import queries
-from capstone.db.models import VIDEO_STATUSES
 from capstone.errors import CapstoneError
+from capstone.store import queries
+from capstone.store.tables import VIDEO_STATUSES
 
 log = logging.getLogger("capstone.service")
 

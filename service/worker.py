@@ -2,8 +2,8 @@
 
 Analyses never run in a request-serving process. `POST /analyze` and uploads leave a
 `pending` analysis row naming its object (`source_uri`); a worker takes the oldest one
-(`capstone.analyses.claim_next_pending`, `FOR UPDATE SKIP LOCKED`), runs
-`capstone.pipeline.analyze` under its lease, and takes the next. At most `ANALYZE_WORKERS`
+(`capstone.store.analyses.claim_next_pending`, `FOR UPDATE SKIP LOCKED`), runs
+`capstone.runtime.pipeline.analyze` under its lease, and takes the next. At most `ANALYZE_WORKERS`
 workers run against one database, however many API processes start them: each holds one of
 that many PostgreSQL advisory-lock slots for its lifetime and exits when none is free.
 
@@ -45,7 +45,7 @@ def _hold_slot(slots: int) -> Any | None:
     """A connection holding one of `slots` advisory locks (None: all are taken)."""
     from sqlalchemy import text
 
-    from capstone.db.engine import get_engine
+    from capstone.store.engine import get_engine
 
     conn = get_engine().connect()
     for slot in range(slots):
@@ -73,11 +73,11 @@ def release_slot(conn: Any) -> None:
 
 def run_one(task: dict[str, Any], owner: str, stop: threading.Event) -> str:
     """Analyze one taken row; its final status."""
-    from capstone import analyses
     from capstone.config import get_settings
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
-    from capstone.storage import parse_s3_uri
+    from capstone.core.params import AnalysisParams
+    from capstone.io.s3 import parse_s3_uri
+    from capstone.runtime.pipeline import analyze
+    from capstone.store import analyses
 
     source = str(task["source_uri"])
     bucket, _ = parse_s3_uri(source)
@@ -109,7 +109,7 @@ def run_one(task: dict[str, Any], owner: str, stop: threading.Event) -> str:
 
 def serve(slots: int, idle_exit_s: float, stop: threading.Event) -> int:
     """Take and run pending analyses until stopped or idle; how many ran."""
-    from capstone import analyses
+    from capstone.store import analyses
 
     slot = _hold_slot(slots)
     if slot is None:

@@ -37,7 +37,7 @@ for _var in ("DATABASE_URL", "DB_SECRET_ARN"):
 
 def _clear_caches() -> None:
     from capstone.config import get_settings
-    from capstone.db import reset_engines
+    from capstone.store import reset_engines
 
     get_settings.cache_clear()
     reset_engines()
@@ -47,7 +47,7 @@ def _clear_caches() -> None:
 def pg_server_url() -> Iterator[str]:
     """URL of the test session's embedded server (maintenance database). The session stops
     it at the end if a test session started it and no other one still uses it."""
-    from capstone.db.server import acquire_embedded, release_embedded
+    from capstone.store.server import acquire_embedded, release_embedded
 
     TEST_HOME.mkdir(parents=True, exist_ok=True)
     yield acquire_embedded(TEST_HOME / "pgdata")
@@ -57,7 +57,7 @@ def pg_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def template_db(pg_server_url: str) -> Iterator[str]:
     """A database migrated to head, used as the template of every test database."""
-    from capstone.db import migrate
+    from capstone.store import migrate
 
     name = f"capstone_template_{os.getpid()}"  # concurrent test sessions share the server
     admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")

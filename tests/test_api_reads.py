@@ -25,8 +25,8 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 def api(
     db_url: str, aws_env: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
-    from capstone.storage import s3_client
-    from service.auth import hash_api_key
+    from capstone.core.ids import hash_api_key
+    from capstone.io.s3 import s3_client
 
     bucket = f"raw-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("CAPSTONE_HOME", str(tmp_path / "home"))
@@ -44,11 +44,11 @@ def api(
 
 def _store_events(video_id: str, n: int) -> int:
     """A completed analysis with `n` detection rows, several per frame (real COPY store)."""
-    from capstone import analyses
-    from capstone.db.engine import session_scope
-    from capstone.db.migrate import ensure_schema
-    from capstone.params import AnalysisParams
-    from capstone.store import replace_results
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.bulk import replace_results
+    from capstone.store.engine import session_scope
+    from capstone.store.migrate import ensure_schema
 
     ensure_schema()
     lease = analyses.claim_analysis(video_id, AnalysisParams(max_frames=n), analyses.worker_id())
@@ -141,7 +141,7 @@ def test_etags_answer_304_until_the_result_changes(api: dict[str, Any]) -> None:
 
 def test_analyses_run_in_worker_processes_not_in_the_api_process(api: dict[str, Any]) -> None:
     pets = require(VIDEOS / "pets09-s2l1.avi")
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     s3_client().upload_file(str(pets), api["bucket"], "videos/elsewhere/pets.avi")
     with httpx.Client(base_url=api["url"], timeout=60) as client:
@@ -183,7 +183,7 @@ def test_analyses_run_in_worker_processes_not_in_the_api_process(api: dict[str, 
 
 
 def test_workers_are_bounded_per_database_not_per_api_process(db_url: str) -> None:
-    from capstone.db.migrate import ensure_schema
+    from capstone.store.migrate import ensure_schema
     from service import jobs as service_jobs
     from service.worker import _hold_slot, release_slot
 

@@ -302,7 +302,7 @@ def test_split_configuration_from_environment() -> None:
         assert Split.from_env({"CAPSTONE_BATCH_ARRAY_MIN_CHUNKS": raw}, None).min_chunks == expected
     assert [chunk_count(d, 4.0) for d in (0.1, 4.0, 4.01, 10.0)] == [1, 1, 2, 3]
     try:
-        from capstone.chunks import chunk_count as pipeline_count
+        from capstone.core.chunks import chunk_count as pipeline_count
     except ImportError:
         return
     for d, c in ((0.1, 60.0), (150.0, 60.0), (10.0, 4.0), (120.0, 60.0), (3599.9, 7.5)):
@@ -348,7 +348,7 @@ def test_poller_keeps_split_messages_in_flight(raw_bucket, tmp_path) -> None:
 
 def test_upload_records_the_probed_duration(raw_bucket) -> None:
     from batch.lambda_handler import parse_duration as lambda_parse
-    from capstone.storage import head, parse_duration, upload_video
+    from capstone.io.s3 import head, parse_duration, upload_video
 
     require(BIKES)
     _, bucket = raw_bucket
@@ -364,8 +364,8 @@ def test_upload_records_the_probed_duration(raw_bucket) -> None:
 def test_upload_route_stores_duration_metadata(db_url, raw_bucket, monkeypatch) -> None:
     import httpx
 
-    from capstone.storage import head
-    from service.auth import hash_api_key
+    from capstone.core.ids import hash_api_key
+    from capstone.io.s3 import head
 
     require(BIKES)
     _, bucket = raw_bucket
@@ -410,13 +410,13 @@ def test_job_configuration_of_the_array_modes() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# End to end: a real video through array children + the stitch job (needs capstone.chunks)
+# End to end: a real video through array children + the stitch job (needs capstone.core.chunks)
 # --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
 def test_array_children_and_stitch_publish_one_result(db_url, raw_bucket, tmp_path) -> None:
-    pytest.importorskip("capstone.chunks", reason="the chunked pipeline has not landed yet")
+    pytest.importorskip("capstone.core.chunks", reason="the chunked pipeline has not landed yet")
     import os
 
     import boto3
@@ -424,7 +424,7 @@ def test_array_children_and_stitch_publish_one_result(db_url, raw_bucket, tmp_pa
 
     from batch.lambda_handler import Split
     from batch.local_runner import LocalBatch, QueuePoller
-    from capstone.storage import upload_video
+    from capstone.io.s3 import upload_video
 
     require(BIKES)
     s3, bucket = raw_bucket

@@ -123,7 +123,7 @@ def make_pipeline(
     """Build a pipeline with a given visibility timeout and maxReceiveCount."""
     import boto3
 
-    from service.auth import hash_api_key
+    from capstone.core.ids import hash_api_key
 
     monkeypatch.setenv("API_KEY_HASHES", hash_api_key(TOKEN))
     monkeypatch.delenv("CAPSTONE_AUTH_DISABLED", raising=False)
@@ -192,7 +192,7 @@ def make_pipeline(
 
 
 def _upload(p: Pipeline, video_id: str, path: Path = BIKES) -> str:
-    from capstone.storage import upload_video
+    from capstone.io.s3 import upload_video
 
     return upload_video(path, p.bucket, video_id)
 
@@ -337,7 +337,7 @@ def test_sigterm_stops_the_job_and_leaves_the_message(make_pipeline) -> None:
 @pytest.mark.slow
 def test_notebook_mode_stores_the_same_result_as_service_mode(make_pipeline) -> None:
     require(BIKES)
-    from capstone import notebooks
+    from capstone.runtime import notebooks
 
     try:
         notebooks.notebook_path("analyze_video")

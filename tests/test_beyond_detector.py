@@ -44,14 +44,15 @@ def test_eval_mot_passes_detect_every_to_the_default_row(
     (the detector, tracker and scoring are stubbed: only the plumbing is under test)."""
     from types import SimpleNamespace
 
-    from capstone import evaluate
     from capstone.cli import main
+    from capstone.eval import mot as evaluate
+    from capstone.io import mot as mot_files
 
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"")
     seen: list[object] = []
     monkeypatch.setattr(
-        evaluate,
+        mot_files,
         "load_sequence",
         lambda seq: SimpleNamespace(name="S", root=tmp_path, frame_rate=25.0, length=1),
     )

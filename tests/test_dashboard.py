@@ -2,7 +2,7 @@
 
 Two real clips (bikes.mp4 and the PETS09 sequence, 40 frames each) are analysed once per
 module with every stage into a fresh migrated database; each page is then run headless and
-what it renders is checked against what `capstone.queries` / `capstone.search` return.
+what it renders is checked against what `capstone.store.queries` / `capstone.search.query` return.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def analyzed_database(request: pytest.FixtureRequest, pg_server_url: str, templa
     Built once per test session and shared by the AppTest and browser modules (analysing
     costs ~30 s); dropped when the session ends.
     """
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     if "url" in _ANALYZED:
         return _ANALYZED["url"]
@@ -129,7 +129,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 def test_videos_page_lists_stored_videos(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
 
     at = run_page()
     stored = queries.list_videos()["items"]
@@ -143,7 +143,7 @@ def test_videos_page_lists_stored_videos(dash_db: str) -> None:
 
 
 def test_video_detail_shows_tracks_keyframes_and_charts(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
 
     at = run_page("video_detail", {"video": "bikes"})
     video = queries.get_video("bikes")
@@ -181,7 +181,7 @@ def test_video_detail_shows_tracks_keyframes_and_charts(dash_db: str) -> None:
 
 
 def test_events_page_filters_and_pages(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
 
     at = run_page("events", {"video": "pets09"})
     everything = queries.list_events("pets09", limit=1)["total"]
@@ -227,7 +227,7 @@ def test_event_exports_round_trip(dash_db: str) -> None:
 
 
 def test_search_page_text_hybrid_and_filters(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
     from dashboards import data
 
     at = run_page("search")
@@ -261,7 +261,7 @@ def test_search_page_text_hybrid_and_filters(dash_db: str) -> None:
 
 
 def test_more_like_this_from_a_keyframe(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
 
     at = run_page("video_detail", {"video": "pets09"})
     first = queries.list_thumbnails("pets09")[0]["frame_number"]
@@ -274,7 +274,7 @@ def test_more_like_this_from_a_keyframe(dash_db: str) -> None:
 
 
 def test_pipeline_page_without_queue(dash_db: str) -> None:
-    from capstone import queries
+    from capstone.store import queries
 
     at = run_page("pipeline")
     assert "No queue configured" in texts(at)
@@ -339,8 +339,8 @@ def test_upload_goes_to_the_raw_bucket_when_a_queue_is_configured(
 
 
 def test_failed_analysis_shows_reason_and_retries(db_url: str, tmp_path) -> None:
-    from capstone import queries
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
+    from capstone.store import queries
     from dashboards import data
 
     bogus = tmp_path / "notes.mp4"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from capstone.db import migrate
-from capstone.db.models import IMAGE_DIM
+from capstone.store import migrate
+from capstone.store.tables import IMAGE_DIM
 from tests.conftest import ROOT, TEST_HOME, _with_db
 
 SPEC_TABLES = {
@@ -187,7 +187,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def test_two_embedded_instances_side_by_side(tmp_path_factory: pytest.TempPathFactory) -> None:
-    from capstone.db.server import embedded_running, embedded_url, stop_embedded
+    from capstone.store.server import embedded_running, embedded_url, stop_embedded
 
     dirs = [TEST_HOME / f"side-{i}" / "pgdata" for i in range(2)]
     urls = [embedded_url(d) for d in dirs]
@@ -221,7 +221,7 @@ def test_db_secret_arn_resolves_through_secrets_manager(
     import boto3
 
     from capstone.config import get_settings
-    from capstone.db import resolve_database_url
+    from capstone.store import resolve_database_url
 
     client = boto3.client("secretsmanager", endpoint_url=aws_env)
     arn = client.create_secret(Name="capstone/db-test", SecretString=json.dumps({"url": db_url}))[

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.enrich.depth import MAP_SIZE, GeometricDepth
-from capstone.params import AnalysisParams
+from capstone.core.params import AnalysisParams
+from capstone.stages.depth import MAP_SIZE, GeometricDepth
 from tests.conftest import VIDEOS, require
 
 W, H = 768, 576
@@ -152,7 +152,7 @@ def _check_pets09(db_url: str, video_id: str) -> None:
 
 
 def test_pets09_depth_and_enter_exit_through_the_pipeline(db_url: str) -> None:
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(VIDEOS / "pets09-s2l1.avi")
     params = AnalysisParams(stages=("detect", "track", "depth", "events"), stride=4, max_frames=60)
@@ -163,7 +163,7 @@ def test_pets09_depth_and_enter_exit_through_the_pipeline(db_url: str) -> None:
 
 @pytest.mark.slow
 def test_pets09_whole_video_depth_and_enter_exit(db_url: str) -> None:
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(VIDEOS / "pets09-s2l1.avi")
     params = AnalysisParams(stages=("detect", "track", "depth", "events"))
@@ -175,7 +175,7 @@ def test_pets09_whole_video_depth_and_enter_exit(db_url: str) -> None:
 
 def test_depth_model_path_with_random_weights(db_url: str) -> None:
     """`yolo26-depth.yaml` builds offline: loading, inference, shapes and storage."""
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(VIDEOS / "pets09-s2l1.avi")
     params = AnalysisParams(
@@ -217,7 +217,7 @@ def test_depth_model_path_with_random_weights(db_url: str) -> None:
 
 
 def test_missing_depth_weights_fall_back_to_geometric(db_url: str) -> None:
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(VIDEOS / "pets09-s2l1.avi")
     params = AnalysisParams(

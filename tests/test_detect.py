@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from capstone.detect import Detector, get_detector, openvino_xml
-from capstone.detections import Detections
-from capstone.media import Frame, iter_frames
+from capstone.core.detections import Detections
+from capstone.core.video import Frame, iter_frames
+from capstone.models.detector import Detector, get_detector, openvino_xml
 from tests.conftest import MODELS, VIDEOS, require
 
 MODEL_DIR = MODELS / "yolo11n_int8_openvino_model"

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from capstone.detections import Detections
-from capstone.enrich.display import annotate_thumbnail, downsample_trail
-from capstone.enrich.keyframes import KeyframeSelector
-from capstone.media import iter_frames
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.detections import Detections
+from capstone.core.params import AnalysisParams
+from capstone.core.video import iter_frames
+from capstone.runtime.pipeline import analyze
+from capstone.stages.display import annotate_thumbnail, downsample_trail
+from capstone.stages.keyframes import KeyframeSelector
 from tests.conftest import VIDEOS, require
 
 PETS = VIDEOS / "pets09-s2l1.avi"

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from capstone import embedders
-from capstone.enrich.embed import describe_frame, embed_event_descriptions
-from capstone.media import iter_frames
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.params import AnalysisParams
+from capstone.core.video import iter_frames
+from capstone.models import embedders
+from capstone.runtime.pipeline import analyze
+from capstone.stages.embed import describe_frame, embed_event_descriptions
 from tests.conftest import MOT, VIDEOS, _clear_caches, require
 
 PETS = VIDEOS / "pets09-s2l1.avi"
@@ -106,7 +106,7 @@ def test_optional_models_are_none_when_they_do_not_resolve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CAPSTONE_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr("capstone.models.USER_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("capstone.models.weights.USER_CACHE", tmp_path / "cache")
     monkeypatch.delenv("CAPSTONE_CLIP_WEIGHTS", raising=False)
     _clear_caches()
     try:

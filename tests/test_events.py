@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.enrich.events import EventsStage, format_time
+from capstone.core.geometry import Line, load_geometry, parse_line_spec, parse_zone_spec
+from capstone.core.params import AnalysisParams
+from capstone.core.records import TrackSummary
+from capstone.core.video import VideoInfo
 from capstone.errors import ConfigError
-from capstone.geometry import Line, load_geometry, parse_line_spec, parse_zone_spec
-from capstone.media import VideoInfo
-from capstone.params import AnalysisParams
-from capstone.stage import RunContext, TrackSummary
+from capstone.stages.base import RunContext
+from capstone.stages.events import EventsStage, format_time
 from tests.conftest import VIDEOS, require
 
 LINE_Y = 100.0
@@ -155,7 +156,7 @@ def _rows(db_url: str, sql: str, **params) -> list:
 
 def test_highway_line_crossings_in_the_expected_direction(db_url: str) -> None:
     """A line across both carriageways: traffic comes down the left one, goes up the right."""
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(VIDEOS / "highway-cctv.avi")
     line = {"name": "A", "points": [[0, LINE_Y], [320, LINE_Y]]}
@@ -293,7 +294,7 @@ def test_short_tracks_keep_no_events_and_are_not_counted() -> None:
 
 
 def _bucket(tracks: dict[str, set[int]]):
-    from capstone.enrich.events import _Bucket
+    from capstone.stages.events import _Bucket
 
     bucket = _Bucket(0, 0.0, 0.0)
     for label, ids in tracks.items():
@@ -363,8 +364,8 @@ def test_a_repaired_identity_is_one_object() -> None:
 
 
 def test_keyframe_descriptions_rank_confident_crowds_above_one_doubtful_box() -> None:
-    from capstone import embedders
-    from capstone.enrich.embed import describe_frame
+    from capstone.models import embedders
+    from capstone.stages.embed import describe_frame
 
     crowd = describe_frame(["person"] * 7, [("park bench", 0.2)], [0.8] * 7)
     doubtful = describe_frame(["person"], [("mountain bike", 0.4)], [0.29])

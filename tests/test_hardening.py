@@ -32,7 +32,7 @@ def env(
     db_url: str, aws_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
     """One test's settings: its database, its own bucket, its own CAPSTONE_HOME, one key."""
-    from service.auth import hash_api_key
+    from capstone.core.ids import hash_api_key
 
     bucket = f"raw-{uuid.uuid4().hex[:12]}"
     home = tmp_path / "home"
@@ -42,7 +42,7 @@ def env(
     for var in ("SQS_QUEUE_URL", "CAPSTONE_AUTH_DISABLED", "REQUIRE_AUTH_FOR_READS"):
         monkeypatch.delenv(var, raising=False)
     _clear_caches()
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     s3_client().create_bucket(Bucket=bucket)
     yield {"bucket": bucket, "db": db_url, "home": home}
@@ -67,7 +67,7 @@ def _sql(db_url: str, query: str, **params: Any) -> list[Any]:
 
 
 def _put(bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     s3_client().put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
 
@@ -141,7 +141,7 @@ def test_a_model_path_in_a_request_is_refused_and_no_pickle_runs(
 
 def test_a_path_that_is_no_model_is_a_clear_error_for_the_cli_too(tmp_path: Path) -> None:
     from capstone.errors import ModelNotFoundError
-    from capstone.models import resolve_model, resolve_model_name
+    from capstone.models.weights import resolve_model, resolve_model_name
 
     (tmp_path / "empty-dir").mkdir()
     for path in ("/etc/passwd", str(tmp_path / "empty-dir")):
@@ -203,7 +203,7 @@ def test_concurrent_uploads_never_delete_or_overwrite_each_others_objects(
 ) -> None:
     require(BIKES)
     require(VIDEOS / "highway-cctv.avi")
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     bikes = BIKES.read_bytes()
     answers = asyncio.run(_parallel(api, [_upload_request(bikes, "a.mp4", "same")] * 6))
@@ -327,9 +327,9 @@ def test_per_analysis_detector_settings_never_leak_between_concurrent_analyses(
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone.detect import get_detector
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.models.detector import get_detector
+    from capstone.runtime.pipeline import analyze
 
     shared = get_detector("yolo11n")
     before = (shared.conf, shared.imgsz, shared.classes)
@@ -372,10 +372,10 @@ def _takeover(db_url: str, analysis_id: int) -> None:
 def test_a_stale_owner_can_neither_store_nor_fail_the_new_owners_run(
     env: dict[str, Any],
 ) -> None:
-    from capstone import analyses
-    from capstone.db.engine import session_scope
-    from capstone.params import AnalysisParams
-    from capstone.store import replace_results
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.bulk import replace_results
+    from capstone.store.engine import session_scope
 
     params = AnalysisParams(max_frames=5)
     old = analyses.claim_analysis("fenced", params, "worker-old")
@@ -408,9 +408,9 @@ def test_a_taken_over_analysis_stores_nothing_and_leaves_the_row_to_its_new_owne
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone import analyses
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
+    from capstone.store import analyses
 
     params = AnalysisParams(max_frames=30, stages=("detect", "track"))
     taken: dict[str, Any] = {}
@@ -430,9 +430,9 @@ def test_a_taken_over_analysis_stores_nothing_and_leaves_the_row_to_its_new_owne
 
 def test_the_heartbeat_holds_the_lease_for_the_whole_analysis(env: dict[str, Any]) -> None:
     require(BIKES)
-    from capstone import analyses
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
+    from capstone.store import analyses
 
     params = AnalysisParams(max_frames=6, stages=("detect", "track"))
     attempts: list[str] = []
@@ -455,8 +455,8 @@ def test_database_errors_are_failures_with_their_reason_not_interruptions(
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     def break_schema(done: int, _total: int) -> None:
         if done == 2:
@@ -478,9 +478,9 @@ def test_startup_reclaims_dead_analyses_and_the_job_reposts_on_a_dead_lease(
 ) -> None:
     require(BIKES)
     from batch.process_video import ServiceClient
-    from capstone import analyses
-    from capstone.db.migrate import ensure_schema
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.migrate import ensure_schema
 
     ensure_schema()
     bucket = env["bucket"]
@@ -583,7 +583,7 @@ def test_buckets_sizes_and_bodies_are_limited_before_any_work(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require(BIKES)
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     bucket = env["bucket"]
     s3_client().create_bucket(Bucket="someone-elses")

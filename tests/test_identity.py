@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.identity import FeatureRows, Observation, RepairConfig, repair_identities
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.params import AnalysisParams
+from capstone.runtime.pipeline import analyze
+from capstone.tracking.repair import FeatureRows, Observation, RepairConfig, repair_identities
 from tests.conftest import MOT, VIDEOS, require
 
 
@@ -105,7 +105,7 @@ def _shifted(box: tuple[float, float, float, float], dx: float) -> tuple[float, 
 
 
 def test_camera_motion_is_estimated_from_the_drift_of_all_tracks() -> None:
-    from capstone.identity import CameraMotion, build_fragments
+    from capstone.tracking.repair import CameraMotion, build_fragments
 
     # a static camera: people walk left and right
     static = _walk(1, range(50), 10, 2.0) + _walk(2, range(50), 300, -2.0, y=200)
@@ -165,7 +165,7 @@ def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> Non
     assert "identity" in result.timings
 
     # `capstone eval mot`'s default row is exactly what was stored
-    from capstone.evaluate import analyze_rows, mot_rows_from_database
+    from capstone.eval.mot import analyze_rows, mot_rows_from_database
 
     stored = mot_rows_from_database("pets-identity", result.analysis_id, identities=True)
     computed = analyze_rows(video, params)
@@ -248,12 +248,13 @@ def test_default_analysis_beats_stock_trackers_on_mot_ground_truth(
 ) -> None:
     """Our detector at stride 1: repair never makes a stock tracker worse, and what
     `capstone analyze` stores by default beats the best stock tracker by >= 1 pt IDF1."""
-    from capstone import evaluate
-    from capstone.identity import repair_mot_rows
+    from capstone.eval import mot as evaluate
+    from capstone.io import mot as mot_files
+    from capstone.tracking.repair import repair_mot_rows
 
-    seq = evaluate.load_sequence(require(MOT / sequence))
+    seq = mot_files.load_sequence(require(MOT / sequence))
     detections, numbers, _ = evaluate.detect_video(require(video), AnalysisParams(stride=1))
-    rows: dict[str, list[evaluate.MotRow]] = {}
+    rows: dict[str, list[mot_files.MotRow]] = {}
     for kind in ("bytetrack", "botsort"):
         images = evaluate.video_images(video, numbers) if kind == "botsort" else None
         rows[kind] = evaluate.track_detections(
@@ -278,7 +279,7 @@ def test_default_analysis_beats_stock_trackers_on_mot_ground_truth(
 def test_find_this_person_in_other_videos(db_url: str) -> None:
     """Cross-video identity search: a PETS09 person's re-id embedding ranks people of another
     recording of the same scene above the people of another scene."""
-    from capstone.search import SearchFilters, SearchQuery, TrackRef, search
+    from capstone.search.query import SearchFilters, SearchQuery, TrackRef, search
 
     stages = ("detect", "track", "embed")
     pets = require(VIDEOS / "pets09-s2l1.avi")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.chunks import match_overlap, plan_chunks
+from capstone.core.chunks import match_overlap, plan_chunks
 from tests.conftest import MOT, ROOT, VIDEOS, require
 
 SPEC_COUNT = "SELECT COUNT(*) FROM apps_db_event WHERE video_id = :v"
@@ -195,8 +195,8 @@ def test_a_killed_run_resumes_at_its_chunk_and_readers_never_see_a_partial_resul
 
 
 def _run(video: Path, video_id: str, chunk_s: float, options: dict) -> int:
-    from capstone.params import AnalysisParams
-    from capstone.pipeline import analyze
+    from capstone.core.params import AnalysisParams
+    from capstone.runtime.pipeline import analyze
 
     params = AnalysisParams(
         chunk_s=chunk_s, stages=("detect", "track", "identity", "events"), options=options
@@ -245,8 +245,8 @@ def test_chunks_of_a_few_seconds_give_what_one_pass_gives(
     """§4: the same video as one chunk and as chunks of a few seconds (several boundaries):
     track count within 5 %, line crossings ±1, no enter/exit made by a boundary, and on
     PETS09-S2L1 MOTA within 0.5 pt and IDF1 not lower by more than 0.5 pt."""
-    from capstone import evaluate
-    from capstone.media import probe
+    from capstone.core.video import probe
+    from capstone.eval import mot as evaluate
 
     path = require(VIDEOS / video)
     single = _run(path, "one-pass", 3600.0, options)

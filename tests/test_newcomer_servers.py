@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT
 
-PID_FILE_ENV = "CAPSTONE_NEWCOMER_PID_FILE"
+PID_FILE_ENV = "capstoneCOMER_PID_FILE"
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +45,7 @@ def _gone(pid: int, wait_s: float = 10.0) -> bool:
 
 def test_db_url_is_a_migrated_database(db_url: str) -> None:
     """Also the inner session of the test below (it reports the postmaster's pid)."""
-    from capstone.db.server import _postmaster_pid
+    from capstone.store.server import _postmaster_pid
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
@@ -58,7 +58,7 @@ def test_db_url_is_a_migrated_database(db_url: str) -> None:
 
 
 def test_a_test_session_stops_the_server_it_started(tmp_path: Path) -> None:
-    from capstone.db.server import embedded_running
+    from capstone.store.server import embedded_running
 
     home, pid_file = tmp_path / "test-home", tmp_path / "postmaster.pid"
     result = subprocess.run(
@@ -84,7 +84,7 @@ def test_a_test_session_stops_the_server_it_started(tmp_path: Path) -> None:
 
 
 def test_a_benchmark_stops_the_server_it_started(tmp_path: Path) -> None:
-    from capstone.db.server import embedded_running
+    from capstone.store.server import embedded_running
 
     home = tmp_path / "bench-home"
     result = _python(
@@ -92,7 +92,7 @@ def test_a_benchmark_stops_the_server_it_started(tmp_path: Path) -> None:
         "bench.setup_environment()\n"
         "url = bench.fresh_database('newcomer')\n"
         "bench.drop_database(url)\n"
-        "from capstone.db.server import _postmaster_pid\n"
+        "from capstone.store.server import _postmaster_pid\n"
         "print(_postmaster_pid(bench.BENCH_HOME / 'pgdata'))\n",
         CAPSTONE_BENCH_HOME=str(home),
     )
@@ -103,7 +103,7 @@ def test_a_benchmark_stops_the_server_it_started(tmp_path: Path) -> None:
 
 
 def test_the_last_user_stops_only_a_server_a_user_started(tmp_path: Path) -> None:
-    from capstone.db.server import (
+    from capstone.store.server import (
         acquire_embedded,
         embedded_running,
         embedded_url,
@@ -114,7 +114,7 @@ def test_the_last_user_stops_only_a_server_a_user_started(tmp_path: Path) -> Non
     pgdata = tmp_path / "pgdata"
     acquire = (
         "from pathlib import Path\n"
-        "from capstone.db.server import acquire_embedded\n"
+        "from capstone.store.server import acquire_embedded\n"
         f"acquire_embedded(Path({str(pgdata)!r}))\n"  # released when it exits
     )
     try:

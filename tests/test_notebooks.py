@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from capstone import notebooks
-from capstone.notebooks import NotebookError
+from capstone.runtime import notebooks
+from capstone.runtime.notebooks import NotebookError
 from tests.conftest import ARTIFACTS, MOT, VIDEOS, free_port, require
 
 NOTEBOOKS = notebooks.notebooks_dir()
@@ -33,7 +33,7 @@ ALLOWED_IMPORTS = {
     "matplotlib",
     "ipywidgets",
     "IPython",
-    "sqlmodel",  # `select` over capstone.db.models for reads
+    "sqlmodel",  # `select` over capstone.store.tables for reads
     "io",
     "json",
     "pathlib",
@@ -41,14 +41,14 @@ ALLOWED_IMPORTS = {
 }
 # Pipeline internals that would mean a notebook re-implements a stage or the store.
 FORBIDDEN = {
-    r"\bYOLO\s*\(": "constructs a YOLO model (use capstone.detect)",
-    r"BYTETracker|BOTSORT|BOTrack": "drives an Ultralytics tracker (use capstone.track)",
+    r"\bYOLO\s*\(": "constructs a YOLO model (use capstone.models.detector)",
+    r"BYTETracker|BOTSORT|BOTrack": "drives an Ultralytics tracker (use capstone.tracking.tracker)",
     r"\bultralytics\b": "uses ultralytics directly",
-    r"\bcv2\b": "uses OpenCV directly (use capstone.annotate / capstone.media)",
-    r"\bav\.open\b|\bVideoCapture\b": "decodes video itself (use capstone.media)",
+    r"\bcv2\b": "uses OpenCV directly (use capstone.core.drawing / capstone.core.video)",
+    r"\bav\.open\b|\bVideoCapture\b": "decodes video itself (use capstone.core.video)",
     r"\bopenvino\b|\btorch\b|\bonnxruntime\b": "runs a model itself (use capstone)",
     r"\b(INSERT\s+INTO|COPY\s+\w+|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b": "writes SQL itself",
-    r"\btrackeval\b": "scores tracking itself (use capstone.evaluate)",
+    r"\btrackeval\b": "scores tracking itself (use capstone.eval.mot)",
     r"\bsubprocess\b|\bos\.system\b": "shells out",
 }
 
@@ -192,8 +192,8 @@ def test_parameter_values_and_bad_requests_give_one_line_errors() -> None:
 def test_analyze_video_notebook_via_cli_stores_executed_copy(
     kernel: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from capstone import queries
     from capstone.cli import main
+    from capstone.store import queries
 
     video = require(VIDEOS / "pets09-s2l1.avi")
     OUT.mkdir(parents=True, exist_ok=True)

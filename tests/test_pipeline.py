@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone import analyses
-from capstone.detections import Detections
+from capstone.core.detections import Detections
+from capstone.core.params import AnalysisParams
+from capstone.core.video import iter_frames, probe
 from capstone.errors import InputError, ModelNotFoundError
-from capstone.media import iter_frames, probe
-from capstone.models import resolve_model
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.models.weights import resolve_model
+from capstone.runtime.pipeline import analyze
+from capstone.store import analyses
 from tests.conftest import MODELS, ROOT, VIDEOS, require
 
 PETS = VIDEOS / "pets09-s2l1.avi"

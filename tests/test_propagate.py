@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 
-from capstone.params import AnalysisParams
-from capstone.propagate import DetectionSchedule, _groups
+from capstone.core.params import AnalysisParams
+from capstone.tracking.propagate import DetectionSchedule, _groups
 from tests.conftest import VIDEOS, require
 
 BIKES = VIDEOS / "bikes.mp4"
@@ -30,7 +30,7 @@ def test_the_schedule_is_a_function_of_the_frame_index() -> None:
     a stream that starts mid-video decides the same frames as one from the start."""
     import numpy as np
 
-    from capstone.media import Frame
+    from capstone.core.video import Frame
 
     def frames(start: int, stop: int, step: int):
         image = np.zeros((8, 8, 3), np.uint8)
@@ -48,7 +48,7 @@ def test_the_schedule_is_a_function_of_the_frame_index() -> None:
 
 @pytest.mark.slow
 def test_carried_boxes_are_flagged_and_feed_every_stage(db_url: str) -> None:
-    from capstone.pipeline import analyze
+    from capstone.runtime.pipeline import analyze
 
     video = require(BIKES)
     params = AnalysisParams(detect_every=3, chunk_s=4.0)

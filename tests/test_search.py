@@ -15,10 +15,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from capstone import search as S
-from capstone.db.engine import session_scope
-from capstone.db.models import IMAGE_DIM, REID_DIM, TEXT_DIM
-from capstone.store import replace_results
+from capstone.search import query as S
+from capstone.store.bulk import replace_results
+from capstone.store.engine import session_scope
+from capstone.store.tables import IMAGE_DIM, REID_DIM, TEXT_DIM
 
 RNG_SEED = 7
 
@@ -212,7 +212,7 @@ def test_query_by_uploaded_image(db_url: str) -> None:
     """A real picture embedded on the fly with MobileNetV2 finds the frame it came from."""
     import cv2
 
-    from capstone.embedders import image_embedder
+    from capstone.models.embedders import image_embedder
 
     rng = np.random.default_rng(1)
     pictures = []

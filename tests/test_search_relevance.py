@@ -13,10 +13,10 @@ import cv2
 import pytest
 from sqlalchemy import text
 
-from capstone import search as S
-from capstone.db.engine import session_scope
-from capstone.params import AnalysisParams
-from capstone.pipeline import analyze
+from capstone.core.params import AnalysisParams
+from capstone.runtime.pipeline import analyze
+from capstone.search import query as S
+from capstone.store.engine import session_scope
 from tests.conftest import VIDEOS, require
 
 CLIPS = {

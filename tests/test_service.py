@@ -25,7 +25,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 @pytest.fixture
 def service_env(db_url: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Settings for one test: its database, its own raw bucket in moto, one API key."""
-    from service.auth import hash_api_key
+    from capstone.core.ids import hash_api_key
 
     bucket = f"raw-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("S3_BUCKET_RAW", bucket)
@@ -34,7 +34,7 @@ def service_env(db_url: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> I
     monkeypatch.delenv("CAPSTONE_AUTH_DISABLED", raising=False)
     monkeypatch.delenv("REQUIRE_AUTH_FOR_READS", raising=False)
     _clear_caches()
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     s3_client().create_bucket(Bucket=bucket)
     yield bucket
@@ -50,7 +50,7 @@ def live_server(service_env: str) -> Iterator[str]:
 
 
 def _bucket_keys(bucket: str) -> list[str]:
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     listing = s3_client().list_objects_v2(Bucket=bucket)
     return [o["Key"] for o in listing.get("Contents", [])]
@@ -374,7 +374,7 @@ def test_auth_configuration_and_health(
 
 
 def test_video_id_from_metadata_key_or_hash(service_env: str) -> None:
-    from capstone.storage import object_video_id, s3_client, upload_video, video_id_from_key
+    from capstone.io.s3 import object_video_id, s3_client, upload_video, video_id_from_key
 
     require(BIKES)
     key = upload_video(BIKES, service_env, "meta-42", "clip.mp4")

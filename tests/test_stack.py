@@ -87,7 +87,7 @@ def test_stack_up_upload_status_down(db_url: str, tmp_path: Path) -> None:
     finally:
         down = _capstone(env, "stack", "down")
     assert down.returncode == 0 and "api" in down.stdout, down.stderr
-    from capstone.stack import alive
+    from capstone.runtime.local_stack import alive
 
     time.sleep(0.5)
     assert not any(alive(p) for p in state["processes"])  # gone (or a reaped-later zombie)

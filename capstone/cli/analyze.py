@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from capstone.core.geometry import load_geometry, parse_line_spec, parse_zone_spec
+from capstone.core.params import ALL_STAGES, AnalysisParams
 from capstone.errors import CapstoneError, ConfigError, InputError
-from capstone.geometry import load_geometry, parse_line_spec, parse_zone_spec
-from capstone.params import ALL_STAGES, AnalysisParams
 
 if TYPE_CHECKING:
-    from capstone.pipeline import AnalysisResult
+    from capstone.runtime.pipeline import AnalysisResult
 
 console = Console(stderr=True)
 
@@ -98,7 +98,7 @@ def analyze(
 
     Rows are staged chunk by chunk while it runs; an interrupted run resumes at its first
     unfinished chunk when started again with the same parameters."""
-    from capstone.pipeline import analyze as run_analysis
+    from capstone.runtime.pipeline import analyze as run_analysis
 
     stage_options = load_options(options)
     geometry = load_geometry(lines) if lines else {"lines": [], "zones": []}
@@ -201,7 +201,7 @@ def demo(
     """Analyze a real clip as `test-001` and print the SPEC section 6 verification queries."""
     from sqlalchemy import text
 
-    from capstone.db.engine import get_engine
+    from capstone.store.engine import get_engine
 
     clip = clip or default_demo_clip()
     analyze(str(clip), video_id="test-001", title=clip.name)

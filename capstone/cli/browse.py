@@ -38,7 +38,7 @@ def videos(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List stored videos with their status and latest analysis."""
-    from capstone import queries
+    from capstone.store import queries
 
     page = queries.list_videos(status=status, limit=limit, offset=offset)
     if as_json:
@@ -63,7 +63,7 @@ def events(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List the events of a video's latest completed analysis, filtered and paged."""
-    from capstone import queries
+    from capstone.store import queries
 
     if queries.get_video(video_id) is None:
         raise InputError(f"unknown video {video_id!r} (see `capstone videos`)")

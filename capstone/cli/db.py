@@ -14,8 +14,8 @@ app = typer.Typer(
 @app.command("up")
 def up() -> None:
     """Start the embedded PostgreSQL (reused when already running) and migrate it to head."""
-    from capstone.db import migrate
-    from capstone.db.engine import resolve_database_url
+    from capstone.store import migrate
+    from capstone.store.engine import resolve_database_url
 
     url = resolve_database_url()
     migrate.upgrade(url)
@@ -25,7 +25,7 @@ def up() -> None:
 @app.command("down")
 def down() -> None:
     """Stop the embedded PostgreSQL of this project's CAPSTONE_HOME (no-op if not running)."""
-    from capstone.db.server import stop_embedded
+    from capstone.store.server import stop_embedded
 
     stopped = stop_embedded(get_settings().pgdata)
     typer.echo("embedded database stopped" if stopped else "embedded database was not running")
@@ -35,9 +35,9 @@ def down() -> None:
 def status() -> None:
     """Show the state directory (CAPSTONE_HOME) and database in use, whether it answers, and
     its schema revision."""
-    from capstone.db import migrate
-    from capstone.db.engine import resolve_database_url
-    from capstone.db.server import embedded_running
+    from capstone.store import migrate
+    from capstone.store.engine import resolve_database_url
+    from capstone.store.server import embedded_running
 
     settings = get_settings()
     typer.echo(f"home: {settings.home} (from {settings.home_origin})")
@@ -61,7 +61,7 @@ def migrate_cmd(
     """Apply (or with --down revert) Alembic migrations."""
     from alembic.util import CommandError
 
-    from capstone.db import migrate
+    from capstone.store import migrate
 
     try:
         if down:
@@ -76,6 +76,6 @@ def migrate_cmd(
 @app.command("url")
 def url() -> None:
     """Print the database URL (starting the embedded server if needed)."""
-    from capstone.db.engine import resolve_database_url
+    from capstone.store.engine import resolve_database_url
 
     typer.echo(resolve_database_url())

@@ -6,7 +6,7 @@
 
 Rows: each stock tracker, each tracker after offline identity repair (`+repair`), and
 `default`: with `--video`, exactly what `capstone analyze VIDEO` stores with the default
-parameters (`capstone.evaluate.analyze_rows`: every class tracked together at the
+parameters (`capstone.eval.mot.analyze_rows`: every class tracked together at the
 container's frame rate, the identity stage's repair with appearance; `--detect-every N|auto`
 detects only every Nth sampled frame and carries the boxes between by optical flow); with
 detections, the default tracker + repair.
@@ -101,17 +101,18 @@ def mot(
     ] = True,
 ) -> None:
     """Run the tracker(s) on a sequence and print MOTA, IDF1, HOTA and ID switches."""
-    from capstone import evaluate
-    from capstone.errors import InputError
-    from capstone.params import AnalysisParams
+    from capstone.core.params import AnalysisParams
+    from capstone.errors import EvaluationError, InputError
+    from capstone.eval import mot as evaluate
+    from capstone.io import mot as mot_files
 
     if tracker not in TRACKER_CHOICES:
-        raise evaluate.EvaluationError(
+        raise EvaluationError(
             f"--tracker must be one of {', '.join(TRACKER_CHOICES)}, not {tracker!r}"
         )
     every = parse_detect_every(detect_every)
     kinds = ["bytetrack", "botsort"] if tracker == "all" else [tracker]
-    sequence = evaluate.load_sequence(seq)
+    sequence = mot_files.load_sequence(seq)
     if video is not None and not video.is_file():
         raise InputError(f"{video}: no such video file")
 
@@ -121,16 +122,14 @@ def mot(
         try:
             params = AnalysisParams(model=model, conf=conf, stride=stride, classes=("person",))
         except ValueError as exc:
-            raise evaluate.EvaluationError(f"bad detector options: {exc}") from exc
+            raise EvaluationError(f"bad detector options: {exc}") from exc
         frames, numbers, _ = evaluate.detect_video(video, params)
     else:
         det_path = detections or sequence.det_path
         if det_path is None:
-            raise evaluate.EvaluationError(
-                f"{sequence.root}: no det/det.txt; pass --detections or --video"
-            )
+            raise EvaluationError(f"{sequence.root}: no det/det.txt; pass --detections or --video")
         source = "public" if detections is None else det_path.stem
-        frames = evaluate.load_mot_detections(det_path, num_frames=sequence.length)
+        frames = mot_files.load_mot_detections(det_path, num_frames=sequence.length)
         numbers = list(range(1, len(frames) + 1))
 
     def images(kind: str) -> Iterator[np.ndarray] | None:
@@ -139,22 +138,22 @@ def mot(
             return None
         if video is not None:
             return evaluate.video_images(video, numbers)
-        return evaluate.sequence_images(sequence)
+        return mot_files.sequence_images(sequence)
 
     detect_s = time.perf_counter() - started
     # name -> MOT rows: one table row each (add more entries to compare more variants)
-    rows: dict[str, list[evaluate.MotRow]] = {}
+    rows: dict[str, list[mot_files.MotRow]] = {}
     for kind in kinds:
         rows[kind] = evaluate.track_detections(
             frames, kind, sequence.frame_rate, images(kind), frame_numbers=numbers
         )
         if repair:
-            from capstone.identity import repair_mot_rows
+            from capstone.tracking.repair import repair_mot_rows
 
             source_frames = (
                 evaluate.video_images(video, numbers)
                 if video is not None
-                else evaluate.sequence_images(sequence)
+                else mot_files.sequence_images(sequence)
             )
             framed = None if source_frames is None else zip(numbers, source_frames, strict=False)
             rows[f"{kind}+repair"], _ = repair_mot_rows(rows[kind], sequence.frame_rate, framed)
@@ -169,7 +168,7 @@ def mot(
     results = evaluate.evaluate_many(sequence.root, rows)
 
     out_dir = (output or get_settings().home / "eval") / sequence.name
-    written = [evaluate.write_mot(r, out_dir / f"{source}-{name}.txt") for name, r in rows.items()]
+    written = [mot_files.write_mot(r, out_dir / f"{source}-{name}.txt") for name, r in rows.items()]
     metrics_path = out_dir / f"{source}-metrics.json"
     metrics_path.write_text(json.dumps(results, indent=2) + "\n")
 

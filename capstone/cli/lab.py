@@ -28,7 +28,7 @@ def lab(
     browser: Annotated[bool, typer.Option(help="open a browser")] = False,
 ) -> None:
     """Start JupyterLab in notebooks/ with the `capstone` kernel registered."""
-    from capstone import notebooks
+    from capstone.runtime import notebooks
 
     spec = notebooks.ensure_kernel()
     folder = notebooks.notebooks_dir()
@@ -74,7 +74,7 @@ def _no_such_option(flag: str, ctx: typer.Context | None) -> Exception:
 
 def _parameters(args: list[str], ctx: typer.Context | None = None) -> dict[str, Any]:
     """`-p key value` pairs (also `--parameter key value` and `-p key=value`)."""
-    from capstone.notebooks import NotebookError, parse_value
+    from capstone.runtime.notebooks import NotebookError, parse_value
 
     params: dict[str, Any] = {}
     i = 0
@@ -134,7 +134,7 @@ def run_notebook(
     Values are read as JSON where they parse (20, 0.5, true, ["person"]), else as text.
     Prints where the executed copy went.
     """
-    from capstone import notebooks
+    from capstone.runtime import notebooks
 
     if name is not None and name.startswith("-"):
         raise _no_such_option(name, ctx)

@@ -68,7 +68,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Search keyframes, tracks or events by text, image, example frame/track or vector."""
-    from capstone import search as searching
+    from capstone.search import query as searching
 
     fields: dict[str, Any] = {
         "text": query,

@@ -18,8 +18,8 @@ def serve(
     import uvicorn
 
     from capstone.config import get_settings
-    from capstone.db.engine import resolve_database_url
-    from capstone.db.migrate import ensure_schema
+    from capstone.store.engine import resolve_database_url
+    from capstone.store.migrate import ensure_schema
 
     url = resolve_database_url()  # starts the embedded server when no DATABASE_URL is set
     ensure_schema(url)

@@ -24,7 +24,7 @@ def stack_up(
     params: str = typer.Option("", help='analysis parameters as JSON, e.g. {"stride": 2}'),
 ) -> None:
     """Start everything on 127.0.0.1 and print the URLs."""
-    from capstone import stack
+    from capstone.runtime import local_stack as stack
 
     parsed = None
     if params:
@@ -32,7 +32,7 @@ def stack_up(
             parsed = json.loads(params)
         except json.JSONDecodeError as exc:
             raise InputError(f"--params is not JSON ({exc.msg})") from None
-        from capstone.params import AnalysisParams
+        from capstone.core.params import AnalysisParams
 
         try:
             AnalysisParams(**parsed)
@@ -58,7 +58,7 @@ def stack_up(
 @app.command("down")
 def stack_down() -> None:
     """Stop what `stack up` started (and nothing else)."""
-    from capstone import stack
+    from capstone.runtime import local_stack as stack
 
     stopped = stack.down()
     typer.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
@@ -67,7 +67,7 @@ def stack_down() -> None:
 @app.command("status")
 def stack_status() -> None:
     """Which parts run, their URLs and the queue depths."""
-    from capstone import stack
+    from capstone.runtime import local_stack as stack
 
     state = stack.status()
     if state is None:
@@ -90,7 +90,7 @@ def upload(
     ] = None,
 ) -> None:
     """Put a video into the running stack's raw bucket; the S3 event starts its analysis."""
-    from capstone import stack
+    from capstone.runtime import local_stack as stack
 
     vid, key = stack.upload(file, video_id)
     state = stack.read_state() or {}

@@ -22,7 +22,7 @@ def more_like_this(**ref: object) -> None:
 def player(video: dict, start: float) -> None:
     source = video.get("source_uri") or ""
     if source.startswith("s3://"):
-        from capstone.storage import parse_s3_uri, s3_client
+        from capstone.io.s3 import parse_s3_uri, s3_client
 
         bucket, key = parse_s3_uri(source)
         url = s3_client().generate_presigned_url(

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from capstone import queries
-from capstone.db.engine import session_scope
+from capstone.core.params import AnalysisParams
+from capstone.core.video import sha256_file
 from capstone.errors import InputError, ModelNotFoundError
-from capstone.media import sha256_file
-from capstone.models import resolve_model_name
-from capstone.params import AnalysisParams
-from capstone.storage import SHA256_METADATA, discard_download, download, head, object_video_id
+from capstone.io.s3 import SHA256_METADATA, discard_download, download, head, object_video_id
+from capstone.models.weights import resolve_model_name
+from capstone.store import queries
+from capstone.store.engine import session_scope
 from service.auth import require_read, require_write
 from service.deps import JobsDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -27,8 +27,8 @@ router = APIRouter(tags=["analysis"])
 
 
 def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
-    from capstone.analyses import find_analysis
-    from capstone.db.models import Video
+    from capstone.store.analyses import find_analysis
+    from capstone.store.tables import Video
 
     with session_scope() as session:
         row = find_analysis(session, video_id, params_hash)
@@ -207,7 +207,7 @@ def _analysis_status(analysis_id: int) -> dict[str, Any] | None:
     """`queries.get_analysis` with the chunk progress of the same row (one read)."""
     from sqlmodel import Session
 
-    from capstone.db.models import VideoAnalysis
+    from capstone.store.tables import VideoAnalysis
 
     with Session(queries.engine(), expire_on_commit=False) as session:
         out = queries.get_analysis(analysis_id, session=session)
@@ -220,7 +220,7 @@ def _analysis_status(analysis_id: int) -> dict[str, Any] | None:
 
 def with_chunks(analyses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add `chunks_done` / `chunks_total` (kept on each analysis row while its chunks run,
-    `capstone.staging`) to analysis dicts from `capstone.queries`; one query."""
+    `capstone.store.staging`) to analysis dicts from `capstone.store.queries`; one query."""
     ids = [a["id"] for a in analyses]
     if not ids:
         return analyses

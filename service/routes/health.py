@@ -20,7 +20,7 @@ async def healthz() -> Health:
 
 
 def _check_database() -> str:
-    from capstone.db.engine import get_engine
+    from capstone.store.engine import get_engine
 
     try:
         get_engine()
@@ -32,7 +32,7 @@ def _check_database() -> str:
 def _check_storage(bucket: str) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from capstone.storage import s3_client
+    from capstone.io.s3 import s3_client
 
     try:
         s3_client().head_bucket(Bucket=bucket)

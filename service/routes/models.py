@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from capstone.models import DEFAULT_DETECTOR
+from capstone.models.weights import DEFAULT_DETECTOR
 from service.auth import require_read
 from service.errors import error_responses
 from service.schemas import ModelsOut

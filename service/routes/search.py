@@ -1,6 +1,6 @@
 """`POST /search`: similarity, full-text and hybrid search (a read: auth only when configured).
 
-The body is `capstone.search.SearchQuery` with the image as base64 (`image_base64`).
+The body is `capstone.search.query.SearchQuery` with the image as base64 (`image_base64`).
 Bad input (wrong vector length, NaN, empty query, undecodable image) answers 422 with the
 reason; an unknown example frame or track answers 404.
 """
@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from capstone import search as searching
+from capstone.search import query as searching
 from service.auth import require_read
 from service.errors import ApiError, error_responses
 

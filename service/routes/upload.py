@@ -26,15 +26,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from capstone.analyses import ContentConflictError, upsert_video
-from capstone.db.engine import session_scope
-from capstone.db.migrate import ensure_schema
-from capstone.db.models import Video
+from capstone.core.ids import default_video_id
+from capstone.core.params import AnalysisParams
+from capstone.core.video import VideoInfo, probe
 from capstone.errors import InputError
-from capstone.media import VideoInfo, probe
-from capstone.params import AnalysisParams
-from capstone.pipeline import default_video_id
-from capstone.storage import upload_video, validate_video_id
+from capstone.io.s3 import upload_video, validate_video_id
+from capstone.store.analyses import ContentConflictError, upsert_video
+from capstone.store.engine import session_scope
+from capstone.store.migrate import ensure_schema
+from capstone.store.tables import Video
 from service.auth import require_write
 from service.deps import VIDEO_ID_PATTERN, JobsDep, MetricsDep, SettingsDep
 from service.errors import ApiError, error_responses

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from capstone import queries
-from capstone.db.models import VIDEO_STATUSES
+from capstone.store import queries
+from capstone.store.tables import VIDEO_STATUSES
 from service.auth import require_read
 from service.deps import ExistingVideo, VideoIdPath
 from service.errors import ApiError, error_responses

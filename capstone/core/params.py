@@ -1,0 +1,103 @@
+"""Analysis parameters: validated, canonical, hashed. (`video_id`, `params_hash`) names a result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TRACKERS = ("bytetrack", "botsort")  # Ultralytics trackers driven by capstone.tracking
+CORE_STAGES = ("detect", "track")
+OPTIONAL_STAGES = ("depth", "events", "display", "embed", "identity")
+ALL_STAGES = CORE_STAGES + OPTIONAL_STAGES
+
+
+class AnalysisParams(BaseModel):
+    """Everything that changes the result of an analysis.
+
+    >>> AnalysisParams(stride=2).params_hash() == AnalysisParams(stride=2).params_hash()
+    True
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(default="yolo11n", description="detector name or path")
+    stride: int = Field(default=1, ge=1, le=1000, description="keep every Nth frame")
+    target_fps: float | None = Field(
+        default=None, gt=0, le=240, description="sample about this many frames per second"
+    )
+    tracker: str = Field(default="bytetrack", description="bytetrack or botsort")
+    classes: tuple[str, ...] | None = Field(default=None, description="keep only these classes")
+    conf: float = Field(default=0.25, ge=0.01, le=1.0, description="detector confidence")
+    imgsz: int = Field(default=640, ge=32, le=4096)
+    stages: tuple[str, ...] = Field(default=ALL_STAGES, description="stages to run")
+    max_frames: int | None = Field(default=None, ge=1, description="stop after N sampled frames")
+    confirm_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="a track becomes an object (events, counts) once seen this long"
+        " and in at least 3 samples",
+    )
+    detect_every: int | Literal["auto"] = Field(
+        default=1,
+        description="run the detector on every Nth sampled frame (1..30) and carry the"
+        " tracks between detections by optical flow, or 'auto': when the picture changes,"
+        " at least every 4th frame",
+    )
+    chunk_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=86400.0,
+        description="seconds of video per chunk: rows are staged per chunk, a killed run"
+        " resumes at its last staged chunk, and chunks can run on several workers",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="stage options (lines, zones, keyframe interval, ...)"
+    )
+
+    @field_validator("tracker")
+    @classmethod
+    def _known_tracker(cls, value: str) -> str:
+        if value not in TRACKERS:
+            raise ValueError(f"tracker must be one of {', '.join(TRACKERS)}")
+        return value
+
+    @field_validator("detect_every", mode="before")
+    @classmethod
+    def _detect_every(cls, value: Any) -> int | str:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 30:
+            raise ValueError("detect_every must be an integer from 1 to 30, or 'auto'")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in ALL_STAGES]
+        if unknown:
+            raise ValueError(
+                f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(ALL_STAGES)}"
+            )
+        return tuple(s for s in ALL_STAGES if s in value or s == "detect")
+
+    @model_validator(mode="after")
+    def _one_sampling(self) -> AnalysisParams:
+        if self.target_fps is not None and self.stride != 1:
+            raise ValueError("give either stride or target_fps, not both")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def params_hash(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def runs(self, stage: str) -> bool:
+        return stage in self.stages

@@ -1,0 +1,466 @@
+"""Running chunks: decode -> detect -> track -> stages, rows streamed to staging.
+
+`work_chunks` claims chunks of an analysis one after the other and runs each over one
+frame stream: a claimed chunk whose successor is free claims it too when the stream enters
+the successor's warm-up, and warms the successor's fresh tracker on the same frames (and
+the same detections), so a single worker decodes and detects every frame once. A chunk
+whose predecessor ran elsewhere opens its own stream at its warm-up.
+
+Per chunk the pipeline keeps only the chunk's track summaries (no observations), the boxes
+of its last `overlap_s` seconds (its tail, to stitch with the next chunk) and of its
+warm-up; every row leaves through `RunContext.emit` into a `StagingSink`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from capstone.core.chunks import ChunkSpan, staged_id
+from capstone.core.detections import Detections
+from capstone.core.params import OPTIONAL_STAGES, AnalysisParams
+from capstone.core.records import TrackSummary
+from capstone.core.video import Frame, VideoInfo, iter_frames
+from capstone.errors import CapstoneError
+from capstone.models.detector import Detector
+from capstone.stages.base import RunContext, Stage
+from capstone.store import analyses, staging
+from capstone.tracking.propagate import BoxPropagator, DetectionSchedule, selective_stream
+from capstone.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+HEARTBEAT_MIN_S = 0.5
+PROGRESS_INTERVAL_S = 1.0
+
+
+class AnalysisCancelled(CapstoneError):
+    """The caller asked the analysis to stop (e.g. the service shuts down)."""
+
+
+def build_stages(ctx: RunContext) -> list[Stage]:
+    """The enabled optional stages, in the order of `AnalysisParams.stages`."""
+    from capstone.stages import STAGES
+
+    missing = [n for n in ctx.params.stages if n in OPTIONAL_STAGES and n not in STAGES]
+    if missing:
+        raise ValueError(f"stage(s) not available: {', '.join(missing)}")
+    return [STAGES[name](ctx) for name in ctx.params.stages if name in STAGES]
+
+
+class Heartbeat:
+    """Extends the analysis lease (when this worker holds it) and the leases of the chunks
+    it runs, with their progress, every quarter of the lease; notes what was lost."""
+
+    def __init__(
+        self,
+        lease: analyses.Lease | None,
+        cancel: threading.Event | None,
+        seconds: int = analyses.LEASE_SECONDS,
+    ) -> None:
+        self.lease, self.cancel, self.seconds = lease, cancel, seconds
+        self.lost = threading.Event()
+        self.chunks: dict[int, tuple[staging.ChunkLease, ChunkRun]] = {}
+        self.lost_chunks: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capstone-lease", daemon=True)
+
+    def _run(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        interval = max(HEARTBEAT_MIN_S, self.seconds / 4)
+        while not self._stop.wait(interval):
+            try:
+                self.beat()
+            except SQLAlchemyError as exc:  # the database is away: try again next beat
+                log.warning("lease heartbeat failed: %s", type(exc).__name__)
+
+    def beat(self) -> None:
+        with self._lock:
+            held = list(self.chunks.values())
+        for chunk_lease, run in held:
+            if not staging.extend_chunk(chunk_lease, run.frames):
+                self.lost_chunks.add(chunk_lease.chunk_index)
+        if self.lease is not None and not analyses.extend_lease(self.lease):
+            self.lost.set()
+
+    def hold(self, chunk_lease: staging.ChunkLease, run: ChunkRun) -> None:
+        with self._lock:
+            self.chunks[chunk_lease.chunk_index] = (chunk_lease, run)
+
+    def drop(self, chunk_index: int) -> None:
+        with self._lock:
+            self.chunks.pop(chunk_index, None)
+
+    def held(self) -> list[staging.ChunkLease]:
+        with self._lock:
+            return [lease for lease, _ in self.chunks.values()]
+
+    def check(self) -> None:
+        """Raise if the analysis lease was lost or the caller cancelled."""
+        if self.lost.is_set():
+            assert self.lease is not None
+            raise analyses.LeaseLostError(
+                f"analysis {self.lease.analysis_id} was taken over by another worker"
+            )
+        if self.cancel is not None and self.cancel.is_set():
+            raise AnalysisCancelled("cancelled before it finished")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _ChunkTracks:
+    """The chunk's detection rows and track summaries; raw tracker ids become staged ids
+    (chunk-unique, in order of first sight, so the same input gives the same ids)."""
+
+    def __init__(self, ctx: RunContext, span: ChunkSpan, tail_from: int | None) -> None:
+        self.ctx, self.span, self.tail_from = ctx, span, tail_from
+        self.ids: dict[int, int] = {}
+        self.tail: list[list[float]] = []
+        self.warm: list[list[float]] = []
+        self.first_frame: int | None = None
+        self.last_frame: int | None = None
+
+    def _clip(self, dets: Detections) -> np.ndarray:
+        width, height = self.ctx.info.width, self.ctx.info.height
+        return dets.xyxy.clip(0, [width, height, width, height])
+
+    def relabel(self, dets: Detections) -> Detections:
+        if dets.tracker_id is None:
+            return dets
+        ids = []
+        for raw in dets.tracker_id.tolist():
+            if raw not in self.ids:
+                self.ids[raw] = staged_id(self.span.index, len(self.ids) + 1)
+            ids.append(self.ids[raw])
+        return Detections(
+            dets.xyxy, dets.confidence, dets.class_id, np.array(ids, np.int64), dets.class_names
+        )
+
+    def warm_up(self, frame: Frame, dets: Detections) -> None:
+        dets = self.relabel(dets)
+        if dets.tracker_id is None:
+            return
+        for box, tid in zip(self._clip(dets).tolist(), dets.tracker_id.tolist(), strict=True):
+            self.warm.append([frame.index, tid, *(round(v, 2) for v in box)])
+
+    def add(self, frame: Frame, dets: Detections, propagated: bool = False) -> Detections:
+        dets = self.relabel(dets)
+        if self.first_frame is None:
+            self.first_frame = frame.index
+        self.last_frame = frame.index
+        tracked = dets.tracker_id is not None
+        clipped = np.round(self._clip(dets), 2).tolist()
+        names = [dets.class_names.get(int(c), str(c)) for c in dets.class_id.tolist()]
+        confidences = dets.confidence.tolist()
+        tids = dets.tracker_id.tolist() if tracked else [None] * len(dets)  # type: ignore[union-attr]
+        in_tail = self.tail_from is not None and frame.index >= self.tail_from
+        timestamp = round(frame.timestamp, 4)
+        flag = {"attributes": {"propagated": True}} if propagated else {}
+        for box, cls, name, conf, tid in zip(
+            clipped, dets.class_id.tolist(), names, confidences, tids, strict=True
+        ):
+            self.ctx.emit(
+                "apps_db_event",
+                {
+                    "frame_number": frame.index,
+                    "timestamp": timestamp,
+                    "event_type": "detection",
+                    "class_name": name,
+                    "confidence": None if propagated else round(conf, 4),
+                    "bbox": box,
+                    "track_id": tid,
+                    **flag,
+                },
+            )
+            if tid is None:
+                continue
+            if in_tail:
+                self.tail.append([frame.index, tid, *box])
+            summary = self.ctx.tracks.get(tid)
+            if summary is None:
+                summary = self.ctx.tracks[tid] = TrackSummary(
+                    tid, int(cls), name, frame.index, frame.index, frame.timestamp,
+                    frame.timestamp,
+                )  # fmt: skip
+            summary.last_frame, summary.last_timestamp = frame.index, frame.timestamp
+            summary.length += 1
+            summary.confidence_sum += conf
+            score = conf * (((box[2] - box[0]) * (box[3] - box[1])) ** 0.5)
+            if score > summary.best_score and not propagated:
+                summary.best_score, summary.best_frame, summary.best_bbox = score, frame.index, box
+        return dets
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "tail": self.tail,
+            "warm": self.warm,
+        }
+
+    def track_records(self) -> list[tuple[int, dict[str, Any], bytes | None]]:
+        out = []
+        for t in self.ctx.tracks.values():
+            extra = {k: _jsonable(v) for k, v in t.extra.items() if k != "best_crop"}
+            summary = {
+                "class_id": t.class_id,
+                "class_name": t.class_name,
+                "first_frame": t.first_frame,
+                "last_frame": t.last_frame,
+                "first_timestamp": t.first_timestamp,
+                "last_timestamp": t.last_timestamp,
+                "length": t.length,
+                "confidence_sum": t.confidence_sum,
+                "best_score": t.best_score,
+                "best_frame": t.best_frame,
+                "best_bbox": t.best_bbox,
+                "extra": extra,
+            }
+            out.append((t.track_id, summary, t.extra.get("best_crop")))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [float(v) for v in value.reshape(-1)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class ChunkRun:
+    """One chunk in progress: its tracker, stages, tracks and sink."""
+
+    def __init__(
+        self,
+        span: ChunkSpan,
+        lease: staging.ChunkLease,
+        job: ChunkJob,
+        last: bool,
+    ) -> None:
+        self.span, self.lease, self.last = span, lease, last
+        info, params = job.info, job.params
+        self.sink = staging.StagingSink(job.video_id, lease)
+        self.ctx = RunContext(
+            job.video_id,
+            info,
+            params,
+            info.fps / job.step,
+            job.detector.class_names,
+            emit=self.sink.emit,
+            chunk_index=span.index,
+        )
+        self.tracker = (
+            Tracker(params.tracker, frame_rate=self.ctx.sample_fps)
+            if params.runs("track")
+            else None
+        )
+        self.stages = build_stages(self.ctx)
+        tail_from = None if last else job.spans[span.index + 1].warm_start
+        self.core = _ChunkTracks(self.ctx, span, tail_from)
+        self.frames = 0
+        self.timings: Counter[str] = Counter()
+        self.propagator = (
+            None if DetectionSchedule.of(params.detect_every).always else BoxPropagator()
+        )
+
+    def _track(self, frame: Frame, dets: Detections | None) -> Detections:
+        """Tracked boxes of a frame; `dets` None: carried from the last frame."""
+        t = time.perf_counter()
+        if dets is None:
+            assert self.propagator is not None
+            dets = self.propagator.propagate(frame.image)
+        if self.propagator is not None:
+            self.propagator.observe(frame.image, dets)
+            self.timings["propagate"] += time.perf_counter() - t
+            t = time.perf_counter()
+        if self.tracker is not None:
+            dets = self.tracker.update(dets, frame.image)
+        self.timings["track"] += time.perf_counter() - t
+        return dets
+
+    def warm_up(self, frame: Frame, dets: Detections | None) -> None:
+        if self.tracker is not None:
+            self.core.warm_up(frame, self._track(frame, dets))
+
+    def add(self, frame: Frame, dets: Detections | None) -> None:
+        propagated = dets is None
+        dets = self.core.add(frame, self._track(frame, dets), propagated)
+        for stage in self.stages:
+            t = time.perf_counter()
+            stage.process(frame, dets, self.ctx)
+            self.timings[stage.name] += time.perf_counter() - t
+        self.frames += 1
+
+    def complete(self) -> None:
+        """Stage the chunk's last rows, its tracks and state; the chunk is done."""
+        states: dict[str, Any] = {}
+        for stage in self.stages:
+            t = time.perf_counter()
+            states[stage.name] = stage.end_chunk(self.ctx)
+            self.timings[stage.name] += time.perf_counter() - t
+        states["core"] = self.core.state()
+        t = time.perf_counter()
+        staging.complete_chunk(self.sink, self.core.track_records(), states, self.frames)
+        self.timings["stage_rows"] += time.perf_counter() - t
+        for key, value in self.ctx.timings.items():
+            self.timings[key] += value
+
+
+class ChunkJob:
+    """What every chunk of one analysis shares: the video, the settings, the detector."""
+
+    def __init__(
+        self,
+        *,
+        analysis_id: int,
+        video_id: str,
+        info: VideoInfo,
+        params: AnalysisParams,
+        spans: Sequence[ChunkSpan],
+        detector: Detector,
+        owner: str,
+        heartbeat: Heartbeat,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.analysis_id, self.video_id, self.info, self.params = (
+            analysis_id,
+            video_id,
+            info,
+            params,
+        )
+        self.spans, self.detector, self.owner, self.heartbeat = spans, detector, owner, heartbeat
+        self.progress = progress
+        self.step = spans[0].step if spans else 1
+        self.expected = sum(s.expected for s in spans)
+        self.frames = 0  # sampled frames this worker processed
+        self.frames_before = 0  # of chunks that were done when it started
+        self.timings: Counter[str] = Counter()
+        self.loop_time = 0.0
+        self.last_done = -1
+
+    def claim(self, prefer: int, only: Sequence[int] | None) -> staging.ChunkLease | None:
+        return staging.claim_chunk(
+            self.analysis_id,
+            self.owner,
+            prefer=prefer,
+            only=only,
+            lease_seconds=self.heartbeat.seconds,
+        )
+
+    def work(self, only: Sequence[int] | None = None, prefer: int = 0) -> None:
+        """Claim and run chunks until none is left to claim (`only`: just these)."""
+        while True:
+            self.heartbeat.check()
+            lease = self.claim(prefer, only)
+            if lease is None:
+                return
+            try:
+                prefer = self._run_from(lease, only) + 1
+            except analyses.LeaseLostError as exc:
+                if self.heartbeat.lease is not None and self.heartbeat.lost.is_set():
+                    raise
+                log.warning("%s; going on with the next chunk", exc)
+                for held in self.heartbeat.held():
+                    self.heartbeat.drop(held.chunk_index)
+
+    def _run_from(self, lease: staging.ChunkLease, only: Sequence[int] | None) -> int:
+        """Run the claimed chunk and, on the same stream, its successors while they can be
+        claimed; returns the index of the last chunk run."""
+        last_index = len(self.spans) - 1
+        current = self._start(lease, last_index)
+        upcoming: ChunkRun | None = None
+        asked_next = False
+        frames = iter_frames(
+            self.info.path,
+            stride=self.step,
+            start=current.span.warm_start,
+            stop_at=self.spans[-1].end if self.params.max_frames else None,
+        )
+        detected = selective_stream(
+            self.detector,
+            frames,
+            DetectionSchedule.of(self.params.detect_every),
+            step=self.step,
+            restarts=[s.warm_start for s in self.spans],
+        )
+        loop_start = last_report = time.perf_counter()
+        try:
+            while True:
+                t = time.perf_counter()
+                item = next(detected, None)
+                self.timings["detect"] += time.perf_counter() - t
+                if item is None:
+                    break
+                frame, dets = item
+                self.heartbeat.check()
+                self._check_chunk(current)
+                if frame.index < current.span.start:
+                    current.warm_up(frame, dets)
+                    continue
+                if not current.last and frame.index >= current.span.end:
+                    self._complete(current)
+                    if upcoming is None:
+                        current = None  # type: ignore[assignment]
+                        break
+                    current, upcoming, asked_next = upcoming, None, False
+                nxt = current.span.index + 1
+                if (
+                    not asked_next
+                    and not current.last
+                    and frame.index >= self.spans[nxt].warm_start
+                ):
+                    asked_next = True
+                    if only is None or nxt in only:
+                        lease_next = self.claim(nxt, [nxt])
+                        if lease_next is not None:
+                            upcoming = self._start(lease_next, last_index)
+                current.add(frame, dets)
+                if upcoming is not None:
+                    upcoming.warm_up(frame, dets)
+                self.frames += 1
+                if self.progress:
+                    self.progress(self.frames_before + self.frames, self.expected)
+                if time.perf_counter() - last_report >= PROGRESS_INTERVAL_S:
+                    last_report = time.perf_counter()
+                    self.heartbeat.beat()  # progress for the API and dashboard
+        finally:
+            detected.close()  # type: ignore[attr-defined]
+            self.loop_time += time.perf_counter() - loop_start
+        for run in (current, upcoming):
+            if run is not None:  # the stream ended (the last chunk, or a truncated file)
+                self._complete(run)
+        return self.last_done
+
+    def _start(self, lease: staging.ChunkLease, last_index: int) -> ChunkRun:
+        run = ChunkRun(self.spans[lease.chunk_index], lease, self, lease.chunk_index == last_index)
+        self.heartbeat.hold(lease, run)
+        return run
+
+    def _check_chunk(self, run: ChunkRun) -> None:
+        if run.span.index in self.heartbeat.lost_chunks:
+            self.heartbeat.lost_chunks.discard(run.span.index)
+            raise analyses.LeaseLostError(
+                f"chunk {run.span.index} of analysis {self.analysis_id} was taken over"
+            )
+
+    def _complete(self, run: ChunkRun) -> None:
+        run.complete()
+        self.last_done = run.span.index
+        self.heartbeat.drop(run.span.index)
+        self.timings.update(run.timings)

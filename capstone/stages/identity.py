@@ -1,0 +1,149 @@
+"""The `identity` stage: offline identity repair after tracking (see `capstone.tracking.repair`).
+
+While a chunk's frames stream by it keeps the first and last few crops of every track; at
+the chunk's end it turns them into one re-id feature per track end (its chunk state), so no
+crop outlives its chunk. Once every chunk is staged and stitched, `publish` links track
+fragments into identities (motion continuity + re-id appearance + class) over the whole
+video, stores each track's `identity_id` next to its raw tracker id, and adds interpolated
+boxes for short gaps inside an identity as `detection` events with
+`attributes.interpolated`.
+
+Options (`AnalysisParams.options`): `identity_max_gap_s`, `identity_max_gap_motion_s`,
+`identity_max_motion`, `identity_motion_per_s`, `identity_max_appearance`,
+`identity_appearance_margin`, `identity_interpolate_max_s` (see `RepairConfig`).
+
+`capstone eval mot --video` scores exactly this (`capstone.eval.mot.analyze_rows`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from capstone.core.detections import Detections
+from capstone.core.video import Frame
+from capstone.stages.base import RunContext, VideoResult
+from capstone.tracking.repair import (
+    CropAppearance,
+    EndFeatures,
+    Fragment,
+    Observation,
+    RepairConfig,
+    default_embedder,
+    repair_fragments,
+)
+
+_OPTION_FIELDS = {
+    "identity_max_gap_s": "max_gap_s",
+    "identity_max_gap_motion_s": "max_gap_motion_s",
+    "identity_max_motion": "max_motion",
+    "identity_motion_per_s": "motion_per_s",
+    "identity_max_appearance": "max_appearance",
+    "identity_appearance_margin": "appearance_margin",
+    "identity_interpolate_max_s": "interpolate_max_s",
+}
+
+
+def config_from_options(options: dict) -> RepairConfig:
+    """`RepairConfig` with the `identity_*` options of `AnalysisParams.options` applied."""
+    return RepairConfig(
+        **{field: float(options[key]) for key, field in _OPTION_FIELDS.items() if key in options}
+    )
+
+
+def stage_observations(tracks: dict) -> list[Observation]:
+    """The observations the stage repairs: every track's stored (clipped) boxes, with the
+    track's mean confidence."""
+    return [
+        Observation(frame, summary.track_id, xyxy, summary.mean_confidence, summary.class_name)
+        for summary in tracks.values()
+        for frame, _, xyxy in summary.observations
+    ]
+
+
+def _vector(value: np.ndarray | None) -> list[float] | None:
+    return None if value is None else [round(float(v), 6) for v in value]
+
+
+class IdentityStage:
+    name = "identity"
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.config = config_from_options(ctx.params.options)
+        self.appearance = CropAppearance()  # the re-id model is loaded only when needed
+
+    def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
+        if detections.tracker_id is None:
+            return
+        for box, track_id in zip(detections.xyxy, detections.tracker_id, strict=True):
+            self.appearance.add(int(track_id), frame.image, box)
+
+    def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
+        """The re-id feature of each end of each of the chunk's tracks."""
+        if not self.appearance.head:
+            return {"features": {}}
+        self.appearance.embedder = default_embedder()
+        features = self.appearance.all_end_features()
+        self.appearance = CropAppearance()
+        return {
+            "features": {
+                str(tid): {side: _vector(vec) for side, vec in ends.items()}
+                for tid, ends in features.items()
+            }
+        }
+
+    @classmethod
+    def publish(cls, video: VideoResult) -> None:
+        """Link the video's (stitched) tracks into identities; emit the gap boxes."""
+        obs = video.observations
+        if not len(obs):
+            return
+        per_staged: dict[int, dict[str, Any]] = {}
+        for state in video.states(cls.name):
+            for k, ends in state["features"].items():
+                per_staged[int(k)] = {
+                    side: None if v is None else np.asarray(v, np.float32)
+                    for side, v in ends.items()
+                }
+        features: dict[int, dict[str, Any]] = {}
+        fragments = []
+        for tid, part in obs.by_track():
+            summary = video.tracks[tid]
+            scores = np.full(part.stop - part.start, summary.mean_confidence)
+            fragments.append(
+                Fragment(tid, summary.class_name, obs.frame[part], obs.boxes[part], scores)
+            )
+            staged = video.members.get(tid, [tid])
+            features[tid] = {
+                "head": per_staged.get(staged[0], {}).get("head"),
+                "tail": per_staged.get(staged[-1], {}).get("tail"),
+            }
+        config = config_from_options(video.params.options)
+        appearance = EndFeatures(features) if any(
+            v is not None for ends in features.values() for v in ends.values()
+        ) else None  # fmt: skip
+        result = repair_fragments(
+            fragments, video.info.fps, appearance, config, frame_step=video.frame_step
+        )
+        for track_id, summary in video.tracks.items():
+            summary.extra["identity_id"] = result.identity_of.get(track_id, track_id)
+        for o in result.interpolated:
+            video.emit(
+                "apps_db_event",
+                {
+                    "frame_number": o.frame,
+                    "timestamp": round(o.frame / video.info.fps, 4),
+                    "event_type": "detection",
+                    "class_name": video.tracks[o.track_id].class_name,
+                    "confidence": None,
+                    "bbox": [round(v, 2) for v in o.xyxy],
+                    "track_id": o.track_id,
+                    "attributes": {
+                        "interpolated": True,
+                        "identity_id": result.identity_of.get(o.track_id, o.track_id),
+                    },
+                },
+            )
+        video.timings["identity_links"] = float(len(result.links))
+        video.timings["identity_camera_motion"] = float(result.camera_motion)

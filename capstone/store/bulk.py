@@ -1,0 +1,125 @@
+"""Store: every row of one analysis written with COPY inside ONE transaction.
+
+Re-running an analysis replaces its rows (delete by `analysis_id`, then COPY), so the
+result is idempotent on (`video_id`, `params_hash`). Any error rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from psycopg.types.json import Jsonb
+from sqlalchemy import text
+from sqlmodel import Session
+
+from capstone.core.records import Rows
+from capstone.store.tables import DepthData, DisplayData, Event, FrameEmbedding, Track
+
+# Tables written by an analysis, in dependency order; `analysis_id` keys each of them.
+RESULT_TABLES: dict[str, type] = {
+    "apps_db_event": Event,
+    "apps_db_track": Track,
+    "apps_db_depthdata": DepthData,
+    "apps_db_displaydata": DisplayData,
+    "frame_embeddings": FrameEmbedding,
+}
+_COMPUTED = {"description_tsv", "id"}
+
+
+def _vector_literal(value: Any) -> str:
+    arr = np.asarray(value, dtype=np.float32).reshape(-1)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("embedding contains NaN or infinity")
+    return "[" + ",".join(f"{x:.7g}" for x in arr.tolist()) + "]"
+
+
+def _adapter(column: Any) -> Callable[[Any], Any]:
+    from pgvector.sqlalchemy import Vector
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    if isinstance(column.type, Vector):
+        return lambda v: None if v is None else _vector_literal(v)
+    if isinstance(column.type, JSONB):
+        return lambda v: None if v is None else Jsonb(v)
+    return lambda v: v.tolist() if isinstance(v, np.ndarray) else v
+
+
+def copy_rows(
+    session: Session,
+    table: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    like: str | None = None,
+    json_columns: Sequence[str] = (),
+) -> int:
+    """COPY `rows` into `table` on the session's connection (inside its transaction).
+
+    Values are adapted to the columns of the result table `like` (default: `table`
+    itself): vectors, JSONB, arrays. Columns that table lacks (a staging table's `chunk`)
+    pass through, as do all columns of a table that is not a result table, except
+    `json_columns`.
+    """
+    if not rows:
+        return 0
+    model = RESULT_TABLES.get(like or table)
+    columns_meta = model.__table__.columns if model is not None else None  # type: ignore[attr-defined]
+    names = sorted({k for row in rows for k in row} - _COMPUTED)
+    if columns_meta is not None:
+        unknown = [n for n in names if n not in columns_meta and (like is None or n != "chunk")]
+        if unknown:
+            raise KeyError(f"{table} has no column(s) {', '.join(unknown)}")
+        adapters = [
+            _adapter(columns_meta[n]) if n in columns_meta else (lambda v: v) for n in names
+        ]
+    else:
+        adapters = [
+            (lambda v: None if v is None else Jsonb(v)) if n in json_columns else (lambda v: v)
+            for n in names
+        ]
+    raw = session.connection().connection.driver_connection
+    cols = ", ".join(f'"{n}"' for n in names)
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([adapt(row.get(n)) for adapt, n in zip(adapters, names, strict=True)])
+    return len(rows)
+
+
+def replace_results(
+    session: Session,
+    *,
+    video_id: str,
+    analysis_id: int,
+    rows: Rows,
+    fail_after: str | None = None,
+) -> dict[str, int]:
+    """Delete this analysis's previous rows and COPY the new ones. Returns counts per table.
+
+    `fail_after` names a table after whose COPY an error is raised (fault-injection hook
+    used by the tests to prove that a failed store leaves nothing behind).
+    """
+    unknown = set(rows) - set(RESULT_TABLES)
+    if unknown:
+        raise KeyError(f"not result tables: {', '.join(sorted(unknown))}")
+    for table in RESULT_TABLES:
+        session.execute(text(f"DELETE FROM {table} WHERE analysis_id = :a"), {"a": analysis_id})
+    counts: dict[str, int] = {}
+    for table in RESULT_TABLES:
+        table_rows = [
+            {**row, "video_id": video_id, "analysis_id": analysis_id} for row in rows.get(table, [])
+        ]
+        counts[table] = copy_rows(session, table, table_rows)
+        if fail_after == table:
+            raise RuntimeError(f"injected failure after storing {table}")
+    return counts
+
+
+def insert_rows_one_by_one(session: Session, model: type, rows: Iterable[dict[str, Any]]) -> int:
+    """The original system's way (per-row ORM insert and commit); kept for benchmarks."""
+    n = 0
+    for row in rows:
+        session.add(model(**row))
+        session.commit()
+        n += 1
+    return n
