@@ -67,7 +67,7 @@ ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"  # set by Batch in each array chil
 # Object metadata the upload route writes (capstone.io.s3.DURATION_METADATA).
 DURATION_METADATA = "duration"
 MAX_DURATION_S = 7 * 86400.0  # capstone.io.s3.MAX_DURATION_S
-DEFAULT_CHUNK_S = 60.0  # capstone.core.params.AnalysisParams.chunk_s
+DEFAULT_CHUNK_S = 60.0  # capstone.stages.params.AnalysisParams.chunk_s
 MIN_ARRAY_SIZE = 2  # AWS Batch accepts arrayProperties.size 2..10000
 MAX_CHUNKS = 2000  # capstone.core.chunks.MAX_CHUNKS: more chunks fail the analysis (single job)
 ARRAY_SUFFIX = "-chunks"

@@ -330,8 +330,8 @@ def _json(response: Any) -> dict[str, Any]:
 
 def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | None) -> int:
     """papermill `analyze_video` for one video; stores the executed notebook; analysis id."""
-    from capstone.core.params import AnalysisParams
     from capstone.runtime import notebooks
+    from capstone.stages.params import AnalysisParams
 
     known = notebooks.parameters_of("analyze_video")
     if {"bucket", "key"} <= set(known):
@@ -368,7 +368,7 @@ def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | Non
 
 def analysis_params(params: dict[str, Any] | None) -> Any:
     """`CAPSTONE_ANALYSIS_PARAMS` as `AnalysisParams` (ConfigError when invalid)."""
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
 
     try:
         return AnalysisParams(**(params or {}))

@@ -68,8 +68,8 @@ def _wait_ready(url: str, path: str = "/videos", timeout: float = 90) -> None:
 
 
 def _seed_analysis() -> int:
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     params = AnalysisParams(max_frames=100, stages=("detect", "track", "events"))
     result = analyze(VIDEOS / "bikes.mp4", video_id=SEED_VIDEO, params=params)
@@ -82,7 +82,7 @@ def _synthesize_big_video(rows: int, batch: int = 100_000) -> None:
     """A completed analysis with `rows` detection events, written with COPY."""
     import numpy as np
 
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
     from capstone.store.bulk import copy_rows
     from capstone.store.engine import session_scope

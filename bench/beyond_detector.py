@@ -120,9 +120,9 @@ def _line_counts(video_id: str, analysis_id: int) -> dict[str, int]:
 def _one(
     name: str, mode: int | str, repeat: int, stages: tuple[str, ...], cfg: dict[str, Any]
 ) -> dict[str, Any]:
-    from capstone.core.params import AnalysisParams
     from capstone.eval import mot as evaluate
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     video, seq = SOURCES[name]
     options = {}
@@ -172,7 +172,7 @@ def _one(
 
 def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     """Every timed analysis of one bench run, in this process (models loaded once)."""
-    from capstone.core.params import ALL_STAGES
+    from capstone.stages.params import ALL_STAGES
 
     modes = [_mode(m) for m in cfg["modes"]]
     runs: list[dict[str, Any]] = []
@@ -200,7 +200,7 @@ COLD_DRIVER = """\
 import time
 t0 = time.monotonic()
 import json, sys
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.runtime.pipeline import analyze
 t_import = time.monotonic()
 first = []
@@ -739,7 +739,7 @@ def _all_stages(code: Path) -> tuple[str, ...]:
         [
             sys.executable,
             "-c",
-            "from capstone.core.params import AnalysisParams;"
+            "from capstone.stages.params import AnalysisParams;"
             " print(','.join(AnalysisParams().stages))",
         ],
         capture_output=True,

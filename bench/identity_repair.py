@@ -220,10 +220,10 @@ def _detect_pass(
     `{"dets", "feats", "warps", "size"}`."""
     from ultralytics.trackers.utils.gmc import GMC
 
-    from capstone.core.params import AnalysisParams
     from capstone.core.video import iter_frames
     from capstone.models import embedders
     from capstone.models.detector import get_detector
+    from capstone.stages.params import AnalysisParams
     from capstone.tracking.repair import _crop
 
     defaults = AnalysisParams()

@@ -79,7 +79,7 @@ def snapshot(into: Path, rev: str = "HEAD") -> Path:
 
 DRIVER = """\
 import json, sys
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.runtime.pipeline import analyze
 params = AnalysisParams(**json.loads(sys.argv[4]))
 r = analyze(sys.argv[1], video_id=sys.argv[2], params=params, lease_seconds=int(sys.argv[3]))

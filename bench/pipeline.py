@@ -95,7 +95,7 @@ def run_naive(
     """The reference loop. Returns (seconds, frames, rows inserted)."""
     from sqlmodel import Session
 
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
     from capstone.store.engine import get_engine
     from capstone.store.tables import Event
@@ -156,8 +156,8 @@ def run_ours(
     detector: Any, video: Path, stride: int, max_frames: int | None, stages: tuple[str, ...]
 ) -> tuple[float, Any]:
     """`capstone.runtime.pipeline.analyze` end to end. Returns (seconds, AnalysisResult)."""
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     url = fresh_database("ours")
     try:
@@ -208,7 +208,7 @@ def time_async_detector(detector: Any, images: list[Any]) -> tuple[float, float]
 
 
 def _stage_names(spec: str) -> tuple[str, ...]:
-    from capstone.core.params import ALL_STAGES, CORE_STAGES
+    from capstone.stages.params import ALL_STAGES, CORE_STAGES
 
     if spec == "core":
         return CORE_STAGES
@@ -307,7 +307,7 @@ def report(runs: list[VideoRun], stages: tuple[str, ...], stride: int) -> None:
         "users of the machine disturb it far less than wall time. The database server's CPU\n"
         "is not in it."
     )
-    from capstone.core.params import CORE_STAGES
+    from capstone.stages.params import CORE_STAGES
 
     core_only = set(stages) <= set(CORE_STAGES)
     for r in runs:

@@ -47,7 +47,7 @@ def detection_rows(n: int, *, fps: float = 25.0, seed: int = 0) -> list[dict[str
 
 
 def _analysis(video_id: str, label: str) -> int:
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
 
     params = AnalysisParams(options={"bench": label})

@@ -478,8 +478,8 @@ def start_local_analysis(
     source: str, video_id: str, params: dict[str, Any] | None = None
 ) -> LocalJob:
     """Analyze `source` as `video_id` in a background thread (one at a time per video)."""
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     chosen = dict(params or {})
     chosen.setdefault("stages", DASHBOARD_STAGES)

@@ -133,7 +133,7 @@ plt.show()
 
 # %%
 from capstone.store import queries
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.core.ids import default_video_id
 from capstone.runtime.pipeline import analyze
 

@@ -40,7 +40,7 @@ from sqlmodel import select
 from capstone.store import queries
 from capstone.store import session_scope
 from capstone.store.tables import FrameEmbedding
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.core.ids import default_video_id
 from capstone.runtime.pipeline import analyze
 from capstone.search.query import FrameRef, SearchFilters, SearchQuery, hits_table, search

@@ -51,7 +51,7 @@ from IPython.display import display
 from capstone.store import queries
 
 from capstone.io import s3 as storage
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.core.ids import default_video_id
 from capstone.runtime.pipeline import analyze
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, queries
 from capstone.store.migrate import ensure_schema
 

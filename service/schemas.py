@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from capstone.core.params import AnalysisParams
 from capstone.errors import InputError
 from capstone.io.s3 import validate_key, validate_video_id
+from capstone.stages.params import AnalysisParams
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 

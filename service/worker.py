@@ -74,9 +74,9 @@ def release_slot(conn: Any) -> None:
 def run_one(task: dict[str, Any], owner: str, stop: threading.Event) -> str:
     """Analyze one taken row; its final status."""
     from capstone.config import get_settings
-    from capstone.core.params import AnalysisParams
     from capstone.io.s3 import parse_s3_uri
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
 
     source = str(task["source_uri"])

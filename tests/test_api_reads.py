@@ -44,7 +44,7 @@ def api(
 
 def _store_events(video_id: str, n: int) -> int:
     """A completed analysis with `n` detection rows, several per frame (real COPY store)."""
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
     from capstone.store.bulk import replace_results
     from capstone.store.engine import session_scope

@@ -42,8 +42,8 @@ def analyzed_database(request: pytest.FixtureRequest, pg_server_url: str, templa
     Built once per test session and shared by the AppTest and browser modules (analysing
     costs ~30 s); dropped when the session ends.
     """
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     if "url" in _ANALYZED:
         return _ANALYZED["url"]

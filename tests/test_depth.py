@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.core.params import AnalysisParams
 from capstone.stages.depth import MAP_SIZE, GeometricDepth
+from capstone.stages.params import AnalysisParams
 from tests.conftest import VIDEOS, require
 
 W, H = 768, 576

@@ -12,11 +12,11 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 
 from capstone.core.detections import Detections
-from capstone.core.params import AnalysisParams
 from capstone.core.video import iter_frames
 from capstone.runtime.pipeline import analyze
 from capstone.stages.display import annotate_thumbnail, downsample_trail
 from capstone.stages.keyframes import KeyframeSelector
+from capstone.stages.params import AnalysisParams
 from tests.conftest import VIDEOS, require
 
 PETS = VIDEOS / "pets09-s2l1.avi"

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from capstone.core.params import AnalysisParams
 from capstone.core.video import iter_frames
 from capstone.models import embedders
 from capstone.runtime.pipeline import analyze
 from capstone.stages.embed import describe_frame, embed_event_descriptions
+from capstone.stages.params import AnalysisParams
 from tests.conftest import MOT, VIDEOS, _clear_caches, require
 
 PETS = VIDEOS / "pets09-s2l1.avi"

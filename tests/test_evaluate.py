@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capstone.core.params import AnalysisParams
 from capstone.errors import EvaluationError
 from capstone.eval.mot import evaluate_many, evaluate_mot, mot_rows_from_database, track_detections
 from capstone.io.mot import (
@@ -22,6 +21,7 @@ from capstone.io.mot import (
     sequence_images,
     write_mot,
 )
+from capstone.stages.params import AnalysisParams
 from tests.conftest import MOT, ROOT, VIDEOS, require
 
 TUD = MOT / "TUD-Campus"
@@ -181,9 +181,9 @@ def test_cli_bad_sequence_is_one_line(tmp_path: Path) -> None:
 
 def test_stored_tracks_match_direct_tracking(tud: Path, db_url: str) -> None:
     """TUD-Campus's own video through the pipeline: stored rows == detector+tracker rows."""
-    from capstone.core.params import AnalysisParams
     from capstone.eval.mot import detect_and_track_video
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     video = load_sequence(tud).video
     assert video is not None
@@ -225,8 +225,8 @@ def _clipped_xyxy(rows: list[MotRow], width: int = 640, height: int = 480) -> np
 @pytest.mark.slow
 def test_pets09_analysis_reaches_mota(db_url: str) -> None:
     """The issue's bar: PETS09-S2L1 analyzed at stride 1, stored tracks -> MOTA >= 0.75."""
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     pets = require(PETS)
     video = require(VIDEOS / "pets09-s2l1.avi")

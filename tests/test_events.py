@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from capstone.core.geometry import Line, load_geometry, parse_line_spec, parse_zone_spec
-from capstone.core.params import AnalysisParams
 from capstone.core.records import TrackSummary
 from capstone.core.video import VideoInfo
 from capstone.errors import ConfigError
 from capstone.stages.base import RunContext
 from capstone.stages.events import EventsStage, format_time
+from capstone.stages.params import AnalysisParams
 from tests.conftest import VIDEOS, require
 
 LINE_Y = 100.0

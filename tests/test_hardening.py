@@ -327,9 +327,9 @@ def test_per_analysis_detector_settings_never_leak_between_concurrent_analyses(
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone.core.params import AnalysisParams
     from capstone.models.detector import get_detector
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     shared = get_detector("yolo11n")
     before = (shared.conf, shared.imgsz, shared.classes)
@@ -372,7 +372,7 @@ def _takeover(db_url: str, analysis_id: int) -> None:
 def test_a_stale_owner_can_neither_store_nor_fail_the_new_owners_run(
     env: dict[str, Any],
 ) -> None:
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
     from capstone.store.bulk import replace_results
     from capstone.store.engine import session_scope
@@ -408,8 +408,8 @@ def test_a_taken_over_analysis_stores_nothing_and_leaves_the_row_to_its_new_owne
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
 
     params = AnalysisParams(max_frames=30, stages=("detect", "track"))
@@ -430,8 +430,8 @@ def test_a_taken_over_analysis_stores_nothing_and_leaves_the_row_to_its_new_owne
 
 def test_the_heartbeat_holds_the_lease_for_the_whole_analysis(env: dict[str, Any]) -> None:
     require(BIKES)
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
 
     params = AnalysisParams(max_frames=6, stages=("detect", "track"))
@@ -455,8 +455,8 @@ def test_database_errors_are_failures_with_their_reason_not_interruptions(
     env: dict[str, Any],
 ) -> None:
     require(BIKES)
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     def break_schema(done: int, _total: int) -> None:
         if done == 2:
@@ -478,7 +478,7 @@ def test_startup_reclaims_dead_analyses_and_the_job_reposts_on_a_dead_lease(
 ) -> None:
     require(BIKES)
     from batch.process_video import ServiceClient
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
     from capstone.store.migrate import ensure_schema
 

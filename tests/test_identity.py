@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from capstone.core.params import AnalysisParams
 from capstone.runtime.pipeline import analyze
+from capstone.stages.params import AnalysisParams
 from capstone.tracking.repair import FeatureRows, Observation, RepairConfig, repair_identities
 from tests.conftest import MOT, VIDEOS, require
 

@@ -31,9 +31,9 @@ def api(db_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_analysis_status_reports_chunks_done_of_total_while_running_and_when_done(
     api: str, db_url: str
 ) -> None:
-    from capstone.core.params import AnalysisParams
     from capstone.core.video import probe
     from capstone.runtime.pipeline import analyze, plan
+    from capstone.stages.params import AnalysisParams
     from dashboards import data
 
     clip = require(VIDEOS / "bikes.mp4")

@@ -195,8 +195,8 @@ def test_a_killed_run_resumes_at_its_chunk_and_readers_never_see_a_partial_resul
 
 
 def _run(video: Path, video_id: str, chunk_s: float, options: dict) -> int:
-    from capstone.core.params import AnalysisParams
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     params = AnalysisParams(
         chunk_s=chunk_s, stages=("detect", "track", "identity", "events"), options=options

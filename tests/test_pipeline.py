@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from capstone.core.detections import Detections
-from capstone.core.params import AnalysisParams
 from capstone.core.video import iter_frames, probe
 from capstone.errors import InputError, ModelNotFoundError
 from capstone.models.weights import resolve_model
 from capstone.runtime.pipeline import analyze
+from capstone.stages.params import AnalysisParams
 from capstone.store import analyses
 from tests.conftest import MODELS, ROOT, VIDEOS, require
 

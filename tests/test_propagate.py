@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 
-from capstone.core.params import AnalysisParams
+from capstone.stages.params import AnalysisParams
 from capstone.tracking.propagate import DetectionSchedule, _groups
 from tests.conftest import VIDEOS, require
 

@@ -13,9 +13,9 @@ import cv2
 import pytest
 from sqlalchemy import text
 
-from capstone.core.params import AnalysisParams
 from capstone.runtime.pipeline import analyze
 from capstone.search import query as S
+from capstone.stages.params import AnalysisParams
 from capstone.store.engine import session_scope
 from tests.conftest import VIDEOS, require
 

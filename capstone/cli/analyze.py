@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from capstone.core.geometry import load_geometry, parse_line_spec, parse_zone_spec
-from capstone.core.params import ALL_STAGES, AnalysisParams
 from capstone.errors import CapstoneError, ConfigError, InputError
+from capstone.stages.params import ALL_STAGES, AnalysisParams
 
 if TYPE_CHECKING:
     from capstone.runtime.pipeline import AnalysisResult

@@ -101,10 +101,10 @@ def mot(
     ] = True,
 ) -> None:
     """Run the tracker(s) on a sequence and print MOTA, IDF1, HOTA and ID switches."""
-    from capstone.core.params import AnalysisParams
     from capstone.errors import EvaluationError, InputError
     from capstone.eval import mot as evaluate
     from capstone.io import mot as mot_files
+    from capstone.stages.params import AnalysisParams
 
     if tracker not in TRACKER_CHOICES:
         raise EvaluationError(

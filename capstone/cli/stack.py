@@ -32,7 +32,7 @@ def stack_up(
             parsed = json.loads(params)
         except json.JSONDecodeError as exc:
             raise InputError(f"--params is not JSON ({exc.msg})") from None
-        from capstone.core.params import AnalysisParams
+        from capstone.stages.params import AnalysisParams
 
         try:
             AnalysisParams(**parsed)

@@ -130,7 +130,7 @@ def track_detections(
 
 def _mot_params(params: Any) -> Any:
     """Analysis parameters restricted to people (MOT ground truth has only people)."""
-    from capstone.core.params import AnalysisParams
+    from capstone.stages.params import AnalysisParams
 
     params = params or AnalysisParams()
     if not params.classes:
@@ -211,10 +211,10 @@ def analyze_rows(
     under the video id `eval-<content hash>` with only the stages that change tracks
     (detect, track, identity), then read back.
     """
-    from capstone.core.params import AnalysisParams
     from capstone.core.video import sha256_file
     from capstone.errors import CapstoneError
     from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
 
     params = params or AnalysisParams()
     keep = tuple(s for s in params.stages if s in ("detect", "track", "identity"))

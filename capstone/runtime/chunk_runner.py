@@ -24,12 +24,12 @@ import numpy as np
 
 from capstone.core.chunks import ChunkSpan, staged_id
 from capstone.core.detections import Detections
-from capstone.core.params import OPTIONAL_STAGES, AnalysisParams
 from capstone.core.records import TrackSummary
 from capstone.core.video import Frame, VideoInfo, iter_frames
 from capstone.errors import CapstoneError
 from capstone.models.detector import Detector
 from capstone.stages.base import RunContext, Stage
+from capstone.stages.params import OPTIONAL_STAGES, AnalysisParams
 from capstone.store import analyses, staging
 from capstone.tracking.propagate import BoxPropagator, DetectionSchedule, selective_stream
 from capstone.tracking.tracker import Tracker

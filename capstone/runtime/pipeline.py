@@ -31,13 +31,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from capstone.config import get_settings
 from capstone.core.chunks import ChunkSpan, plan_chunks
 from capstone.core.ids import default_video_id
-from capstone.core.params import AnalysisParams
 from capstone.core.video import VideoInfo, probe
 from capstone.errors import CapstoneError, InputError, ModelNotFoundError
 from capstone.io.s3 import discard_download, fetch
 from capstone.models.detector import Detector, get_detector
 from capstone.models.weights import USER_CACHE
 from capstone.runtime.chunk_runner import AnalysisCancelled, ChunkJob, Heartbeat, build_stages
+from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, staging
 from capstone.store.migrate import ensure_schema
 

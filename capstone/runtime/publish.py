@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import text
 
 from capstone.core.chunks import Stitcher, match_overlap
-from capstone.core.params import AnalysisParams
 from capstone.core.records import TrackSummary
 from capstone.core.video import VideoInfo
 from capstone.stages.base import VideoResult
+from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, staging
 from capstone.store.engine import session_scope
 

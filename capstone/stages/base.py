@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from capstone.core.detections import Detections
-from capstone.core.params import AnalysisParams
 from capstone.core.records import Observations, Rows, TrackSummary
 from capstone.core.video import Frame, VideoInfo
+from capstone.stages.params import AnalysisParams
 
 Emit = Callable[[str, dict[str, Any]], None]
 

@@ -17,7 +17,7 @@ video) in `publish`. Everything lives in the database (no S3). Options (`Analysi
 keyframe options `keyframe_every_s`, `scene_change_threshold`.
 
 >>> from capstone.runtime.pipeline import analyze
->>> from capstone.core.params import AnalysisParams
+>>> from capstone.stages.params import AnalysisParams
 >>> analyze("clip.mp4", params=AnalysisParams(stages=("track", "display")))  # doctest: +SKIP
 """
 

@@ -19,17 +19,26 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from capstone.core.params import AnalysisParams
 from capstone.core.video import VideoInfo
 from capstone.errors import CapstoneError
 from capstone.store.engine import session_scope
 from capstone.store.tables import Video, VideoAnalysis
+
+
+class AnalysisParams(Protocol):
+    """What the store needs of an analysis's parameters (`capstone.stages.params`): the
+    canonical JSON it stores and the hash that names the result."""
+
+    def canonical(self) -> dict[str, Any]: ...
+
+    def params_hash(self) -> str: ...
+
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from capstone.core.detections import Detections
-from capstone.core.params import TRACKERS
+
+TRACKERS = ("bytetrack", "botsort")
 
 
 def tracker_config(kind: str, **overrides: Any) -> Any:

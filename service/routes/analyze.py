@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from capstone.core.params import AnalysisParams
 from capstone.core.video import sha256_file
 from capstone.errors import InputError, ModelNotFoundError
 from capstone.io.s3 import SHA256_METADATA, discard_download, download, head, object_video_id
 from capstone.models.weights import resolve_model_name
+from capstone.stages.params import AnalysisParams
 from capstone.store import queries
 from capstone.store.engine import session_scope
 from service.auth import require_read, require_write

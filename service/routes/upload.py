@@ -27,10 +27,10 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from capstone.core.ids import default_video_id
-from capstone.core.params import AnalysisParams
 from capstone.core.video import VideoInfo, probe
 from capstone.errors import InputError
 from capstone.io.s3 import upload_video, validate_video_id
+from capstone.stages.params import AnalysisParams
 from capstone.store.analyses import ContentConflictError, upsert_video
 from capstone.store.engine import session_scope
 from capstone.store.migrate import ensure_schema

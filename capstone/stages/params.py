@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TRACKERS = ("bytetrack", "botsort")  # Ultralytics trackers driven by capstone.tracking
+from capstone.tracking.tracker import TRACKERS
+
 CORE_STAGES = ("detect", "track")
 OPTIONAL_STAGES = ("depth", "events", "display", "embed", "identity")
 ALL_STAGES = CORE_STAGES + OPTIONAL_STAGES
