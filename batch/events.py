@@ -29,6 +29,8 @@ MAX_BODY_CHARS = 256 * 1024
 class MalformedEventError(InputError):
     """An SQS message body that is not an S3 event notification."""
 
+    code = "malformed_event"
+
 
 @dataclass(frozen=True)
 class S3Object:

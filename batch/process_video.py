@@ -26,10 +26,12 @@ In modes `service` and `notebook` it writes no analysis rows itself. While it wo
 heartbeat keeps extending the message's visibility; on success it deletes the message; on a
 transient failure it leaves it, so SQS redelivers it and, after `maxReceiveCount`, moves it
 to the dead-letter queue. A permanent failure (the object is missing, not a video, or
-refused: a 4xx, or a failed row marked not retryable) moves the message to the dead-letter
-queue at once. When the API dies under an analysis (its row stays `processing` but the lease
-expires), the job notices the dead lease in `GET /analyses/{id}` and POSTs again, so the
-restarted API resumes it. SIGTERM stops it cleanly (message left for redelivery, exit 143).
+refused: an API answer whose body says `"retryable": false`, or, without that field, a 4xx;
+a failed row marked not retryable; an error whose class is not retryable,
+`capstone.errors.policy_of`) moves the message to the dead-letter queue at once. When the
+API dies under an analysis (its row stays `processing` but the lease expires), the job
+notices the dead lease in `GET /analyses/{id}` and POSTs again, so the restarted API
+resumes it. SIGTERM stops it cleanly (message left for redelivery, exit 143).
 
 Environment: `SQS_QUEUE_URL`, `S3_BUCKET_RAW`, `FASTAPI_ENDPOINT`, `DB_SECRET_ARN` (its JSON
 may carry `api_token`, the bearer token for the API; locally `CAPSTONE_API_TOKEN` works too).
@@ -49,18 +51,22 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batch.events import MalformedEventError, S3Object, parse_message
 from batch.lambda_handler import ENV_ARRAY_INDEX, ENV_BODY, ENV_MESSAGE_ID, ENV_RECEIPT
-from capstone.errors import CapstoneError, ConfigError
+from capstone.errors import CapstoneError, ConfigError, policy_of
+
+if TYPE_CHECKING:
+    from capstone.runtime.heartbeat import Heartbeat
 
 log = logging.getLogger("batch.process_video")
 
 MODES = ("service", "notebook", "chunk", "stitch")
 PIPELINE_MODES = ("chunk", "stitch")  # capstone.runtime.pipeline in this process, not the API
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_TERMINATED = 0, 1, 2, 143
-# Answers of POST /analyze that a retry cannot change.
+# API answers that a retry cannot change, for an answer whose body does not say
+# (`retryable`), e.g. a proxy's error page.
 PERMANENT_STATUS = frozenset({400, 403, 404, 409, 413, 415, 422})
 ORPHAN_GRACE_S = 30.0
 
@@ -68,14 +74,48 @@ ORPHAN_GRACE_S = 30.0
 class AnalysisFailed(CapstoneError):
     """The analysis of a video failed (the message stays for redelivery)."""
 
+    retryable = True
+    code = "analysis_failed"
+
 
 class PermanentFailure(AnalysisFailed):
     """Retrying cannot help (not found, not a video, refused): the message goes to the
     dead-letter queue at once instead of being analyzed again on every receive."""
 
+    retryable = False
+    code = "permanent_failure"
+
 
 class Stopped(CapstoneError):
     """SIGTERM arrived while the job was working."""
+
+    exit_code = EXIT_TERMINATED
+    retryable = True
+    code = "stopped"
+
+
+def failure(retryable: bool) -> type[AnalysisFailed]:
+    """The failure to raise for a failed analysis: retried, or dead-lettered at once."""
+    return AnalysisFailed if retryable else PermanentFailure
+
+
+def answer_is_retryable(status: int, body: dict[str, Any]) -> bool:
+    """Whether an API error answer can change on a retry: what its body says
+    (`retryable`, `service.errors`), else, for a body without it, its status.
+
+    >>> answer_is_retryable(503, {"code": "misconfigured", "retryable": False})
+    False
+    >>> answer_is_retryable(422, {"code": "analysis_failed", "retryable": True})
+    True
+    >>> answer_is_retryable(404, {"detail": "<html>Not Found</html>"})
+    False
+    >>> answer_is_retryable(502, {"detail": "Bad Gateway"})
+    True
+    """
+    stated = body.get("retryable")
+    if isinstance(stated, bool):
+        return stated
+    return status not in PERMANENT_STATUS
 
 
 @dataclass
@@ -154,50 +194,20 @@ def take_message(sqs: Any, queue_url: str, wait_s: int = 20) -> Message | None:
     return None
 
 
-class Heartbeat:
-    """Extends the message's visibility every `timeout / 3` seconds until stopped.
+def visibility_heartbeat(sqs: Any, queue_url: str, receipt_handle: str) -> Heartbeat:
+    """The library's lease heartbeat holding the message: its visibility is extended by
+    the queue's visibility timeout every quarter of it."""
+    from capstone.runtime.heartbeat import Heartbeat
 
-    >>> Heartbeat.interval_for(30)
-    10.0
-    """
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
+    timeout_s = max(1, int(attrs["Attributes"]["VisibilityTimeout"]))
 
-    def __init__(self, sqs: Any, queue_url: str, receipt_handle: str, timeout_s: int) -> None:
-        self.sqs, self.queue_url, self.receipt = sqs, queue_url, receipt_handle
-        self.timeout_s = max(1, int(timeout_s))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqs-heartbeat", daemon=True)
-        self.beats = 0
-
-    @staticmethod
-    def interval_for(timeout_s: int) -> float:
-        return max(0.5, timeout_s / 3)
-
-    @classmethod
-    def for_queue(cls, sqs: Any, queue_url: str, receipt_handle: str) -> Heartbeat:
-        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
-        return cls(sqs, queue_url, receipt_handle, int(attrs["Attributes"]["VisibilityTimeout"]))
-
-    def beat(self) -> None:
-        self.sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=self.receipt, VisibilityTimeout=self.timeout_s
+    def extend() -> None:
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=timeout_s
         )
-        self.beats += 1
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_for(self.timeout_s)):
-            try:
-                self.beat()
-            except Exception as exc:  # keep trying: a missed beat is not yet a lost message
-                log.warning("Visibility extension failed: %s", exc)
-
-    def __enter__(self) -> Heartbeat:
-        self.beat()  # at once: the handler's receive may be a while ago
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+    return Heartbeat(None, None, timeout_s, renew=[extend], name="sqs-heartbeat")
 
 
 def api_token(db_secret_arn: str | None) -> str | None:
@@ -256,6 +266,8 @@ class ServiceClient:
             else:
                 if response.status_code < 500:
                     return response
+                if not answer_is_retryable(response.status_code, _json(response)):
+                    return response  # e.g. 503 misconfigured: the caller fails for good
                 reason = f"HTTP {response.status_code}: {response.text[:300]}"
             log.warning("FastAPI request failed (%s); retrying", reason)
             self.stop.wait(min(30.0, self.poll_s * 2**attempt))
@@ -282,10 +294,9 @@ class ServiceClient:
                     log.info("Analysis already running elsewhere: %s", data.get("detail"))
                 self._wait_for(status_url)
                 continue  # stored (the next POST answers 200 at once) or its worker died
-            failure = (
-                PermanentFailure if response.status_code in PERMANENT_STATUS else AnalysisFailed
+            raise failure(answer_is_retryable(response.status_code, data))(
+                f"FastAPI answered {response.status_code}: {data.get('detail') or data}"
             )
-            raise failure(f"FastAPI answered {response.status_code}: {data.get('detail') or data}")
 
     def _wait_for(self, status_url: str) -> None:
         """Poll until the analysis is stored; return early when its worker died (the
@@ -297,7 +308,9 @@ class ServiceClient:
             response = self._request("GET", status_url)
             data = _json(response)
             if response.status_code != 200:
-                raise AnalysisFailed(f"{status_url} answered {response.status_code}: {data}")
+                raise failure(answer_is_retryable(response.status_code, data))(
+                    f"{status_url} answered {response.status_code}: {data}"
+                )
             state = (data.get("status"), data.get("stage"), round(data.get("progress") or 0))
             if state != last:
                 log.info("Analysis %s: %s %s (%s%%)", data.get("id"), *state)
@@ -305,9 +318,8 @@ class ServiceClient:
             if data.get("status") == "completed":
                 return
             if data.get("status") == "failed":
-                summary = data.get("summary") or {}
-                failure = PermanentFailure if summary.get("retryable") is False else AnalysisFailed
-                raise failure(f"analysis {data.get('id')} failed: {data.get('error')}")
+                retryable = (data.get("summary") or {}).get("retryable") is not False
+                raise failure(retryable)(f"analysis {data.get('id')} failed: {data.get('error')}")
             if data.get("lease_live", True):
                 orphaned_since = None
                 continue
@@ -361,7 +373,9 @@ def run_notebook_mode(obj: S3Object, video_id: str, params: dict[str, Any] | Non
         raise AnalysisFailed(f"notebook {output.name} published no analysis_id")
     notebooks.store_executed_notebook(int(analysis_id), output)
     if result.get("status") not in (None, "completed"):
-        raise AnalysisFailed(f"analysis {analysis_id} failed: {result.get('error')}")
+        raise failure(not failure_is_permanent(int(analysis_id)))(
+            f"analysis {analysis_id} failed: {result.get('error')}"
+        )
     log.info("Executed notebook stored with analysis %s", analysis_id)
     return int(analysis_id)
 
@@ -380,30 +394,15 @@ def failure_is_permanent(analysis_id: int | None) -> bool:
     """Whether the failed analysis row says a retry cannot help (`summary.retryable`)."""
     if not analysis_id:
         return False
-    from capstone.store.engine import session_scope
-    from capstone.store.tables import VideoAnalysis
+    from capstone.store import queries
 
     try:
-        with session_scope() as session:
-            row = session.get(VideoAnalysis, int(analysis_id))
-            summary = dict(row.summary or {}) if row is not None else {}
+        row = queries.get_analysis(int(analysis_id))
+        summary = dict((row or {}).get("summary") or {})
     except Exception as exc:  # the database is unreachable: a retry may help
         log.warning("Cannot read analysis %s: %s", analysis_id, exc)
         return False
     return summary.get("retryable") is False
-
-
-def chunk_failure_is_permanent(error: str | None) -> bool:
-    """A chunk-only run records no failure on the analysis row (its failures stay in its
-    chunk for the publisher); its reason tells: `ValueError: ...` (out of range, too many
-    chunks) is what the pipeline calls permanent.
-
-    >>> chunk_failure_is_permanent("ValueError: chunk(s) [3] out of range: this video has 3 chunks")
-    True
-    >>> chunk_failure_is_permanent("database error: OperationalError: connection refused")
-    False
-    """
-    return bool(error) and (error.startswith("ValueError:") or "out of range" in error)
 
 
 def run_pipeline_mode(
@@ -430,10 +429,10 @@ def run_pipeline_mode(
         try:
             result = analyze(obj.uri, video_id=video_id, params=params, cancel=stop, **options)
         except AnalysisBusyError as exc:
-            status, error, analysis_id = "pending", str(exc), None
+            status, error, analysis_id, retryable = "pending", str(exc), None, True
         else:
             status, error = result.status, result.error
-            analysis_id = result.analysis_id
+            analysis_id, retryable = result.analysis_id, result.retryable is not False
         if stop.is_set() and status not in ("staged", "completed"):
             raise Stopped("stopped by SIGTERM")
         if status in ("staged", "completed"):
@@ -448,11 +447,9 @@ def run_pipeline_mode(
             continue
         if status == "conflict" or failure_is_permanent(analysis_id):
             raise PermanentFailure(f"analysis {analysis_id} of {video_id} failed: {error}")
-        if config.mode == "chunk" and chunk_failure_is_permanent(error):
-            # A chunk past the video's end (the metadata's duration counted one more than
-            # the frames do), too many chunks, bad parameters: the stitch job decides.
-            raise PermanentFailure(f"chunk {config.array_index} of {video_id}: {error}")
-        raise AnalysisFailed(f"analysis {analysis_id} of {video_id} {status}: {error}")
+        # A chunk-only run writes no failure into the analysis row: its result says (a chunk
+        # past the video's end, bad parameters: permanent, the stitch job reports it).
+        raise failure(retryable)(f"analysis {analysis_id} of {video_id} {status}: {error}")
 
 
 def run_chunk(config: JobConfig, stop: threading.Event) -> int:
@@ -469,14 +466,14 @@ def run_chunk(config: JobConfig, stop: threading.Event) -> int:
     except Stopped:
         log.warning("Stopped by SIGTERM; chunk %s left for another worker", config.array_index)
         return EXIT_TERMINATED
-    except PermanentFailure as exc:
+    except CapstoneError as exc:
+        if policy_of(exc).retryable:
+            log.error("Chunk %s failed: %s; retryable", config.array_index, exc)
+            return EXIT_FAILED
         log.error(
             "Chunk %s failed: %s; permanent, the stitch job reports it", config.array_index, exc
         )
         return EXIT_OK
-    except AnalysisFailed as exc:
-        log.error("Chunk %s failed: %s; retryable", config.array_index, exc)
-        return EXIT_FAILED
     log.info("Chunk %s done", config.array_index)
     return EXIT_OK
 
@@ -535,7 +532,8 @@ def run(config: JobConfig, stop: threading.Event) -> int:
 
     held = True
     try:
-        heartbeat = Heartbeat.for_queue(sqs, config.queue_url, message.receipt_handle)
+        heartbeat = visibility_heartbeat(sqs, config.queue_url, message.receipt_handle)
+        heartbeat.beat()  # at once: the handler's receive may be a while ago
         heartbeat.__enter__()
     except Exception as exc:  # the message is gone or the queue unreachable
         if config.mode != "stitch":
@@ -553,7 +551,7 @@ def run(config: JobConfig, stop: threading.Event) -> int:
         log.warning("Stopped by SIGTERM; message %s left for redelivery", message.message_id)
         return EXIT_TERMINATED
     error = outcome.get("error")
-    if isinstance(error, PermanentFailure):
+    if error is not None and not policy_of(error).retryable:
         log.error("Video analysis failed: %s; permanent, not retried", error)
         dead_letter(sqs, config.queue_url, message, delete=held)
         return EXIT_FAILED

@@ -33,6 +33,10 @@ DASHBOARD_STAGES = ("detect", "track", "depth", "events", "display", "embed")
 class DashboardError(CapstoneError):
     """Something the dashboard cannot do as asked (shown as one line)."""
 
+    http_status = 422
+    retryable = False
+    code = "invalid_request"
+
 
 # --------------------------------------------------------------------------- videos
 
@@ -52,31 +56,13 @@ def video_rows(limit: int = 200) -> list[dict[str, Any]]:
                 "stage": latest.get("stage"),
                 "error": latest.get("error"),
                 "frames_processed": latest.get("frames_processed"),
+                "chunks_done": latest.get("chunks_done", 0),
+                "chunks_total": latest.get("chunks_total", 0),
                 "analysis_fps": latest.get("fps"),
                 "params": latest.get("params"),
             }
         )
-    chunks = chunk_progress([r["analysis_id"] for r in rows])
-    for r in rows:
-        r["chunks_done"], r["chunks_total"] = chunks.get(r["analysis_id"], (0, 0))
     return rows
-
-
-def chunk_progress(analysis_ids: list[int | None]) -> dict[int, tuple[int, int]]:
-    """Chunks done and chunks total of analyses, by id (the analysis row keeps them up to
-    date while its chunks run)."""
-    ids = [i for i in analysis_ids if i is not None]
-    if not ids:
-        return {}
-    from sqlmodel import select
-
-    from capstone.store.engine import session_scope
-    from capstone.store.tables import VideoAnalysis
-
-    query = select(VideoAnalysis.id, VideoAnalysis.chunks_done, VideoAnalysis.chunks_total)
-    with session_scope() as session:
-        found = session.exec(query.where(VideoAnalysis.id.in_(ids))).all()  # type: ignore[union-attr]
-    return {int(i): (int(done), int(total)) for i, done, total in found}
 
 
 def video_ids() -> list[str]:
@@ -86,13 +72,7 @@ def video_ids() -> list[str]:
 
 def get_video(video_id: str) -> dict[str, Any] | None:
     """The video and its latest analysis (with its chunk progress)."""
-    video = queries.get_video(video_id)
-    latest = (video or {}).get("latest_analysis")
-    if latest:
-        latest["chunks_done"], latest["chunks_total"] = chunk_progress([latest["id"]]).get(
-            latest["id"], (0, 0)
-        )
-    return video
+    return queries.get_video(video_id)
 
 
 def recent_analyses(limit: int = 50) -> list[dict[str, Any]]:
@@ -101,11 +81,7 @@ def recent_analyses(limit: int = 50) -> list[dict[str, Any]]:
     for video_id in video_ids():
         found.extend(queries.list_analyses(video_id))
     found.sort(key=lambda a: (a["created_at"], a["id"]), reverse=True)
-    found = found[:limit]
-    chunks = chunk_progress([a["id"] for a in found])
-    for a in found:
-        a["chunks_done"], a["chunks_total"] = chunks.get(a["id"], (0, 0))
-    return found
+    return found[:limit]
 
 
 def status_counts() -> dict[str, int]:
@@ -193,24 +169,8 @@ def tracks_table(video_id: str) -> pd.DataFrame:
 
 
 def track_crop(video_id: str, analysis_id: int, track_id: int) -> bytes | None:
-    """The JPEG best crop of a track (stored by the embed stage), else None.
-
-    `capstone.store.queries` has no reader for crops; this one reads the single column it needs.
-    """
-    from sqlmodel import select
-
-    from capstone.store.engine import session_scope
-    from capstone.store.tables import Track
-
-    with session_scope() as s:
-        crop = s.exec(
-            select(Track.best_crop).where(
-                Track.video_id == video_id,
-                Track.analysis_id == analysis_id,
-                Track.track_id == track_id,
-            )
-        ).first()
-    return bytes(crop) if crop is not None else None
+    """The JPEG best crop of a track (stored by the embed stage), else None."""
+    return queries.track_crop(video_id, analysis_id, track_id)
 
 
 def thumbnails(video_id: str) -> list[dict[str, Any]]:

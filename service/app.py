@@ -24,6 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from capstone.config import get_settings
+from capstone.errors import CapstoneError
 from capstone.models.weights import DEFAULT_DETECTOR, available_models
 from service import errors
 from service.guard import READ_POSTS, BodyGuardMiddleware
@@ -56,6 +57,7 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(_migrate)
         threading.Thread(target=_reclaim, args=(jobs,), name="reclaim", daemon=True).start()
         yield
         await run_in_threadpool(jobs.shutdown)
@@ -79,6 +81,16 @@ def create_app() -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _migrate() -> None:
+    """At startup, once per process: the schema at head (requests never migrate)."""
+    from capstone.store.migrate import ensure_schema
+
+    try:
+        ensure_schema()
+    except CapstoneError as exc:  # no database yet: /readyz says so until it answers
+        log.warning("startup migration skipped: %s", exc)
 
 
 def _reclaim(jobs: AnalysisJobs) -> None:

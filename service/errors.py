@@ -1,7 +1,9 @@
 """One JSON error shape for every failure, and the handlers that produce it.
 
 Every error body is `{"detail": "<one readable line>", "code": "<machine code>",
-"request_id": "...", "errors": [...] | null}`.
+"retryable": <bool>, "request_id": "...", "errors": [...] | null}`. A `CapstoneError` answers
+with its class's `http_status`, `code` and `retryable` (`capstone.errors.policy_of`); any
+other answer is retryable when its status says so (`retryable_status`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from capstone.errors import CapstoneError, ConfigError, DatabaseError, InputError
+from capstone.errors import CapstoneError, policy_of
 
 log = logging.getLogger("capstone.service")
 
@@ -32,6 +34,17 @@ _CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+# Answers that the same request may not get again: the server was busy, down or broken.
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def retryable_status(status: int) -> bool:
+    """Whether a retry of the same request can help, by the status alone.
+
+    >>> retryable_status(503), retryable_status(429), retryable_status(422)
+    (True, True, False)
+    """
+    return status >= 500 or status in _RETRYABLE_STATUS
 
 
 class ErrorResponse(BaseModel):
@@ -39,6 +52,9 @@ class ErrorResponse(BaseModel):
 
     detail: str = Field(description="one readable line saying what went wrong")
     code: str = Field(description="machine-readable error code")
+    retryable: bool = Field(
+        description="whether the same request can succeed later (false: change it first)"
+    )
     request_id: str | None = Field(default=None, description="the X-Request-ID of the request")
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="per-field validation errors (422 only)"
@@ -50,6 +66,7 @@ class ErrorResponse(BaseModel):
                 {
                     "detail": "s3_key: invalid object key '../etc/passwd'",
                     "code": "invalid_input",
+                    "retryable": False,
                     "request_id": "5b1f0c2a9e3d4c1f",
                     "errors": None,
                 }
@@ -69,10 +86,12 @@ class ApiError(HTTPException):
         code: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(status_code=status_code, detail=detail, headers=headers)
         self.code = code or _CODES.get(status_code, "error")
         self.extra = extra or {}
+        self.retryable = retryable_status(status_code) if retryable is None else retryable
 
 
 def error_json(
@@ -84,10 +103,12 @@ def error_json(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    retryable: bool | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         detail=detail,
         code=code or _CODES.get(status, "error"),
+        retryable=retryable_status(status) if retryable is None else retryable,
         request_id=getattr(request.state, "request_id", None),
         errors=errors,
     ).model_dump()
@@ -129,6 +150,7 @@ def install(app: FastAPI) -> None:
             code=exc.code,
             headers=exc.headers,
             extra=exc.extra,
+            retryable=exc.retryable,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -143,23 +165,18 @@ def install(app: FastAPI) -> None:
         line, items = _validation_errors(exc)
         return error_json(request, 422, line, errors=items)
 
-    @app.exception_handler(InputError)
-    async def _bad_input(request: Request, exc: InputError) -> JSONResponse:
-        return error_json(request, 422, str(exc))
-
-    @app.exception_handler(DatabaseError)
-    async def _database(request: Request, exc: DatabaseError) -> JSONResponse:
-        log.error("database unavailable: %s", exc)
-        return error_json(request, 503, "database unavailable", code="database_unavailable")
-
-    @app.exception_handler(ConfigError)
-    async def _config(request: Request, exc: ConfigError) -> JSONResponse:
-        log.error("configuration error: %s", exc)
-        return error_json(request, 503, f"service misconfigured: {exc}", code="misconfigured")
-
     @app.exception_handler(CapstoneError)
     async def _capstone(request: Request, exc: CapstoneError) -> JSONResponse:
-        return error_json(request, 422, str(exc))
+        policy = policy_of(exc)
+        if policy.http_status >= 500:
+            log.error("%s: %s", policy.code, exc)
+        return error_json(
+            request,
+            policy.http_status,
+            exc.public_detail(),
+            code=policy.code,
+            retryable=policy.retryable,
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

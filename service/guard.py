@@ -82,6 +82,11 @@ class BodyGuardMiddleware:
     async def _reply(scope: Scope, receive: Receive, send: Send, exc: ApiError) -> None:
         request = Request(scope)
         response = error_json(
-            request, exc.status_code, str(exc.detail), code=exc.code, headers=exc.headers
+            request,
+            exc.status_code,
+            str(exc.detail),
+            code=exc.code,
+            headers=exc.headers,
+            retryable=exc.retryable,
         )
         await response(scope, receive, send)

@@ -25,7 +25,6 @@ from typing import Any
 
 from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, queries
-from capstone.store.migrate import ensure_schema
 
 log = logging.getLogger("capstone.service")
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,47 +35,25 @@ def register_pending(
     video_id: str, params: AnalysisParams, source_uri: str, title: str | None = None
 ) -> int:
     """Make sure the video and a `pending` analysis row exist; return the analysis id."""
-    ensure_schema()
     return analyses.register_pending(video_id, params, source_uri, title)
 
 
 def record_missing(video_id: str, params: AnalysisParams, reason: str, source: str) -> int:
     """A request for an object that does not exist leaves a `failed` row with the reason
     (never touching a completed analysis); returns its id."""
-    ensure_schema()
     return analyses.record_rejected_input(video_id, params, reason, source)
 
 
 def _pending_exists() -> bool:
-    from sqlalchemy import text
-
-    from capstone.store.engine import session_scope
-
-    with session_scope() as session:
-        found = session.execute(
-            text("SELECT 1 FROM apps_db_videoanalysis WHERE status = 'pending' LIMIT 1")
-        ).first()
-        return found is not None
+    return queries.pending_analysis_exists()
 
 
 def _slots_taken() -> int:
     """Analysis worker slots held right now (advisory locks of `service.worker`)."""
-    from sqlalchemy import text
-
-    from capstone.store.engine import session_scope
+    from capstone.store.slots import slots_taken
     from service.worker import ADVISORY_NAMESPACE
 
-    with session_scope() as session:
-        return int(
-            session.execute(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND classid = :ns AND database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                ),
-                {"ns": ADVISORY_NAMESPACE},
-            ).scalar_one()
-        )
+    return slots_taken(ADVISORY_NAMESPACE)
 
 
 class AnalysisJobs:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from sqlmodel import SQLModel
 
 from capstone.errors import InputError
 from capstone.io.s3 import validate_key, validate_video_id
 from capstone.stages.params import AnalysisParams
+from capstone.store import queries
+from capstone.store.tables import DepthData, Event, Track, Video, VideoAnalysis
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"
 
@@ -125,36 +129,56 @@ class UploadResponse(BaseModel):
     )
 
 
-class AnalysisOut(BaseModel):
-    id: int
-    video_id: str
-    status: str
-    progress: float
-    stage: str | None = None
-    params: dict[str, Any]
-    params_hash: str
-    error: str | None = None
-    frames_processed: int
-    chunks_done: int = Field(
-        default=0, description="time chunks of the video analyzed so far (`params.chunk_s`)"
-    )
-    chunks_total: int = Field(
-        default=0, description="time chunks the video is cut into; 0 before planning"
-    )
-    fps: float | None = None
-    summary: dict[str, Any] | None = None
-    attempts: int
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    created_at: datetime
-    updated_at: datetime
-    lease_expires_at: datetime | None = Field(
-        default=None, description="until when the worker's lease holds the analysis"
-    )
-    lease_live: bool = Field(
-        default=False,
-        description="a worker holds the analysis now; `processing` without it: the worker died",
-    )
+def _out_model(
+    name: str,
+    table: type[SQLModel],
+    fields: tuple[str, ...],
+    *,
+    described: dict[str, str] | None = None,
+    **extra: Any,
+) -> type[BaseModel]:
+    """A response model of the `fields` a `capstone.store.queries` read returns, typed as
+    the table's columns: a column the store starts to return is in the API at once. A
+    field is required unless its column is nullable (a primary key never is)."""
+    spec: dict[str, Any] = {}
+    for field in fields:
+        column = table.__table__.c[field]  # type: ignore[attr-defined]
+        annotation = table.model_fields[field].annotation
+        if column.primary_key or not column.nullable:
+            annotation = _without_none(annotation)
+        required = not column.nullable or column.primary_key
+        info = Field(... if required else None, description=(described or {}).get(field))
+        spec[field] = (annotation, info)
+    return create_model(name, **spec, **extra)
+
+
+def _without_none(annotation: Any) -> Any:
+    args = tuple(a for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+AnalysisOut = _out_model(
+    "AnalysisOut",
+    VideoAnalysis,
+    queries.ANALYSIS_FIELDS,
+    described={
+        "chunks_done": "time chunks of the video analyzed so far (`params.chunk_s`)",
+        "chunks_total": "time chunks the video is cut into; 0 before planning",
+    },
+    lease_expires_at=(
+        datetime | None,
+        Field(default=None, description="until when the worker's lease holds the analysis"),
+    ),
+    lease_live=(
+        bool,
+        Field(
+            default=False,
+            description="a worker holds the analysis now; `processing` without it: the worker died",
+        ),
+    ),
+)
 
 
 class ModelsOut(BaseModel):
@@ -164,25 +188,11 @@ class ModelsOut(BaseModel):
     default: str
 
 
-class VideoOut(BaseModel):
-    video_id: str
-    title: str | None = None
-    source_uri: str | None = None
-    sha256: str | None = None
-    duration: float | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    frame_count: int | None = None
-    codec: str | None = None
-    file_size: int | None = None
-    status: str
-    created_at: datetime
-    updated_at: datetime
+VideoOut = _out_model("VideoOut", Video, queries.VIDEO_FIELDS)
 
 
-class VideoDetail(VideoOut):
-    latest_analysis: AnalysisOut | None = None
+class VideoDetail(VideoOut):  # type: ignore[valid-type,misc]
+    latest_analysis: AnalysisOut | None = None  # type: ignore[valid-type]
 
 
 class Page(BaseModel):
@@ -199,18 +209,7 @@ class VideoPage(Page):
     items: list[VideoOut]
 
 
-class EventOut(BaseModel):
-    id: int
-    analysis_id: int
-    frame_number: int
-    timestamp: float
-    event_type: str
-    class_name: str | None = None
-    confidence: float | None = None
-    bbox: list[float] | None = None
-    track_id: int | None = None
-    attributes: dict[str, Any] | None = None
-    description: str | None = None
+EventOut = _out_model("EventOut", Event, queries.EVENT_FIELDS)
 
 
 class EventPage(Page):
@@ -218,22 +217,7 @@ class EventPage(Page):
     items: list[EventOut]
 
 
-class TrackOut(BaseModel):
-    track_id: int
-    analysis_id: int
-    identity_id: int | None = None
-    class_name: str
-    first_frame: int
-    last_frame: int
-    first_timestamp: float
-    last_timestamp: float
-    length: int
-    mean_confidence: float
-    best_frame: int | None = None
-    best_bbox: list[float] | None = None
-    avg_depth: float | None = None
-    min_depth: float | None = None
-    max_depth: float | None = None
+TrackOut = _out_model("TrackOut", Track, queries.TRACK_FIELDS)
 
 
 class TrackPage(Page):
@@ -241,16 +225,7 @@ class TrackPage(Page):
     items: list[TrackOut]
 
 
-class DepthOut(BaseModel):
-    frame_number: int
-    track_id: int | None = None
-    class_name: str | None = None
-    bbox: list[float] | None = None
-    avg_depth: float
-    min_depth: float
-    max_depth: float
-    depth_variance: float
-    method: str
+DepthOut = _out_model("DepthOut", DepthData, queries.DEPTH_FIELDS)
 
 
 class DepthPage(Page):

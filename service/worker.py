@@ -42,33 +42,17 @@ def is_service_worker(owner: str | None) -> bool:
 
 
 def _hold_slot(slots: int) -> Any | None:
-    """A connection holding one of `slots` advisory locks (None: all are taken)."""
-    from sqlalchemy import text
+    """A connection holding one of `slots` worker slots (None: all are taken)."""
+    from capstone.store.slots import hold_slot
 
-    from capstone.store.engine import get_engine
-
-    conn = get_engine().connect()
-    for slot in range(slots):
-        got = conn.execute(
-            text("SELECT pg_try_advisory_lock(:ns, :slot)"),
-            {"ns": ADVISORY_NAMESPACE, "slot": slot},
-        ).scalar_one()
-        conn.commit()
-        if got:
-            return conn
-    conn.close()
-    return None
+    return hold_slot(ADVISORY_NAMESPACE, slots)
 
 
 def release_slot(conn: Any) -> None:
-    """Give the slot back (the connection returns to the pool, so unlock explicitly)."""
-    from sqlalchemy import text
+    """Give the slot back."""
+    from capstone.store.slots import release_slot as release
 
-    try:
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    finally:
-        conn.close()
+    release(conn)
 
 
 def run_one(task: dict[str, Any], owner: str, stop: threading.Event) -> str:
@@ -139,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-exit", type=float, default=300.0, help="seconds idle before exit")
     args = ap.parse_args(argv)
     from capstone.config import get_settings
+    from capstone.store.migrate import ensure_schema
     from service.middleware import configure_logging
 
     configure_logging()
     settings = get_settings()
+    ensure_schema()  # once per worker process, before it takes any analysis
     # Analyses yield the CPU to request handling: reads stay fast while one runs.
     os.nice(settings.analyze_nice)
     stop = threading.Event()

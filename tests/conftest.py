@@ -151,3 +151,97 @@ def start_api_server() -> tuple[str, Any, threading.Thread]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+def store_result(
+    video_id: str,
+    rows: dict[str, list[dict[str, Any]]],
+    *,
+    variant: int = 1,
+    status: str = "completed",
+    fps: float = 25.0,
+) -> int:
+    """Store `rows` (by result table) as the result of an analysis of `video_id`, the way
+    production does: claim the analysis, stage the rows in one chunk under the chunk's
+    lease, complete the chunk and publish (`capstone.runtime.publish.publish_analysis`).
+    Returns the analysis id.
+
+    Track rows (`apps_db_track`) are staged as the track summaries a chunk keeps; publish
+    numbers tracks 1, 2, ... in order of first frame, so give them those ids to keep them.
+    `variant` tells analyses of one video apart (it is their `max_frames`); storing the
+    same variant again re-runs that analysis. `status="failed"`: the result is published,
+    then a re-run of the analysis fails (its rows stay, as after a failed re-run)."""
+    from capstone.core.chunks import ChunkSpan
+    from capstone.core.video import VideoInfo
+    from capstone.runtime.publish import publish_analysis
+    from capstone.stages.params import AnalysisParams
+    from capstone.store import analyses, staging
+
+    tracks = rows.get("apps_db_track", [])
+    staged = {table: items for table, items in rows.items() if table != "apps_db_track"}
+    stages = ["detect", "track"]
+    if any(t.get("avg_depth") is not None for t in tracks):
+        stages.append("depth")
+    if any(t.get("embedding") is not None or t.get("reid_embedding") is not None for t in tracks):
+        stages.append("embed")
+    params = AnalysisParams(stages=tuple(stages), max_frames=variant)
+    frames = [int(r["frame_number"]) for items in staged.values() for r in items]
+    frames += [int(t["last_frame"]) for t in tracks]
+    last = max(frames, default=0)
+    info = VideoInfo(
+        Path(f"{video_id}.mp4"), (last + 1) / fps, fps, last + 1, 640, 480, "h264", 0, ""
+    )
+    owner = analyses.worker_id()
+    lease = analyses.claim_analysis(video_id, params, owner)
+    staging.ensure_chunks(lease.analysis_id, [ChunkSpan(0, 0, last + 1, 0)])
+    chunk = staging.claim_chunk(lease.analysis_id, owner)
+    assert chunk is not None
+    sink = staging.StagingSink(video_id, chunk)
+    for table, items in staged.items():
+        for row in items:
+            sink.emit(table, row)  # type: ignore[arg-type]
+    staging.complete_chunk(
+        sink,
+        [(int(t["track_id"]), _track_summary(t), t.get("best_crop")) for t in tracks],
+        {"core": {"tail": [], "warm": [], "first_frame": 0, "last_frame": last}},
+        len(set(frames)),
+    )
+    publish_analysis(
+        lease, video_id=video_id, info=info, params=params, step=1, summary={"fps": fps}
+    )
+    if status == "failed":
+        rerun = analyses.claim_analysis(video_id, params, owner)
+        assert analyses.mark_failed(rerun, "the re-run failed", retryable=False)
+    return lease.analysis_id
+
+
+def _track_summary(track: dict[str, Any]) -> dict[str, Any]:
+    """A stored track as the summary its chunk stages (`capstone.core.records.TrackSummary`)."""
+    extra: dict[str, Any] = {}
+    for key in ("embedding", "reid_embedding"):
+        if track.get(key) is not None:
+            extra[key] = [float(v) for v in track[key]]
+    if track.get("avg_depth") is not None:
+        depth = float(track["avg_depth"])
+        extra.update(
+            depth_sum=depth,
+            depth_n=1,
+            min_depth=track.get("min_depth", depth),
+            max_depth=track.get("max_depth", depth),
+        )
+    if track.get("identity_id") is not None:
+        extra["identity_id"] = track["identity_id"]
+    return {
+        "class_id": 0,
+        "class_name": track["class_name"],
+        "first_frame": track["first_frame"],
+        "last_frame": track["last_frame"],
+        "first_timestamp": track["first_timestamp"],
+        "last_timestamp": track["last_timestamp"],
+        "length": track["length"],
+        "confidence_sum": track["mean_confidence"] * track["length"],
+        "best_score": track["mean_confidence"],
+        "best_frame": track.get("best_frame"),
+        "best_bbox": track.get("best_bbox"),
+        "extra": extra,
+    }

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
+from tests.conftest import VIDEOS, _clear_caches, require, start_api_server, store_result
 
 API_KEY = "reads-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -43,15 +43,7 @@ def api(
 
 
 def _store_events(video_id: str, n: int) -> int:
-    """A completed analysis with `n` detection rows, several per frame (real COPY store)."""
-    from capstone.stages.params import AnalysisParams
-    from capstone.store import analyses
-    from capstone.store.bulk import replace_results
-    from capstone.store.engine import session_scope
-    from capstone.store.migrate import ensure_schema
-
-    ensure_schema()
-    lease = analyses.claim_analysis(video_id, AnalysisParams(max_frames=n), analyses.worker_id())
+    """A completed analysis with `n` detection rows, several per frame (production path)."""
     rows = [
         {
             "frame_number": i // 3,
@@ -64,16 +56,7 @@ def _store_events(video_id: str, n: int) -> int:
         }
         for i in range(n)
     ]
-    with session_scope() as session:
-        analyses.fence(session, lease)
-        replace_results(
-            session,
-            video_id=video_id,
-            analysis_id=lease.analysis_id,
-            rows={"apps_db_event": rows},
-        )
-        analyses.mark_completed(session, lease, frames_processed=n // 3, fps=1.0, summary={})
-    return lease.analysis_id
+    return store_result(video_id, {"apps_db_event": rows}, variant=n)
 
 
 def test_keyset_cursor_walks_every_event_once_in_the_offset_order(api: dict[str, Any]) -> None:

@@ -141,7 +141,8 @@ def test_geometry_config_files_and_cli_specs(tmp_path: Path) -> None:
         load_geometry(tmp_path / "bad.yaml")
     with pytest.raises(ConfigError, match="cannot read"):
         load_geometry(tmp_path / "missing.yaml")
-    with pytest.raises(ConfigError, match="line names must be unique"):
+    # bad geometry is refused when the parameters are made, not when a chunk starts
+    with pytest.raises(ValueError, match="line names must be unique"):
         EventsStage(_ctx({"lines": [spec["lines"][0], spec["lines"][0]]}))
 
 

@@ -261,6 +261,7 @@ def test_different_content_under_an_existing_id_never_returns_the_old_result(
             headers=AUTH,
         )
         assert again.status_code == 409 and again.json()["code"] == "content_conflict"
+        assert again.json()["retryable"] is False
 
         # The same id on an object written straight to S3, with or without a content hash.
         sha = hashlib.sha256(other).hexdigest()
@@ -373,8 +374,7 @@ def test_a_stale_owner_can_neither_store_nor_fail_the_new_owners_run(
     env: dict[str, Any],
 ) -> None:
     from capstone.stages.params import AnalysisParams
-    from capstone.store import analyses
-    from capstone.store.bulk import replace_results
+    from capstone.store import analyses, staging
     from capstone.store.engine import session_scope
 
     params = AnalysisParams(max_frames=5)
@@ -385,8 +385,7 @@ def test_a_stale_owner_can_neither_store_nor_fail_the_new_owners_run(
 
     rows = {"apps_db_event": [{"frame_number": 0, "timestamp": 0.0, "event_type": "detection"}]}
     with pytest.raises(analyses.LeaseLostError), session_scope() as session:
-        analyses.fence(session, old)
-        replace_results(session, video_id="fenced", analysis_id=old.analysis_id, rows=rows)
+        staging.publish(session, old, video_id="fenced", track_map={}, rows=rows)
         analyses.mark_completed(session, old, frames_processed=1, fps=1.0, summary={})
     assert not analyses.report_progress(
         old, stage="analyze", progress=50, frames_processed=1, fps=1

@@ -1,6 +1,7 @@
 """Search: vector, full-text and hybrid in one statement, filters, validation, API and CLI.
 
-Rows are written with the real store (`replace_results`, COPY) into a fresh migrated
+Rows are written the way production writes them (`tests.conftest.store_result`: staged,
+then published) into a fresh migrated
 database; the expected rankings are computed independently with NumPy / from the rows.
 """
 
@@ -16,9 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy import text
 
 from capstone.search import query as S
-from capstone.store.bulk import replace_results
 from capstone.store.engine import session_scope
 from capstone.store.tables import IMAGE_DIM, REID_DIM, TEXT_DIM
+from tests.conftest import store_result
 
 RNG_SEED = 7
 
@@ -33,26 +34,6 @@ def _clustered(rng: np.random.Generator, n: int, dim: int, clusters: int = 8) ->
     return _unit(centres[labels] + 0.6 * rng.normal(size=(n, dim)))
 
 
-def _analysis(session, video_id: str, params_hash: str, status: str = "completed") -> int:
-    session.execute(
-        text(
-            "INSERT INTO apps_db_video (video_id, title, status) VALUES (:v, :v, 'completed') "
-            "ON CONFLICT (video_id) DO NOTHING"
-        ),
-        {"v": video_id},
-    )
-    return int(
-        session.execute(
-            text(
-                "INSERT INTO apps_db_videoanalysis (video_id, status, progress, params, "
-                "params_hash, frames_processed, attempts, finished_at) VALUES "
-                "(:v, :s, 100, '{}'::jsonb, :h, 0, 1, now()) RETURNING id"
-            ),
-            {"v": video_id, "s": status, "h": params_hash},
-        ).scalar_one()
-    )
-
-
 CLASSES = ["car", "person", "bicycle", "truck"]
 
 
@@ -60,93 +41,90 @@ def _seed(n_frames: int = 60, seed: int = RNG_SEED) -> dict:
     """Two videos: frames with image/text embeddings + descriptions, tracks, events, thumbs."""
     rng = np.random.default_rng(seed)
     data: dict = {"videos": {}}
-    with session_scope() as session:
-        for v_i, video_id in enumerate(("cam-a", "cam-b")):
-            aid = _analysis(session, video_id, f"h{v_i}")
-            image = _clustered(rng, n_frames, IMAGE_DIM)
-            textv = _clustered(rng, n_frames, TEXT_DIM)
-            frames, events, thumbs = [], [], []
-            for i in range(n_frames):
-                cls = CLASSES[(i + v_i) % len(CLASSES)]
-                frames.append(
-                    {
-                        "frame_number": i * 5,
-                        "timestamp": i * 0.2,
-                        "model": "test",
-                        "embedding": image[i],
-                        "text_embedding": textv[i],
-                        "description": f"{1 + i % 3} {cls}s; scene looks like: street",
-                    }
-                )
-                thumbs.append(
-                    {
-                        "kind": "thumbnail",
-                        "frame_number": i * 5,
-                        "timestamp": i * 0.2,
-                        "image": b"x",
-                    }
-                )
-                events.append(
-                    {
-                        "frame_number": i * 5,
-                        "timestamp": i * 0.2,
-                        "event_type": "detection",
-                        "class_name": cls,
-                        "confidence": 0.9,
-                        "bbox": [1.0, 2.0, 30.0, 40.0],
-                        "track_id": i % 6,
-                    }
-                )
-            for t in range(6):
-                events.append(
-                    {
-                        "frame_number": t * 10,
-                        "timestamp": t * 0.4,
-                        "event_type": "enter" if t % 2 == 0 else "exit",
-                        "class_name": CLASSES[t % 4],
-                        "track_id": t,
-                        "description": f"{CLASSES[t % 4]} {t} enters from the left",
-                        "text_embedding": _unit(rng.normal(size=TEXT_DIM)),
-                    }
-                )
-            track_vecs = _clustered(rng, 6, IMAGE_DIM)
-            tracks = [
+    for v_i, video_id in enumerate(("cam-a", "cam-b")):
+        image = _clustered(rng, n_frames, IMAGE_DIM)
+        textv = _clustered(rng, n_frames, TEXT_DIM)
+        frames, events, thumbs = [], [], []
+        for i in range(n_frames):
+            cls = CLASSES[(i + v_i) % len(CLASSES)]
+            frames.append(
                 {
-                    "track_id": t,
-                    "class_name": CLASSES[t % 4],
-                    "first_frame": t * 10,
-                    "last_frame": t * 10 + 50,
-                    "first_timestamp": t * 0.4,
-                    "last_timestamp": t * 0.4 + 2.0,
-                    "length": 5 + 10 * t,
-                    "mean_confidence": 0.8,
-                    "best_frame": t * 10 + 25,
-                    "best_bbox": [1.0, 2.0, 3.0, 4.0],
-                    "best_crop": b"\xff\xd8jpeg",
-                    "avg_depth": 2.0 + t,
-                    "embedding": track_vecs[t],
-                    "reid_embedding": _unit(rng.normal(size=REID_DIM)),
+                    "frame_number": i * 5,
+                    "timestamp": i * 0.2,
+                    "model": "test",
+                    "embedding": image[i],
+                    "text_embedding": textv[i],
+                    "description": f"{1 + i % 3} {cls}s; scene looks like: street",
                 }
-                for t in range(6)
-            ]
-            replace_results(
-                session,
-                video_id=video_id,
-                analysis_id=aid,
-                rows={
-                    "frame_embeddings": frames,
-                    "apps_db_event": events,
-                    "apps_db_track": tracks,
-                    "apps_db_displaydata": thumbs,
-                },
             )
-            data["videos"][video_id] = {
-                "analysis_id": aid,
-                "image": image,
-                "text": textv,
-                "frames": frames,
-                "tracks": tracks,
+            thumbs.append(
+                {
+                    "kind": "thumbnail",
+                    "frame_number": i * 5,
+                    "timestamp": i * 0.2,
+                    "image": b"x",
+                }
+            )
+            events.append(
+                {
+                    "frame_number": i * 5,
+                    "timestamp": i * 0.2,
+                    "event_type": "detection",
+                    "class_name": cls,
+                    "confidence": 0.9,
+                    "bbox": [1.0, 2.0, 30.0, 40.0],
+                    "track_id": i % 6,
+                }
+            )
+        for t in range(6):
+            events.append(
+                {
+                    "frame_number": t * 10,
+                    "timestamp": t * 0.4,
+                    "event_type": "enter" if t % 2 == 0 else "exit",
+                    "class_name": CLASSES[t % 4],
+                    "track_id": t,
+                    "description": f"{CLASSES[t % 4]} {t} enters from the left",
+                    "text_embedding": _unit(rng.normal(size=TEXT_DIM)),
+                }
+            )
+        track_vecs = _clustered(rng, 6, IMAGE_DIM)
+        tracks = [
+            {
+                "track_id": t,  # publish numbers tracks from 1, in order of first frame
+                "class_name": CLASSES[t % 4],
+                "first_frame": t * 10,
+                "last_frame": t * 10 + 50,
+                "first_timestamp": t * 0.4,
+                "last_timestamp": t * 0.4 + 2.0,
+                "length": 5 + 10 * t,
+                "mean_confidence": 0.8,
+                "best_frame": t * 10 + 25,
+                "best_bbox": [1.0, 2.0, 3.0, 4.0],
+                "best_crop": b"\xff\xd8jpeg",
+                "avg_depth": 2.0 + t,
+                "embedding": track_vecs[t - 1],
+                "reid_embedding": _unit(rng.normal(size=REID_DIM)),
             }
+            for t in range(1, 7)
+        ]
+        aid = store_result(
+            video_id,
+            {
+                "frame_embeddings": frames,
+                "apps_db_event": events,
+                "apps_db_track": tracks,
+                "apps_db_displaydata": thumbs,
+            },
+        )
+        data["videos"][video_id] = {
+            "analysis_id": aid,
+            "image": image,
+            "text": textv,
+            "frames": frames,
+            "tracks": tracks,
+        }
+    with session_scope() as session:
         session.execute(text("ANALYZE"))
     return data
 
@@ -222,15 +200,11 @@ def test_query_by_uploaded_image(db_url: str) -> None:
         cv2.circle(img, (100 - 15 * i, 40), 10 + 5 * i, (200, 30 * i, 10), -1)
         pictures.append(img + rng.integers(0, 20, img.shape, dtype=np.uint8))
     vectors = image_embedder().embed(pictures)
-    with session_scope() as session:
-        aid = _analysis(session, "pics", "p")
-        frames = [
-            {"frame_number": i, "timestamp": float(i), "model": "m", "embedding": vectors[i]}
-            for i in range(4)
-        ]
-        replace_results(
-            session, video_id="pics", analysis_id=aid, rows={"frame_embeddings": frames}
-        )
+    frames = [
+        {"frame_number": i, "timestamp": float(i), "model": "m", "embedding": vectors[i]}
+        for i in range(4)
+    ]
+    store_result("pics", {"frame_embeddings": frames})
     _, jpeg = cv2.imencode(".png", pictures[2])
     hits = S.search(S.SearchQuery(image=jpeg.tobytes(), k=4))
     assert hits[0].frame_number == 2 and hits[0].score > 0.99
@@ -321,21 +295,17 @@ def test_clip_space_on_frames(db_url: str) -> None:
     """Stored CLIP embeddings are searchable with a raw 512-d vector (space inferred)."""
     rng = np.random.default_rng(3)
     clip = _unit(rng.normal(size=(20, 512)))
-    with session_scope() as session:
-        aid = _analysis(session, "clipvid", "c")
-        rows = [
-            {
-                "frame_number": i,
-                "timestamp": float(i),
-                "model": "m",
-                "embedding": _unit(rng.normal(size=IMAGE_DIM)),
-                "clip_embedding": clip[i],
-            }
-            for i in range(20)
-        ]
-        replace_results(
-            session, video_id="clipvid", analysis_id=aid, rows={"frame_embeddings": rows}
-        )
+    rows = [
+        {
+            "frame_number": i,
+            "timestamp": float(i),
+            "model": "m",
+            "embedding": _unit(rng.normal(size=IMAGE_DIM)),
+            "clip_embedding": clip[i],
+        }
+        for i in range(20)
+    ]
+    store_result("clipvid", {"frame_embeddings": rows})
     hits = S.search(S.SearchQuery(vector=clip[7].tolist(), k=3))
     assert hits[0].frame_number == 7
     expected = np.argsort(-(clip @ clip[7]))[:3].tolist()
@@ -393,21 +363,13 @@ def test_filters_on_frames_tracks_and_events(seeded: dict) -> None:
 
 def test_only_latest_completed_analysis_unless_named(seeded: dict) -> None:
     a = seeded["videos"]["cam-a"]
-    with session_scope() as session:
-        newer = _analysis(session, "cam-a", "h-new")
-        replace_results(
-            session,
-            video_id="cam-a",
-            analysis_id=newer,
-            rows={"frame_embeddings": [dict(a["frames"][0], frame_number=999)]},
-        )
-        failed = _analysis(session, "cam-a", "h-failed", status="failed")
-        replace_results(
-            session,
-            video_id="cam-a",
-            analysis_id=failed,
-            rows={"frame_embeddings": [dict(a["frames"][0], frame_number=555)]},
-        )
+    store_result("cam-a", {"frame_embeddings": [dict(a["frames"][0], frame_number=999)]}, variant=2)
+    store_result(
+        "cam-a",
+        {"frame_embeddings": [dict(a["frames"][0], frame_number=555)]},
+        variant=3,
+        status="failed",
+    )
     q = a["image"][0].tolist()
     hits = S.search(S.SearchQuery(vector=q, k=200, filters=S.SearchFilters(video_ids=["cam-a"])))
     assert [h.frame_number for h in hits] == [999]
@@ -422,22 +384,20 @@ def _text_keyframes(video_id: str, vectors: np.ndarray, descriptions: list[str])
     with session_scope() as session:
         # these tests are about the text index; skip maintaining the two 1280-d image indexes
         session.execute(text("DROP INDEX ix_frame_embeddings_hnsw, ix_frame_embeddings_cos_hnsw"))
-        aid = _analysis(session, video_id, video_id[0])
-        one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
-        rows = [
-            {
-                "frame_number": i,
-                "timestamp": float(i),
-                "model": "m",
-                "embedding": one_hot,
-                "text_embedding": vector,
-                "description": description,
-            }
-            for i, (vector, description) in enumerate(zip(vectors, descriptions, strict=True))
-        ]
-        replace_results(
-            session, video_id=video_id, analysis_id=aid, rows={"frame_embeddings": rows}
-        )
+    one_hot = np.eye(1, IMAGE_DIM, dtype=np.float32)[0]
+    rows = [
+        {
+            "frame_number": i,
+            "timestamp": float(i),
+            "model": "m",
+            "embedding": one_hot,
+            "text_embedding": vector,
+            "description": description,
+        }
+        for i, (vector, description) in enumerate(zip(vectors, descriptions, strict=True))
+    ]
+    store_result(video_id, {"frame_embeddings": rows})
+    with session_scope() as session:
         session.execute(text("ANALYZE frame_embeddings"))
 
 

@@ -248,15 +248,29 @@ def test_bad_input_is_a_4xx_with_a_reason_and_stores_nothing(
                 "params": {"detect_every": "fast"},
             },
             "unknown field": {"s3_bucket": service_env, "s3_key": "a.mp4", "bogus": 1},
+            "bad option value": {
+                "s3_bucket": service_env,
+                "s3_key": "a.mp4",
+                "params": {"options": {"anchor": "top"}},
+            },
+            "unknown option": {
+                "s3_bucket": service_env,
+                "s3_key": "a.mp4",
+                "params": {"options": {"no_such_option": 1}},
+            },
         }
         for name, payload in cases.items():
             res = client.post("/analyze", json=payload, headers=AUTH)
             assert res.status_code == 422, name
             assert res.json()["code"] == "invalid_input" and res.json()["detail"], name
+            assert res.json()["retryable"] is False, name
         assert (
             "s3_key"
             in client.post("/analyze", json=cases["dot-dot key"], headers=AUTH).json()["detail"]
         )
+        for name, option in (("bad option value", "anchor"), ("unknown option", "no_such_option")):
+            detail = client.post("/analyze", json=cases[name], headers=AUTH).json()["detail"]
+            assert f"'{option}'" in detail, detail
         bad_json = client.post(
             "/analyze",
             content=b'{"s3_bucket": "x",',
@@ -267,6 +281,7 @@ def test_bad_input_is_a_4xx_with_a_reason_and_stores_nothing(
             "/analyze", json={"s3_bucket": service_env, "s3_key": "videos/x/none.mp4"}, headers=AUTH
         )
         assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+        assert missing.json()["retryable"] is False
 
         no_token = client.post("/analyze", json=cases["missing key"])
         assert no_token.status_code == 401 and no_token.headers["www-authenticate"] == "Bearer"

@@ -66,7 +66,12 @@ def strongly_connected(graph: grimp.ImportGraph) -> list[list[str]]:
 
 
 def main(packages: list[str]) -> int:
-    graph = grimp.build_graph(*packages, include_external_packages=False, cache_dir=None)
+    graph = grimp.build_graph(
+        *packages,
+        include_external_packages=False,
+        exclude_type_checking_imports=True,  # annotations only: never executed
+        cache_dir=None,
+    )
     cycles = strongly_connected(graph)
     for component in cycles:
         print("import cycle:", " <-> ".join(component))

@@ -34,7 +34,7 @@ from capstone.cli import lab as lab_commands
 from capstone.cli import search as search_commands
 from capstone.cli import serve as serve_commands
 from capstone.cli import stack as stack_commands
-from capstone.errors import CapstoneError
+from capstone.errors import CapstoneError, DatabaseError, policy_of
 
 app = typer.Typer(
     name="capstone",
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, standalone_mode=False, prog_name="capstone")
     except CapstoneError as exc:
         print(f"capstone: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        sys.exit(policy_of(exc).exit_code)
     except (_TyperClickException, click.ClickException) as exc:  # usage errors: exit code 2
         show_usage_error(exc)
         sys.exit(exc.exit_code)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
                 "(run `capstone db up`, or analyze a video first)",
                 file=sys.stderr,
             )
-            sys.exit(3)
+            sys.exit(DatabaseError.exit_code)
         # a bug: still one line for the user, details on request
         if os.environ.get("CAPSTONE_DEBUG"):
             raise
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
             "(set CAPSTONE_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
-        sys.exit(70)
+        sys.exit(policy_of(exc).exit_code)
     # without standalone mode click returns `typer.Exit(code)`'s code instead of exiting
     if isinstance(code, int) and not isinstance(code, bool) and code:
         if code == 130:

@@ -46,7 +46,8 @@ def build_params(**fields: object) -> AnalysisParams:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "parameters"
-        raise ConfigError(f"invalid {where}: {first['msg']}") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid {where}: {message}") from exc
 
 
 def analyze(
@@ -199,38 +200,29 @@ def demo(
     clip: Annotated[Path | None, typer.Argument(help="video to analyze as test-001")] = None,
 ) -> None:
     """Analyze a real clip as `test-001` and print the SPEC section 6 verification queries."""
-    from sqlalchemy import text
-
-    from capstone.store.engine import get_engine
+    from capstone.store import queries
 
     clip = clip or default_demo_clip()
     analyze(str(clip), video_id="test-001", title=clip.name)
-    engine = get_engine()
     out = Console()
-    with engine.connect() as conn:
-        vector = conn.execute(
-            text(
-                "SELECT embedding::text FROM frame_embeddings WHERE video_id = 'test-001' "
-                "ORDER BY frame_number LIMIT 1"
-            )
-        ).scalar()
-        for sql in SPEC_QUERIES:
-            if "{vector}" in sql:
-                if vector is None:
-                    out.print("[dim]-- frame_embeddings: no embeddings (embed stage off)[/dim]")
-                    continue
-                shown = sql.replace("{vector}", "[0.1, 0.2, ...]")
-                sql = sql.replace("{vector}", vector)
-            else:
-                shown = sql
-            result = conn.execute(text(sql))
-            out.print(f"[bold cyan]{shown}[/bold cyan]")
-            table = Table()
-            for col in result.keys():  # noqa: SIM118 (a Result, not a dict)
-                table.add_column(col)
-            for row in result.all():
-                table.add_row(*[_fmt(v) for v in row])
-            out.print(table)
+    vector = queries.first_frame_embedding("test-001")
+    for sql in SPEC_QUERIES:
+        if "{vector}" in sql:
+            if vector is None:
+                out.print("[dim]-- frame_embeddings: no embeddings (embed stage off)[/dim]")
+                continue
+            shown = sql.replace("{vector}", "[0.1, 0.2, ...]")
+            sql = sql.replace("{vector}", vector)
+        else:
+            shown = sql
+        columns, rows = queries.run_sql(sql)
+        out.print(f"[bold cyan]{shown}[/bold cyan]")
+        table = Table()
+        for col in columns:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*[_fmt(v) for v in row])
+        out.print(table)
 
 
 def _fmt(value: object) -> str:

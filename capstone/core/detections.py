@@ -23,7 +23,27 @@ import numpy as np
 @dataclass
 class Detections:
     """Boxes of one frame: pixel `xyxy`, `confidence`, `class_id` and, once tracked,
-    `tracker_id` (-1 where a box is not part of a track)."""
+    `tracker_id` (-1 where a box is not part of a track).
+
+    Args:
+        xyxy: (N, 4) corners `x1, y1, x2, y2` in pixels (anything `np.asarray` takes).
+        confidence: (N,) scores in 0..1.
+        class_id: (N,) class indices (COCO ids for the default detector).
+        tracker_id: (N,) track ids, or None before tracking.
+        class_names: class id -> name, for `labels`.
+
+    Indexing with an int, a slice, an index list or a boolean mask returns a new
+    `Detections`; the arrays are converted to float32 / int64 and checked for equal length.
+
+    >>> dets = Detections([[0, 0, 10, 20], [5, 5, 15, 15]], [0.9, 0.4], [0, 2],
+    ...                   class_names={0: "person", 2: "car"})
+    >>> dets.labels, dets.area.tolist(), dets[1].xywh.tolist()
+    (['person', 'car'], [200.0, 100.0], [[10.0, 10.0, 10.0, 10.0]])
+    >>> [round(float(v), 2) for v in dets.as_array()[0]]  # the rows `from_array` reads
+    [0.0, 0.0, 10.0, 20.0, 0.9, 0.0]
+    >>> Detections.from_array(dets.as_array(), dets.class_names).filter_classes({2}).labels
+    ['car']
+    """
 
     xyxy: np.ndarray
     confidence: np.ndarray

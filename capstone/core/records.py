@@ -1,19 +1,34 @@
-"""What analysis produces, in memory: tracks (summaries and every box) and rows for tables.
+"""What analysis produces, in memory: tracks (summaries and every box) and records.
 
-`Rows` maps a result table's name to its rows (dicts keyed by column); the storage layer
-fills in `video_id`/`analysis_id`.
+A stage emits records of a `Record` kind (dicts keyed by column); `capstone.store` maps
+each kind to its table and fills in `video_id`/`analysis_id`. `Rows` groups them by kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-# table name -> rows (dicts keyed by column). `video_id`/`analysis_id` are filled in by store.
-Rows = dict[str, list[dict[str, Any]]]
+
+class Record(StrEnum):
+    """The kinds of records stages emit (the store knows their tables).
+
+    >>> Record.EVENT, Record("depth")
+    (<Record.EVENT: 'event'>, <Record.DEPTH: 'depth'>)
+    """
+
+    EVENT = "event"
+    TRACK = "track"
+    DEPTH = "depth"
+    DISPLAY = "display"
+    FRAME_EMBEDDING = "frame_embedding"
+
+
+Rows = dict[Record, list[dict[str, Any]]]
 
 
 @dataclass

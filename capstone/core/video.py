@@ -1,10 +1,11 @@
 """Probe and decode: video metadata, and frames streamed by a decoder thread.
 
 >>> info = probe("../shared/data/videos/bikes.mp4")  # doctest: +SKIP
->>> info.frame_count, info.fps
-(250, 25.0)
->>> for frame in iter_frames(info.path, stride=5):  # doctest: +SKIP
-...     frame.index, frame.timestamp, frame.image.shape
+>>> info.frame_count, info.fps, (info.width, info.height)  # doctest: +SKIP
+(250, 25.0, (640, 272))
+>>> frames = iter_frames(info.path, stride=5, max_frames=3)  # doctest: +SKIP
+>>> [(f.index, f.timestamp) for f in frames]  # doctest: +SKIP
+[(0, 0.0), (5, 0.2), (10, 0.4)]
 """
 
 from __future__ import annotations
@@ -59,7 +60,23 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Container and stream metadata; raises `InputError` for anything that is not a video."""
+    """Container and stream metadata; raises `InputError` for anything that is not a video.
+
+    Args:
+        path: a local video file (anything FFmpeg opens: MP4, AVI, MKV, ...).
+
+    Returns:
+        `VideoInfo`: duration (s), fps, frame count, width, height, codec, size, SHA-256.
+
+    Raises:
+        InputError: missing, empty or unreadable file, a still image, no video stream.
+
+    >>> probe("no/such/clip.mp4")
+    Traceback (most recent call last):
+    capstone.errors.InputError: no/such/clip.mp4: no such file
+    >>> probe("../shared/data/videos/bikes.mp4").frame_count  # doctest: +SKIP
+    250
+    """
     import av
 
     path = Path(path)
@@ -144,6 +161,24 @@ def iter_frames(
     so seeking by time could shift indices between a chunk and a whole pass.
     A truncated or corrupt file ends the stream cleanly after the last good frame
     (`on_error="stop"`), or raises `DecodeError` (`on_error="raise"`).
+
+    Args:
+        path: a local video file (`probe` it first to reject what is not a video).
+        stride: keep frames whose index is a multiple of `stride`.
+        target_fps: instead of `stride`, keep about this many frames per second.
+        max_frames: stop after yielding this many frames.
+        prefetch: decoded frames buffered ahead of the consumer.
+        on_error: `"stop"` (end quietly at a decoding error) or `"raise"`.
+        start: first frame index to yield.
+        stop_at: frame index to stop before.
+
+    Returns:
+        An iterator of `Frame` (`index` in decode order, `timestamp` in seconds, `image`
+        an H x W x 3 BGR array). Closing it early stops the decoder thread.
+
+    >>> frames = iter_frames("bikes.mp4", stride=5, max_frames=2)  # doctest: +SKIP
+    >>> [(f.index, f.timestamp, f.image.shape) for f in frames]  # doctest: +SKIP
+    [(0, 0.0, (272, 640, 3)), (5, 0.2, (272, 640, 3))]
     """
     import av
 

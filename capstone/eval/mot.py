@@ -15,11 +15,12 @@ frames, top-left `x, y`, width, height). Three ways to get tracker rows:
 `evaluate_mot` scores one set of rows; `evaluate_many` scores several side by side (one
 `trackeval` run), e.g. ``{"bytetrack": rows, "botsort": rows}``.
 
+>>> from capstone.io.mot import load_mot_detections, load_sequence
 >>> seq = load_sequence("../shared/data/mot/TUD-Campus")  # doctest: +SKIP
 >>> dets = load_mot_detections(seq.det_path, num_frames=seq.length)  # doctest: +SKIP
 >>> rows = track_detections(dets, "bytetrack", seq.frame_rate)  # doctest: +SKIP
->>> evaluate_mot(seq.root, rows)["MOTA"]  # doctest: +SKIP
-0.6...
+>>> round(evaluate_mot(seq.root, rows)["MOTA"], 2)  # doctest: +SKIP
+0.54
 """
 
 from __future__ import annotations
@@ -248,38 +249,16 @@ def mot_rows_from_database(
     tracker ids; the interpolated boxes are detection rows too, so they are included
     either way.
     """
-    from sqlmodel import col, select
+    from capstone.store.queries import tracked_detections
 
-    from capstone.store.engine import session_scope
-    from capstone.store.tables import Event, Track
-
-    query = (
-        select(Event.frame_number, Event.track_id, Event.bbox, Event.confidence)
-        .where(Event.video_id == video_id)
-        .where(Event.analysis_id == analysis_id)
-        .where(Event.event_type == "detection")
-        .where(col(Event.track_id).is_not(None))
-        .order_by(col(Event.frame_number), col(Event.track_id))
-    )
-    if class_name is not None:
-        query = query.where(Event.class_name == class_name)
-    with session_scope(url) as session:
-        result = session.exec(query).all()
-        identity_of: dict[int, int] = {}
-        if identities:
-            pairs = session.exec(
-                select(Track.track_id, Track.identity_id)
-                .where(Track.video_id == video_id)
-                .where(Track.analysis_id == analysis_id)
-            ).all()
-            identity_of = {int(t): int(i) for t, i in pairs if i is not None}
+    result = tracked_detections(video_id, analysis_id, class_name, identities=identities, url=url)
     rows = []
     for frame_number, track_id, bbox, confidence in result:
         x1, y1, x2, y2 = bbox
         rows.append(
             MotRow(
                 int(frame_number) + 1,
-                identity_of.get(int(track_id), int(track_id)),
+                track_id,
                 float(x1),
                 float(y1),
                 float(x2 - x1),
@@ -410,8 +389,30 @@ def evaluate_many(
 def evaluate_mot(gt: str | Path, tracker_rows: Iterable[MotRow]) -> dict[str, float | int]:
     """MOTA, IDF1, HOTA, IDSW (and the rest of `METRIC_KEYS`) of one tracker's rows.
 
-    >>> gt = "../shared/data/mot/TUD-Campus"
-    >>> evaluate_mot(gt, load_mot_gt(gt))["MOTA"]  # doctest: +SKIP
+    Args:
+        gt: a MOTChallenge sequence folder (`capstone.io.mot.load_sequence`) or a `gt.txt`.
+        tracker_rows: the tracker's boxes as `MotRow` (1-based frames); rows outside the
+            sequence's frames are ignored.
+
+    Returns:
+        `{metric: value}` for every key of `METRIC_KEYS`: rates (MOTA, IDF1, HOTA, ...) as
+        fractions, counts (IDSW, TP, FP, FN, ...) as ints.
+
+    Raises:
+        EvaluationError: not a sequence folder or gt file, or `trackeval` refused the data.
+
+    A tiny sequence, and a tracker that switches identity once:
+
+    >>> import tempfile
+    >>> gt = [MotRow(f, 1, 10.0 + f, 20.0, 30.0, 60.0) for f in range(1, 6)]
+    >>> seq = write_mot(gt, Path(tempfile.mkdtemp()) / "tiny" / "gt" / "gt.txt").parents[1]
+    >>> evaluate_mot(seq, gt)["MOTA"]
+    1.0
+    >>> switched = gt[:3] + [r._replace(track_id=2) for r in gt[3:]]
+    >>> {k: round(v, 2) for k, v in evaluate_mot(seq, switched).items() if k in ("MOTA", "IDSW")}
+    {'MOTA': 0.8, 'IDSW': 1}
+    >>> gt_dir = "../shared/data/mot/TUD-Campus"
+    >>> evaluate_mot(gt_dir, load_mot_gt(gt_dir))["MOTA"]  # doctest: +SKIP
     1.0
     """
     return evaluate_many(gt, {"tracker": tracker_rows})["tracker"]

@@ -53,7 +53,26 @@ class MotSequence:
 
 
 def load_sequence(seq_dir: str | Path) -> MotSequence:
-    """Read a sequence folder; raises `EvaluationError` with one line when it is not one."""
+    """Read a sequence folder; raises `EvaluationError` with one line when it is not one.
+
+    Args:
+        seq_dir: a MOTChallenge sequence folder: `gt/gt.txt` required; `seqinfo.ini`,
+            `det/det.txt`, `img1/` and a video file inside are picked up when present.
+
+    Returns:
+        `MotSequence`: name and frame rate / length / size from `seqinfo.ini` (without
+        it: the folder name, 30 fps and the last ground-truth frame), and the paths found.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()) / "tiny"
+    >>> gt = [MotRow(f, 1, 10.0 + f, 20.0, 30.0, 60.0) for f in range(1, 6)]
+    >>> _ = write_mot(gt, root / "gt" / "gt.txt")
+    >>> seq = load_sequence(root)
+    >>> seq.name, seq.length, seq.frame_rate, seq.det_path
+    ('tiny', 5, 30.0, None)
+    >>> load_sequence("../shared/data/mot/TUD-Campus").length  # doctest: +SKIP
+    71
+    """
     root = Path(seq_dir).expanduser()
     if not root.is_dir():
         raise EvaluationError(f"{root}: not a MOT sequence folder (no such directory)")

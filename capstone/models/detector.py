@@ -6,10 +6,14 @@ own pre- and post-processing (`LetterBox`, `non_max_suppression`, `scale_boxes`)
 boxes are those of `YOLO(...).predict()`. Any other model format goes through Ultralytics'
 `predict()`.
 
+>>> from capstone.core.video import iter_frames
 >>> detector = Detector("yolo11n", conf=0.25)  # doctest: +SKIP
->>> detections = detector([frame.image])[0]  # doctest: +SKIP
->>> for frame, dets in detector.stream(iter_frames("clip.mp4")):  # doctest: +SKIP
-...     print(frame.index, len(dets))  # frames come back in order
+>>> for frame, dets in detector.stream(iter_frames("bikes.mp4", stride=50)):  # doctest: +SKIP
+...     print(frame.index, dets.labels)  # frames come back in order
+0 []
+50 ['car', 'car', 'car']
+100 ['bus', 'car']
+...
 """
 
 from __future__ import annotations
@@ -345,7 +349,27 @@ _cache_lock = threading.Lock()
 
 
 def get_detector(model: str | Path = DEFAULT_DETECTOR) -> Detector:
-    """A process-wide detector per model (loading and compiling a model takes seconds)."""
+    """A process-wide detector per model (loading and compiling a model takes seconds).
+
+    Args:
+        model: a model name (`yolo11n`, looked up in `CAPSTONE_MODELS_DIR`, see
+            `capstone.models.weights.resolve_model`) or a path to weights / an export.
+
+    Returns:
+        The cached `Detector` for that model (created on first use, with the default
+        settings; `Detector.using` gives a view with other thresholds or classes).
+
+    Raises:
+        ModelNotFoundError: the weights are not there (offline: nothing is downloaded).
+
+    >>> import numpy as np
+    >>> detector = get_detector()  # doctest: +SKIP
+    >>> detector is get_detector("yolo11n")  # doctest: +SKIP
+    True
+    >>> dets = detector([np.zeros((480, 640, 3), np.uint8)])[0]  # doctest: +SKIP
+    >>> len(dets), dets.labels  # doctest: +SKIP
+    (0, [])
+    """
     key = str(resolve_model(model))
     with _cache_lock:
         if key not in _cache:

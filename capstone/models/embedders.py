@@ -60,6 +60,9 @@ class WeightsIntegrityError(CapstoneError):
     """A weight file exists but its checksum is not the published one."""
 
     exit_code = 5
+    http_status = 500  # the server's file, not the request, is at fault
+    retryable = False
+    code = "weights_corrupt"
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

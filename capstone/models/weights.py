@@ -8,8 +8,8 @@ Only trusted callers (the local CLI and the Python API) may pass a *path*: a `.p
 a pickle, and loading it runs code. Untrusted callers (HTTP bodies, queue messages) name a
 model from `available_models()` and go through `resolve_model_name`, which refuses paths.
 
->>> resolve_model("yolo11n")  # doctest: +SKIP
-PosixPath('../shared/models/yolo11n_int8_openvino_model')
+>>> resolve_model("yolo11n")  # with CAPSTONE_MODELS_DIR=../shared/models  # doctest: +SKIP
+PosixPath('.../shared/models/yolo11n_int8_openvino_model')
 >>> is_model_name("yolo11n"), is_model_name("../downloads/evil.pt")
 (True, False)
 """

@@ -14,7 +14,6 @@ warm-up; every row leaves through `RunContext.emit` into a `StagingSink`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -24,12 +23,12 @@ import numpy as np
 
 from capstone.core.chunks import ChunkSpan, staged_id
 from capstone.core.detections import Detections
-from capstone.core.records import TrackSummary
+from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame, VideoInfo, iter_frames
-from capstone.errors import CapstoneError
 from capstone.models.detector import Detector
-from capstone.stages.base import RunContext, Stage
-from capstone.stages.params import OPTIONAL_STAGES, AnalysisParams
+from capstone.runtime.heartbeat import Heartbeat
+from capstone.stages.base import REGISTRY, RunContext, Stage
+from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, staging
 from capstone.tracking.propagate import BoxPropagator, DetectionSchedule, selective_stream
 from capstone.tracking.tracker import Tracker
@@ -37,90 +36,12 @@ from capstone.tracking.tracker import Tracker
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-HEARTBEAT_MIN_S = 0.5
 PROGRESS_INTERVAL_S = 1.0
-
-
-class AnalysisCancelled(CapstoneError):
-    """The caller asked the analysis to stop (e.g. the service shuts down)."""
 
 
 def build_stages(ctx: RunContext) -> list[Stage]:
     """The enabled optional stages, in the order of `AnalysisParams.stages`."""
-    from capstone.stages import STAGES
-
-    missing = [n for n in ctx.params.stages if n in OPTIONAL_STAGES and n not in STAGES]
-    if missing:
-        raise ValueError(f"stage(s) not available: {', '.join(missing)}")
-    return [STAGES[name](ctx) for name in ctx.params.stages if name in STAGES]
-
-
-class Heartbeat:
-    """Extends the analysis lease (when this worker holds it) and the leases of the chunks
-    it runs, with their progress, every quarter of the lease; notes what was lost."""
-
-    def __init__(
-        self,
-        lease: analyses.Lease | None,
-        cancel: threading.Event | None,
-        seconds: int = analyses.LEASE_SECONDS,
-    ) -> None:
-        self.lease, self.cancel, self.seconds = lease, cancel, seconds
-        self.lost = threading.Event()
-        self.chunks: dict[int, tuple[staging.ChunkLease, ChunkRun]] = {}
-        self.lost_chunks: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="capstone-lease", daemon=True)
-
-    def _run(self) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        interval = max(HEARTBEAT_MIN_S, self.seconds / 4)
-        while not self._stop.wait(interval):
-            try:
-                self.beat()
-            except SQLAlchemyError as exc:  # the database is away: try again next beat
-                log.warning("lease heartbeat failed: %s", type(exc).__name__)
-
-    def beat(self) -> None:
-        with self._lock:
-            held = list(self.chunks.values())
-        for chunk_lease, run in held:
-            if not staging.extend_chunk(chunk_lease, run.frames):
-                self.lost_chunks.add(chunk_lease.chunk_index)
-        if self.lease is not None and not analyses.extend_lease(self.lease):
-            self.lost.set()
-
-    def hold(self, chunk_lease: staging.ChunkLease, run: ChunkRun) -> None:
-        with self._lock:
-            self.chunks[chunk_lease.chunk_index] = (chunk_lease, run)
-
-    def drop(self, chunk_index: int) -> None:
-        with self._lock:
-            self.chunks.pop(chunk_index, None)
-
-    def held(self) -> list[staging.ChunkLease]:
-        with self._lock:
-            return [lease for lease, _ in self.chunks.values()]
-
-    def check(self) -> None:
-        """Raise if the analysis lease was lost or the caller cancelled."""
-        if self.lost.is_set():
-            assert self.lease is not None
-            raise analyses.LeaseLostError(
-                f"analysis {self.lease.analysis_id} was taken over by another worker"
-            )
-        if self.cancel is not None and self.cancel.is_set():
-            raise AnalysisCancelled("cancelled before it finished")
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    return [REGISTRY[name](ctx) for name in ctx.params.optional_stages()]
 
 
 class _ChunkTracks:
@@ -175,7 +96,7 @@ class _ChunkTracks:
             clipped, dets.class_id.tolist(), names, confidences, tids, strict=True
         ):
             self.ctx.emit(
-                "apps_db_event",
+                Record.EVENT,
                 {
                     "frame_number": frame.index,
                     "timestamp": timestamp,

@@ -37,6 +37,10 @@ SECRET = "capstone/db"
 class StackError(CapstoneError):
     """The local stack cannot be started, stopped or used."""
 
+    http_status = 503
+    retryable = True
+    code = "stack_unavailable"
+
 
 def stack_dir() -> Path:
     return get_settings().home / "stack"

@@ -3,10 +3,9 @@ rows streamed to staging -> stitch and publish in one transaction.
 
 Memory does not grow with the video: rows leave for the staging tables as they are made
 (`capstone.store.staging`), and per chunk only live state is kept
-(`capstone.runtime.chunk_runner`). A
-killed run resumes at its first unfinished chunk; `workers=N` runs chunks in N processes;
-`chunks=[...]`, `publish=False` runs only some chunks (an AWS Batch array child) and a
-later call publishes (`capstone.runtime.publish`).
+(`capstone.runtime.chunk_runner`). A killed run resumes at its first unfinished chunk;
+`workers=N` runs chunks in N processes; `chunks=[...]`, `publish=False` runs only some
+chunks (an AWS Batch array child) and a later call publishes (`capstone.runtime.publish`).
 
 >>> from capstone.runtime.pipeline import analyze
 >>> result = analyze("../shared/data/videos/bikes.mp4", video_id="bikes")  # doctest: +SKIP
@@ -32,11 +31,12 @@ from capstone.config import get_settings
 from capstone.core.chunks import ChunkSpan, plan_chunks
 from capstone.core.ids import default_video_id
 from capstone.core.video import VideoInfo, probe
-from capstone.errors import CapstoneError, InputError, ModelNotFoundError
+from capstone.errors import CapstoneError, InputError, policy_of
 from capstone.io.s3 import discard_download, fetch
 from capstone.models.detector import Detector, get_detector
 from capstone.models.weights import USER_CACHE
-from capstone.runtime.chunk_runner import AnalysisCancelled, ChunkJob, Heartbeat, build_stages
+from capstone.runtime.chunk_runner import ChunkJob, build_stages
+from capstone.runtime.heartbeat import AnalysisCancelled, Heartbeat
 from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, staging
 from capstone.store.migrate import ensure_schema
@@ -70,6 +70,7 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    retryable: bool | None = None  # failed: can running it again succeed?
     chunks_total: int = 0
     chunks_run: int = 0  # done when this call returned
     frames_run: int = 0  # sampled frames this process analyzed (not its worker processes)
@@ -155,13 +156,38 @@ def analyze(
     Setting `cancel` stops the analysis at the next frame and gives the row back as
     `pending` (retryable). `lease_seconds` (default `CAPSTONE_LEASE_S`, 120) is how long
     a killed worker's analysis and chunks stay locked before another worker may resume
-    them. Error messages name the source as given (an `s3://` URI, a
-    file name), never a server path.
+    them. Error messages name the source as given (an `s3://` URI, a file name), never a
+    server path.
 
     Chunks already staged by an earlier (killed) run are kept: the run resumes. `workers`
     > 1 runs chunks in that many processes. `chunks` with `publish=False` runs only those
     chunks and returns `staged`; a call with `publish=True` runs whatever is left and
     publishes.
+
+    Args:
+        source: a local video path or an `s3://bucket/key` URI.
+        video_id: the id to store it under (default: from the file name,
+            `capstone.core.ids.default_video_id`).
+        title: a display title for the video.
+        params: `capstone.stages.params.AnalysisParams` (default: the defaults): model,
+            sampling, tracker, stages and their options.
+        progress: called with `(frames_done, frames_expected)` as frames are analyzed.
+        detector: a `capstone.models.detector.Detector` to use instead of the cached one.
+        fail_store_after: for tests: fail the store after this step.
+        cancel, lease_seconds, owner, workers, chunks, publish: as above.
+
+    Returns:
+        `AnalysisResult`: `status` (`completed`, `staged`, `pending`, `failed` or
+        `conflict`), the analysis id, frames, timings, rows per table (`counts`), tracks
+        per class, events per type, warnings and `error`.
+
+    >>> from capstone.stages.params import AnalysisParams
+    >>> params = AnalysisParams(stride=2, stages=("track", "events"))
+    >>> params.stages  # what a stage needs is added
+    ('detect', 'track', 'events')
+    >>> result = analyze("bikes.mp4", video_id="bikes", params=params)  # doctest: +SKIP
+    >>> result.status, result.error, result.frames_processed  # doctest: +SKIP
+    ('completed', None, 125)
     """
     params = params or AnalysisParams()
     video_id = video_id or default_video_id(source)
@@ -243,26 +269,29 @@ def _run_leased(
             _run(info, params, lease, owner, result, run, heartbeat)
     except analyses.LeaseLostError as exc:  # the new owner's row: write nothing
         result.status, result.error = "failed", str(exc)
+        result.retryable = policy_of(exc).retryable
     except AnalysisCancelled as exc:
         _give_back(heartbeat, lease, f"interrupted: {exc}; it runs again on the next request")
         result.status, result.error = "pending", f"interrupted: {exc}"
+        result.retryable = policy_of(exc).retryable
     except (SQLAlchemyError, psycopg.Error) as exc:
         first_line = (str(exc).splitlines() or [""])[0][:300]
-        reason = public(f"database error: {type(exc).__name__}: {first_line}")
-        _fail(lease, reason, True)
-        result.status, result.error = "failed", reason
+        _fail(lease, result, public(f"database error: {type(exc).__name__}: {first_line}"), exc)
     except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
-        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CapstoneError) else str(exc)
-        reason = public(reason)
-        permanent = isinstance(exc, InputError | ModelNotFoundError | ValueError)
-        _fail(lease, reason, not permanent)
-        result.status, result.error = "failed", reason
+        reason = str(exc) if isinstance(exc, CapstoneError) else f"{type(exc).__name__}: {exc}"
+        _fail(lease, result, public(reason), exc)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: retryable, then re-raise
         _give_back(heartbeat, lease, f"interrupted: {type(exc).__name__}")
         raise
 
 
-def _fail(lease: analyses.Lease | None, reason: str, retryable: bool) -> None:
+def _fail(
+    lease: analyses.Lease | None, result: AnalysisResult, reason: str, exc: BaseException
+) -> None:
+    """`result` and the analysis row (fenced by `lease`) failed with `reason`, saying
+    whether a retry can help (`policy_of(exc)`)."""
+    retryable = policy_of(exc).retryable
+    result.status, result.error, result.retryable = "failed", reason, retryable
     if lease is None:
         log.error("chunk worker failed: %s", reason)
         return

@@ -16,29 +16,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import text
-
 from capstone.core.chunks import Stitcher, match_overlap
-from capstone.core.records import TrackSummary
+from capstone.core.records import Record, TrackSummary
 from capstone.core.video import VideoInfo
-from capstone.stages.base import VideoResult
+from capstone.stages.base import REGISTRY, Stage, VideoResult, publish_order
 from capstone.stages.params import AnalysisParams
 from capstone.store import analyses, staging
 from capstone.store.engine import session_scope
 
-TRACK_COLUMNS = (
-    "best_crop",
-    "avg_depth",
-    "min_depth",
-    "max_depth",
-    "embedding",
-    "reid_embedding",
-)
+# Track columns every analysis may fill; stages add theirs (`Stage.track_extras`).
+CORE_TRACK_EXTRAS = ("best_crop",)
 
 
 @dataclass
@@ -61,7 +53,9 @@ def stitch(cores: Iterable[dict[str, Any]], staged_ids: list[int]) -> dict[int, 
 
 
 def _merge(
-    fragments: list[tuple[int, dict[str, Any], bytes | None]], final_id: int
+    fragments: list[tuple[int, dict[str, Any], bytes | None]],
+    final_id: int,
+    stages: Sequence[type[Stage]] = (),
 ) -> TrackSummary:
     """One track from its chunk fragments (chunk order): sums add up, the best box and
     its crop come from the fragment where it scored best, the class is the majority's."""
@@ -92,17 +86,14 @@ def _merge(
     extra = dict(b.get("extra", {}))
     if fragments[best][2] is not None:
         extra["best_crop"] = fragments[best][2]
-    sums = [s.get("extra", {}) for s in summaries]
-    if any("depth_n" in e for e in sums):
-        extra["depth_sum"] = sum(e.get("depth_sum", 0.0) for e in sums)
-        extra["depth_n"] = sum(e.get("depth_n", 0) for e in sums)
-        extra["min_depth"] = min(e["min_depth"] for e in sums if "min_depth" in e)
-        extra["max_depth"] = max(e["max_depth"] for e in sums if "max_depth" in e)
+    extras = [s.get("extra", {}) for s in summaries]
+    for stage in stages:
+        extra.update(stage.merge_track_extras(extras))
     track.extra = extra
     return track
 
 
-def _track_row(t: TrackSummary) -> dict[str, Any]:
+def _track_row(t: TrackSummary, columns: Sequence[str]) -> dict[str, Any]:
     return {
         "track_id": t.track_id,
         "identity_id": t.extra.get("identity_id"),
@@ -115,7 +106,7 @@ def _track_row(t: TrackSummary) -> dict[str, Any]:
         "mean_confidence": round(t.mean_confidence, 4),
         "best_frame": t.best_frame,
         "best_bbox": t.best_bbox,
-        **{k: t.extra[k] for k in TRACK_COLUMNS if k in t.extra},
+        **{k: t.extra[k] for k in columns if k in t.extra},
     }
 
 
@@ -131,8 +122,8 @@ def publish_analysis(
 ) -> Published:
     """Stitch, finish and publish the analysis held by `lease` (see the module docstring).
     `summary` is stored with the completed row (counts and per-class/type totals are added)."""
-    from capstone.stages import PUBLISH_ORDER, STAGES
-
+    stages = [REGISTRY[name] for name in publish_order(params.optional_stages())]
+    columns = CORE_TRACK_EXTRAS + tuple(c for stage in stages for c in stage.track_extras)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     records = staging.chunk_records(lease.analysis_id, step)
@@ -152,7 +143,7 @@ def publish_analysis(
     order = sorted(groups, key=lambda r: (groups[r][0][1]["first_frame"], r))
     final_of_root = {root: n for n, root in enumerate(order, start=1)}
     track_map = {tid: final_of_root[root] for tid, root in root_of.items()}
-    tracks = {final_of_root[r]: _merge(groups[r], final_of_root[r]) for r in order}
+    tracks = {final_of_root[r]: _merge(groups[r], final_of_root[r], stages) for r in order}
     members = {final_of_root[r]: [tid for tid, _, _ in groups[r]] for r in order}
     observations = staging.staged_observations(lease.analysis_id).relabel(track_map)
     frames = sum(r.frames_processed for r in records)
@@ -174,13 +165,12 @@ def publish_analysis(
         timings=timings,
     )
     timings["stitch"] = time.perf_counter() - t0
-    for name in PUBLISH_ORDER:
-        if name in params.stages and name in STAGES:
-            t = time.perf_counter()
-            STAGES[name].publish(video)
-            timings[name] = time.perf_counter() - t
+    for stage in stages:
+        t = time.perf_counter()
+        stage.publish(video)
+        timings[stage.name] = time.perf_counter() - t
     rows = dict(video.rows)
-    rows["apps_db_track"] = [_track_row(t) for t in tracks.values()]
+    rows[Record.TRACK] = [_track_row(t, columns) for t in tracks.values()]
     tracks_per_class = dict(Counter(t.class_name for t in tracks.values()))
     t = time.perf_counter()
     with session_scope() as session:
@@ -192,16 +182,7 @@ def publish_analysis(
             rows=rows,
             fail_after=fail_after,
         )
-        events_per_type = {
-            r.event_type: int(r.n)
-            for r in session.execute(
-                text(
-                    "SELECT event_type, count(*) AS n FROM apps_db_event "
-                    "WHERE analysis_id = :a GROUP BY event_type ORDER BY event_type"
-                ),
-                {"a": lease.analysis_id},
-            )
-        }
+        events_per_type = staging.events_per_type(session, lease.analysis_id)
         fps = summary.get("fps", 0.0)
         analyses.mark_completed(
             session,

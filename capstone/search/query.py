@@ -73,6 +73,9 @@ class SearchInputError(InputError):
 class SearchReferenceNotFound(SearchInputError):
     """The example frame or track of a query does not exist (or has no embedding)."""
 
+    http_status = 404
+    code = "not_found"
+
 
 class FrameRef(BaseModel):
     """An example keyframe: `video_id` and `frame_number` (in the latest completed analysis)."""
@@ -779,6 +782,19 @@ def search(query: SearchQuery, *, session: Session | None = None) -> list[Search
 
     Raises `SearchInputError` for a request that cannot run (empty, wrong vector length,
     NaN, unsupported space) and `SearchReferenceNotFound` for an unknown frame or track.
+
+    Args:
+        query: what to find (`SearchQuery`: text and/or one example, target, mode, filters).
+        session: run in this session (default: a new one on the configured database,
+            `capstone.store.engine.session_scope`).
+
+    Returns:
+        `SearchHit`s, best first: video, analysis, frame, time, box, class, track, event,
+        the score and the rank each retriever gave.
+
+    >>> hits = search(SearchQuery(text="person enters", target="events", k=3))  # doctest: +SKIP
+    >>> [(h.video_id, h.event_type, h.timestamp) for h in hits]  # doctest: +SKIP
+    [('test-001', 'enter', 4.2), ...]
     """
     if session is not None:
         return _search_in(session, query)

@@ -1,25 +1,9 @@
-"""Enrichment stages (depth, events, display, embed, identity): the stage registry.
+"""The optional stages (depth, events, display, embed, identity) and their parameters.
 
-`STAGES` maps each optional stage's name to its class (`cls(ctx) -> Stage`); the pipeline
-builds the enabled ones for every chunk, and calls their `publish` in `PUBLISH_ORDER` once
-the chunks are stitched (identities first: events and trails are about identities). The
-stages know nothing of the pipeline.
+Each stage is one class in its own module, registered by subclassing `Stage` (see
+`capstone.stages.base`): its name, typed options, the stages it publishes after, and the
+records it emits. Importing this package imports every stage module, so the registry
+(`capstone.stages.base.REGISTRY`) is complete before `AnalysisParams` validates against it.
 """
 
-from __future__ import annotations
-
-from capstone.stages.base import Stage
-from capstone.stages.depth import DepthStage
-from capstone.stages.display import DisplayStage
-from capstone.stages.embed import EmbedStage
-from capstone.stages.events import EventsStage
-from capstone.stages.identity import IdentityStage
-
-STAGES: dict[str, type[Stage]] = {
-    "depth": DepthStage,
-    "events": EventsStage,
-    "display": DisplayStage,
-    "embed": EmbedStage,
-    "identity": IdentityStage,
-}
-PUBLISH_ORDER = ("identity", "events", "display", "depth", "embed")
+from capstone.stages import depth, display, embed, events, identity  # noqa: F401 (registers)

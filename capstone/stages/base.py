@@ -5,7 +5,7 @@ each sampled frame once, detects and tracks, and hands the frame and its tracked
 `Detections` to every enabled stage while the image is still in memory:
 
 - `process(frame, detections, ctx)` looks at one frame and may emit rows at once with
-  `ctx.emit(table, row)` (one place where rows leave a stage);
+  `ctx.emit(Record.KIND, row)` (one place where rows leave a stage);
 - `end_chunk(ctx)` emits what the stage held back for the chunk and returns the chunk's
   *state*: a small JSON-able summary (counts per time bucket, a heatmap grid, appearance
   vectors) that the publish step merges. The pipeline flushes the emitted rows to the
@@ -23,19 +23,23 @@ chunk's track summaries (first/last box, counts, best box), never every observat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, FiniteFloat
 
 from capstone.core.detections import Detections
-from capstone.core.records import Observations, Rows, TrackSummary
+from capstone.core.records import Observations, Record, Rows, TrackSummary
 from capstone.core.video import Frame, VideoInfo
-from capstone.stages.params import AnalysisParams
 
-Emit = Callable[[str, dict[str, Any]], None]
+if TYPE_CHECKING:  # the parameters validate options against this registry
+    from capstone.stages.params import AnalysisParams
+
+Emit = Callable[[Record, dict[str, Any]], None]
 
 
-def _discard(table: str, row: dict[str, Any]) -> None:
+def _discard(kind: Record, row: dict[str, Any]) -> None:
     """The default sink of a context built by hand (tests): rows go nowhere."""
 
 
@@ -74,23 +78,118 @@ class VideoResult:
     rows: Rows = field(default_factory=dict)  # rows emitted while publishing
     timings: dict[str, float] = field(default_factory=dict)
 
-    def emit(self, table: str, row: dict[str, Any]) -> None:
-        self.rows.setdefault(table, []).append(row)
+    def emit(self, kind: Record, row: dict[str, Any]) -> None:
+        self.rows.setdefault(kind, []).append(row)
 
     def states(self, stage: str) -> Iterator[dict[str, Any]]:
         """The state `stage` returned for each chunk, in chunk order, read one at a time."""
         return self.chunk_states(stage)
 
 
-class Stage(Protocol):
-    name: str
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+# A finite number in options (JSON numbers or numeric strings; true/false refused).
+Number = Annotated[FiniteFloat, BeforeValidator(_not_bool)]
+
+
+class StageOptions(BaseModel):
+    """A stage's options: typed, defaults filled in, unknown keys and bad values rejected.
+
+    Keys are those of `AnalysisParams.options` (one flat mapping shared by the stages, so
+    stored `params_hash` values stay valid); each stage reads only its own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def pick(cls, options: Mapping[str, Any]) -> Self:
+        """These options out of the shared mapping (other stages' keys ignored)."""
+        return cls.model_validate({k: v for k, v in options.items() if k in cls.model_fields})
+
+
+class Stage:
+    """Base class of the optional stages. Subclassing registers the stage by its `name`:
+
+    - `Options`: its typed options (a `StageOptions` model);
+    - `after`: stages whose published result it reads, when they run (publish order);
+    - `emits`: the kinds of records it writes (the store maps them to tables);
+    - `track_extras`: keys it adds to `TrackSummary.extra` that are stored on the track.
+
+    >>> class Blur(Stage):
+    ...     name = "blur_example"
+    ...     emits = (Record.EVENT,)
+    >>> Blur.options_from({}) == StageOptions()
+    True
+    >>> "blur_example" in REGISTRY and unregister("blur_example") is Blur
+    True
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[StageOptions]] = StageOptions
+    after: ClassVar[tuple[str, ...]] = ()
+    emits: ClassVar[tuple[Record, ...]] = ()
+    track_extras: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if name in REGISTRY and REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise TypeError(f"stage {name!r} is registered twice")
+        REGISTRY[name] = cls
+
+    def __init__(self, ctx: RunContext) -> None:
+        """Build the stage for one chunk (models may load here)."""
+
+    @classmethod
+    def options_from(cls, options: Mapping[str, Any]) -> StageOptions:
+        """This stage's options out of the shared mapping (other stages' keys ignored)."""
+        return cls.Options.pick(options)
 
     def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
         """Look at one sampled frame (BGR image in memory) and its tracked detections."""
 
     def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
         """Emit the chunk's held-back rows; return the chunk's JSON-able state."""
+        return {}
 
     @classmethod
     def publish(cls, video: VideoResult) -> None:
         """Emit the rows that need the whole video (after all chunks, once per analysis)."""
+
+    @classmethod
+    def merge_track_extras(cls, fragments: list[dict[str, Any]]) -> dict[str, Any]:
+        """One track's `extra` values of this stage from its chunk fragments' (chunk order)."""
+        return {}
+
+
+# stage name -> class; filled by subclassing `Stage` (`capstone.stages` imports them all)
+REGISTRY: dict[str, type[Stage]] = {}
+
+
+def unregister(name: str) -> type[Stage]:
+    """Remove a stage from the registry (for examples and tests that define their own)."""
+    return REGISTRY.pop(name)
+
+
+def publish_order(names: Iterable[str]) -> list[str]:
+    """`names` ordered so that every stage publishes after the stages in its `after`.
+
+    >>> publish_order(["events", "display", "identity"])
+    ['identity', 'display', 'events']
+    """
+    chosen = sorted(n for n in names if n in REGISTRY)
+    done: list[str] = []
+    pending = list(chosen)
+    while pending:
+        ready = [n for n in pending if all(a in done or a not in chosen for a in REGISTRY[n].after)]
+        if not ready:
+            raise ValueError(f"stages wait on each other: {', '.join(pending)}")
+        done.append(ready[0])
+        pending.remove(ready[0])
+    return done

@@ -47,14 +47,16 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from capstone.core.detections import Detections
+from capstone.core.records import Record
 from capstone.core.video import Frame
 from capstone.errors import ConfigError, ModelNotFoundError
-from capstone.stages.base import RunContext, VideoResult
+from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
 
 log = logging.getLogger(__name__)
 
@@ -224,30 +226,40 @@ class _FrameBoxes:
     model_stats: np.ndarray | None = None  # keyframes only
 
 
-class DepthStage:
+class DepthOptions(StageOptions):
+    """Camera and scene: horizontal field of view (degrees) or focal length (px), person and
+    other class heights (m), how often a depth map is made (s), and the depth model."""
+
+    class_heights: dict[str, Number] = Field(default_factory=dict)
+    hfov_deg: Number = DEFAULT_HFOV_DEG
+    focal_px: Number | None = None
+    depth_every_s: Annotated[Number, Field(ge=0)] = DEFAULT_EVERY_S
+    depth_model: str | None = None
+
+
+class DepthStage(Stage):
     """The `depth` stage (see the module docstring)."""
 
     name = "depth"
+    Options = DepthOptions
+    after = ("identity",)
+    emits = (Record.DEPTH,)
+    track_extras = ("avg_depth", "min_depth", "max_depth")
 
     def __init__(self, ctx: RunContext) -> None:
-        options = ctx.params.options
-        heights = options.get("class_heights") or {}
-        if not isinstance(heights, dict):
-            raise ConfigError("option class_heights must map class names to metres")
+        options = DepthOptions.pick(ctx.params.options)
         self.geometric = GeometricDepth(
             ctx.info.width,
             ctx.info.height,
-            hfov_deg=_number(options, "hfov_deg", DEFAULT_HFOV_DEG),
-            focal_px=_number(options, "focal_px", None),
-            class_heights={str(k): float(v) for k, v in heights.items()},
+            hfov_deg=options.hfov_deg,
+            focal_px=options.focal_px,
+            class_heights=dict(options.class_heights),
         )
-        self.every_s = _number(options, "depth_every_s", DEFAULT_EVERY_S)
-        if self.every_s is None or self.every_s < 0:
-            raise ConfigError("option depth_every_s must be >= 0")
+        self.every_s = options.depth_every_s
         self.model: Any = None
         self.model_name: str | None = None
         self.fallback_method = "geometric"
-        self._load_model(options.get("depth_model"))
+        self._load_model(options.depth_model)
         self.frames: list[_FrameBoxes] = []
         self.keyframe_rows: list[dict[str, Any]] = []
         self._next_keyframe = -math.inf
@@ -298,9 +310,21 @@ class DepthStage:
         """The chunk's rows (the ground plane is calibrated on the chunk's person boxes), and
         each track's depth sums for the publish step."""
         for row in self._rows(ctx):
-            ctx.emit("apps_db_depthdata", row)
+            ctx.emit(Record.DEPTH, row)
         self.frames, self.keyframe_rows = [], []
         return {}
+
+    @classmethod
+    def merge_track_extras(cls, fragments: list[dict[str, Any]]) -> dict[str, Any]:
+        """A track's depth sums over its chunk fragments."""
+        if not any("depth_n" in e for e in fragments):
+            return {}
+        return {
+            "depth_sum": sum(e.get("depth_sum", 0.0) for e in fragments),
+            "depth_n": sum(e.get("depth_n", 0) for e in fragments),
+            "min_depth": min(e["min_depth"] for e in fragments if "min_depth" in e),
+            "max_depth": max(e["max_depth"] for e in fragments if "max_depth" in e),
+        }
 
     @classmethod
     def publish(cls, video: VideoResult) -> None:
@@ -437,16 +461,3 @@ def _objects_summary(frame_number: int, stats: np.ndarray, method: str) -> dict[
         "depth_variance": round(float(stats[:, 0].var()), 6),
         "method": method,
     }
-
-
-def _number(options: dict[str, Any], key: str, default: float | None) -> float | None:
-    value = options.get(key, default)
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {key} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"option {key} must be finite, got {value!r}")
-    return number

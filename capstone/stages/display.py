@@ -25,27 +25,32 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from capstone.core.detections import Detections
 from capstone.core.drawing import draw_detections
+from capstone.core.records import Record
 from capstone.core.video import Frame
-from capstone.errors import ConfigError
-from capstone.stages.base import RunContext, VideoResult
-from capstone.stages.keyframes import is_keyframe, selector_for
+from capstone.stages.base import Number, RunContext, Stage, VideoResult
+from capstone.stages.keyframes import KeyframeOptions, is_keyframe, selector_for
 
-TABLE = "apps_db_displaydata"
 JPEG_QUALITY = 80
 
 
-def _number(options: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigError(f"option {key!r} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
+GridSide = Annotated[int, Field(ge=1, le=512, strict=True)]
+
+
+class DisplayOptions(KeyframeOptions):
+    """Thumbnail width (px), occupancy grid [columns, rows], count bucket (s), and the
+    smallest trail step kept (fraction of the frame)."""
+
+    thumbnail_width: Annotated[Number, Field(ge=32, le=1920)] = 320
+    heatmap_grid: tuple[GridSide, GridSide] = (64, 48)
+    count_bucket_s: Annotated[Number, Field(ge=0.01, le=3600.0)] = 1.0
+    trail_min_step: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.01
 
 
 def annotate_thumbnail(
@@ -101,29 +106,21 @@ def downsample_trail(
     return kept
 
 
-class DisplayStage:
+class DisplayStage(Stage):
     """Collects thumbnails, occupancy and counts while frames pass; trails from the tracks."""
 
     name = "display"
+    Options = DisplayOptions
+    after = ("identity",)
+    emits = (Record.DISPLAY,)
 
     def __init__(self, ctx: RunContext) -> None:
-        options = ctx.params.options
-        self.keyframes = selector_for(ctx)  # validates the keyframe options up front
-        self.thumb_width = int(_number(options, "thumbnail_width", 320, 32, 1920))
-        grid = options.get("heatmap_grid", [64, 48])
-        if (
-            not isinstance(grid, list | tuple)
-            or len(grid) != 2
-            or not all(
-                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 512 for v in grid
-            )
-        ):
-            raise ConfigError(
-                f"option 'heatmap_grid' must be [columns, rows] in 1..512, got {grid!r}"
-            )
-        self.grid_w, self.grid_h = int(grid[0]), int(grid[1])
-        self.bucket_s = _number(options, "count_bucket_s", 1.0, 0.01, 3600.0)
-        self.trail_step = _number(options, "trail_min_step", 0.01, 0.0, 1.0)
+        options = DisplayOptions.pick(ctx.params.options)
+        self.keyframes = selector_for(ctx)
+        self.thumb_width = int(options.thumbnail_width)
+        self.grid_w, self.grid_h = options.heatmap_grid
+        self.bucket_s = options.count_bucket_s
+        self.trail_step = options.trail_min_step
         self.width, self.height = ctx.info.width, ctx.info.height
         self.heat: dict[str, np.ndarray] = {}
         # time bucket -> [frames, per-class sum, per-class max]
@@ -167,7 +164,7 @@ class DisplayStage:
             for i in range(len(detections))
         ]
         ctx.emit(
-            TABLE,
+            Record.DISPLAY,
             {
                 "kind": "thumbnail",
                 "frame_number": frame.index,
@@ -218,7 +215,7 @@ class DisplayStage:
                 jpeg = np.frombuffer(base64.b64decode(state["background"]), np.uint8)
                 stage.background = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         for row in (stage._trails(video), stage._heatmap(), stage._counts()):
-            video.emit(TABLE, row)
+            video.emit(Record.DISPLAY, row)
 
     def _trails(self, video: VideoResult) -> dict[str, Any]:
         min_step = self.trail_step * float(np.hypot(self.width, self.height))

@@ -35,22 +35,21 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, StrictBool
 
 from capstone.core.detections import Detections
+from capstone.core.records import Record
 from capstone.core.video import Frame
-from capstone.errors import ConfigError
 from capstone.models import embedders
-from capstone.stages.base import RunContext, VideoResult
-from capstone.stages.keyframes import is_keyframe, selector_for
+from capstone.stages.base import RunContext, Stage, VideoResult
+from capstone.stages.keyframes import KeyframeOptions, is_keyframe, selector_for
 
-TABLE = "frame_embeddings"
 CROP_MAX_SIDE = 256  # best crops are kept (and stored) at most this large
 CROP_JPEG_QUALITY = 85
 BATCH = 32
-CLIP_MODES = ("auto", "off", "random")
 
 
 CONFIDENT = 0.5  # detections at least this confident are counted in keyframe descriptions
@@ -129,29 +128,31 @@ def embed_event_descriptions(
     return len(todo)
 
 
-def _bool_option(options: dict[str, Any], key: str, default: bool) -> bool:
-    value = options.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"option {key!r} must be true or false, got {value!r}")
-    return value
+class EmbedOptions(KeyframeOptions):
+    """Which embeddings: CLIP (`auto`: when its weights are present), per-track best-crop
+    image embeddings and OSNet re-id vectors."""
+
+    embed_clip: Literal["auto", "off", "random"] = "auto"
+    clip_model: Annotated[str, Field(min_length=1)] = embedders.DEFAULT_CLIP_MODEL
+    embed_tracks: StrictBool = True
+    embed_reid: StrictBool = True
 
 
-class EmbedStage:
+class EmbedStage(Stage):
     """Keyframe embeddings during the pass; best-crop embeddings in one batch at the end."""
 
     name = "embed"
+    Options = EmbedOptions
+    after = ("identity", "events")  # embeds the event descriptions made by `events`
+    emits = (Record.FRAME_EMBEDDING,)
+    track_extras = ("embedding", "reid_embedding")
 
     def __init__(self, ctx: RunContext) -> None:
-        options = ctx.params.options
-        self.keyframes = selector_for(ctx)  # validates the keyframe options up front
-        clip_mode = options.get("embed_clip", "auto")
-        if clip_mode not in CLIP_MODES:
-            raise ConfigError(f"option 'embed_clip' must be one of {CLIP_MODES}, got {clip_mode!r}")
-        clip_model = options.get("clip_model", embedders.DEFAULT_CLIP_MODEL)
-        if not isinstance(clip_model, str) or not clip_model:
-            raise ConfigError(f"option 'clip_model' must be a model name, got {clip_model!r}")
-        self.embed_tracks = _bool_option(options, "embed_tracks", True)
-        use_reid = _bool_option(options, "embed_reid", True)
+        options = EmbedOptions.pick(ctx.params.options)
+        self.keyframes = selector_for(ctx)
+        clip_mode, clip_model = options.embed_clip, options.clip_model
+        self.embed_tracks = options.embed_tracks
+        use_reid = options.embed_reid
 
         t = time.perf_counter()
         # Models take seconds to import and load: they load in the background while the
@@ -234,7 +235,7 @@ class EmbedStage:
         embed_event_descriptions(self.rows, self.text)
         self._add_time(ctx, "embed.text", started)
         for row in self.rows:
-            ctx.emit(TABLE, row)
+            ctx.emit(Record.FRAME_EMBEDDING, row)
         self.rows = []
         return {}
 
@@ -243,7 +244,7 @@ class EmbedStage:
         """Text embeddings of the event descriptions made for the whole video, in one call
         with every core (no detector runs any more)."""
         started = time.perf_counter()
-        embed_event_descriptions(video.rows.get("apps_db_event", []))
+        embed_event_descriptions(video.rows.get(Record.EVENT, []))
         video.timings["embed.text"] = video.timings.get("embed.text", 0.0) + (
             time.perf_counter() - started
         )

@@ -48,16 +48,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from capstone.core.detections import Detections
 from capstone.core.geometry import Line, Zone, lines_from_options, zones_from_options
-from capstone.core.records import TrackSummary
+from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame
 from capstone.errors import ConfigError
-from capstone.stages.base import RunContext, VideoResult
+from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
 
 DEFAULT_DWELL_S = 5.0
 DEFAULT_COUNT_EVERY_S = 10.0
@@ -170,20 +171,45 @@ class _Bucket:
     peak: Counter[str] = field(default_factory=Counter)
 
 
-class EventsStage:
+class EventsOptions(StageOptions):
+    """Counting lines and zones (see `capstone.core.geometry`), the default dwell time of
+    zones, the anchor point of a box, how often counts are written (s), and how long a
+    line ignores a re-crossing by the same track (s)."""
+
+    lines: list[Any] = Field(default_factory=list)
+    zones: list[Any] = Field(default_factory=list)
+    dwell_seconds: Annotated[Number, Field(ge=0)] | None = None
+    anchor: Literal["bottom", "center"] = "bottom"
+    count_every_s: Annotated[Number, Field(gt=0)] = DEFAULT_COUNT_EVERY_S
+    cross_debounce_s: Annotated[Number, Field(ge=0)] = DEFAULT_DEBOUNCE_S
+
+    @model_validator(mode="after")
+    def _geometry(self) -> EventsOptions:
+        try:
+            self.geometry()
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def geometry(self) -> tuple[list[Line], list[Zone]]:
+        raw = self.model_dump(include={"lines", "zones", "dwell_seconds"})
+        return lines_from_options(raw), zones_from_options(raw)
+
+
+class EventsStage(Stage):
     """The `events` stage (see the module docstring)."""
 
     name = "events"
+    Options = EventsOptions
+    after = ("identity",)  # events are about identities
+    emits = (Record.EVENT,)
 
     def __init__(self, ctx: RunContext) -> None:
-        options = ctx.params.options
-        self.lines: list[Line] = lines_from_options(options)
-        self.zones: list[Zone] = zones_from_options(options)
-        self.anchor = str(options.get("anchor", "bottom"))
-        if self.anchor not in ("bottom", "center"):
-            raise ConfigError("option anchor must be 'bottom' or 'center'")
-        self.count_every_s = _positive(options, "count_every_s", DEFAULT_COUNT_EVERY_S)
-        self.debounce_s = _positive(options, "cross_debounce_s", DEFAULT_DEBOUNCE_S, zero_ok=True)
+        options = EventsOptions.pick(ctx.params.options)
+        self.lines, self.zones = options.geometry()
+        self.anchor: str = options.anchor
+        self.count_every_s = options.count_every_s
+        self.debounce_s = options.cross_debounce_s
         self.tracking = ctx.params.runs("track")
         self.confirm_s = float(getattr(ctx.params, "confirm_s", DEFAULT_CONFIRM_S))
         self.buckets: dict[int, _Bucket] = {}
@@ -244,7 +270,7 @@ class EventsStage:
                 bucket.peak |= Counter(b["peak"])
         size = (video.info.width, video.info.height)
         for row in stage._events_of(video_objects(video), size):
-            video.emit("apps_db_event", row)
+            video.emit(Record.EVENT, row)
 
     def events(self, ctx: RunContext) -> list[dict[str, Any]]:
         """Every event from the objects (confirmed identities) in `ctx.tracks`, whose
@@ -502,14 +528,3 @@ def _outward(observations: list[Any], exiting: bool, window: int = 3) -> np.ndar
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     step = centres[-1] - centres[0]
     return step if exiting else -step
-
-
-def _positive(options: dict[str, Any], key: str, default: float, zero_ok: bool = False) -> float:
-    value = options.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"option {key} must be a number, got {value!r}") from None
-    if number < 0 or (number == 0 and not zero_ok) or not np.isfinite(number):
-        raise ConfigError(f"option {key} must be {'>= 0' if zero_ok else '> 0'}, got {value!r}")
-    return number

@@ -17,13 +17,16 @@ Options (`AnalysisParams.options`): `identity_max_gap_s`, `identity_max_gap_moti
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from capstone.core.detections import Detections
+from capstone.core.records import Record
 from capstone.core.video import Frame
-from capstone.stages.base import RunContext, VideoResult
+from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
 from capstone.tracking.repair import (
     CropAppearance,
     EndFeatures,
@@ -34,22 +37,29 @@ from capstone.tracking.repair import (
     repair_fragments,
 )
 
-_OPTION_FIELDS = {
-    "identity_max_gap_s": "max_gap_s",
-    "identity_max_gap_motion_s": "max_gap_motion_s",
-    "identity_max_motion": "max_motion",
-    "identity_motion_per_s": "motion_per_s",
-    "identity_max_appearance": "max_appearance",
-    "identity_appearance_margin": "appearance_margin",
-    "identity_interpolate_max_s": "interpolate_max_s",
-}
+NonNegative = Annotated[Number, Field(ge=0)]
 
 
-def config_from_options(options: dict) -> RepairConfig:
-    """`RepairConfig` with the `identity_*` options of `AnalysisParams.options` applied."""
-    return RepairConfig(
-        **{field: float(options[key]) for key, field in _OPTION_FIELDS.items() if key in options}
-    )
+class IdentityOptions(StageOptions):
+    """Overrides of `RepairConfig` thresholds (unset: the tuned defaults)."""
+
+    identity_max_gap_s: NonNegative | None = None
+    identity_max_gap_motion_s: NonNegative | None = None
+    identity_max_motion: NonNegative | None = None
+    identity_motion_per_s: NonNegative | None = None
+    identity_max_appearance: NonNegative | None = None
+    identity_appearance_margin: NonNegative | None = None
+    identity_interpolate_max_s: NonNegative | None = None
+
+
+def config_from_options(options: Mapping[str, Any]) -> RepairConfig:
+    """`RepairConfig` with the `identity_*` options of `AnalysisParams.options` applied.
+
+    >>> config_from_options({"identity_max_gap_s": 2}).max_gap_s
+    2.0
+    """
+    chosen = IdentityOptions.pick(options).model_dump(exclude_none=True)
+    return RepairConfig(**{key.removeprefix("identity_"): value for key, value in chosen.items()})
 
 
 def stage_observations(tracks: dict) -> list[Observation]:
@@ -66,8 +76,10 @@ def _vector(value: np.ndarray | None) -> list[float] | None:
     return None if value is None else [round(float(v), 6) for v in value]
 
 
-class IdentityStage:
+class IdentityStage(Stage):
     name = "identity"
+    Options = IdentityOptions
+    emits = (Record.EVENT,)  # the boxes of short gaps, interpolated
 
     def __init__(self, ctx: RunContext) -> None:
         self.config = config_from_options(ctx.params.options)
@@ -130,7 +142,7 @@ class IdentityStage:
             summary.extra["identity_id"] = result.identity_of.get(track_id, track_id)
         for o in result.interpolated:
             video.emit(
-                "apps_db_event",
+                Record.EVENT,
                 {
                     "frame_number": o.frame,
                     "timestamp": round(o.frame / video.info.fps, 4),

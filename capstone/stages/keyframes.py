@@ -18,24 +18,25 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from capstone.core.video import Frame
-from capstone.errors import ConfigError
-from capstone.stages.base import RunContext
+from capstone.stages.base import Number, RunContext, StageOptions
 
 DEFAULT_EVERY_S = 2.0
 DEFAULT_SCENE_THRESHOLD = 0.35  # static cameras stay < 0.16, cuts in bikes.mp4 > 0.44
 MIN_GAP_S = 0.25  # no two keyframes closer than this (a cut followed by a flash)
 
 
-def _float_option(options: Mapping[str, Any], key: str, default: float, lo: float) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= lo:
-        raise ConfigError(f"option {key!r} must be a number >= {lo}, got {value!r}")
-    return float(value)
+class KeyframeOptions(StageOptions):
+    """Keyframes (shared by the display and embed stages): one every `keyframe_every_s`
+    seconds, and at scene changes (HSV-histogram distance above `scene_change_threshold`)."""
+
+    keyframe_every_s: Annotated[Number, Field(ge=0.01)] = DEFAULT_EVERY_S
+    scene_change_threshold: Annotated[Number, Field(ge=0.0, le=1.0)] = DEFAULT_SCENE_THRESHOLD
 
 
 class KeyframeSelector:
@@ -57,11 +58,8 @@ class KeyframeSelector:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> KeyframeSelector:
         """Options `keyframe_every_s` (default 2.0) and `scene_change_threshold` (0..1, 0.35)."""
-        every = _float_option(options, "keyframe_every_s", DEFAULT_EVERY_S, 0.01)
-        threshold = _float_option(options, "scene_change_threshold", DEFAULT_SCENE_THRESHOLD, 0.0)
-        if threshold > 1.0:
-            raise ConfigError(f"option 'scene_change_threshold' must be <= 1, got {threshold}")
-        return cls(every, threshold)
+        opts = KeyframeOptions.pick(options)
+        return cls(opts.keyframe_every_s, opts.scene_change_threshold)
 
     @staticmethod
     def histogram(image: np.ndarray) -> np.ndarray:

@@ -1,18 +1,72 @@
-"""Analysis parameters: validated, canonical, hashed. (`video_id`, `params_hash`) names a result."""
+"""Analysis parameters: validated, canonical, hashed. (`video_id`, `params_hash`) names a result.
+
+Stage options are checked here, when the parameters are made (a CLI call, an HTTP
+request, a queue message, a notebook), against each stage's `Options` model: an unknown
+key or a bad value is a `ValidationError` that names the option, never a failure when a
+chunk starts.
+
+>>> AnalysisParams(options={"anchor": "top"})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for AnalysisParams
+options
+  Value error, option 'anchor' (events): Input should be 'bottom' or 'center' [type=value_error, ...
+>>> AnalysisParams(options={"no_such_option": 1})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for AnalysisParams
+options
+  Value error, unknown option 'no_such_option' (known: anchor, ...
+"""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from capstone.stages.base import REGISTRY
 from capstone.tracking.tracker import TRACKERS
 
 CORE_STAGES = ("detect", "track")
-OPTIONAL_STAGES = ("depth", "events", "display", "embed", "identity")
+# Stored `params_hash` values list the stages in this order; stages added later follow it
+# in name order (the order only makes the hash canonical, it is not a registry).
+_HASH_ORDER = ("depth", "events", "display", "embed", "identity")
+
+
+def optional_stage_names() -> tuple[str, ...]:
+    """Every registered optional stage, in canonical order."""
+    known = [n for n in _HASH_ORDER if n in REGISTRY]
+    return (*known, *sorted(n for n in REGISTRY if n not in _HASH_ORDER))
+
+
+OPTIONAL_STAGES = optional_stage_names()
 ALL_STAGES = CORE_STAGES + OPTIONAL_STAGES
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raise `ValueError` naming the first unknown option or bad value."""
+    owners: dict[str, list[str]] = {}
+    for name, stage in REGISTRY.items():
+        for key in stage.Options.model_fields:
+            owners.setdefault(key, []).append(name)
+    for key in options:
+        if key not in owners:
+            close = difflib.get_close_matches(str(key), owners, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown option {key!r}{hint} (known: {', '.join(sorted(owners))})")
+    for name, stage in REGISTRY.items():
+        try:
+            stage.options_from(options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            where = f"option {key!r} ({name})" if key else f"{name} options"
+            raise ValueError(f"{where}: {msg}") from None
 
 
 class AnalysisParams(BaseModel):
@@ -77,6 +131,12 @@ class AnalysisParams(BaseModel):
             raise ValueError("detect_every must be an integer from 1 to 30, or 'auto'")
         return value
 
+    @field_validator("options")
+    @classmethod
+    def _valid_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_options(value)
+        return value
+
     @field_validator("stages")
     @classmethod
     def _known_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -102,3 +162,7 @@ class AnalysisParams(BaseModel):
 
     def runs(self, stage: str) -> bool:
         return stage in self.stages
+
+    def optional_stages(self) -> tuple[str, ...]:
+        """The enabled stages beyond detect and track, in canonical order."""
+        return tuple(s for s in self.stages if s in REGISTRY)

@@ -49,6 +49,9 @@ class AnalysisBusyError(CapstoneError):
     """The same analysis is running elsewhere (its lease is live)."""
 
     exit_code = 6
+    http_status = 409
+    retryable = True  # once the other run ends or its lease expires
+    code = "analysis_running"
 
     def __init__(self, analysis_id: int, status: str, progress: float) -> None:
         super().__init__(
@@ -61,12 +64,18 @@ class LeaseLostError(CapstoneError):
     """Another worker took the analysis over (this worker's lease expired); stop writing."""
 
     exit_code = 6
+    http_status = 409
+    retryable = True  # the new owner carries on
+    code = "lease_lost"
 
 
 class ContentConflictError(CapstoneError):
     """The video id already names a video with different content."""
 
     exit_code = 4
+    http_status = 409
+    retryable = False
+    code = "content_conflict"
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,21 @@ def upsert_video(
     video.updated_at = now()
     session.add(video)
     return video
+
+
+def register_video(
+    video_id: str,
+    *,
+    info: VideoInfo | None = None,
+    title: str | None = None,
+    source_uri: str | None = None,
+    status: str | None = None,
+) -> None:
+    """`upsert_video` in a transaction of its own."""
+    with session_scope() as session:
+        upsert_video(
+            session, video_id, info=info, title=title, source_uri=source_uri, status=status
+        )
 
 
 def find_analysis(session: Session, video_id: str, params_hash: str) -> VideoAnalysis | None:
@@ -474,3 +498,14 @@ def reclaim_expired(max_rows: int = 100) -> list[int]:
             {"n": max_rows},
         ).scalars()
         return [int(i) for i in ids]
+
+
+def store_notebook(analysis_id: int, notebook: dict[str, Any]) -> bool:
+    """Keep an executed notebook with its analysis row; False when there is no such row."""
+    with session_scope() as session:
+        row = session.get(VideoAnalysis, analysis_id)
+        if row is None:
+            return False
+        row.notebook = notebook
+        session.add(row)
+        return True

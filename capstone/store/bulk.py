@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 from psycopg.types.json import Jsonb
-from sqlalchemy import text
 from sqlmodel import Session
 
-from capstone.core.records import Rows
+from capstone.core.records import Record, Rows
 from capstone.store.tables import DepthData, DisplayData, Event, FrameEmbedding, Track
 
 # Tables written by an analysis, in dependency order; `analysis_id` keys each of them.
@@ -25,7 +24,37 @@ RESULT_TABLES: dict[str, type] = {
     "apps_db_displaydata": DisplayData,
     "frame_embeddings": FrameEmbedding,
 }
+# The table each kind of record is stored in.
+TABLE_OF: dict[Record, str] = {
+    Record.EVENT: "apps_db_event",
+    Record.TRACK: "apps_db_track",
+    Record.DEPTH: "apps_db_depthdata",
+    Record.DISPLAY: "apps_db_displaydata",
+    Record.FRAME_EMBEDDING: "frame_embeddings",
+}
 _COMPUTED = {"description_tsv", "id"}
+
+
+def table_for(kind: Record | str) -> str:
+    """The table of a record kind (a result table's own name is accepted as it is).
+
+    >>> table_for(Record.EVENT), table_for("apps_db_track")
+    ('apps_db_event', 'apps_db_track')
+    """
+    if kind in RESULT_TABLES:
+        return str(kind)
+    try:
+        return TABLE_OF[Record(kind)]
+    except ValueError:
+        raise KeyError(f"{kind!r} is neither a record kind nor a result table") from None
+
+
+def by_table(rows: Rows) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by kind -> the same rows grouped by table."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, items in rows.items():
+        out.setdefault(table_for(kind), []).extend(items)
+    return out
 
 
 def _vector_literal(value: Any) -> str:
@@ -84,35 +113,6 @@ def copy_rows(
         for row in rows:
             copy.write_row([adapt(row.get(n)) for adapt, n in zip(adapters, names, strict=True)])
     return len(rows)
-
-
-def replace_results(
-    session: Session,
-    *,
-    video_id: str,
-    analysis_id: int,
-    rows: Rows,
-    fail_after: str | None = None,
-) -> dict[str, int]:
-    """Delete this analysis's previous rows and COPY the new ones. Returns counts per table.
-
-    `fail_after` names a table after whose COPY an error is raised (fault-injection hook
-    used by the tests to prove that a failed store leaves nothing behind).
-    """
-    unknown = set(rows) - set(RESULT_TABLES)
-    if unknown:
-        raise KeyError(f"not result tables: {', '.join(sorted(unknown))}")
-    for table in RESULT_TABLES:
-        session.execute(text(f"DELETE FROM {table} WHERE analysis_id = :a"), {"a": analysis_id})
-    counts: dict[str, int] = {}
-    for table in RESULT_TABLES:
-        table_rows = [
-            {**row, "video_id": video_id, "analysis_id": analysis_id} for row in rows.get(table, [])
-        ]
-        counts[table] = copy_rows(session, table, table_rows)
-        if fail_after == table:
-            raise RuntimeError(f"injected failure after storing {table}")
-    return counts
 
 
 def insert_rows_one_by_one(session: Session, model: type, rows: Iterable[dict[str, Any]]) -> int:

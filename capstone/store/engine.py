@@ -1,8 +1,11 @@
 """Engine and session factory used by everything that touches the database.
 
+>>> from sqlmodel import select
 >>> from capstone.store import session_scope
+>>> from capstone.store.tables import Video
 >>> with session_scope() as session:  # doctest: +SKIP
-...     session.exec(select(Video)).all()
+...     [v.video_id for v in session.exec(select(Video)).all()]
+['test-001']
 """
 
 from __future__ import annotations
@@ -84,6 +87,11 @@ def get_engine(url: str | None = None) -> Engine:
             f"database not reachable at {engine.url.render_as_string()}: {reason}"
         ) from exc
     return engine
+
+
+def ping(url: str | None = None) -> None:
+    """Raise `DatabaseError` unless the database answers (readiness checks)."""
+    get_engine(url)
 
 
 def reset_engines() -> None:

@@ -1,4 +1,10 @@
-"""Alembic migrations, driven from code (the CLI, tests and the service call these)."""
+"""Alembic migrations, driven from code.
+
+The schema is migrated when a process starts, never per request: `capstone db migrate` /
+`db up`, `capstone serve` and the service's startup, analysis worker start, the start of an
+analysis (`capstone analyze` / `demo`, `capstone.runtime.pipeline.analyze`) and the test
+session's template database.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from capstone.store.engine import get_engine
 
@@ -44,7 +51,21 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
+MIGRATE_LOCK = 0x6361_706D  # "capm": the advisory lock that serialises concurrent upgrades
+
+
 def ensure_schema(url: str | None = None) -> None:
-    """Upgrade to head when the database is behind; cheap when it is current."""
-    if current_revision(url) != head_revision():
-        upgrade(url)
+    """Upgrade to head when the database is behind; cheap when it is current. Processes
+    starting together (uvicorn workers, Batch jobs) upgrade one after the other."""
+    head = head_revision()
+    if current_revision(url) == head:
+        return
+    with get_engine(url).connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK})
+        conn.commit()
+        try:
+            if current_revision(url) != head:
+                upgrade(url)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK})
+            conn.commit()

@@ -33,7 +33,10 @@ from capstone.store.tables import DepthData, DisplayData, Event, Track, Video, V
 MAX_PAGE = 1000
 DISPLAY_KINDS = ("trails", "heatmap", "counts")
 
-_VIDEO_FIELDS = (
+# The columns each read returns, in order: the API's response models are built from these
+# (`service/schemas.py`), so a column is exposed by naming it here once.
+
+VIDEO_FIELDS = (
     "video_id",
     "title",
     "source_uri",
@@ -49,7 +52,7 @@ _VIDEO_FIELDS = (
     "created_at",
     "updated_at",
 )
-_ANALYSIS_FIELDS = (
+ANALYSIS_FIELDS = (
     "id",
     "video_id",
     "status",
@@ -59,6 +62,8 @@ _ANALYSIS_FIELDS = (
     "params_hash",
     "error",
     "frames_processed",
+    "chunks_done",
+    "chunks_total",
     "fps",
     "summary",
     "attempts",
@@ -67,7 +72,7 @@ _ANALYSIS_FIELDS = (
     "created_at",
     "updated_at",
 )
-_EVENT_FIELDS = (
+EVENT_FIELDS = (
     "id",
     "analysis_id",
     "frame_number",
@@ -80,7 +85,7 @@ _EVENT_FIELDS = (
     "attributes",
     "description",
 )
-_TRACK_FIELDS = (
+TRACK_FIELDS = (
     "track_id",
     "analysis_id",
     "identity_id",
@@ -97,7 +102,7 @@ _TRACK_FIELDS = (
     "min_depth",
     "max_depth",
 )
-_DEPTH_FIELDS = (
+DEPTH_FIELDS = (
     "frame_number",
     "track_id",
     "class_name",
@@ -121,9 +126,12 @@ def _engine() -> Engine:
     return _engines[url]
 
 
-def engine() -> Engine:
-    """The engine the read functions use (for callers that share one session across them)."""
-    return _engine()
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """One session for several reads (pass it as `session=` to the functions here), e.g. a
+    result's version and its page read together; nothing is committed."""
+    with Session(_engine(), expire_on_commit=False) as own:
+        yield own
 
 
 @contextmanager
@@ -131,7 +139,7 @@ def _reading(session: Session | None) -> Iterator[Session]:
     if session is not None:
         yield session
         return
-    with Session(_engine(), expire_on_commit=False) as own:
+    with read_session() as own:
         yield own
 
 
@@ -323,7 +331,7 @@ def list_videos(
     with _connecting(session) as conn:
         total_column = func.count().over().label("total")  # the total in the same query
         table = Video.__table__.c  # type: ignore[attr-defined]  (plain columns: cheaper)
-        query = select(*(table[f] for f in _VIDEO_FIELDS), total_column)
+        query = select(*(table[f] for f in VIDEO_FIELDS), total_column)
         if status is not None:
             query = query.where(table.status == status)
         rows = conn.execute(
@@ -337,7 +345,7 @@ def list_videos(
                 count = count.where(Video.status == status)
             total = int(conn.execute(count).scalar_one())
     return {
-        "items": [dict(zip(_VIDEO_FIELDS, row[:-1], strict=True)) for row in rows],
+        "items": [dict(zip(VIDEO_FIELDS, row[:-1], strict=True)) for row in rows],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -356,8 +364,8 @@ def get_video(video_id: str, *, session: Session | None = None) -> dict[str, Any
             .order_by(col(VideoAnalysis.updated_at).desc(), col(VideoAnalysis.id).desc())
             .limit(1)
         ).first()
-        out = _row(video, _VIDEO_FIELDS)
-        out["latest_analysis"] = _row(latest, _ANALYSIS_FIELDS) if latest else None
+        out = _row(video, VIDEO_FIELDS)
+        out["latest_analysis"] = _row(latest, ANALYSIS_FIELDS) if latest else None
     return out
 
 
@@ -375,7 +383,7 @@ def list_analyses(video_id: str, *, session: Session | None = None) -> list[dict
             .where(VideoAnalysis.video_id == video_id)
             .order_by(col(VideoAnalysis.created_at).desc(), col(VideoAnalysis.id).desc())
         ).all()
-        return [_row(a, _ANALYSIS_FIELDS) for a in rows]
+        return [_row(a, ANALYSIS_FIELDS) for a in rows]
 
 
 def get_analysis(analysis_id: int, *, session: Session | None = None) -> dict[str, Any] | None:
@@ -385,7 +393,7 @@ def get_analysis(analysis_id: int, *, session: Session | None = None) -> dict[st
         row = s.get(VideoAnalysis, analysis_id)
         if row is None:
             return None
-        out = _row(row, _ANALYSIS_FIELDS)
+        out = _row(row, ANALYSIS_FIELDS)
         out["lease_expires_at"] = row.lease_expires_at
         out["lease_live"] = (
             row.status in ("pending", "processing")
@@ -435,7 +443,7 @@ def list_events(
                 col(Event.frame_number),
                 col(Event.id),
             ),
-            _EVENT_FIELDS,
+            EVENT_FIELDS,
             limit,
             offset,
             chosen,
@@ -472,7 +480,7 @@ def list_tracks(
                 col(Track.first_frame),
                 col(Track.track_id),
             ),
-            _TRACK_FIELDS,
+            TRACK_FIELDS,
             limit,
             offset,
             chosen,
@@ -593,7 +601,7 @@ def get_depth(
                 col(DepthData.frame_number),
                 col(DepthData.id),
             ),
-            _DEPTH_FIELDS,
+            DEPTH_FIELDS,
             limit,
             offset,
             chosen,
@@ -616,3 +624,128 @@ def frames_processed_total(*, session: Session | None = None) -> int:
     with _reading(session) as s:
         total = s.exec(select(func.coalesce(func.sum(VideoAnalysis.frames_processed), 0))).one()
     return int(total)
+
+
+def analysis_for_params(video_id: str, params_hash: str) -> dict[str, Any] | None:
+    """The analysis of (video, params) as a request to run it again needs it: status,
+    progress, who holds its lease and whether that lease is live, and the video's content
+    hash and source. None when there is no such analysis."""
+    with _reading(None) as s:
+        row = s.exec(
+            select(VideoAnalysis).where(
+                VideoAnalysis.video_id == video_id, VideoAnalysis.params_hash == params_hash
+            )
+        ).first()
+        if row is None:
+            return None
+        video = s.get(Video, video_id)
+        return {
+            "id": row.id,
+            "status": row.status,
+            "progress": row.progress,
+            "lease_owner": row.lease_owner,
+            "lease_live": row.lease_owner is not None
+            and row.lease_expires_at is not None
+            and row.lease_expires_at > datetime.now(UTC),
+            "sha256": video.sha256 if video else None,
+            "source_uri": video.source_uri if video else None,
+        }
+
+
+def video_sha256(video_id: str) -> str | None:
+    """The content hash a video id names (None: unknown id, or not probed yet)."""
+    with _connecting(None) as conn:
+        found = conn.execute(select(Video.sha256).where(Video.video_id == video_id)).first()
+    return found[0] if found is not None else None
+
+
+def pending_analysis_exists() -> bool:
+    """Whether any analysis waits for a worker."""
+    with _connecting(None) as conn:
+        query = select(VideoAnalysis.id).where(VideoAnalysis.status == "pending").limit(1)
+        return conn.execute(query).first() is not None
+
+
+def track_crop(video_id: str, analysis_id: int, track_id: int) -> bytes | None:
+    """The JPEG best crop of a track (stored by the embed stage), else None."""
+    with _connecting(None) as conn:
+        crop = conn.execute(
+            select(Track.best_crop).where(
+                Track.video_id == video_id,
+                Track.analysis_id == analysis_id,
+                Track.track_id == track_id,
+            )
+        ).scalar()
+    return bytes(crop) if crop is not None else None
+
+
+def tracked_detections(
+    video_id: str,
+    analysis_id: int,
+    class_name: str | None = None,
+    *,
+    identities: bool = False,
+    url: str | None = None,
+) -> list[tuple[int, int, list[float], float | None]]:
+    """(frame_number, track id, bbox, confidence) of an analysis's detections that carry a
+    track id, in frame then track order; `class_name=None` keeps every class. With
+    `identities`, the id is the track's `identity_id` where it has one. `url`: another
+    database than the configured one."""
+    query = (
+        select(Event.frame_number, Event.track_id, Event.bbox, Event.confidence)
+        .where(Event.video_id == video_id)
+        .where(Event.analysis_id == analysis_id)
+        .where(Event.event_type == "detection")
+        .where(col(Event.track_id).is_not(None))
+        .order_by(col(Event.frame_number), col(Event.track_id))
+    )
+    if class_name is not None:
+        query = query.where(Event.class_name == class_name)
+    engine = get_engine(url) if url is not None else _engine()
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+        identity_of: dict[int, int] = {}
+        if identities:
+            pairs = conn.execute(
+                select(Track.track_id, Track.identity_id)
+                .where(Track.video_id == video_id)
+                .where(Track.analysis_id == analysis_id)
+            ).all()
+            identity_of = {int(t): int(i) for t, i in pairs if i is not None}
+    return [
+        (int(f), identity_of.get(int(t), int(t)), list(bbox), conf) for f, t, bbox, conf in rows
+    ]
+
+
+def analysis_notebook(analysis_id: int) -> tuple[bool, dict[str, Any] | None]:
+    """(whether the analysis exists, the executed notebook stored with it or None)."""
+    with _connecting(None) as conn:
+        found = conn.execute(
+            select(VideoAnalysis.notebook).where(VideoAnalysis.id == analysis_id)
+        ).first()
+    return (False, None) if found is None else (True, found[0])
+
+
+def first_frame_embedding(video_id: str) -> str | None:
+    """The first keyframe embedding of a video as pgvector text (`[0.1,0.2,...]`), or None."""
+    with _connecting(None) as conn:
+        return conn.execute(
+            text(
+                "SELECT embedding::text FROM frame_embeddings WHERE video_id = :v "
+                "ORDER BY frame_number LIMIT 1"
+            ),
+            {"v": video_id},
+        ).scalar()
+
+
+def run_sql(sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read statement given verbatim (the SPEC section 6 verification queries):
+    its column names and rows. The transaction is rolled back, whatever the statement."""
+    with _connecting(None) as conn:
+        try:
+            result = conn.execute(text(sql))
+            if not result.returns_rows:
+                return [], []
+            return list(result.keys()), [tuple(r) for r in result.all()]
+        finally:
+            conn.rollback()

@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from capstone.core.chunks import ChunkSpan
-from capstone.core.records import Observations, Rows
+from capstone.core.records import Observations, Record, Rows
 from capstone.store import analyses
-from capstone.store.bulk import RESULT_TABLES, copy_rows
+from capstone.store.bulk import RESULT_TABLES, by_table, copy_rows, table_for
 from capstone.store.engine import session_scope
 
 log = logging.getLogger(__name__)
@@ -208,11 +208,12 @@ class StagingSink:
 
     def __init__(self, video_id: str, lease: ChunkLease, flush_rows: int = FLUSH_ROWS) -> None:
         self.video_id, self.lease, self.flush_rows = video_id, lease, flush_rows
-        self.pending: Rows = {}
+        self.pending: dict[str, list[dict[str, Any]]] = {}
         self.buffered = 0
         self.staged: dict[str, int] = {}
 
-    def emit(self, table: str, row: dict[str, Any]) -> None:
+    def emit(self, kind: Record, row: dict[str, Any]) -> None:
+        table = table_for(kind)
         if table not in STAGED_TABLES:
             raise KeyError(f"{table} is not staged")
         self.pending.setdefault(table, []).append(row)
@@ -451,9 +452,7 @@ def publish(
         "pg_temp.capstone_track_map",
         [{"staged_id": k, "final_id": v} for k, v in track_map.items()],
     )
-    unknown = set(rows) - set(RESULT_TABLES)
-    if unknown:
-        raise KeyError(f"not result tables: {', '.join(sorted(unknown))}")
+    rows = by_table(rows)
     for table in RESULT_TABLES:
         session.execute(text(f"DELETE FROM {table} WHERE analysis_id = :a"), {"a": a})
     counts: dict[str, int] = {}
@@ -475,3 +474,15 @@ def discard(analysis_id: int) -> None:
         session.execute(
             text("DELETE FROM apps_db_analysischunk WHERE analysis_id = :a"), {"a": analysis_id}
         )
+
+
+def events_per_type(session: Session, analysis_id: int) -> dict[str, int]:
+    """Event counts per type of an analysis (inside the publishing transaction)."""
+    rows = session.execute(
+        text(
+            "SELECT event_type, count(*) AS n FROM apps_db_event "
+            "WHERE analysis_id = :a GROUP BY event_type ORDER BY event_type"
+        ),
+        {"a": analysis_id},
+    )
+    return {r.event_type: int(r.n) for r in rows}

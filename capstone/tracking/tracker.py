@@ -3,9 +3,14 @@
 Because the tracker is fed detections rather than a model, the same code tracks external
 detections too (MOT `det.txt`, see `capstone.eval.mot`).
 
+>>> from capstone.core.video import iter_frames
+>>> from capstone.models.detector import get_detector
 >>> tracker = Tracker("bytetrack", frame_rate=25)  # doctest: +SKIP
->>> tracked = tracker.update(detections, frame.image)  # doctest: +SKIP
->>> tracked.tracker_id  # doctest: +SKIP
+>>> for frame, detections in get_detector().stream(iter_frames("clip.mp4")):  # doctest: +SKIP
+...     tracked = tracker.update(detections, frame.image)
+...     print(frame.index, tracked.tracker_id)
+
+(`Tracker` has an example without a video.)
 """
 
 from __future__ import annotations
@@ -38,6 +43,24 @@ class Tracker:
 
     `frame_rate` is the rate of the *sampled* stream: the lost-track buffer (in frames) is
     scaled so that a track survives the same time however sparsely frames are sampled.
+
+    Args:
+        kind: `"bytetrack"` or `"botsort"` (Ultralytics' trackers; BoT-SORT without ReID).
+        frame_rate: frames per second of the stream given to `update`.
+        **overrides: Ultralytics tracker settings (`track_high_thresh`, `track_buffer`,
+            `match_thresh`, ...; see `tracker_config`).
+
+    `update(detections, image)` returns the tracked boxes as `Detections` with `tracker_id`
+    set (the image is optional for ByteTrack; BoT-SORT uses it for camera motion).
+
+    The example imports Ultralytics (about 2 s), so it is not run as a doctest:
+
+    >>> import numpy as np
+    >>> from capstone.core.detections import Detections
+    >>> tracker = Tracker("bytetrack", frame_rate=25)  # doctest: +SKIP
+    >>> dets = Detections([[10, 10, 50, 90], [100, 20, 140, 100]], [0.9, 0.8], [0, 0])
+    >>> [tracker.update(dets).tracker_id.tolist() for _ in range(3)]  # doctest: +SKIP
+    [[1, 2], [1, 2], [1, 2]]
     """
 
     def __init__(self, kind: str = "bytetrack", *, frame_rate: float = 30.0, **overrides: Any):

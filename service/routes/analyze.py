@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -15,7 +14,6 @@ from capstone.io.s3 import SHA256_METADATA, discard_download, download, head, ob
 from capstone.models.weights import resolve_model_name
 from capstone.stages.params import AnalysisParams
 from capstone.store import queries
-from capstone.store.engine import session_scope
 from service.auth import require_read, require_write
 from service.deps import JobsDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -24,28 +22,6 @@ from service.schemas import AnalysisOut, AnalyzeAccepted, AnalyzeRequest, Analyz
 from service.worker import is_service_worker
 
 router = APIRouter(tags=["analysis"])
-
-
-def _find(video_id: str, params_hash: str) -> dict[str, Any] | None:
-    from capstone.store.analyses import find_analysis
-    from capstone.store.tables import Video
-
-    with session_scope() as session:
-        row = find_analysis(session, video_id, params_hash)
-        if row is None:
-            return None
-        video = session.get(Video, video_id)
-        return {
-            "id": row.id,
-            "status": row.status,
-            "progress": row.progress,
-            "lease_owner": row.lease_owner,
-            "lease_live": row.lease_owner is not None
-            and row.lease_expires_at is not None
-            and row.lease_expires_at > datetime.now(UTC),
-            "sha256": video.sha256 if video else None,
-            "source_uri": video.source_uri if video else None,
-        }
 
 
 def _conflict(video_id: str) -> ApiError:
@@ -62,6 +38,7 @@ def _busy(video_id: str, analysis_id: int, status: str, progress: float) -> ApiE
         f"analysis {analysis_id} of {video_id!r} is already {status} elsewhere "
         f"({progress:.0f}% done)",
         code="analysis_running",
+        retryable=True,
         extra={
             "analysis_id": analysis_id,
             "status": status,
@@ -141,7 +118,7 @@ async def analyze(
     source = f"s3://{body.s3_bucket}/{body.s3_key}"
 
     content = obj.metadata.get(SHA256_METADATA)
-    existing = await run_in_threadpool(_find, video_id, params_hash)
+    existing = await run_in_threadpool(queries.analysis_for_params, video_id, params_hash)
     stored = existing["sha256"] if existing else None
     if stored:  # the id names analysed content: a different object must hold the same
         if content is None and existing["source_uri"] != source:  # type: ignore[index]
@@ -173,6 +150,7 @@ async def analyze(
             f"analysis of {source} failed: {row['error']}",
             code="analysis_failed",
             extra={"analysis_id": analysis_id, "status_url": f"/analyses/{analysis_id}"},
+            retryable=(row.get("summary") or {}).get("retryable") is not False,
         )
     return AnalyzeSuccess(video_id=video_id, analysis_id=analysis_id)
 
@@ -197,40 +175,7 @@ async def get_analysis(
     analysis_id: Annotated[int, Path(ge=1, le=2**62, description="analysis id")],
     request: Request,
 ) -> Any:
-    row = await run_in_threadpool(_analysis_status, analysis_id)
+    row = await run_in_threadpool(queries.get_analysis, analysis_id)
     if row is None:
         raise ApiError(404, f"analysis {analysis_id} not found")
     return row
-
-
-def _analysis_status(analysis_id: int) -> dict[str, Any] | None:
-    """`queries.get_analysis` with the chunk progress of the same row (one read)."""
-    from sqlmodel import Session
-
-    from capstone.store.tables import VideoAnalysis
-
-    with Session(queries.engine(), expire_on_commit=False) as session:
-        out = queries.get_analysis(analysis_id, session=session)
-        if out is None:
-            return None
-        row = session.get(VideoAnalysis, analysis_id)  # the same object: no second query
-        out["chunks_done"], out["chunks_total"] = row.chunks_done, row.chunks_total  # type: ignore[union-attr]
-        return out
-
-
-def with_chunks(analyses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add `chunks_done` / `chunks_total` (kept on each analysis row while its chunks run,
-    `capstone.store.staging`) to analysis dicts from `capstone.store.queries`; one query."""
-    ids = [a["id"] for a in analyses]
-    if not ids:
-        return analyses
-    from sqlalchemy import bindparam, text
-
-    sql = text(
-        "SELECT id, chunks_done, chunks_total FROM apps_db_videoanalysis WHERE id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
-    with queries.engine().connect() as conn:
-        found = {r.id: (r.chunks_done, r.chunks_total) for r in conn.execute(sql, {"ids": ids})}
-    for a in analyses:
-        a["chunks_done"], a["chunks_total"] = found.get(a["id"], (0, 0))
-    return analyses

@@ -20,10 +20,10 @@ async def healthz() -> Health:
 
 
 def _check_database() -> str:
-    from capstone.store.engine import get_engine
+    from capstone.store.engine import ping
 
     try:
-        get_engine()
+        ping()
     except CapstoneError as exc:
         return f"error: {exc}"
     return "ok"

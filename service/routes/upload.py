@@ -31,10 +31,8 @@ from capstone.core.video import VideoInfo, probe
 from capstone.errors import InputError
 from capstone.io.s3 import upload_video, validate_video_id
 from capstone.stages.params import AnalysisParams
-from capstone.store.analyses import ContentConflictError, upsert_video
-from capstone.store.engine import session_scope
-from capstone.store.migrate import ensure_schema
-from capstone.store.tables import Video
+from capstone.store import queries
+from capstone.store.analyses import ContentConflictError, register_video
 from service.auth import require_write
 from service.deps import VIDEO_ID_PATTERN, JobsDep, MetricsDep, SettingsDep
 from service.errors import ApiError, error_responses
@@ -65,18 +63,7 @@ def safe_filename(name: str | None) -> str:
 
 
 def _register(video_id: str, info: VideoInfo, title: str | None, source_uri: str) -> None:
-    ensure_schema()
-    with session_scope() as session:
-        upsert_video(
-            session, video_id, info=info, title=title, source_uri=source_uri, status="pending"
-        )
-
-
-def _stored_sha256(video_id: str) -> str | None:
-    ensure_schema()
-    with session_scope() as session:
-        video = session.get(Video, video_id)
-        return video.sha256 if video is not None else None
+    register_video(video_id, info=info, title=title, source_uri=source_uri, status="pending")
 
 
 def _conflict(video_id: str) -> ApiError:
@@ -178,7 +165,7 @@ async def upload(
             validate_video_id(vid)
         except InputError as exc:
             raise ApiError(422, str(exc)) from None
-        stored = await run_in_threadpool(_stored_sha256, vid)
+        stored = await run_in_threadpool(queries.video_sha256, vid)
         if stored is not None and stored != info.sha256:
             raise _conflict(vid)
         bucket = settings.s3_bucket_raw

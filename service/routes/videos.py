@@ -18,7 +18,6 @@ from service.auth import require_read
 from service.deps import ExistingVideo, VideoIdPath
 from service.errors import ApiError, error_responses
 from service.responses import JsonResponse
-from service.routes.analyze import with_chunks
 from service.schemas import (
     AnalysisOut,
     DepthPage,
@@ -79,7 +78,7 @@ def _page(
     fetch: Callable[[tuple[int, int, bool] | None, Session], Any],
 ) -> tuple[int, bytes, dict[str, str]]:
     """(status, body, headers) of a result page, in one database session."""
-    with Session(queries.engine(), expire_on_commit=False) as session:
+    with queries.read_session() as session:
         version = queries.result_version(video_id, analysis_id, session=session)
         if version is None:
             raise ApiError(404, f"video {video_id!r} not found")
@@ -145,16 +144,9 @@ async def list_videos(
     responses=_READ_ERRORS,
 )
 async def get_video(video_id: VideoIdPath) -> Any:
-    video = await run_in_threadpool(_video, video_id)
+    video = await run_in_threadpool(queries.get_video, video_id)
     if video is None:
         raise ApiError(404, f"video {video_id!r} not found")
-    return video
-
-
-def _video(video_id: str) -> dict[str, Any] | None:
-    video = queries.get_video(video_id)
-    if video is not None and video.get("latest_analysis"):
-        with_chunks([video["latest_analysis"]])
     return video
 
 
@@ -165,7 +157,7 @@ def _video(video_id: str) -> dict[str, Any] | None:
     responses=_READ_ERRORS,
 )
 async def list_analyses(video_id: ExistingVideo) -> Any:
-    return await run_in_threadpool(lambda: with_chunks(queries.list_analyses(video_id)))
+    return await run_in_threadpool(queries.list_analyses, video_id)
 
 
 @router.get(

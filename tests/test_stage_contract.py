@@ -1,0 +1,125 @@
+"""The stage contract (`capstone.stages.base`) and stage options checked at submission."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from capstone.core.records import Record
+from capstone.stages.base import REGISTRY, Stage, StageOptions, publish_order, unregister
+from capstone.stages.params import ALL_STAGES, AnalysisParams
+from capstone.store.bulk import TABLE_OF
+from tests.conftest import ROOT
+
+# Hashes of results stored before the stage contract existed: they must keep naming them.
+STORED_HASHES = {
+    "defaults": ({}, "a919c21a37ae78d4b1b9d37c587adca3"),
+    "stride": ({"stride": 2}, "b2e95422949cf6e9c71e1234199b3907"),
+    "events only": ({"stages": ("detect", "track", "events")}, "e259d794cd0aad6272ba72658d2ebc95"),
+    "a line": (
+        {"options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
+        "677e5ef323ff6e580fd2a6ce46d96ea5",
+    ),
+    "stage order": (
+        {"stages": ("detect", "track", "identity", "events", "display")},
+        "41ef2ec3007cf11b4f412194da11826e",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STORED_HASHES))
+def test_params_hash_of_stored_results_is_unchanged(case: str) -> None:
+    fields, expected = STORED_HASHES[case]
+    assert AnalysisParams(**fields).params_hash() == expected
+
+
+def test_every_stage_declares_options_dependencies_and_records() -> None:
+    assert set(ALL_STAGES) == {"detect", "track", *REGISTRY}
+    for name, stage in REGISTRY.items():
+        assert stage.name == name
+        assert issubclass(stage.Options, StageOptions)
+        assert stage.Options() == stage.options_from({})  # defaults need no option
+        assert stage.emits and all(kind in TABLE_OF for kind in stage.emits)
+        assert set(stage.after) <= set(REGISTRY)
+    order = publish_order(REGISTRY)
+    for name, stage in REGISTRY.items():
+        assert all(order.index(before) < order.index(name) for before in stage.after)
+
+
+def test_one_class_registers_a_stage_and_its_options_are_checked() -> None:
+    class HeatOptions(StageOptions):
+        heat_gain: float = 1.0
+
+    class Heat(Stage):
+        name = "heat_test"
+        Options = HeatOptions
+        after = ("events",)
+        emits = (Record.EVENT,)
+
+    try:
+        assert "heat_test" in REGISTRY
+        assert AnalysisParams(options={"heat_gain": 2.0}).options == {"heat_gain": 2.0}
+        with pytest.raises(ValidationError, match="heat_gain"):
+            AnalysisParams(options={"heat_gain": "hot"})
+        order = publish_order(["heat_test", "events", "identity"])
+        assert order.index("events") < order.index("heat_test")
+    finally:
+        unregister("heat_test")
+    with pytest.raises(ValidationError, match="unknown option 'heat_gain'"):
+        AnalysisParams(options={"heat_gain": 2.0})
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"anchor": "top"}, "'anchor'"),
+        ({"no_such_option": 1}, "unknown option 'no_such_option'"),
+        ({"ancor": "bottom"}, "did you mean 'anchor'"),
+        ({"depth_every_s": -1}, "'depth_every_s'"),
+        ({"heatmap_grid": [0, 48]}, "'heatmap_grid"),
+        ({"embed_tracks": "yes"}, "'embed_tracks'"),
+        ({"count_every_s": True}, "'count_every_s'"),
+        ({"identity_max_gap_s": "long"}, "'identity_max_gap_s'"),
+        ({"lines": [{"name": "A"}]}, "line 'A'"),
+    ],
+)
+def test_bad_options_are_refused_when_the_parameters_are_made(
+    options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValidationError, match=named):
+        AnalysisParams(options=options)
+
+
+def test_options_of_disabled_stages_are_checked_too() -> None:
+    with pytest.raises(ValidationError, match="'anchor'"):
+        AnalysisParams(stages=("detect", "track"), options={"anchor": "top"})
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [('{"anchor": "top"}', "'anchor'"), ('{"no_such_option": 1}', "'no_such_option'")],
+)
+def test_cli_refuses_bad_options_before_reading_the_video(
+    tmp_path: Any, options: str, named: str
+) -> None:
+    """Exit 2 and one line naming the option; the video (here: none) is never opened."""
+    path = tmp_path / "options.json"
+    path.write_text(options)
+    env = {**os.environ, "CAPSTONE_HOME": str(tmp_path / "home")}
+    argv = ["analyze", str(tmp_path / "none.mp4"), "--options", str(path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "capstone", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "home" / "pgdata").exists()  # refused before any database work
