@@ -412,9 +412,9 @@ def repair(material: Material, tracked: Tracked, config: Any = None) -> tuple[li
 
     appearance = None
     if tracked.features is not None:
-        from capstone.tracking.repair import observations_of_rows
+        from capstone.io.mot import mot_rows_to_detections
 
-        appearance = FeatureRows(observations_of_rows(tracked.rows), tracked.features, window=4)
+        appearance = FeatureRows(mot_rows_to_detections(tracked.rows), tracked.features, window=4)
     return repair_mot_rows(tracked.rows, material.fps, appearance=appearance, config=config)
 
 

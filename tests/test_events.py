@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from capstone.core.detections import Detections
 from capstone.core.geometry import Line, load_geometry, parse_line_spec, parse_zone_spec
 from capstone.core.records import TrackSummary
 from capstone.core.video import VideoInfo
@@ -26,25 +29,41 @@ def _ctx(options: dict, size: tuple[int, int] = (320, 240)) -> RunContext:
     return RunContext("synthetic", info, params, 10.0, {0: "person", 2: "car"})
 
 
+@dataclass
+class Track:
+    """A synthetic track: its summary and its boxes (one per frame)."""
+
+    summary: TrackSummary
+    boxes: Detections
+
+
+def _make_track(tid: int, cls: int, name: str, boxes: list, first: int, fps: float, conf: float):
+    n = len(boxes)
+    summary = TrackSummary(tid, cls, name, first, first + n - 1, first / fps, (first + n - 1) / fps)
+    summary.length, summary.confidence_sum = n, conf * n
+    frames = np.arange(first, first + n)
+    data = {"frame": frames, "timestamp": frames / fps}
+    dets = Detections(np.array(boxes, np.float64), [conf] * n, [cls] * n, [tid] * n, data=data)
+    return Track(summary, dets)
+
+
 def _track(tid: int, centres: list[tuple[float, float]], fps: float = 10.0, first: int = 0):
     """A car track whose box bottom centre follows `centres`, one observation per frame."""
-    summary = TrackSummary(tid, 2, "car", first, first + len(centres) - 1, 0.0, 0.0)
-    for k, (x, y) in enumerate(centres):
-        frame = first + k
-        summary.observations.append((frame, frame / fps, (x - 10, y - 20, x + 10, y)))
-        summary.length += 1
-        summary.confidence_sum += 0.8
-    summary.first_timestamp = summary.observations[0][1]
-    summary.last_timestamp = summary.observations[-1][1]
-    return summary
+    boxes = [(x - 10, y - 20, x + 10, y) for x, y in centres]
+    return _make_track(tid, 2, "car", boxes, first, fps, 0.8)
 
 
-def _finish(ctx: RunContext, tracks: list[TrackSummary]) -> list[dict]:
+def _events(stage: EventsStage, ctx: RunContext, tracks: list[Track]) -> list[dict]:
+    ctx.tracks = {t.summary.track_id: t.summary for t in tracks}
+    boxes = Detections.merge([t.boxes for t in tracks]).sorted_by_track()
+    return stage.events(ctx, boxes)
+
+
+def _finish(ctx: RunContext, tracks: list[Track]) -> list[dict]:
     stage = EventsStage(ctx)
-    stage.first_frame = min(t.first_frame for t in tracks) - 1  # tracks start mid-video
-    stage.last_frame = max(t.last_frame for t in tracks) + 1
-    ctx.tracks = {t.track_id: t for t in tracks}
-    return stage.events(ctx)
+    stage.first_frame = min(t.summary.first_frame for t in tracks) - 1  # start mid-video
+    stage.last_frame = max(t.summary.last_frame for t in tracks) + 1
+    return _events(stage, ctx, tracks)
 
 
 def test_line_crossing_direction_and_extent() -> None:
@@ -263,14 +282,7 @@ def test_highway_line_crossings_in_the_expected_direction(db_url: str) -> None:
 
 
 def _box_track(tid: int, boxes: list[tuple[float, float, float, float]], first: int, fps=10.0):
-    summary = TrackSummary(tid, 0, "person", first, first + len(boxes) - 1, 0.0, 0.0)
-    for k, box in enumerate(boxes):
-        summary.observations.append((first + k, (first + k) / fps, box))
-        summary.length += 1
-        summary.confidence_sum += 0.9
-    summary.first_timestamp = summary.observations[0][1]
-    summary.last_timestamp = summary.observations[-1][1]
-    return summary
+    return _make_track(tid, 0, "person", boxes, first, fps, 0.9)
 
 
 def test_short_tracks_keep_no_events_and_are_not_counted() -> None:
@@ -346,12 +358,11 @@ def test_a_repaired_identity_is_one_object() -> None:
     before = _track(4, [(150, 40 + 5 * k) for k in range(8)], first=10)  # ends at y 75
     after = _track(9, [(150, 120 + 5 * k) for k in range(8)], first=22)  # starts at y 120
     for t in (before, after):
-        t.extra["identity_id"] = 4
+        t.summary.extra["identity_id"] = 4
     stage = EventsStage(ctx)
     stage.first_frame, stage.last_frame = 0, 100
-    ctx.tracks = {4: before, 9: after}
     stage.buckets = {0: _bucket({"car": {4, 9}})}
-    events = stage.events(ctx)
+    events = _events(stage, ctx, [before, after])
     kinds = [e["event_type"] for e in events]
     assert kinds.count("enter") == kinds.count("exit") == 1  # no exit while it continues
     enter = next(e for e in events if e["event_type"] == "enter")

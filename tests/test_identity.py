@@ -3,40 +3,61 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from capstone.core.detections import Detections
 from capstone.runtime.pipeline import analyze
 from capstone.stages.params import AnalysisParams
-from capstone.tracking.repair import FeatureRows, Observation, RepairConfig, repair_identities
+from capstone.tracking.repair import FeatureRows, RepairConfig, repair_identities
 from tests.conftest import MOT, VIDEOS, require
 
 
-def _walk(
-    track_id: int, frames: range, x0: float, vx: float, y: float = 100.0
-) -> list[Observation]:
+class Obs(NamedTuple):
+    """One tracked box, as a test writes it; `_dets` makes the `Detections` repair takes."""
+
+    frame: int
+    track_id: int
+    xyxy: tuple[float, ...]
+    confidence: float
+    class_name: str = "object"
+
+
+def _dets(obs: list[Obs]) -> Detections:
+    names = sorted({o.class_name for o in obs})
+    return Detections(
+        np.array([o.xyxy for o in obs], np.float64),
+        np.array([o.confidence for o in obs], np.float64),
+        [names.index(o.class_name) for o in obs],
+        [o.track_id for o in obs],
+        dict(enumerate(names)),
+        {"frame": np.array([o.frame for o in obs], np.int64)},
+    )
+
+
+def _walk(track_id: int, frames: range, x0: float, vx: float, y: float = 100.0) -> list[Obs]:
     return [
-        Observation(f, track_id, (x0 + vx * f, y, x0 + vx * f + 20, y + 50), 0.9, "person")
-        for f in frames
+        Obs(f, track_id, (x0 + vx * f, y, x0 + vx * f + 20, y + 50), 0.9, "person") for f in frames
     ]
 
 
 def test_fragments_of_one_walker_are_linked_and_gap_interpolated() -> None:
     # one person walking right, occluded for frames 20-25: the tracker gave two ids
     obs = _walk(1, range(0, 20), 10, 2.0) + _walk(2, range(26, 50), 10, 2.0)
-    result = repair_identities(obs, fps=25)
+    result = repair_identities(_dets(obs), fps=25)
     assert result.identity_of[1] == result.identity_of[2]
-    filled = sorted(o.frame for o in result.interpolated)
+    filled = sorted(result.interpolated["frame"].tolist())
     assert filled == list(range(20, 26))
-    box = next(o for o in result.interpolated if o.frame == 23).xyxy
+    box = result.interpolated[result.interpolated["frame"] == 23].xyxy[0]
     assert box[0] == pytest.approx(10 + 2.0 * 23, abs=0.5)
 
 
 def test_a_different_person_far_away_is_not_linked() -> None:
     obs = _walk(1, range(0, 20), 10, 2.0) + _walk(2, range(26, 50), 400, -2.0, y=300)
-    result = repair_identities(obs, fps=25)
+    result = repair_identities(_dets(obs), fps=25)
     assert result.identity_of[1] != result.identity_of[2]
     assert result.links == []
 
@@ -46,57 +67,59 @@ def test_appearance_vetoes_a_motion_plausible_link() -> None:
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=512), rng.normal(size=512)
     feats = np.array([a if o.track_id == 1 else b for o in obs])
-    result = repair_identities(obs, fps=25, appearance=FeatureRows(obs, feats))
+    result = repair_identities(_dets(obs), fps=25, appearance=FeatureRows(_dets(obs), feats))
     assert result.identity_of[1] != result.identity_of[2]
     same = np.array([a for _ in obs])
-    linked = repair_identities(obs, fps=25, appearance=FeatureRows(obs, same))
+    linked = repair_identities(_dets(obs), fps=25, appearance=FeatureRows(_dets(obs), same))
     assert linked.identity_of[1] == linked.identity_of[2]
 
 
 def test_overlapping_fragments_and_other_classes_never_merge() -> None:
     overlapping = _walk(1, range(0, 30), 10, 2.0) + _walk(2, range(25, 50), 60, 2.0)
-    assert repair_identities(overlapping, fps=25).links == []
-    car = [Observation(o.frame, 2, o.xyxy, 0.9, "car") for o in _walk(2, range(26, 50), 10, 2.0)]
-    assert repair_identities(_walk(1, range(0, 20), 10, 2.0) + car, fps=25).links == []
+    assert repair_identities(_dets(overlapping), fps=25).links == []
+    car = [Obs(o.frame, 2, o.xyxy, 0.9, "car") for o in _walk(2, range(26, 50), 10, 2.0)]
+    assert repair_identities(_dets(_walk(1, range(0, 20), 10, 2.0) + car), fps=25).links == []
     strict = RepairConfig(max_gap_s=0.1)
     gap = _walk(1, range(0, 20), 10, 2.0) + _walk(2, range(26, 50), 10, 2.0)
-    assert repair_identities(gap, fps=25, config=strict).links == []
+    assert repair_identities(_dets(gap), fps=25, config=strict).links == []
 
 
 def test_motion_alone_links_only_when_unambiguous() -> None:
     # one walker lost for 0.24 s: the only fragment that starts near the prediction
     alone = _walk(1, range(0, 20), 10, 2.0) + _walk(2, range(26, 50), 10, 2.0)
-    assert repair_identities(alone, fps=25).links == [(1, 2, pytest.approx(0.0, abs=0.05))]
+    assert repair_identities(_dets(alone), fps=25).links == [(1, 2, pytest.approx(0.0, abs=0.05))]
     # two fragments start near the prediction (a second person right next to it): no link
     twin = _walk(3, range(26, 50), 16, 2.0)
-    assert repair_identities(alone + twin, fps=25).links == []
+    assert repair_identities(_dets(alone + twin), fps=25).links == []
     # appearance settles it: the twin looks different
     obs = alone + twin
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=64), rng.normal(size=64)
     feats = np.array([b if o.track_id == 3 else a for o in obs])
-    result = repair_identities(obs, fps=25, appearance=FeatureRows(obs, feats))
+    result = repair_identities(_dets(obs), fps=25, appearance=FeatureRows(_dets(obs), feats))
     assert [(x, y) for x, y, _ in result.links] == [(1, 2)]
     # ... unless both look alike: then nothing is convincing
     same = np.array([a for _ in obs])
-    assert repair_identities(obs, fps=25, appearance=FeatureRows(obs, same)).links == []
+    assert (
+        repair_identities(_dets(obs), fps=25, appearance=FeatureRows(_dets(obs), same)).links == []
+    )
 
 
 def test_gates_scale_with_frame_rate_and_size() -> None:
-    def scene(fps: float, scale: float, step: int) -> list[Observation]:
+    def scene(fps: float, scale: float, step: int) -> list[Obs]:
         # a walker at 1 box height per second, occluded for 0.4 s
         speed = 50 * scale / fps  # px per video frame
         frames_a = range(0, round(2 * fps), step)
         frames_b = range(round(2.4 * fps), round(4 * fps), step)
         return [
-            Observation(f, tid, (x, 100 * scale, x + 20 * scale, 150 * scale), 0.9, "person")
+            Obs(f, tid, (x, 100 * scale, x + 20 * scale, 150 * scale), 0.9, "person")
             for tid, frames in ((1, frames_a), (2, frames_b))
             for f in frames
             for x in [10 * scale + speed * f]
         ]
 
     for fps, scale, step in ((25, 1.0, 1), (25, 0.5, 1), (7, 1.0, 1), (30, 2.0, 6)):
-        result = repair_identities(scene(fps, scale, step), fps=fps, frame_step=step)
+        result = repair_identities(_dets(scene(fps, scale, step)), fps=fps, frame_step=step)
         assert result.identity_of[1] == result.identity_of[2], (fps, scale, step)
 
 
@@ -110,32 +133,30 @@ def test_camera_motion_is_estimated_from_the_drift_of_all_tracks() -> None:
     # a static camera: people walk left and right
     static = _walk(1, range(50), 10, 2.0) + _walk(2, range(50), 300, -2.0, y=200)
     static += _walk(3, range(50), 100, 1.0, y=300) + _walk(4, range(50), 400, -1.5, y=50)
-    assert CameraMotion(build_fragments(static), 25).score == 0.0
+    assert CameraMotion(build_fragments(_dets(static)), 25).score == 0.0
     # a panning camera: everything (people standing or walking) drifts by 3 px per frame
     pan = [
-        Observation(o.frame, o.track_id, _shifted(o.xyxy, 3.0 * o.frame), 0.9)
+        Obs(o.frame, o.track_id, _shifted(o.xyxy, 3.0 * o.frame), 0.9)
         for o in _walk(1, range(50), 10, 0.0)
         + _walk(2, range(50), 300, 0.2, y=200)
         + _walk(3, range(50), 100, -0.2, y=300)
     ]
-    camera = CameraMotion(build_fragments(pan), 25)
+    camera = CameraMotion(build_fragments(_dets(pan)), 25)
     assert camera.score == pytest.approx(3 * 25 / 50, rel=0.2)  # box heights per second
     assert camera.offset(0, 10)[0] == pytest.approx(30, rel=0.2)
     # a standing person lost while the camera pans is found where the pan took them
     lost = [o for o in pan if o.track_id != 1 or not 20 <= o.frame < 26]
     lost = [
-        Observation(
-            o.frame, 9 if o.track_id == 1 and o.frame >= 26 else o.track_id, o.xyxy, 0.9, "person"
-        )
+        Obs(o.frame, 9 if o.track_id == 1 and o.frame >= 26 else o.track_id, o.xyxy, 0.9, "person")
         for o in lost
     ]
     rng = np.random.default_rng(3)
     looks = {tid: rng.normal(size=64) for tid in (1, 2, 3)}
     feats = np.array([looks[1 if o.track_id == 9 else o.track_id] for o in lost])
-    result = repair_identities(lost, fps=25, appearance=FeatureRows(lost, feats))
+    result = repair_identities(_dets(lost), fps=25, appearance=FeatureRows(_dets(lost), feats))
     assert result.identity_of[9] == 1 and result.camera_motion > 1.0
     # without appearance the camera moves too much for motion alone to be convincing
-    assert repair_identities(lost, fps=25).links == []
+    assert repair_identities(_dets(lost), fps=25).links == []
 
 
 def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> None:

@@ -1,5 +1,9 @@
 """`Detections`: the one currency type that flows between detect, track and later stages.
 
+One frame's boxes from the detector, the boxes of one track across frames (with per-box
+`frame` and `timestamp` columns in `data`), a whole video's tracked boxes read back at
+publish, or MOTChallenge rows: every stage and the identity repair take and give this.
+
 >>> import numpy as np
 >>> dets = Detections(
 ...     xyxy=np.array([[0, 0, 10, 20], [5, 5, 15, 15]], dtype=np.float32),
@@ -13,17 +17,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 
+def _floats(values: Any) -> np.ndarray:
+    """float32, or float64 where given float64 (stored boxes keep their precision)."""
+    array = np.asarray(values)
+    return array.astype(np.float64 if array.dtype == np.float64 else np.float32, copy=False)
+
+
 @dataclass
 class Detections:
-    """Boxes of one frame: pixel `xyxy`, `confidence`, `class_id` and, once tracked,
-    `tracker_id` (-1 where a box is not part of a track).
+    """Boxes: pixel `xyxy`, `confidence`, `class_id` and, once tracked, `tracker_id`
+    (-1 where a box is not part of a track); `data` holds any further per-box column
+    (`frame`, `timestamp`, `propagated`, ...), read as `dets["frame"]`.
 
     Args:
         xyxy: (N, 4) corners `x1, y1, x2, y2` in pixels (anything `np.asarray` takes).
@@ -31,9 +42,11 @@ class Detections:
         class_id: (N,) class indices (COCO ids for the default detector).
         tracker_id: (N,) track ids, or None before tracking.
         class_names: class id -> name, for `labels`.
+        data: column name -> (N,) array, one value per box.
 
     Indexing with an int, a slice, an index list or a boolean mask returns a new
-    `Detections`; the arrays are converted to float32 / int64 and checked for equal length.
+    `Detections` (every `data` column indexed alike); the arrays are converted to float32
+    (float64 stays float64) / int64 and checked for equal length.
 
     >>> dets = Detections([[0, 0, 10, 20], [5, 5, 15, 15]], [0.9, 0.4], [0, 2],
     ...                   class_names={0: "person", 2: "car"})
@@ -43,6 +56,17 @@ class Detections:
     [0.0, 0.0, 10.0, 20.0, 0.9, 0.0]
     >>> Detections.from_array(dets.as_array(), dets.class_names).filter_classes({2}).labels
     ['car']
+
+    Boxes of tracks across frames, grouped per track:
+
+    >>> seen = Detections([[0, 0, 2, 2]] * 3, [0.9] * 3, [0] * 3, tracker_id=[7, 3, 3],
+    ...                   data={"frame": np.array([4, 9, 8])}).sorted_by_track()
+    >>> seen.tracker_id.tolist(), seen["frame"].tolist()
+    ([3, 3, 7], [8, 9, 4])
+    >>> [(tid, seen[part]["frame"].tolist()) for tid, part in seen.by_track()]
+    [(3, [8, 9]), (7, [4])]
+    >>> Detections.merge([seen, seen.with_tracker_ids({3: 1})]).tracker_id.tolist()
+    [3, 3, 7, 1, 1, 7]
     """
 
     xyxy: np.ndarray
@@ -50,10 +74,11 @@ class Detections:
     class_id: np.ndarray
     tracker_id: np.ndarray | None = None
     class_names: Mapping[int, str] = field(default_factory=dict)
+    data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
-        self.confidence = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        self.xyxy = _floats(self.xyxy).reshape(-1, 4)
+        self.confidence = _floats(self.confidence).reshape(-1)
         self.class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
         if self.tracker_id is not None:
             self.tracker_id = np.asarray(self.tracker_id, dtype=np.int64).reshape(-1)
@@ -62,10 +87,14 @@ class Detections:
             raise ValueError("xyxy, confidence and class_id must have the same length")
         if self.tracker_id is not None and len(self.tracker_id) != n:
             raise ValueError("tracker_id must have one entry per box")
+        self.data = {key: np.asarray(value).reshape(-1) for key, value in self.data.items()}
+        if any(len(value) != n for value in self.data.values()):
+            raise ValueError("every data column must have one entry per box")
 
     @classmethod
     def empty(cls, class_names: Mapping[int, str] | None = None) -> Detections:
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0), None, class_names or {})
+        f32 = np.float32
+        return cls(np.zeros((0, 4), f32), np.zeros(0, f32), np.zeros(0), None, class_names or {})
 
     @classmethod
     def from_array(
@@ -78,7 +107,37 @@ class Detections:
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def __getitem__(self, index: Any) -> Detections:
+    @classmethod
+    def merge(cls, parts: Sequence[Detections]) -> Detections:
+        """The boxes of `parts` one after another (same `data` columns in each; tracker ids
+        kept only where every part has them)."""
+        if not parts:
+            return cls.empty()
+        keys = set(parts[0].data)
+        if any(set(p.data) != keys for p in parts):
+            raise ValueError("parts to merge must have the same data columns")
+        tracked = all(p.tracker_id is not None for p in parts)
+        names: dict[int, str] = {}
+        for p in parts:
+            names.update(p.class_names)
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.confidence for p in parts]),
+            np.concatenate([p.class_id for p in parts]),
+            np.concatenate([p.tracker_id for p in parts]) if tracked else None,  # type: ignore[misc]
+            names,
+            {key: np.concatenate([p.data[key] for p in parts]) for key in keys},
+        )
+
+    @overload
+    def __getitem__(self, index: str) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: Any) -> Detections: ...
+
+    def __getitem__(self, index: Any) -> Detections | np.ndarray:
+        if isinstance(index, str):
+            return self.data[index]
         if isinstance(index, int | np.integer):
             index = [int(index)]
         return Detections(
@@ -87,6 +146,7 @@ class Detections:
             self.class_id[index],
             None if self.tracker_id is None else self.tracker_id[index],
             self.class_names,
+            {key: value[index] for key, value in self.data.items()},
         )
 
     def __iter__(self) -> Iterator[Detections]:
@@ -111,6 +171,30 @@ class Detections:
         """(N, 6) `x1, y1, x2, y2, confidence, class_id` (the input of `from_array`)."""
         return np.concatenate(
             [self.xyxy, self.confidence[:, None], self.class_id[:, None].astype(np.float32)], axis=1
+        )
+
+    def sorted_by_track(self, within: str = "frame") -> Detections:
+        """Ordered by tracker id, then by the `within` column (default `frame`)."""
+        order = np.lexsort((self.data[within], self.tracker_id))
+        return self[order]
+
+    def by_track(self) -> Iterator[tuple[int, slice]]:
+        """(tracker id, slice) per track, for boxes already `sorted_by_track`."""
+        if self.tracker_id is None or not len(self):
+            return
+        cuts = np.flatnonzero(np.diff(self.tracker_id)) + 1
+        starts = np.concatenate([[0], cuts]).tolist()
+        ends = np.concatenate([cuts, [len(self)]]).tolist()
+        for a, b in zip(starts, ends, strict=True):
+            yield int(self.tracker_id[a]), slice(a, b)
+
+    def with_tracker_ids(self, mapping: Mapping[int, int]) -> Detections:
+        """The same boxes with tracker ids mapped (ids not in `mapping` unchanged)."""
+        if self.tracker_id is None:
+            return self
+        ids = np.array([mapping.get(t, t) for t in self.tracker_id.tolist()], np.int64)
+        return Detections(
+            self.xyxy, self.confidence, self.class_id, ids, self.class_names, dict(self.data)
         )
 
     def filter_classes(self, class_ids: set[int] | None) -> Detections:

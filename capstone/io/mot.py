@@ -1,6 +1,8 @@
 """MOTChallenge files: sequence folders, `gt.txt` / `det.txt` tables, and writing rows back.
 
-Rows are `MotRow` (MOTChallenge 2015 layout: 1-based frames, top-left `x, y`, width, height).
+Rows are `MotRow` (MOTChallenge 2015 layout: 1-based frames, top-left `x, y`, width, height):
+one line of the file, as read and written. Code that works on the boxes takes
+`mot_rows_to_detections(rows)`, the `Detections` every stage uses.
 """
 
 from __future__ import annotations
@@ -172,7 +174,15 @@ def load_mot_detections(
     for frame in range(1, count + 1):
         rows = table[frames == frame]
         xyxy = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1)
-        out.append(Detections(xyxy, rows[:, 6], np.zeros(len(rows), np.int64), None, PERSON))
+        out.append(
+            Detections(
+                xyxy.astype(np.float32),
+                rows[:, 6].astype(np.float32),
+                np.zeros(len(rows), np.int64),
+                None,
+                PERSON,
+            )
+        )
     return out
 
 
@@ -189,6 +199,27 @@ def sequence_images(seq: MotSequence) -> Iterator[np.ndarray] | None:
 
             return (cv2.imread(str(p)) for p in files)
     return None
+
+
+def mot_rows_to_detections(rows: Iterable[MotRow]) -> Detections:
+    """Rows as person `Detections`, in row order: `tracker_id` is the row's id, the
+    `frame` column its (1-based) frame.
+
+    >>> dets = mot_rows_to_detections([MotRow(3, 7, 10.0, 20.0, 5.0, 8.0, 0.5)])
+    >>> dets.xyxy.tolist(), dets.tracker_id.tolist(), dets["frame"].tolist(), dets.labels
+    ([[10.0, 20.0, 15.0, 28.0]], [7], [3], ['person'])
+    """
+    table = np.array([tuple(r) for r in rows], np.float64).reshape(-1, 7)
+    xyxy = np.concatenate([table[:, 2:4], table[:, 2:4] + table[:, 4:6]], axis=1)
+    n = len(table)
+    return Detections(
+        xyxy,
+        table[:, 6],
+        np.zeros(n, np.int64),
+        table[:, 1].astype(np.int64),
+        PERSON,
+        {"frame": table[:, 0].astype(np.int64)},
+    )
 
 
 # ---------------------------------------------------------------------------- writing

@@ -145,7 +145,9 @@ def publish_analysis(
     track_map = {tid: final_of_root[root] for tid, root in root_of.items()}
     tracks = {final_of_root[r]: _merge(groups[r], final_of_root[r], stages) for r in order}
     members = {final_of_root[r]: [tid for tid, _, _ in groups[r]] for r in order}
-    observations = staging.staged_observations(lease.analysis_id).relabel(track_map)
+    observations = (
+        staging.staged_observations(lease.analysis_id).with_tracker_ids(track_map).sorted_by_track()
+    )
     frames = sum(r.frames_processed for r in records)
     firsts = [f for f in firsts if f is not None]
     lasts = [f for f in lasts if f is not None]

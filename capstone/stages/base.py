@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, FiniteFloat
 
 from capstone.core.detections import Detections
-from capstone.core.records import Observations, Record, Rows, TrackSummary
+from capstone.core.records import Record, Rows, TrackSummary
 from capstone.core.video import Frame, VideoInfo
 
 if TYPE_CHECKING:  # the parameters validate options against this registry
@@ -69,7 +69,7 @@ class VideoResult:
     sample_fps: float
     frame_step: int
     tracks: dict[int, TrackSummary]  # final track id -> merged summary (no observations)
-    observations: Observations  # every tracked box, with final track ids
+    observations: Detections  # every tracked box (final track ids; frame, timestamp)
     chunk_states: Callable[[str], Iterator[dict[str, Any]]]  # a stage's state per chunk
     first_frame: int  # first and last sampled frame the analysis saw
     last_frame: int

@@ -223,11 +223,11 @@ class DisplayStage(Stage):
         tracks = []
         for tid, part in obs.by_track():
             summary = video.tracks[tid]
-            b = obs.boxes[part]
+            b = obs.xyxy[part]
             centres = zip(
                 ((b[:, 0] + b[:, 2]) / 2).tolist(),
                 ((b[:, 1] + b[:, 3]) / 2).tolist(),
-                obs.frame[part].tolist(),
+                obs["frame"][part].tolist(),
                 strict=True,
             )
             points = list(centres)

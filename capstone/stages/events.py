@@ -46,7 +46,7 @@ Options (`AnalysisParams.options`): `lines`, `zones` (see `capstone.core.geometr
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -70,14 +70,24 @@ EDGE_MARGIN = 0.01  # of the frame size: a box this close to a border touches it
 
 @dataclass
 class TrackedObject:
-    """One object: the tracks of one identity, their observations merged in frame order."""
+    """One object: the boxes of one identity's tracks in frame order (`tracker_id` is the
+    raw track of each box; `frame` and `timestamp` columns)."""
 
     identity_id: int
     class_name: str
     track_ids: list[int]
-    observations: list[tuple[int, float, tuple[float, float, float, float]]]
-    track_of: list[int]  # raw track id of each observation
+    boxes: Detections
     mean_confidence: float
+
+    def __post_init__(self) -> None:
+        self.frames: list[int] = self.boxes["frame"].tolist()
+        self.times: list[float] = self.boxes["timestamp"].tolist()
+        self.xyxy: list[list[float]] = self.boxes.xyxy.tolist()
+        self.track_of: list[int] = self.boxes.tracker_id.tolist()  # type: ignore[union-attr]
+
+    def sample(self, i: int) -> tuple[int, float, list[float]]:
+        """(frame, timestamp, xyxy) of the `i`-th box."""
+        return self.frames[i], self.times[i], self.xyxy[i]
 
     @property
     def track_id(self) -> int:
@@ -85,65 +95,43 @@ class TrackedObject:
 
     @property
     def first_frame(self) -> int:
-        return self.observations[0][0]
+        return self.frames[0]
 
     @property
     def last_frame(self) -> int:
-        return self.observations[-1][0]
+        return self.frames[-1]
 
 
-def objects_of(tracks: dict[int, TrackSummary]) -> list[TrackedObject]:
-    """Group track summaries by identity (`extra["identity_id"]`, else the track itself)."""
-    groups: dict[int, list[TrackSummary]] = defaultdict(list)
-    for summary in tracks.values():
-        if summary.observations:
-            groups[int(summary.extra.get("identity_id") or summary.track_id)].append(summary)
-    out = []
-    for identity, members in groups.items():
-        merged = sorted((obs, m.track_id) for m in members for obs in m.observations)
-        length = sum(m.length for m in members)
-        out.append(
-            TrackedObject(
-                identity,
-                members[0].class_name,
-                sorted(m.track_id for m in members),
-                [obs for obs, _ in merged],
-                [tid for _, tid in merged],
-                sum(m.confidence_sum for m in members) / max(1, length),
-            )
-        )
-    out.sort(key=lambda o: (o.first_frame, o.identity_id))
-    return out
-
-
-def video_objects(video: VideoResult) -> Iterator[TrackedObject]:
-    """The objects of a published video, built one at a time from its column arrays."""
-    obs = video.observations
-    slices = dict(obs.by_track())
+def tracked_objects(
+    tracks: Mapping[int, TrackSummary], boxes: Detections
+) -> Iterator[TrackedObject]:
+    """The objects (identities: `extra["identity_id"]`, else the track itself) of `tracks`,
+    one at a time, from their `boxes` sorted by track (`Detections.sorted_by_track`)."""
+    slices = dict(boxes.by_track())
     groups: dict[int, list[int]] = defaultdict(list)
-    for tid, summary in video.tracks.items():
+    for tid, summary in tracks.items():
         if tid in slices:
             groups[int(summary.extra.get("identity_id") or tid)].append(tid)
     for identity in sorted(groups):
         members = sorted(groups[identity])
         idx = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in members])
-        idx = idx[np.lexsort((obs.track[idx], obs.frame[idx]))]
-        boxes = [tuple(b) for b in np.round(obs.boxes[idx], 2).tolist()]
-        length = sum(video.tracks[t].length for t in members)
+        own = boxes[idx]
+        own = own[np.lexsort((own.tracker_id, own["frame"]))]
+        own.xyxy = np.round(own.xyxy.astype(np.float64), 2)
+        length = sum(tracks[t].length for t in members)
         yield TrackedObject(
             identity,
-            video.tracks[members[0]].class_name,
+            tracks[members[0]].class_name,
             members,
-            list(zip(obs.frame[idx].tolist(), obs.timestamp[idx].tolist(), boxes, strict=True)),
-            obs.track[idx].tolist(),
-            sum(video.tracks[t].confidence_sum for t in members) / max(1, length),
+            own,
+            sum(tracks[t].confidence_sum for t in members) / max(1, length),
         )
 
 
 def is_confirmed(obj: TrackedObject, confirm_s: float) -> bool:
     """Observed long enough (`confirm_s`) in enough samples to be an object, not flicker."""
-    obs = obj.observations
-    return len(obs) >= CONFIRM_MIN_OBSERVATIONS and obs[-1][1] - obs[0][1] >= confirm_s - 1e-6
+    times = obj.times
+    return len(times) >= CONFIRM_MIN_OBSERVATIONS and times[-1] - times[0] >= confirm_s - 1e-6
 
 
 def format_time(seconds: float) -> str:
@@ -269,13 +257,14 @@ class EventsStage(Stage):
                     bucket.tracks[label].update(final.get(t, t) for t in ids)
                 bucket.peak |= Counter(b["peak"])
         size = (video.info.width, video.info.height)
-        for row in stage._events_of(video_objects(video), size):
+        for row in stage._events_of(tracked_objects(video.tracks, video.observations), size):
             video.emit(Record.EVENT, row)
 
-    def events(self, ctx: RunContext) -> list[dict[str, Any]]:
-        """Every event from the objects (confirmed identities) in `ctx.tracks`, whose
-        summaries carry their observations."""
-        return self._events_of(objects_of(ctx.tracks), (ctx.info.width, ctx.info.height))
+    def events(self, ctx: RunContext, boxes: Detections) -> list[dict[str, Any]]:
+        """Every event from the objects (confirmed identities) of `ctx.tracks`, whose boxes
+        (sorted by track, with `frame` and `timestamp`) are `boxes`."""
+        size = (ctx.info.width, ctx.info.height)
+        return self._events_of(tracked_objects(ctx.tracks, boxes), size)
 
     def _events_of(
         self, objects: Iterable[TrackedObject], size: tuple[int, int]
@@ -287,7 +276,7 @@ class EventsStage(Stage):
                 continue
             identity_of.update({tid: obj.identity_id for tid in obj.track_ids})
             events.extend(self._enter_exit(obj, size))
-            boxes = np.array([obs[2] for obs in obj.observations], dtype=np.float64)
+            boxes = np.array(obj.xyxy, dtype=np.float64)
             points = anchor_points(boxes, self.anchor)
             for line in self.lines:
                 events.extend(self._crossings(obj, line, boxes, points))
@@ -301,10 +290,10 @@ class EventsStage(Stage):
 
     def _enter_exit(self, obj: TrackedObject, size: tuple[int, int]) -> list[dict[str, Any]]:
         label = f"{obj.class_name} {obj.identity_id}"
-        first, last = obj.observations[0], obj.observations[-1]
+        first, last = obj.sample(0), obj.sample(-1)
         duration = last[1] - first[1]
-        enter_edge = _edge(first[2], size, _outward(obj.observations, exiting=False))
-        exit_edge = _edge(last[2], size, _outward(obj.observations, exiting=True))
+        enter_edge = _edge(obj.xyxy[0], size, _outward(obj.xyxy, exiting=False))
+        exit_edge = _edge(obj.xyxy[-1], size, _outward(obj.xyxy, exiting=True))
         at_start = obj.first_frame == self.first_frame
         at_end = obj.last_frame == self.last_frame
         enter_text = f"{label} entered at {format_time(first[1])}"
@@ -366,7 +355,7 @@ class EventsStage(Stage):
     def _crossings(
         self, track: TrackedObject, line: Line, boxes: np.ndarray, points: np.ndarray
     ) -> list[dict[str, Any]]:
-        obs = track.observations
+        obs = [track.sample(i) for i in range(len(track.frames))]
         found: list[tuple[int, float, int, float]] = []  # (segment index, t, direction, time)
         for i in range(len(obs) - 1):
             hit = line.crossing(tuple(points[i]), tuple(points[i + 1]))
@@ -414,7 +403,7 @@ class EventsStage(Stage):
         threshold = zone.dwell_seconds
         if threshold is None:
             threshold = DEFAULT_DWELL_S
-        obs = track.observations
+        obs = [track.sample(i) for i in range(len(track.frames))]
         inside = zone.contains(points)
         rows = []
         i = 0
@@ -519,12 +508,11 @@ def _edge(
     return edge if speed[edge] > 0 else None
 
 
-def _outward(observations: list[Any], exiting: bool, window: int = 3) -> np.ndarray | None:
+def _outward(xyxy: list[list[float]], exiting: bool, window: int = 3) -> np.ndarray | None:
     """Direction of the box centre at the end (exit) or start (entry, reversed) of a path."""
-    if len(observations) < 2:
+    if len(xyxy) < 2:
         return None
-    part = observations[-window:] if exiting else observations[:window]
-    boxes = np.array([o[2] for o in part], dtype=np.float64)
+    boxes = np.array(xyxy[-window:] if exiting else xyxy[:window], dtype=np.float64)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     step = centres[-1] - centres[0]
     return step if exiting else -step

@@ -31,7 +31,6 @@ from capstone.tracking.repair import (
     CropAppearance,
     EndFeatures,
     Fragment,
-    Observation,
     RepairConfig,
     default_embedder,
     repair_fragments,
@@ -60,16 +59,6 @@ def config_from_options(options: Mapping[str, Any]) -> RepairConfig:
     """
     chosen = IdentityOptions.pick(options).model_dump(exclude_none=True)
     return RepairConfig(**{key.removeprefix("identity_"): value for key, value in chosen.items()})
-
-
-def stage_observations(tracks: dict) -> list[Observation]:
-    """The observations the stage repairs: every track's stored (clipped) boxes, with the
-    track's mean confidence."""
-    return [
-        Observation(frame, summary.track_id, xyxy, summary.mean_confidence, summary.class_name)
-        for summary in tracks.values()
-        for frame, _, xyxy in summary.observations
-    ]
 
 
 def _vector(value: np.ndarray | None) -> list[float] | None:
@@ -122,10 +111,9 @@ class IdentityStage(Stage):
         fragments = []
         for tid, part in obs.by_track():
             summary = video.tracks[tid]
-            scores = np.full(part.stop - part.start, summary.mean_confidence)
-            fragments.append(
-                Fragment(tid, summary.class_name, obs.frame[part], obs.boxes[part], scores)
-            )
+            own = obs[part]
+            own.confidence = np.full(len(own), summary.mean_confidence)  # scored per track
+            fragments.append(Fragment(own, summary.class_name))
             staged = video.members.get(tid, [tid])
             features[tid] = {
                 "head": per_staged.get(staged[0], {}).get("head"),
@@ -140,20 +128,26 @@ class IdentityStage(Stage):
         )
         for track_id, summary in video.tracks.items():
             summary.extra["identity_id"] = result.identity_of.get(track_id, track_id)
-        for o in result.interpolated:
+        filled = result.interpolated
+        for frame, track_id, xyxy in zip(
+            filled["frame"].tolist(),
+            filled.tracker_id.tolist(),  # type: ignore[union-attr]
+            filled.xyxy.tolist(),
+            strict=True,
+        ):
             video.emit(
                 Record.EVENT,
                 {
-                    "frame_number": o.frame,
-                    "timestamp": round(o.frame / video.info.fps, 4),
+                    "frame_number": frame,
+                    "timestamp": round(frame / video.info.fps, 4),
                     "event_type": "detection",
-                    "class_name": video.tracks[o.track_id].class_name,
+                    "class_name": video.tracks[track_id].class_name,
                     "confidence": None,
-                    "bbox": [round(v, 2) for v in o.xyxy],
-                    "track_id": o.track_id,
+                    "bbox": [round(v, 2) for v in xyxy],
+                    "track_id": track_id,
                     "attributes": {
                         "interpolated": True,
-                        "identity_id": result.identity_of.get(o.track_id, o.track_id),
+                        "identity_id": result.identity_of.get(track_id, track_id),
                     },
                 },
             )

@@ -24,7 +24,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from capstone.core.chunks import ChunkSpan
-from capstone.core.records import Observations, Record, Rows
+from capstone.core.detections import Detections
+from capstone.core.records import Record, Rows
 from capstone.store import analyses
 from capstone.store.bulk import RESULT_TABLES, by_table, copy_rows, table_for
 from capstone.store.engine import session_scope
@@ -346,8 +347,9 @@ def staged_tracks(analysis_id: int) -> list[tuple[int, int, dict[str, Any], byte
     return out
 
 
-def staged_observations(analysis_id: int, batch: int = 50_000) -> Observations:
-    """Every staged tracked box of the analysis as column arrays (a few dozen bytes each)."""
+def staged_observations(analysis_id: int, batch: int = 50_000) -> Detections:
+    """Every staged tracked box of the analysis (a few dozen bytes each), sorted by track
+    then frame, with `frame` and `timestamp` columns; classes are per track (summaries)."""
     frames, stamps, tracks, boxes, scores = [], [], [], [], []
     with session_scope() as session:
         raw = session.connection().connection.driver_connection
@@ -367,14 +369,16 @@ def staged_observations(analysis_id: int, batch: int = 50_000) -> Observations:
                 boxes.append(np.array(b, np.float64).reshape(-1, 4))
                 scores.append(np.array([v if v is not None else 0.0 for v in c], np.float64))
     if not frames:
-        return Observations.from_columns([], [], [], np.zeros((0, 4)), [])
-    return Observations.from_columns(
-        np.concatenate(frames),
-        np.concatenate(stamps),
-        np.concatenate(tracks),
+        frames, stamps, tracks = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0, np.int64)]
+        boxes, scores = [np.zeros((0, 4))], [np.zeros(0)]
+    track = np.concatenate(tracks)
+    return Detections(
         np.concatenate(boxes),
         np.concatenate(scores),
-    )
+        np.zeros(len(track), np.int64),
+        track,
+        data={"frame": np.concatenate(frames), "timestamp": np.concatenate(stamps)},
+    ).sorted_by_track()
 
 
 def _columns(table: str) -> list[str]:

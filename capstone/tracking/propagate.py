@@ -212,5 +212,9 @@ class BoxPropagator:
         out = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)[keep]
         idx = np.flatnonzero(keep)
         return Detections(
-            out / factor, last.confidence[idx], last.class_id[idx], None, last.class_names
+            (out / factor).astype(np.float32),
+            last.confidence[idx],
+            last.class_id[idx],
+            None,
+            last.class_names,
         )

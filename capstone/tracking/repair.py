@@ -20,12 +20,14 @@ successor and one predecessor), so chains of fragments become one identity. Shor
 inside an identity are then filled by interpolation. Nothing here reads ground truth;
 `bench/identity_repair.py` validates the thresholds (README, "Tracking quality").
 
->>> from capstone.tracking.repair import Observation, repair_identities
->>> obs = [Observation(f, 1, (0, 0, 10, 20), 0.9) for f in range(5)]
->>> obs += [Observation(f, 2, (0, 0, 10, 20), 0.9) for f in range(8, 12)]
->>> identities = repair_identities(obs, fps=10).identity_of
->>> identities[1] == identities[2]
-True
+>>> import numpy as np
+>>> from capstone.core.detections import Detections
+>>> frames = [0, 1, 2, 3, 4, 8, 9, 10, 11]  # track 1 lost at frame 5, track 2 from frame 8
+>>> boxes = Detections([[0, 0, 10, 20]] * 9, [0.9] * 9, [0] * 9, [1] * 5 + [2] * 4,
+...                    {0: "person"}, data={"frame": np.array(frames)})
+>>> result = repair_identities(boxes, fps=25)
+>>> result.identity_of[1] == result.identity_of[2], result.interpolated["frame"].tolist()
+(True, [5, 6, 7])
 """
 
 from __future__ import annotations
@@ -37,16 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Observation:
-    """One tracked box: frame number, raw tracker id, `xyxy`, confidence, class."""
-
-    frame: int
-    track_id: int
-    xyxy: tuple[float, float, float, float]
-    confidence: float
-    class_name: str = "object"
+from capstone.core.detections import Detections
 
 
 @dataclass
@@ -81,13 +74,17 @@ class RepairConfig:
     # motion-only links are not made at all
 
 
-@dataclass
 class Fragment:
-    track_id: int
-    class_name: str
-    frames: np.ndarray
-    boxes: np.ndarray  # (n, 4) xyxy
-    scores: np.ndarray = field(default_factory=lambda: np.ones(0))  # confidences
+    """One raw track's boxes in frame order: a view of its `Detections` (with `frame`)
+    as the float64 arrays the link costs are computed on."""
+
+    def __init__(self, detections: Detections, class_name: str | None = None) -> None:
+        self.detections = detections
+        self.track_id = int(detections.tracker_id[0])  # type: ignore[index]
+        self.class_name = class_name if class_name is not None else detections.labels[0]
+        self.frames: np.ndarray = np.asarray(detections["frame"], np.int64)
+        self.boxes: np.ndarray = detections.xyxy.astype(np.float64)
+        self.scores: np.ndarray = detections.confidence.astype(np.float64)
 
     @property
     def start(self) -> int:
@@ -109,12 +106,19 @@ class Fragment:
 class RepairResult:
     identity_of: dict[int, int]  # raw track id -> identity id
     links: list[tuple[int, int, float]]  # (from track, to track, cost)
-    interpolated: list[Observation] = field(default_factory=list)
+    interpolated: Detections = field(default_factory=lambda: _no_boxes())  # `frame` column
     camera_motion: float = 0.0  # estimated camera motion, box heights per second (median)
 
     @property
     def identities(self) -> int:
         return len(set(self.identity_of.values()))
+
+
+def _no_boxes() -> Detections:
+    empty = Detections.empty()
+    empty.tracker_id = np.zeros(0, np.int64)
+    empty.data = {"frame": np.zeros(0, np.int64)}
+    return empty
 
 
 def _mean_feature(features: np.ndarray | None) -> np.ndarray | None:
@@ -128,19 +132,17 @@ def _mean_feature(features: np.ndarray | None) -> np.ndarray | None:
     return mean / norm if norm > 0 else None
 
 
-def build_fragments(observations: Sequence[Observation]) -> list[Fragment]:
-    """Group observations by raw track id, in frame order."""
-    by_track: dict[int, list[Observation]] = defaultdict(list)
-    for obs in observations:
-        by_track[obs.track_id].append(obs)
-    fragments = []
-    for track_id, items in by_track.items():
-        items.sort(key=lambda o: o.frame)
-        frames = np.array([o.frame for o in items])
-        boxes = np.array([o.xyxy for o in items], dtype=np.float64)
-        scores = np.array([o.confidence for o in items], dtype=np.float64)
-        fragments.append(Fragment(track_id, items[0].class_name, frames, boxes, scores))
-    return fragments
+def build_fragments(detections: Detections) -> list[Fragment]:
+    """One fragment per raw track id (`tracker_id`), in frame order; fragments in the order
+    their tracks first appear in `detections`."""
+    if not len(detections):
+        return []
+    ids, first = np.unique(detections.tracker_id, return_index=True)  # type: ignore[call-overload]
+    rank = np.empty(len(ids), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(ids))
+    grouped = detections.sorted_by_track()
+    parts = [grouped[part] for _, part in grouped.by_track()]
+    return [Fragment(parts[k]) for k in np.argsort(rank, kind="stable")]
 
 
 class Appearance(Protocol):
@@ -155,12 +157,12 @@ class Appearance(Protocol):
 class FeatureRows:
     """Appearance from one precomputed feature per observation (aligned with the rows)."""
 
-    def __init__(
-        self, observations: Sequence[Observation], features: np.ndarray, window: int = 8
-    ) -> None:
+    def __init__(self, detections: Detections, features: np.ndarray, window: int = 8) -> None:
         self._rows: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for i, obs in enumerate(observations):
-            self._rows[obs.track_id].append((obs.frame, i))
+        frames = detections["frame"].tolist()
+        track_ids = detections.tracker_id.tolist()  # type: ignore[union-attr]
+        for i, (frame, track_id) in enumerate(zip(frames, track_ids, strict=True)):
+            self._rows[track_id].append((frame, i))
         self.features, self.window = features, window
 
     def end_features(
@@ -185,12 +187,9 @@ def _velocity(fragment: Fragment, window: int) -> np.ndarray:
 
 
 def _head_velocity(fragment: Fragment, window: int) -> np.ndarray:
-    reversed_fragment = Fragment(
-        fragment.track_id,
-        fragment.class_name,
-        -fragment.frames[:window][::-1],
-        fragment.boxes[:window][::-1],
-    )
+    head = fragment.detections[:window][::-1]
+    head.data = {"frame": -head["frame"]}
+    reversed_fragment = Fragment(head, fragment.class_name)
     return -_velocity(reversed_fragment, window)
 
 
@@ -298,13 +297,14 @@ def motion_cost(
 
 
 def repair_identities(
-    observations: Sequence[Observation],
+    detections: Detections,
     fps: float,
     appearance: Appearance | None = None,
     config: RepairConfig | None = None,
     frame_step: int = 1,
 ) -> RepairResult:
-    """Link fragments into identities; returns the mapping and the interpolated boxes.
+    """Link the tracks of `detections` (raw `tracker_id`s, a `frame` column) into
+    identities; returns the mapping and the interpolated boxes.
 
     `fps` is the video's frame rate (gaps are in video frames); `frame_step` the sampling
     stride, so interpolation fills only frames that were sampled.
@@ -321,7 +321,7 @@ def repair_identities(
       `ambiguity` gates, the gap is short (`max_gap_motion_s`) and the camera is still
       (`camera_max`); otherwise no link is made.
     """
-    return repair_fragments(build_fragments(observations), fps, appearance, config, frame_step)
+    return repair_fragments(build_fragments(detections), fps, appearance, config, frame_step)
 
 
 def repair_fragments(
@@ -437,7 +437,7 @@ def _interpolate(
     cfg: RepairConfig,
     frame_step: int,
     camera: CameraMotion | None = None,
-) -> list[Observation]:
+) -> Detections:
     """Linear boxes for the missing frames of each identity's short gaps (linear relative
     to the scene: the camera's estimated drift in between is added)."""
     limit = cfg.interpolate_max_s * fps
@@ -447,7 +447,7 @@ def _interpolate(
         by_identity[identity[fragment.track_id]].append(fragment)
     scores = np.concatenate([f.scores for f in fragments]) if fragments else np.zeros(0)
     floor = float(np.quantile(scores, cfg.interpolate_min_rank)) if len(scores) else 0.0
-    out: list[Observation] = []
+    out: list[Detections] = []
     for members in by_identity.values():
         if float(np.mean(np.concatenate([m.scores for m in members]))) < floor - 1e-9:
             continue  # a doubtful track: do not invent boxes for it
@@ -456,7 +456,8 @@ def _interpolate(
         raw_ids = np.concatenate([np.full(len(m.frames), m.track_id) for m in members])
         order = np.argsort(frames, kind="stable")
         frames, boxes, raw_ids = frames[order], boxes[order], raw_ids[order]
-        class_name = members[0].class_name
+        origin = members[0].detections[0]
+        filled: list[tuple[int, int, np.ndarray]] = []  # (frame, raw tracker id, xyxy)
         for k in range(len(frames) - 1):
             f0, f1 = int(frames[k]), int(frames[k + 1])
             h0, h1 = boxes[k][3] - boxes[k][1], boxes[k + 1][3] - boxes[k + 1][1]
@@ -468,10 +469,21 @@ def _interpolate(
                     if camera is not None:
                         dx, dy = camera.offset(f0, f) - w * camera.offset(f0, f1)
                         xyxy = xyxy + np.array([dx, dy, dx, dy])
-                    box = tuple(map(float, xyxy))
                     # the box belongs to the fragment before the gap (its raw tracker id)
-                    out.append(Observation(f, int(raw_ids[k]), box, 0.0, class_name))
-    return out
+                    filled.append((f, int(raw_ids[k]), xyxy))
+        if filled:
+            n = len(filled)
+            out.append(
+                Detections(
+                    np.array([box for _, _, box in filled], np.float64),
+                    np.zeros(n, np.float64),
+                    np.full(n, origin.class_id[0]),
+                    [tid for _, tid, _ in filled],
+                    origin.class_names,
+                    {"frame": np.array([f for f, _, _ in filled], np.int64)},
+                )
+            )
+    return Detections.merge(out) if out else _no_boxes()
 
 
 def _crop(image: np.ndarray, xyxy: Sequence[float]) -> np.ndarray | None:
@@ -556,28 +568,21 @@ def default_embedder() -> Any | None:
 
 
 def appearance_from_frames(
-    observations: Sequence[Observation],
+    detections: Detections,
     frames: Iterable[tuple[int, np.ndarray]],
     embedder: Any | None = None,
     window: int = 4,
 ) -> CropAppearance:
-    """Collect end crops for `observations` from `(frame number, image)` pairs in order."""
+    """Collect end crops for `detections` from `(frame number, image)` pairs in order."""
     appearance = CropAppearance(embedder if embedder is not None else default_embedder(), window)
-    by_frame: dict[int, list[Observation]] = defaultdict(list)
-    for obs in observations:
-        by_frame[obs.frame].append(obs)
+    by_frame: dict[int, list[int]] = defaultdict(list)
+    for i, frame in enumerate(detections["frame"].tolist()):
+        by_frame[frame].append(i)
+    track_ids = detections.tracker_id.tolist()  # type: ignore[union-attr]
     for number, image in frames:
-        for obs in by_frame.get(number, ()):
-            appearance.add(obs.track_id, image, obs.xyxy)
+        for i in by_frame.get(number, ()):
+            appearance.add(track_ids[i], image, detections.xyxy[i].tolist())
     return appearance
-
-
-def observations_of_rows(rows: Sequence[Any]) -> list[Observation]:
-    """MOT rows (`capstone.io.mot.MotRow`) as person observations, in row order."""
-    return [
-        Observation(r.frame, r.track_id, (r.x, r.y, r.x + r.w, r.y + r.h), r.score, "person")
-        for r in rows
-    ]
 
 
 def repair_mot_rows(
@@ -593,10 +598,12 @@ def repair_mot_rows(
     """Repair MOT rows (`capstone.io.mot.MotRow`): ids become identities, short gaps are
     interpolated. `frames` yields `(MOT frame number, BGR image)` for appearance (or pass
     `appearance` directly); without either, only motion-unambiguous links are made."""
-    observations = observations_of_rows(rows)
+    from capstone.io.mot import mot_rows_to_detections
+
+    detections = mot_rows_to_detections(rows)
     if appearance is None and frames is not None:
-        appearance = appearance_from_frames(observations, frames, embedder)
-    result = repair_identities(observations, fps, appearance, config, frame_step)
+        appearance = appearance_from_frames(detections, frames, embedder)
+    result = repair_identities(detections, fps, appearance, config, frame_step)
     return apply_repair(rows, result), result
 
 
@@ -605,17 +612,15 @@ def apply_repair(rows: Sequence[Any], result: RepairResult) -> list[Any]:
     from capstone.io.mot import MotRow
 
     repaired = [r._replace(track_id=result.identity_of.get(r.track_id, r.track_id)) for r in rows]
+    filled = result.interpolated
     repaired += [
-        MotRow(
-            o.frame,
-            result.identity_of.get(o.track_id, o.track_id),
-            o.xyxy[0],
-            o.xyxy[1],
-            o.xyxy[2] - o.xyxy[0],
-            o.xyxy[3] - o.xyxy[1],
-            0.5,
+        MotRow(frame, result.identity_of.get(tid, tid), x1, y1, x2 - x1, y2 - y1, 0.5)
+        for frame, tid, (x1, y1, x2, y2) in zip(
+            filled["frame"].tolist(),
+            filled.tracker_id.tolist(),  # type: ignore[union-attr]
+            filled.xyxy.tolist(),
+            strict=True,
         )
-        for o in result.interpolated
     ]
     repaired.sort(key=lambda r: (r.frame, r.track_id))
     return repaired

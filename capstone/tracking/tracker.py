@@ -89,8 +89,8 @@ class Tracker:
             return empty
         rows = np.asarray(rows, dtype=np.float64)
         return Detections(
-            xyxy=rows[:, :4],
-            confidence=rows[:, 5],
+            xyxy=rows[:, :4].astype(np.float32),
+            confidence=rows[:, 5].astype(np.float32),
             class_id=rows[:, 6].astype(np.int64),
             tracker_id=rows[:, 4].astype(np.int64),
             class_names=detections.class_names,
