@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from batch.lambda_handler import strict_json
 from capstone.errors import InputError
 from capstone.io.s3 import validate_key
 
@@ -68,9 +69,11 @@ def parse_message(body: str | bytes) -> list[S3Object]:
     if len(body) > MAX_BODY_CHARS:
         raise MalformedEventError(f"message body is {len(body)} characters; too large")
     try:
-        data = json.loads(body)
+        data = strict_json(body)
     except json.JSONDecodeError as exc:
         raise MalformedEventError(f"message body is not JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # too deep, NaN, 1e999, a 5,000-digit int
+        raise MalformedEventError(f"message body is not plain JSON ({exc})") from None
     if is_test_event(data):
         return []
     records = data.get("Records") if isinstance(data, dict) else None
@@ -78,7 +81,12 @@ def parse_message(body: str | bytes) -> list[S3Object]:
         raise MalformedEventError("message body has no S3 event Records")
     objects: list[S3Object] = []
     for number, record in enumerate(records, 1):
-        found = _parse_record(record, number)
+        try:
+            found = _parse_record(record, number)
+        except MalformedEventError:
+            raise
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise MalformedEventError(f"record {number}: {type(exc).__name__}: {exc}") from None
         if found is not None and all(found.uri != o.uri for o in objects):
             objects.append(found)
     return objects
@@ -109,11 +117,13 @@ def _parse_record(record: Any, number: int) -> S3Object | None:
     except InputError as exc:
         raise MalformedEventError(f"{where}: {exc}") from None
     size = obj.get("size")
+    if isinstance(size, bool) or not isinstance(size, int | float) or not 0 <= size < 2**63:
+        size = None  # informational only: the job reads the object itself
     return S3Object(
         bucket=bucket,
         key=key,
         event_name=name,
-        size=int(size) if isinstance(size, int | float) else None,
+        size=None if size is None else int(size),
         etag=obj.get("eTag") if isinstance(obj.get("eTag"), str) else None,
         sequencer=obj.get("sequencer") if isinstance(obj.get("sequencer"), str) else None,
         version_id=obj.get("versionId") if isinstance(obj.get("versionId"), str) else None,

@@ -4,12 +4,16 @@ Packaged as this single file (handler `lambda_handler.handler`), so it imports o
 standard library and boto3. Environment: `BATCH_JOB_QUEUE`, `BATCH_JOB_DEFINITION`;
 optional `CAPSTONE_ANALYSIS_PARAMS` (JSON analysis parameters: `chunk_s`, default 60, sets the
 split; when set it is passed to every job, so the jobs analyze with the parameters the split
-was made for) and `CAPSTONE_BATCH_ARRAY_MIN_CHUNKS` (default 2).
+was made for), `CAPSTONE_BATCH_ARRAY_MIN_CHUNKS` (default 2), and the budgets
+`MAX_VIDEO_DURATION_S` (default 86400) and `MAX_CHUNKS_PER_JOB` (default 1440), the same
+variables as the jobs' settings.
 
 Per SQS record (see batch/README.md for why):
 
 * `s3:TestEvent`, events that create nothing -> done (the event source mapping deletes it);
-* a body that is not an S3 event -> reported in `batchItemFailures`: it returns after the
+* a body that is not an S3 event (not JSON, nested deeper than 32, `NaN` / `Infinity` /
+  `1e999`, a non-string name: whatever one record raises) -> reported in
+  `batchItemFailures`, the other records still submitted: it returns after the
   visibility timeout and, after `maxReceiveCount` receives, lands in the dead-letter queue;
 * a video whose job is already active (same deterministic job name) -> done: that job
   holds the message that started it, so this duplicate adds nothing;
@@ -19,7 +23,10 @@ Per SQS record (see batch/README.md for why):
   `CAPSTONE_BATCH_MODE=chunk`: each stages its chunk) plus a **stitch job** `{name}`
   (`dependsOn` the array job, `CAPSTONE_BATCH_MODE=stitch`: publishes, running any chunk
   that is not done itself). No or hostile metadata, a short video, a failed HEAD, a message
-  naming several videos -> one job `{name}` as before (it runs every chunk itself).
+  naming several videos -> one job `{name}` as before (it runs every chunk itself). A
+  duration over `MAX_VIDEO_DURATION_S` or more chunks than `MAX_CHUNKS_PER_JOB` (the
+  metadata is the header's claim) -> never an array job: logged, and the single job fails
+  the analysis at once, permanently, with the budget named in its row (message to the DLQ).
 * the record is reported in `batchItemFailures` *on purpose*: the job (the stitch job of an
   array run) now owns the in-flight message (extends its visibility once it runs, deletes it
   on success, moves it to the DLQ on a permanent failure), so the event source mapping must
@@ -70,11 +77,61 @@ MAX_DURATION_S = 7 * 86400.0  # capstone.io.s3.MAX_DURATION_S
 DEFAULT_CHUNK_S = 60.0  # capstone.stages.params.AnalysisParams.chunk_s
 MIN_ARRAY_SIZE = 2  # AWS Batch accepts arrayProperties.size 2..10000
 MAX_CHUNKS = 2000  # capstone.core.chunks.MAX_CHUNKS: more chunks fail the analysis (single job)
+# Budgets, the same environment variables and defaults as capstone.config.Settings: above
+# them the video gets no array job; its single job fails it at once, permanently, with a
+# reason naming the budget (recorded in its analysis row) and dead-letters the message.
+ENV_MAX_CHUNKS = "MAX_CHUNKS_PER_JOB"
+ENV_MAX_DURATION = "MAX_VIDEO_DURATION_S"
+DEFAULT_MAX_CHUNKS = 1440  # Settings.max_chunks_per_job
+DEFAULT_MAX_DURATION_S = 86400.0  # Settings.max_video_duration_s
 ARRAY_SUFFIX = "-chunks"
 
 
 class BadRecord(ValueError):
     """An SQS record whose body is not an S3 event notification."""
+
+
+MAX_JSON_DEPTH = 32  # an S3 event nests 5 deep; json.loads recurses once per level
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def strict_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`json.loads` for hostile text: nesting deeper than `max_depth` is refused before
+    parsing (no `RecursionError`), and so are `NaN`, `Infinity` and numbers that overflow
+    to infinity (`1e999`). Raises `ValueError` (a `json.JSONDecodeError` for bad JSON).
+
+    >>> strict_json('{"a": [1, 2.5]}')
+    {'a': [1, 2.5]}
+    >>> for bad in ('[' * 5000 + ']' * 5000, '{"size": NaN}', '{"size": 1e999}'):
+    ...     try:
+    ...         strict_json(bad)
+    ...     except ValueError as exc:
+    ...         print(exc)
+    JSON nested deeper than 32 levels
+    NaN is not a JSON number
+    1e999 is not a finite number
+    """
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        c = token.group()
+        if c in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"JSON nested deeper than {max_depth} levels")
+        elif c in "]}":
+            depth -= 1
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def created_objects(body: str) -> list[tuple[str, str]]:
@@ -88,9 +145,11 @@ def created_objects(body: str) -> list[tuple[str, str]]:
     if len(body) > MAX_OVERRIDE_BODY:
         raise BadRecord(f"body of {len(body)} characters is too large for an S3 event")
     try:
-        data = json.loads(body)
+        data = strict_json(body)
     except json.JSONDecodeError as exc:
         raise BadRecord(f"body is not JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:
+        raise BadRecord(f"body is not plain JSON ({exc})") from None
     if isinstance(data, dict) and data.get("Event") == "s3:TestEvent":
         return []
     records = data.get("Records") if isinstance(data, dict) else None
@@ -101,11 +160,12 @@ def created_objects(body: str) -> list[tuple[str, str]]:
         try:
             name = record["eventName"]
             bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(record["s3"]["object"]["key"])
+            key = record["s3"]["object"]["key"]
         except (KeyError, TypeError):
             raise BadRecord("record lacks eventName, s3.bucket.name or s3.object.key") from None
         if not all(isinstance(v, str) and v for v in (name, bucket, key)):
-            raise BadRecord("record has an empty eventName, bucket or key")
+            raise BadRecord("record has an empty or non-string eventName, bucket or key")
+        key = unquote_plus(key)
         if name.startswith("ObjectCreated:") and (bucket, key) not in found:
             found.append((bucket, key))
     return found
@@ -164,6 +224,8 @@ class Split:
     chunk_s: float = DEFAULT_CHUNK_S
     min_chunks: int = MIN_ARRAY_SIZE
     params_json: str | None = None
+    max_chunks: int = DEFAULT_MAX_CHUNKS
+    max_duration_s: float = DEFAULT_MAX_DURATION_S
 
     @classmethod
     def from_env(cls, env: dict[str, str], s3: Any) -> Split:
@@ -184,7 +246,22 @@ class Split:
             min_chunks = min(min_chunks, MAX_CHUNKS)
         except ValueError:
             min_chunks = MIN_ARRAY_SIZE
-        return cls(s3=s3, chunk_s=chunk_s, min_chunks=min_chunks, params_json=params_json)
+        max_chunks, max_duration_s = DEFAULT_MAX_CHUNKS, DEFAULT_MAX_DURATION_S
+        try:
+            max_chunks = min(MAX_CHUNKS, max(1, int(env.get(ENV_MAX_CHUNKS) or max_chunks)))
+        except ValueError:
+            log.warning("%s is not an integer; using %d", ENV_MAX_CHUNKS, max_chunks)
+        duration = parse_duration(env.get(ENV_MAX_DURATION) or str(max_duration_s))
+        if duration is None:
+            log.warning("%s is not a duration; using %g s", ENV_MAX_DURATION, max_duration_s)
+        return cls(
+            s3=s3,
+            chunk_s=chunk_s,
+            min_chunks=min_chunks,
+            params_json=params_json,
+            max_chunks=max_chunks,
+            max_duration_s=duration or max_duration_s,
+        )
 
     def plan(self, bucket: str, key: str) -> int:
         """How many array children the video gets: 0 for a single job."""
@@ -199,9 +276,21 @@ class Split:
         duration = parse_duration(metadata.get(DURATION_METADATA))
         if duration is None:
             return 0
+        if duration > self.max_duration_s:  # a header's claim: never an array job
+            log.error(
+                "s3://%s/%s claims %.0f s, over %s=%g: no array job; the single job refuses it",
+                bucket, key, duration, ENV_MAX_DURATION, self.max_duration_s,
+            )  # fmt: skip
+            return 0
         n = chunk_count(duration, self.chunk_s)
-        # Too many chunks: the single job fails it once, permanently (use a larger chunk_s).
-        return n if self.min_chunks <= n <= MAX_CHUNKS else 0
+        if n > self.max_chunks:
+            log.error(
+                "s3://%s/%s: %d chunks of %g s, over %s=%d: no array job; the single job"
+                " refuses it",
+                bucket, key, n, self.chunk_s, ENV_MAX_CHUNKS, self.max_chunks,
+            )  # fmt: skip
+            return 0
+        return n if self.min_chunks <= n else 0
 
 
 def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:
@@ -280,17 +369,18 @@ def handle(
     failures: list[dict[str, str]] = []
     submitted: set[str] = set()
     for record in event.get("Records", []):
-        message_id = str(record.get("messageId", ""))
-        try:
+        message_id = str(record.get("messageId", "")) if isinstance(record, dict) else ""
+        try:  # whatever one record raises fails that record only, never the others
             objects = created_objects(str(record.get("body", "")))
-        except BadRecord as exc:
-            log.error("message %s rejected: %s", message_id, exc)
+            name = job_name_of(objects) if objects else ""
+        except Exception as exc:
+            reason = exc if isinstance(exc, BadRecord) else f"{type(exc).__name__}: {exc}"
+            log.error("message %s rejected: %s", message_id, reason)
             failures.append({"itemIdentifier": message_id})
             continue
         if not objects:
             log.info("message %s names no created object (test event); done", message_id)
             continue
-        name = job_name_of(objects)
         try:
             running = {"jobName": name} if name in submitted else active_job(batch, queue, name)
             if running is not None:

@@ -4,6 +4,7 @@ Stages are plain functions, usable one by one in a notebook and composed by the 
 """
 
 import os as _os
+import sys as _sys
 
 __version__ = "0.1.0"
 
@@ -27,4 +28,19 @@ def _keep_ultralytics_settings_in_home() -> None:
     _os.environ["YOLO_CONFIG_DIR"] = str(home)
 
 
-_keep_ultralytics_settings_in_home()
+class _BeforeUltralytics:
+    """Runs `_keep_ultralytics_settings_in_home` when `ultralytics` is first imported (not
+    here: reading the settings costs pydantic, and `capstone --help` needs none of it)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "ultralytics":
+            if self in _sys.meta_path:
+                _sys.meta_path.remove(self)
+            _keep_ultralytics_settings_in_home()
+        # None: the regular finders import it
+
+
+if "ultralytics" in _sys.modules:  # pragma: no cover (imported before capstone)
+    _keep_ultralytics_settings_in_home()
+else:
+    _sys.meta_path.insert(0, _BeforeUltralytics())

@@ -68,6 +68,49 @@ class Settings(BaseSettings):
     db_secret_arn: str | None = Field(
         default=None, description="AWS Secrets Manager secret holding the database credentials"
     )
+    # Database connections: pools sized from the server's limit, timeouts on every session.
+    capstone_api_processes: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="API processes sharing the database (`capstone serve` sets it for its"
+        " workers): each process's pool is its share of the server's connections",
+    )
+    db_reserved_connections: int | None = Field(
+        default=None,
+        ge=0,
+        description="connections kept out of the API pools for analysis workers, migrations,"
+        " the CLI and admin; unset: 5 + 4 per ANALYZE_WORKERS",
+    )
+    db_pool_size: int | None = Field(
+        default=None, ge=1, le=1000, description="connections a process keeps (unset: derived)"
+    )
+    db_max_overflow: int | None = Field(
+        default=None, ge=0, le=1000, description="connections beyond the kept ones (unset: derived)"
+    )
+    db_pool_timeout_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=300,
+        description="seconds a request waits for a pooled connection before a 503",
+    )
+    db_statement_timeout_s: float = Field(
+        default=30.0, ge=0, description="statement_timeout of every session (0: none)"
+    )
+    db_lock_timeout_s: float = Field(
+        default=5.0, ge=0, description="lock_timeout of every session (0: none)"
+    )
+    db_idle_in_transaction_timeout_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="idle_in_transaction_session_timeout of every session (0: none)",
+    )
+    db_publish_timeout_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="statement and idle-in-transaction timeout of an analysis's publishing"
+        " transaction, which moves all its staged rows (0: none)",
+    )
     capstone_home: Path = Field(
         default_factory=default_home,
         description="state directory; unset: <project root>/.capstone, else per-user",
@@ -95,6 +138,29 @@ class Settings(BaseSettings):
         default=2 * 1024**3, ge=1, description="upload and /analyze object size limit"
     )
     max_json_bytes: int = Field(default=1024**2, ge=1024, description="JSON request body limit")
+    max_image_pixels: int = Field(
+        default=4096 * 4096,
+        ge=1,
+        description="pixels of a search query image, read from its header before decoding",
+    )
+    page_cache_entries: int = Field(
+        default=2048, ge=0, description="rendered result pages kept in memory per process"
+    )
+    page_cache_bytes: int = Field(
+        default=64 * 1024**2, ge=0, description="bytes of rendered result pages kept per process"
+    )
+    http_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a client has to send a request's headers, from connecting or "
+        "from the first byte of its next request on a kept-alive connection",
+    )
+    http_keep_alive_s: int = Field(
+        default=30, ge=1, description="seconds an idle kept-alive connection stays open"
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=4096, description="bytes of a request's line and headers"
+    )
     analyze_buckets: str = Field(
         default="", description="comma-separated buckets /analyze may read (S3_BUCKET_RAW too)"
     )
@@ -111,6 +177,56 @@ class Settings(BaseSettings):
         le=3600,
         description="lease of an analysis and of each chunk: a killed worker's work is resumed"
         " by another once this long has passed without its heartbeat",
+    )
+
+    # Analysis budgets (worker, Batch jobs, Lambda): checked before the work they cost.
+    max_frame_pixels: int = Field(
+        default=4096 * 2160,
+        ge=64 * 64,
+        le=16384 * 16384,
+        description="pixels of a video frame (DCI 4K), from the header before decoding and"
+        " by the decoder before it allocates each frame",
+    )
+    decode_prefetch_bytes: int = Field(
+        default=128 * 1024**2,
+        ge=1,
+        description="bytes of decoded frames buffered ahead of the detector (at least one frame)",
+    )
+    max_video_duration_s: float = Field(
+        default=86400.0,
+        gt=0,
+        le=7 * 86400.0,
+        description="seconds of video one analysis covers: the header's duration is refused"
+        " above it, and decoding stops the analysis at it",
+    )
+    max_chunks_per_job: int = Field(
+        default=1440,
+        ge=1,
+        le=2000,
+        description="chunks one analysis (or one Batch array job) may plan",
+    )
+
+    # Dashboard (dashboards/): writes, its own analyses, the video player.
+    dashboard_allow_writes: bool = Field(
+        default=False,
+        description="the dashboard may upload and retry (still with an API token from"
+        " API_KEY_HASHES, unless CAPSTONE_AUTH_DISABLED=1)",
+    )
+    dashboard_max_analyses: int = Field(
+        default=1, ge=1, le=8, description="analyses the dashboard process runs at once"
+    )
+    dashboard_max_queued: int = Field(
+        default=4, ge=0, le=100, description="dashboard analyses waiting; beyond them: refused"
+    )
+    dashboard_presigned_urls: bool = Field(
+        default=False,
+        description="the player gets a presigned S3 URL (valid 1 h) instead of the video"
+        " bytes served by the dashboard",
+    )
+    dashboard_max_video_bytes: int = Field(
+        default=100 * 1024**2,
+        ge=0,
+        description="largest video the dashboard serves to its player (bytes; 0: no player)",
     )
 
     @property

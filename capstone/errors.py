@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 
 @dataclass(frozen=True)
 class ErrorPolicy:
@@ -87,6 +85,17 @@ class InputError(CapstoneError):
     code = "invalid_input"
 
 
+class BudgetExceededError(InputError):
+    """The input is over a resource budget (a setting such as `MAX_FRAME_PIXELS`), found
+    before the work it would cost: permanent, its message names the setting.
+
+    >>> policy_of(BudgetExceededError("x"))
+    ErrorPolicy(exit_code=4, http_status=422, retryable=False, code='budget_exceeded')
+    """
+
+    code = "budget_exceeded"
+
+
 class ModelNotFoundError(CapstoneError):
     """A model name or path did not resolve to weights."""
 
@@ -115,6 +124,6 @@ def policy_of(exc: BaseException) -> ErrorPolicy:
     (a bug, a dropped connection, a full disk) an internal error that a retry may fix."""
     if isinstance(exc, CapstoneError):
         return exc.policy()
-    if isinstance(exc, ValidationError | ValueError):
+    if isinstance(exc, ValueError):  # pydantic's ValidationError is a ValueError
         return _INVALID_VALUE
     return _INTERNAL

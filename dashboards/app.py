@@ -46,4 +46,15 @@ PAGES = {
 }
 st.session_state["_pages"] = PAGES
 
+from capstone.config import get_settings  # noqa: E402  (after the sys.path fix above)
+
+_settings = get_settings()
+if _settings.dashboard_allow_writes and not _settings.capstone_auth_disabled:
+    st.sidebar.text_input(
+        "API token",
+        type="password",
+        key="api_token",
+        help="Needed to upload and retry: an API key whose sha256 is in API_KEY_HASHES.",
+    )
+
 st.navigation(list(PAGES.values())).run()

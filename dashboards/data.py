@@ -379,23 +379,145 @@ def queue_depths() -> dict[str, Any] | None:
     }
 
 
+# --------------------------------------------------------------------------- writes
+
+
+class WriteRefused(DashboardError):
+    """A write without the rights to it (no or a wrong token, or writes off)."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+def write_refusal(token: str | None) -> str | None:
+    """Why this dashboard user may not change data (upload, retry), or None when they may.
+
+    Writes are off unless `DASHBOARD_ALLOW_WRITES=1`; when on, they need an API token that
+    matches `API_KEY_HASHES` (the API's own check, `service.auth.token_matches`), unless
+    `CAPSTONE_AUTH_DISABLED=1`. The dashboard never acts with the service's rights for
+    someone who merely reaches the page.
+    """
+    from service.auth import configured_hashes, token_matches
+
+    settings = get_settings()
+    if not settings.dashboard_allow_writes:
+        return (
+            "Uploads and retries are off in this dashboard "
+            "(set DASHBOARD_ALLOW_WRITES=1 to allow them, with an API token)."
+        )
+    if settings.capstone_auth_disabled:
+        return None
+    hashes = configured_hashes(settings)
+    if not hashes:
+        return "No API keys are configured (API_KEY_HASHES): uploads and retries are refused."
+    if not token:
+        return "Enter an API token in the sidebar to upload or retry."
+    if not token_matches(token, hashes):
+        return "The API token is not valid: uploads and retries are refused."
+    return None
+
+
+def require_write(token: str | None) -> None:
+    """Raise `WriteRefused` unless `write_refusal(token)` allows the write."""
+    reason = write_refusal(token)
+    if reason is not None:
+        raise WriteRefused(reason)
+
+
 # --------------------------------------------------------------------------- upload and analyze
 
 
 @dataclass
 class LocalJob:
-    """An analysis the dashboard runs in a background thread of its own process."""
+    """An analysis the dashboard runs in its bounded pool (`AnalysisPool`)."""
 
     video_id: str
     source: str
     started: float = field(default_factory=time.time)
-    status: str = "running"
+    status: str = "queued"  # queued -> running -> completed / failed / ...
     error: str | None = None
-    thread: threading.Thread | None = None
+    worker: str | None = None  # the pool thread that ran it
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the analysis has finished; False on timeout."""
+        return self.done.wait(timeout)
+
+
+class AnalysisPool:
+    """The analyses of this dashboard process: at most `workers` run at once (threads of one
+    `ThreadPoolExecutor`), at most `max_queued` more wait; beyond that a new one is refused
+    with a message (`DASHBOARD_MAX_ANALYSES`, `DASHBOARD_MAX_QUEUED`)."""
+
+    def __init__(self, workers: int, max_queued: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.workers, self.max_queued = workers, max_queued
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="dashboard-analysis")
+        self.lock = threading.Lock()
+        self.running = 0
+        self.queued = 0
+        self.peak_running = 0
+        self.threads: set[str] = set()  # names of the threads that ran analyses
+
+    def state(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "workers": self.workers,
+                "max_queued": self.max_queued,
+                "running": self.running,
+                "queued": self.queued,
+                "peak_running": self.peak_running,
+                "threads": len(self.threads),
+            }
+
+    def submit(self, job: LocalJob, work: Any) -> None:
+        """Queue `work()` for `job`, or raise `DashboardError` when the pool is full."""
+        with self.lock:
+            if self.running + self.queued >= self.workers + self.max_queued:
+                raise DashboardError(
+                    f"the dashboard already runs {self.running} analyses and {self.queued} "
+                    f"wait (DASHBOARD_MAX_ANALYSES={self.workers}, "
+                    f"DASHBOARD_MAX_QUEUED={self.max_queued}): try again later"
+                )
+            self.queued += 1
+
+        def run() -> None:
+            name = threading.current_thread().name
+            with self.lock:
+                self.queued -= 1
+                self.running += 1
+                self.peak_running = max(self.peak_running, self.running)
+                self.threads.add(name)
+            job.status, job.worker = "running", name
+            try:
+                work()
+            finally:
+                with self.lock:
+                    self.running -= 1
+                job.done.set()
+
+        self.executor.submit(run)
 
 
 _jobs: dict[str, LocalJob] = {}
 _jobs_lock = threading.Lock()
+_pool: AnalysisPool | None = None
+_KEEP_FINISHED = 50  # finished jobs remembered for the Videos page
+
+
+def analysis_pool() -> AnalysisPool:
+    """The process-wide pool, sized by the current settings (a settings change, as in tests,
+    makes a new pool; the old one finishes what it has)."""
+    global _pool
+    settings = get_settings()
+    size = (settings.dashboard_max_analyses, settings.dashboard_max_queued)
+    with _jobs_lock:
+        if _pool is None or (_pool.workers, _pool.max_queued) != size:
+            if _pool is not None:
+                _pool.executor.shutdown(wait=False)
+            _pool = AnalysisPool(*size)
+        return _pool
 
 
 def upload_target() -> str:
@@ -408,21 +530,25 @@ def save_upload(name: str, content: bytes) -> Path:
     if not content:
         raise InputError(f"{name}: the uploaded file is empty")
     safe = Path(name.replace("\\", "/")).name or "video"
-    folder = get_settings().home / "uploads" / f"{int(time.time() * 1000)}"
+    folder = get_settings().home / "uploads" / f"{time.time_ns()}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / safe
     path.write_bytes(content)
     return path
 
 
-def submit_upload(name: str, content: bytes, video_id: str | None = None) -> tuple[str, str]:
+def submit_upload(
+    name: str, content: bytes, video_id: str | None = None, *, token: str | None = None
+) -> tuple[str, str]:
     """Upload a video: to the raw bucket when a queue is configured, else analyze it here.
 
-    Returns (video_id, where): an `s3://` URI, or the local path being analyzed.
+    Needs write rights (`require_write(token)`). Returns (video_id, where): an `s3://` URI,
+    or the name of the local file being analyzed.
     """
     from capstone.core.ids import default_video_id
     from capstone.io.s3 import upload_video, validate_video_id
 
+    require_write(token)
     video_id = validate_video_id(video_id or default_video_id(name))
     path = save_upload(name, content)
     if upload_target() == "queue":
@@ -430,26 +556,31 @@ def submit_upload(name: str, content: bytes, video_id: str | None = None) -> tup
         key = upload_video(path, bucket, video_id, filename=path.name)
         path.unlink(missing_ok=True)
         return video_id, f"s3://{bucket}/{key}"
-    start_local_analysis(str(path), video_id)
-    return video_id, str(path)
+    try:
+        start_local_analysis(str(path), video_id)
+    except CapstoneError:
+        path.unlink(missing_ok=True)
+        raise
+    return video_id, path.name
 
 
 def start_local_analysis(
     source: str, video_id: str, params: dict[str, Any] | None = None
 ) -> LocalJob:
-    """Analyze `source` as `video_id` in a background thread (one at a time per video)."""
+    """Analyze `source` as `video_id` in the dashboard's bounded pool (one job per video at a
+    time; `DashboardError` when the pool is full)."""
     from capstone.runtime.pipeline import analyze
     from capstone.stages.params import AnalysisParams
 
     chosen = dict(params or {})
     chosen.setdefault("stages", DASHBOARD_STAGES)
     analysis_params = AnalysisParams(**chosen)
+    pool = analysis_pool()
     with _jobs_lock:
         running = _jobs.get(video_id)
-        if running is not None and running.status == "running":
+        if running is not None and not running.done.is_set():
             raise DashboardError(f"an analysis of {video_id!r} is already running here")
-        job = LocalJob(video_id=video_id, source=source)
-        _jobs[video_id] = job
+        job = _jobs[video_id] = LocalJob(video_id=video_id, source=source)
 
     def work() -> None:
         try:
@@ -458,13 +589,25 @@ def start_local_analysis(
         except Exception as exc:  # shown on the Videos page, never raised into a rerun
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
 
-    job.thread = threading.Thread(target=work, name=f"analyze-{video_id}", daemon=True)
-    job.thread.start()
+    try:
+        pool.submit(job, work)
+    except CapstoneError:
+        with _jobs_lock:
+            if _jobs.get(video_id) is job:
+                del _jobs[video_id]
+        raise
+    with _jobs_lock:
+        finished = [k for k, j in _jobs.items() if j.done.is_set()]
+        for key in finished[: max(0, len(_jobs) - _KEEP_FINISHED)]:
+            del _jobs[key]
     return job
 
 
-def retry(video_id: str) -> LocalJob:
-    """Run a failed video's latest analysis again, with the same parameters and source."""
+def retry(video_id: str, *, token: str | None = None) -> LocalJob:
+    """Run a failed video's latest analysis again, with the same parameters and source.
+
+    Needs write rights (`require_write(token)`)."""
+    require_write(token)
     video = queries.get_video(video_id)
     if video is None:
         raise DashboardError(f"no video {video_id!r}")
@@ -478,3 +621,72 @@ def retry(video_id: str) -> LocalJob:
 def local_jobs() -> list[LocalJob]:
     with _jobs_lock:
         return list(_jobs.values())
+
+
+# --------------------------------------------------------------------------- player
+
+
+def player_media(source: str | None) -> tuple[str | bytes | None, str | None]:
+    """What the player plays for a video's `source_uri`: (media, None), or (None, why not).
+
+    Media is the video's bytes, read here (up to `DASHBOARD_MAX_VIDEO_BYTES`) and served by
+    the dashboard itself; a presigned S3 URL (valid 1 h) only with
+    `DASHBOARD_PRESIGNED_URLS=1`. The reason never names a server path.
+    """
+    settings = get_settings()
+    cap = settings.dashboard_max_video_bytes
+    if not source:
+        return None, "The video file is not available here (no source)."
+    if source.startswith("s3://"):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from capstone.io.s3 import parse_s3_uri, s3_client
+
+        bucket, key = parse_s3_uri(source)
+        client = s3_client()
+        if settings.dashboard_presigned_urls:
+            url = client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
+            )
+            return url, None
+        try:
+            size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            if size > cap:
+                return None, _too_large(size, cap)
+            return _s3_bytes(source, size), None
+        except (BotoCoreError, ClientError):
+            return None, "The video file is not available here (the bucket cannot be read)."
+    path = Path(source)
+    if not path.is_file():
+        return None, "The video file is not available here."
+    size = path.stat().st_size
+    if size > cap:
+        return None, _too_large(size, cap)
+    return str(path), None
+
+
+def _too_large(size: int, cap: int) -> str:
+    return (
+        f"The video ({size / 1024**2:.1f} MiB) is larger than the player's limit "
+        f"(DASHBOARD_MAX_VIDEO_BYTES={cap}): not played here."
+    )
+
+
+_media_cache: dict[tuple[str, int], bytes] = {}
+
+
+def _s3_bytes(source: str, size: int) -> bytes:
+    """The bytes of an S3 video (the last two read are kept: reruns replay them)."""
+    from capstone.io.s3 import parse_s3_uri, s3_client
+
+    with _jobs_lock:
+        cached = _media_cache.get((source, size))
+    if cached is not None:
+        return cached
+    bucket, key = parse_s3_uri(source)
+    body = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read(size + 1)[:size]
+    with _jobs_lock:
+        _media_cache[(source, size)] = body
+        while len(_media_cache) > 2:
+            del _media_cache[next(iter(_media_cache))]
+    return body

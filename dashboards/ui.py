@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +26,7 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except CapstoneError as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
         if "not reachable" in str(exc):
             st.caption(
                 "Check `DATABASE_URL` (or start the embedded database with `capstone db up`)."
@@ -31,12 +34,62 @@ def guarded() -> Iterator[None]:
     except Exception as exc:
         if type(exc).__module__.startswith("streamlit"):
             raise
-        st.error(f"internal error: {type(exc).__name__}: {exc}")
+        st.error(md(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+_MD_SPECIAL = frozenset(string.punctuation)
+
+
+def md(value: object) -> str:
+    """`value` as markdown that shows exactly its text: every ASCII punctuation character is
+    backslash-escaped (CommonMark shows an escaped one literally), so user text (titles,
+    errors, event descriptions, line and zone names, ids) never becomes a link, an image,
+    emphasis, a heading, HTML, LaTeX or a Streamlit directive (`:red[...]`, `:material/...:`),
+    and no URL in it is turned into a link. Line breaks become spaces.
+
+    Streamlit's renderer (remark-gfm) also links bare URLs and e-mail addresses found in
+    the *unescaped* text (`http://`, `www.`, `a@b.c`): an invisible word joiner (U+2060)
+    goes where those patterns would match (`:`+`/`, `www`+`.`, after `@`).
+
+    >>> print(md("[click](x.png) ![x](x.png)"))
+    \\[click\\]\\(x\\.png\\) \\!\\[x\\]\\(x\\.png\\)
+    >>> [md(x).count(WORD_JOINER) for x in ("http://a.b", "www.a.b", "me@a.b", "a: b/c")]
+    [1, 1, 1, 0]
+    >>> md("bikes 2")
+    'bikes 2'
+    """
+    text = _AUTOLINK.sub(WORD_JOINER, " ".join(str(value).splitlines()))
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=:)(?=/)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+
+
+def start_time(raw: object, duration: float | None) -> tuple[float, str | None]:
+    """The player's start from the `t` query parameter: (seconds, None), or (0.0, why) for a
+    value that is not a finite number >= 0; a start beyond the video's end is clamped to it.
+
+    >>> start_time("12.5", 60.0), start_time("inf", 60.0)[0], start_time("90", 60.0)
+    ((12.5, None), 0.0, (60.0, None))
+    """
+    if raw is None or raw == "":
+        return 0.0, None
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        shown = str(raw)[:40]
+        return 0.0, f"Ignoring t={shown}: the start must be a number of seconds >= 0."
+    if duration is not None and math.isfinite(duration) and duration > 0:
+        value = min(value, float(duration))
+    return value, None
 
 
 def fmt_seconds(value: float | None) -> str:
     """`75.5` -> `1:15.5`; None -> `—`."""
-    if value is None:
+    if value is None or not math.isfinite(float(value)):
         return "—"
     minutes, seconds = divmod(float(value), 60.0)
     return f"{int(minutes)}:{seconds:04.1f}"
@@ -60,3 +113,9 @@ def status_badge(status: str | None) -> str:
 
 def query_param(name: str, default: Any = None) -> Any:
     return st.query_params.get(name, default)
+
+
+def api_token() -> str | None:
+    """The API token typed into the sidebar (`dashboards/app.py`), if any."""
+    token = st.session_state.get("api_token")
+    return token.strip() or None if isinstance(token, str) else None

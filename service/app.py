@@ -32,6 +32,7 @@ from service.jobs import AnalysisJobs
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, configure_logging
 from service.routes import analyze, health, models, search, upload, videos
+from service.values import NulGuardMiddleware
 
 log = logging.getLogger("capstone.service")
 
@@ -76,6 +77,7 @@ def create_app() -> FastAPI:
     for module in (health, analyze, upload, videos, models):
         app.include_router(module.router)
     app.include_router(search.router)
+    app.add_middleware(NulGuardMiddleware)  # innermost: after auth and the size cap
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from capstone.errors import CapstoneError, policy_of
@@ -33,6 +36,13 @@ _CODES = {
     422: "invalid_input",
     500: "internal_error",
     503: "unavailable",
+}
+# Database errors that a retry may get past (SQLSTATE -> reason, Retry-After seconds).
+_DATABASE_BUSY = {
+    "53300": ("the database's connection limit is reached", "1"),  # too_many_connections
+    "57014": ("the query ran past DB_STATEMENT_TIMEOUT_S", "5"),  # query_canceled
+    "55P03": ("a lock wait ran past DB_LOCK_TIMEOUT_S", "1"),  # lock_not_available
+    "57P03": ("the database is starting", "5"),  # cannot_connect_now
 }
 # Answers that the same request may not get again: the server was busy, down or broken.
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -176,6 +186,47 @@ def install(app: FastAPI) -> None:
             exc.public_detail(),
             code=policy.code,
             retryable=policy.retryable,
+            headers={"Retry-After": "5"} if policy.http_status == 503 and policy.retryable else {},
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(psycopg.DataError)
+    @app.exception_handler(ValueError)
+    async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
+        # A value that got past validation and that the database (or a library) refuses:
+        # out of range for its column, a NUL, ... The client's to change: 422, not 500.
+        log.warning("value refused: %s: %s", type(exc).__name__, str(exc).splitlines()[:1])
+        policy = policy_of(exc if isinstance(exc, ValueError) else ValueError())
+        return error_json(
+            request,
+            policy.http_status,
+            "invalid value: a parameter is out of range or holds characters that cannot be stored",
+            code=policy.code,
+            retryable=policy.retryable,
+        )
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # A burst beyond the pool or the server's connections, a statement or lock timeout,
+        # the database away: a fast 503 to retry, never a 500 (nor the server's address).
+        if isinstance(exc, sa_exc.TimeoutError):
+            reason, retry_after = "no database connection free in time", "1"
+        else:
+            orig = getattr(exc, "orig", exc)
+            state = getattr(orig, "sqlstate", None) or ""
+            message = str(orig)
+            if not state and ("too many" in message or "connection slots" in message):
+                state = "53300"  # refused at connect: psycopg gives no SQLSTATE
+            reason, retry_after = _DATABASE_BUSY.get(state, ("database unavailable", "5"))
+        log.warning("503 %s: %s", type(exc).__name__, reason)
+        return error_json(
+            request,
+            503,
+            f"database busy: {reason}; retry later",
+            code="database_busy",
+            headers={"Retry-After": retry_after},
         )
 
     @app.exception_handler(Exception)

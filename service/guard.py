@@ -4,8 +4,9 @@ FastAPI reads and parses a JSON body before it runs the route's dependencies, so
 this an unauthenticated client could make the server parse a body of any size. This pure
 ASGI middleware runs the same auth check as the routes (`service.auth.check`) on every
 request that carries a body, then reads at most `MAX_JSON_BYTES` of it (413 beyond) and
-hands it on. Multipart uploads are left to their route, which authenticates first and caps
-the stream while it arrives (`MAX_UPLOAD_BYTES`).
+hands it on, whatever its content type (multipart included). Only the upload route is left to
+itself: it authenticates before it reads, and caps the stream while it arrives
+(`MAX_UPLOAD_BYTES`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from service.auth import check
 from service.errors import ApiError, error_json
 
 READ_POSTS = frozenset({"/search"})  # POST routes that only read
+UPLOAD_PATH = "/db/videos/upload/"  # authenticates, then streams a capped multipart body
 
 
 def _credentials(headers: Headers) -> HTTPAuthorizationCredentials | None:
@@ -37,10 +39,10 @@ class BodyGuardMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        if headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        if scope["path"] == UPLOAD_PATH:
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
         try:
             check(_credentials(headers), write=scope["path"] not in READ_POSTS)
         except ApiError as exc:

@@ -90,7 +90,10 @@ class AnalysisJobs:
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "service.worker", "--slots", str(self.workers)]
         command += ["--idle-exit", str(self.idle_exit_s)]
-        return subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
+        # A worker is no API process: its few connections come out of the reserved ones
+        # (DB_RESERVED_CONNECTIONS), not out of a share of the API processes'.
+        env = {k: v for k, v in os.environ.items() if k != "CAPSTONE_API_PROCESSES"}
+        return subprocess.Popen(command, cwd=ROOT, env=env)
 
     @staticmethod
     async def wait(analysis_id: int, timeout_s: float) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 from capstone.errors import CapstoneError
 from capstone.store import queries
@@ -25,12 +26,20 @@ class _AnalysisCollector(Collector):
     """Analyses by status and frames processed, read from the database per scrape."""
 
     def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "capstone_database_up", "Whether the database answered this scrape (1) or not (0)"
+        )
         try:
             counts = queries.analysis_status_counts()
             frames = queries.frames_processed_total()
-        except (CapstoneError, OSError) as exc:
+        except (CapstoneError, SQLAlchemyError, OSError) as exc:
+            # Down: the request metrics are still served; the reason goes to the log only.
             log.warning("metrics: database not readable: %s", exc)
+            up.add_metric([], 0)
+            yield up
             return
+        up.add_metric([], 1)
+        yield up
         gauge = GaugeMetricFamily(
             "capstone_analyses", "Analyses stored, by status", labels=["status"]
         )

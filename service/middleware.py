@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.metrics import Metrics
 
 log = logging.getLogger("capstone.service")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +61,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(8).hex()
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else os.urandom(8).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()

@@ -45,6 +45,7 @@ TABLE: dict[str, tuple[int, int, bool, str]] = {
     "capstone.errors.InputError": (4, 422, False, "invalid_input"),
     "capstone.errors.ModelNotFoundError": (5, 422, False, "model_not_found"),
     "capstone.errors.EvaluationError": (6, 422, False, "evaluation_failed"),
+    "capstone.errors.BudgetExceededError": (4, 422, False, "budget_exceeded"),
     "capstone.core.video.DecodeError": (4, 422, False, "invalid_input"),
     "capstone.models.embedders.WeightsIntegrityError": (5, 500, False, "weights_corrupt"),
     "capstone.store.analyses.AnalysisBusyError": (6, 409, True, "analysis_running"),
@@ -52,6 +53,7 @@ TABLE: dict[str, tuple[int, int, bool, str]] = {
     "capstone.store.analyses.ContentConflictError": (4, 409, False, "content_conflict"),
     "capstone.search.query.SearchInputError": (4, 422, False, "invalid_input"),
     "capstone.search.query.SearchReferenceNotFound": (4, 404, False, "not_found"),
+    "capstone.search.query.ImageTooLarge": (4, 413, False, "image_too_large"),
     "capstone.runtime.heartbeat.AnalysisCancelled": (1, 503, True, "cancelled"),
     "capstone.runtime.local_stack.StackError": (1, 503, True, "stack_unavailable"),
     "capstone.runtime.notebooks.NotebookError": (7, 500, True, "notebook_failed"),
@@ -60,6 +62,7 @@ TABLE: dict[str, tuple[int, int, bool, str]] = {
     "batch.process_video.PermanentFailure": (1, 500, False, "permanent_failure"),
     "batch.process_video.Stopped": (143, 500, True, "stopped"),
     "dashboards.data.DashboardError": (1, 422, False, "invalid_request"),
+    "dashboards.data.WriteRefused": (1, 403, False, "forbidden"),
 }
 
 

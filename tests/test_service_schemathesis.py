@@ -2,13 +2,17 @@
 
 Every operation, with valid and with invalid generated input, with and without a token:
 no 5xx, every status code documented, every response matching its schema and content type.
+A third pass takes valid input and puts a hostile value in one parameter or body field: a
+string holding a NUL character, or an integer beyond 64 bits (issue 29).
 Runs in-process (ASGI) against the real embedded database and moto's S3.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import hypothesis.strategies as st
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -29,7 +33,44 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
+HOSTILE = "hostile"  # valid input with one NUL string or beyond-64-bit integer in it
+EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6, HOSTILE: 16}
+NUL_TEXT = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=4), st.text(max_size=4))
+HUGE_INT = st.one_of(
+    st.integers(min_value=2**63, max_value=2**80),
+    st.integers(min_value=-(2**80), max_value=-(2**63) - 1),
+)
+
+
+def _leaves(value: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths to the string and integer leaves of a JSON body."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _leaves(item, (*where, key))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _leaves(item, (*where, i))]
+    if isinstance(value, str | int) and not isinstance(value, bool) and where:
+        return [where]
+    return []
+
+
+def _make_hostile(case: schemathesis.Case, data: st.DataObject) -> None:
+    """Put a NUL string or a huge integer into one query/path parameter or body leaf."""
+    spots: list[tuple[str, Any]] = [("query", name) for name in case.query or {}]
+    spots += [("path", name) for name in case.path_parameters or {}]
+    if isinstance(case.body, dict | list):
+        spots += [("body", leaf) for leaf in _leaves(case.body)]
+    if not spots:
+        return
+    kind, where = data.draw(st.sampled_from(spots), label="where")
+    value = data.draw(st.one_of(NUL_TEXT, HUGE_INT), label="hostile value")
+    if kind == "body":
+        parent = case.body
+        for step in where[:-1]:
+            parent = parent[step]
+        parent[where[-1]] = value
+    else:
+        params = case.query if kind == "query" else case.path_parameters
+        params[where] = str(value)  # type: ignore[index]
 
 
 @pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
@@ -54,8 +95,9 @@ def test_every_operation_conforms_to_its_schema(
         operation = result.ok()
         operations += 1
         for mode, examples in EXAMPLES.items():
+            generation = GenerationMode.POSITIVE if mode == HOSTILE else mode
 
-            @given(case=operation.as_strategy(generation_mode=mode))
+            @given(case=operation.as_strategy(generation_mode=generation), data=st.data())
             @settings(
                 max_examples=examples,
                 deadline=None,
@@ -63,7 +105,9 @@ def test_every_operation_conforms_to_its_schema(
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
-            def check(case: schemathesis.Case) -> None:
+            def check(case: schemathesis.Case, data: st.DataObject) -> None:
+                if mode == HOSTILE:  # noqa: B023  (called at once, in this iteration)
+                    _make_hostile(case, data)
                 # ?wait=true on /analyze would run real analyses; keep calls short.
                 if case.operation.path == "/analyze":
                     case.query = {**(case.query or {}), "wait": "false"}

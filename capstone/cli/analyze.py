@@ -7,19 +7,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from capstone.core.geometry import load_geometry, parse_line_spec, parse_zone_spec
 from capstone.errors import CapstoneError, ConfigError, InputError
-from capstone.stages.params import ALL_STAGES, AnalysisParams
 
 if TYPE_CHECKING:
     from capstone.runtime.pipeline import AnalysisResult
+    from capstone.stages.params import AnalysisParams
 
 console = Console(stderr=True)
+# the stage registry's names (`capstone.stages.params.ALL_STAGES`; a test keeps them equal),
+# written out so that `--help` does not import the stages
+STAGE_NAMES = ("detect", "track", "depth", "events", "display", "embed", "identity")
 
 
 def load_options(path: Path | None) -> dict:
@@ -40,6 +40,10 @@ def load_options(path: Path | None) -> dict:
 
 
 def build_params(**fields: object) -> AnalysisParams:
+    from pydantic import ValidationError
+
+    from capstone.stages.params import AnalysisParams
+
     clean = {k: v for k, v in fields.items() if v is not None}
     try:
         return AnalysisParams(**clean)
@@ -63,7 +67,7 @@ def analyze(
     ] = None,
     conf: Annotated[float | None, typer.Option(help="detector confidence threshold")] = None,
     stages: Annotated[
-        str | None, typer.Option(help=f"comma-separated stages ({', '.join(ALL_STAGES)})")
+        str | None, typer.Option(help=f"comma-separated stages ({', '.join(STAGE_NAMES)})")
     ] = None,
     options: Annotated[
         Path | None, typer.Option("--options", help="YAML/JSON file of stage options")
@@ -99,6 +103,15 @@ def analyze(
 
     Rows are staged chunk by chunk while it runs; an interrupted run resumes at its first
     unfinished chunk when started again with the same parameters."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from capstone.core.geometry import load_geometry, parse_line_spec, parse_zone_spec
     from capstone.runtime.pipeline import analyze as run_analysis
 
     stage_options = load_options(options)

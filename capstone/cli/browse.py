@@ -7,28 +7,50 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from capstone.cli.tables import Column, table
 from capstone.errors import InputError
 
 
-def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[_cell(row.get(c)) for c in columns])
-    return table
+def _time(seconds: Any) -> str:
+    """`m:ss.d`, or `h:mm:ss.d` from one hour on.
 
-
-def _cell(value: Any) -> str:
-    if value is None:
+    >>> _time(83.25), _time(3723.25), _time(None)
+    ('1:23.2', '1:02:03.2', '')
+    """
+    if seconds is None:
         return ""
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, list):
-        return "[" + ", ".join(f"{v:.0f}" if isinstance(v, float) else str(v) for v in value) + "]"
-    return str(value)
+    tenths = round(float(seconds) * 10)
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    text = f"{rest // 10:02d}.{rest % 10}"
+    return f"{hours}:{minutes:02d}:{text}" if hours else f"{minutes}:{text}"
+
+
+def _date(value: Any) -> str:
+    return str(value)[:16] if value is not None else ""
+
+
+VIDEO_COLUMNS = [
+    Column("video_id", "video"),
+    Column("status"),
+    Column("duration", "length", format=_time, justify="right"),
+    Column("fps", min_width=100),
+    Column("width", min_width=110),
+    Column("height", min_width=110),
+    Column("created_at", "created", min_width=90, format=_date),
+    Column("title", flexible=True),
+]
+EVENT_COLUMNS = [
+    Column("frame_number", "frame", justify="right"),
+    Column("timestamp", "time", format=_time, justify="right"),
+    Column("event_type", "type"),
+    Column("class_name", "class"),
+    Column("track_id", "track", justify="right"),
+    Column("confidence", "conf", min_width=90, justify="right"),
+    Column("bbox", min_width=130),
+    Column("description", flexible=True),
+]
 
 
 def videos(
@@ -47,8 +69,9 @@ def videos(
     if not page["items"]:
         typer.echo("no videos yet: run `capstone analyze VIDEO` or upload one")
         return
-    columns = ["video_id", "title", "status", "duration", "fps", "width", "height", "created_at"]
-    Console().print(_table(f"videos ({page['total']} in all)", page["items"], columns))
+    console = Console()
+    title = f"videos ({page['total']} in all)"
+    console.print(table(title, page["items"], VIDEO_COLUMNS, console.width))
 
 
 def events(
@@ -80,15 +103,6 @@ def events(
     if as_json:
         typer.echo(json.dumps(page, default=str, indent=2))
         return
-    columns = [
-        "frame_number",
-        "timestamp",
-        "event_type",
-        "class_name",
-        "track_id",
-        "confidence",
-        "bbox",
-        "description",
-    ]
     title = f"{video_id}: {page['total']} events (showing {len(page['items'])} from {offset})"
-    Console().print(_table(title, page["items"], columns))
+    console = Console()
+    console.print(table(title, page["items"], EVENT_COLUMNS, console.width))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from capstone.config import get_settings
-
 app = typer.Typer(
     help="Manage the database: embedded server, schema migrations, URL.", no_args_is_help=True
 )
@@ -25,6 +23,7 @@ def up() -> None:
 @app.command("down")
 def down() -> None:
     """Stop the embedded PostgreSQL of this project's CAPSTONE_HOME (no-op if not running)."""
+    from capstone.config import get_settings
     from capstone.store.server import stop_embedded
 
     stopped = stop_embedded(get_settings().pgdata)
@@ -35,6 +34,7 @@ def down() -> None:
 def status() -> None:
     """Show the state directory (CAPSTONE_HOME) and database in use, whether it answers, and
     its schema revision."""
+    from capstone.config import get_settings
     from capstone.store import migrate
     from capstone.store.engine import resolve_database_url
     from capstone.store.server import embedded_running

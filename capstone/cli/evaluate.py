@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from capstone.config import get_settings
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -166,6 +164,8 @@ def mot(
     elif f"{default.tracker}+repair" in rows:
         rows["default"] = rows[f"{default.tracker}+repair"]
     results = evaluate.evaluate_many(sequence.root, rows)
+
+    from capstone.config import get_settings
 
     out_dir = (output or get_settings().home / "eval") / sequence.name
     written = [mot_files.write_mot(r, out_dir / f"{source}-{name}.txt") for name, r in rows.items()]

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from capstone.cli.tables import Column, table
 from capstone.errors import InputError
 
 
@@ -109,19 +109,28 @@ def search(
     if not hits:
         Console(stderr=True).print("no results")
         return
-    table = Table(title=f"{len(hits)} result(s)")
-    for column in ("#", "video", "frame", "t (s)", "class", "score", "by", "what"):
-        table.add_column(column)
-    for i, h in enumerate(hits, 1):
-        what = h.description or (f"track {h.track_id}" if h.track_id is not None else "")
-        table.add_row(
-            str(i),
-            h.video_id,
-            str(h.frame_number),
-            f"{h.timestamp:.2f}" if h.timestamp is not None else "",
-            h.class_name or "",
-            f"{h.score:.4f}",
-            h.retriever,
-            what[:60],
-        )
-    Console(width=160).print(table)
+    rows = [
+        {
+            "#": i,
+            "video": h.video_id,
+            "frame": h.frame_number,
+            "t (s)": f"{h.timestamp:.2f}" if h.timestamp is not None else "",
+            "class": h.class_name or "",
+            "score": f"{h.score:.4f}",
+            "by": h.retriever,
+            "what": h.description or (f"track {h.track_id}" if h.track_id is not None else ""),
+        }
+        for i, h in enumerate(hits, 1)
+    ]
+    columns = [
+        Column("#", justify="right"),
+        Column("video"),
+        Column("frame", justify="right"),
+        Column("t (s)", justify="right"),
+        Column("class"),
+        Column("score", justify="right"),
+        Column("by", min_width=100),
+        Column("what", flexible=True),
+    ]
+    console = Console()
+    console.print(table(f"{len(hits)} result(s)", rows, columns, console.width))

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from capstone.config import Settings
+
+
+def uvicorn_options(settings: Settings | None = None) -> dict[str, object]:
+    """How `capstone serve` configures uvicorn's connections (tests start theirs with these):
+    the HTTP protocol with a header deadline (`service.server`, named by path: the library
+    does not import the service), the keep-alive timeout and the request-head cap."""
+    from capstone.config import get_settings
+
+    settings = settings or get_settings()
+    return {
+        "http": "service.server:HttpProtocol",
+        "timeout_keep_alive": settings.http_keep_alive_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
 
 
 def serve(
@@ -18,7 +36,7 @@ def serve(
     import uvicorn
 
     from capstone.config import get_settings
-    from capstone.store.engine import resolve_database_url
+    from capstone.store.engine import reset_engines, resolve_database_url
     from capstone.store.migrate import ensure_schema
 
     url = resolve_database_url()  # starts the embedded server when no DATABASE_URL is set
@@ -31,6 +49,11 @@ def serve(
             err=True,
         )
     workers = workers or max(1, os.cpu_count() or 1)
+    # Each API process's pool is its share of the database's connections: tell the workers
+    # how many share it (more when CAPSTONE_API_PROCESSES counts other hosts' too).
+    os.environ["CAPSTONE_API_PROCESSES"] = str(max(workers, settings.capstone_api_processes))
+    get_settings.cache_clear()
+    reset_engines()  # this process only supervises: it keeps no pooled connection
     typer.echo(
         f"serving on http://{host}:{port} with {workers} worker process(es) (docs at /docs); "
         f"analyses run in up to {settings.analyze_workers} analysis worker process(es)",
@@ -42,6 +65,6 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,
-        timeout_keep_alive=30,
         log_level="info",
+        **uvicorn_options(),
     )

@@ -66,11 +66,21 @@ class ChunkSpan:
         return max(0, -(-self.end // self.step) - -(-self.start // self.step))
 
 
+def planned_chunks(*, frame_count: int, fps: float, chunk_s: float, step: int) -> int:
+    """How many chunks `plan_chunks` makes (without making them).
+
+    >>> planned_chunks(frame_count=250, fps=25.0, chunk_s=4.0, step=1)
+    3
+    """
+    frames_per_chunk = max(step, round(chunk_s * fps / step) * step)
+    return max(1, -(-max(1, frame_count) // frames_per_chunk))
+
+
 def plan_chunks(*, frame_count: int, fps: float, chunk_s: float, step: int) -> list[ChunkSpan]:
     """Chunks of `chunk_s` seconds over `frame_count` video frames, on sampled-frame
     boundaries (a chunk starts on a multiple of `step`)."""
     frames_per_chunk = max(step, round(chunk_s * fps / step) * step)
-    n = max(1, -(-max(1, frame_count) // frames_per_chunk))
+    n = planned_chunks(frame_count=frame_count, fps=fps, chunk_s=chunk_s, step=step)
     if n > MAX_CHUNKS:
         raise ValueError(f"{n} chunks of {chunk_s:g} s: at most {MAX_CHUNKS}; use a larger chunk_s")
     warm = round(overlap_s(chunk_s) * fps / step) * step

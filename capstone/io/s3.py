@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from capstone.config import get_settings
 from capstone.errors import InputError
 
-_SAFE_KEY = re.compile(r"^[\w\-./ +=@,()!']+$")
+_SAFE_KEY = re.compile(r"[\w\-./ +=@,()!']+")  # whole keys only: `fullmatch`
 
 
 def s3_client() -> Any:
@@ -36,7 +36,7 @@ def validate_key(key: str) -> str:
     """Reject keys that could escape a directory when used as a path."""
     if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key or "\x00" in key:
         raise InputError(f"invalid object key {key!r}")
-    if not _SAFE_KEY.match(key):
+    if not _SAFE_KEY.fullmatch(key):
         raise InputError(f"object key {key!r} has unsupported characters")
     return key
 
@@ -108,7 +108,7 @@ def fetch(source: str | Path) -> tuple[Path, str]:
 
 
 VIDEO_ID_METADATA = "video-id"
-_VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_VIDEO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # whole ids only: `fullmatch`
 
 
 def validate_video_id(video_id: str) -> str:
@@ -117,7 +117,7 @@ def validate_video_id(video_id: str) -> str:
     >>> validate_video_id("test-001")
     'test-001'
     """
-    if not _VIDEO_ID.match(video_id) or ".." in video_id:
+    if not _VIDEO_ID.fullmatch(video_id) or ".." in video_id:
         raise InputError(f"invalid video id {video_id!r}: use 1-128 letters, digits, '_', '-', '.'")
     return video_id
 
@@ -255,7 +255,7 @@ def video_id_from_key(key: str) -> str:
     import hashlib
 
     parts = key.split("/")
-    if len(parts) == 3 and parts[0] == "videos" and _VIDEO_ID.match(parts[1]):
+    if len(parts) == 3 and parts[0] == "videos" and _VIDEO_ID.fullmatch(parts[1]):
         return parts[1]
     stem = re.sub(r"[^a-z0-9]+", "-", Path(key).stem.lower()).strip("-")[:40] or "video"
     return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"

@@ -35,7 +35,7 @@ _VARIANTS = (
 )
 _SUFFIXES = ("_int8_openvino_model", "_openvino_model", ".pt", ".onnx")
 _MODEL_FILE_SUFFIXES = {".pt", ".onnx", ".xml", ".torchscript", ".engine", ".tflite"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # whole names only: `fullmatch`
 
 
 def search_dirs() -> list[Path]:
@@ -49,7 +49,7 @@ def search_dirs() -> list[Path]:
 
 def is_model_name(value: str) -> bool:
     """A bare model name (no directory part, no `..`), as untrusted callers must give."""
-    return bool(_NAME.match(value)) and ".." not in value
+    return bool(_NAME.fullmatch(value)) and ".." not in value
 
 
 def _looks_like_model(path: Path) -> bool:

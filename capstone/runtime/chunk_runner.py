@@ -14,6 +14,7 @@ warm-up; every row leaves through `RunContext.emit` into a `StagingSink`.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from capstone.config import get_settings
 from capstone.core.chunks import ChunkSpan, staged_id
 from capstone.core.detections import Detections
 from capstone.core.records import Record, TrackSummary
-from capstone.core.video import Frame, VideoInfo, iter_frames
+from capstone.core.video import Frame, StreamEnd, VideoInfo, iter_frames
+from capstone.errors import BudgetExceededError
 from capstone.models.detector import Detector
 from capstone.runtime.heartbeat import Heartbeat
 from capstone.stages.base import REGISTRY, RunContext, Stage
@@ -274,6 +277,8 @@ class ChunkJob:
         self.timings: Counter[str] = Counter()
         self.loop_time = 0.0
         self.last_done = -1
+        # MAX_VIDEO_DURATION_S in frames: what is decoded counts, not what the header says
+        self.max_index = math.ceil(get_settings().max_video_duration_s * info.fps)
 
     def claim(self, prefer: int, only: Sequence[int] | None) -> staging.ChunkLease | None:
         return staging.claim_chunk(
@@ -307,11 +312,13 @@ class ChunkJob:
         current = self._start(lease, last_index)
         upcoming: ChunkRun | None = None
         asked_next = False
+        end = StreamEnd()
         frames = iter_frames(
             self.info.path,
             stride=self.step,
             start=current.span.warm_start,
             stop_at=self.spans[-1].end if self.params.max_frames else None,
+            end=end,
         )
         detected = selective_stream(
             self.detector,
@@ -331,6 +338,13 @@ class ChunkJob:
                 frame, dets = item
                 self.heartbeat.check()
                 self._check_chunk(current)
+                if frame.index >= self.max_index:
+                    seconds = frame.index / self.info.fps
+                    raise BudgetExceededError(
+                        f"{self.info.path}: frame {frame.index} is {seconds:.0f} s into the "
+                        f"video; at most {get_settings().max_video_duration_s:g} s of video per "
+                        "analysis (MAX_VIDEO_DURATION_S)"
+                    )
                 if frame.index < current.span.start:
                     current.warm_up(frame, dets)
                     continue
@@ -366,10 +380,23 @@ class ChunkJob:
         for run in (current, upcoming):
             if run is not None:  # the stream ended (the last chunk, or a truncated file)
                 self._complete(run)
+        if end.complete:  # the real end: later chunks (a header's claim) are empty, never run
+            skipped = staging.complete_chunks_past_end(self.analysis_id, end.decoded)
+            if skipped:
+                log.info(
+                    "analysis %s: the video ends at frame %d; %d chunks past it completed empty",
+                    self.analysis_id, end.decoded, skipped,
+                )  # fmt: skip
         return self.last_done
 
     def _start(self, lease: staging.ChunkLease, last_index: int) -> ChunkRun:
-        run = ChunkRun(self.spans[lease.chunk_index], lease, self, lease.chunk_index == last_index)
+        try:
+            run = ChunkRun(
+                self.spans[lease.chunk_index], lease, self, lease.chunk_index == last_index
+            )
+        except BaseException:  # e.g. a stage refusing its options: give the chunk back now
+            staging.release_chunk(lease)
+            raise
         self.heartbeat.hold(lease, run)
         return run
 

@@ -28,10 +28,10 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from capstone.config import get_settings
-from capstone.core.chunks import ChunkSpan, plan_chunks
+from capstone.core.chunks import ChunkSpan, plan_chunks, planned_chunks
 from capstone.core.ids import default_video_id
-from capstone.core.video import VideoInfo, probe
-from capstone.errors import CapstoneError, InputError, policy_of
+from capstone.core.video import VideoInfo, check_duration, probe
+from capstone.errors import BudgetExceededError, CapstoneError, InputError, policy_of
 from capstone.io.s3 import discard_download, fetch
 from capstone.models.detector import Detector, get_detector
 from capstone.models.weights import USER_CACHE
@@ -81,11 +81,26 @@ def sampling_step(info: VideoInfo, params: AnalysisParams) -> int:
 
 
 def plan(info: VideoInfo, params: AnalysisParams) -> list[ChunkSpan]:
-    """The chunks of this video under these parameters (`capstone.core.chunks.plan_chunks`)."""
+    """The chunks of this video under these parameters (`capstone.core.chunks.plan_chunks`).
+
+    The header's frame count is a claim, not the work: a header over the budgets
+    (`MAX_VIDEO_DURATION_S`, `MAX_CHUNKS_PER_JOB`) fails the analysis before any work,
+    chunks past the video's real end are completed empty without being run
+    (`ChunkJob`), and decoding past `MAX_VIDEO_DURATION_S` fails it."""
     step = sampling_step(info, params)
     frame_count = max(1, info.frame_count)
     if params.max_frames:
         frame_count = min(frame_count, params.max_frames * step)
+    settings = get_settings()
+    check_duration(
+        frame_count, info.fps, settings.max_video_duration_s, where=f"{info.path}: the header says"
+    )
+    n = planned_chunks(frame_count=frame_count, fps=info.fps, chunk_s=params.chunk_s, step=step)
+    if n > settings.max_chunks_per_job:
+        raise BudgetExceededError(
+            f"{n} chunks of {params.chunk_s:g} s; at most {settings.max_chunks_per_job} per "
+            "analysis (MAX_CHUNKS_PER_JOB): use a larger chunk_s"
+        )
     return plan_chunks(frame_count=frame_count, fps=info.fps, chunk_s=params.chunk_s, step=step)
 
 
@@ -277,9 +292,11 @@ def _run_leased(
     except (SQLAlchemyError, psycopg.Error) as exc:
         first_line = (str(exc).splitlines() or [""])[0][:300]
         _fail(lease, result, public(f"database error: {type(exc).__name__}: {first_line}"), exc)
+        _hand_back_chunks(heartbeat, lease)
     except (CapstoneError, RuntimeError, ValueError, OSError) as exc:
         reason = str(exc) if isinstance(exc, CapstoneError) else f"{type(exc).__name__}: {exc}"
         _fail(lease, result, public(reason), exc)
+        _hand_back_chunks(heartbeat, lease)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: retryable, then re-raise
         _give_back(heartbeat, lease, f"interrupted: {type(exc).__name__}")
         raise
@@ -299,6 +316,18 @@ def _fail(
         analyses.mark_failed(lease, reason, retryable=retryable)
     except SQLAlchemyError:
         log.error("analysis %s: cannot record failure: %s", lease.analysis_id, reason)
+
+
+def _hand_back_chunks(heartbeat: Heartbeat, lease: analyses.Lease | None) -> None:
+    """A chunk-only run that failed gives its chunks back at once, so that the publisher
+    (the stitch job) takes them up and reports the failure now, not after the lease ends."""
+    if lease is not None:
+        return
+    try:
+        for chunk_lease in heartbeat.held():
+            staging.release_chunk(chunk_lease)
+    except SQLAlchemyError as exc:  # the database is away: the leases expire by themselves
+        log.warning("chunks not handed back: %s", type(exc).__name__)
 
 
 def _give_back(heartbeat: Heartbeat, lease: analyses.Lease | None, reason: str) -> None:

@@ -36,13 +36,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlmodel import Session
 
+from capstone.config import get_settings
 from capstone.errors import InputError
 from capstone.store.engine import session_scope
 from capstone.store.tables import CLIP_DIM, IMAGE_DIM, REID_DIM, TEXT_DIM
@@ -66,6 +67,10 @@ MAX_TEXT_CHARS = 1000
 DIMS = {"image": IMAGE_DIM, "text": TEXT_DIM, "clip": CLIP_DIM, "reid": REID_DIM}
 
 
+INT32_MAX = 2**31 - 1  # frame numbers, track ids, lengths: `integer` columns
+MAX_ID = 2**62  # row ids (`bigint`), as the API bounds them
+
+
 class SearchInputError(InputError):
     """A search request that cannot be run as given (empty, wrong vector length, NaN, ...)."""
 
@@ -77,14 +82,21 @@ class SearchReferenceNotFound(SearchInputError):
     code = "not_found"
 
 
+class ImageTooLarge(SearchInputError):
+    """A query image whose header declares more pixels than `MAX_IMAGE_PIXELS`."""
+
+    http_status = 413
+    code = "image_too_large"
+
+
 class FrameRef(BaseModel):
     """An example keyframe: `video_id` and `frame_number` (in the latest completed analysis)."""
 
     model_config = ConfigDict(extra="forbid")
 
     video_id: str = Field(min_length=1, max_length=128)
-    frame_number: int = Field(ge=0)
-    analysis_id: int | None = Field(default=None, ge=1)
+    frame_number: int = Field(ge=0, le=INT32_MAX)
+    analysis_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class TrackRef(BaseModel):
@@ -92,10 +104,10 @@ class TrackRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: int | None = Field(default=None, ge=1, description="apps_db_track.id")
+    id: int | None = Field(default=None, ge=1, le=MAX_ID, description="apps_db_track.id")
     video_id: str | None = Field(default=None, min_length=1, max_length=128)
-    track_id: int | None = Field(default=None, ge=0)
-    analysis_id: int | None = Field(default=None, ge=1)
+    track_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    analysis_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SearchFilters(BaseModel):
@@ -104,14 +116,16 @@ class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     video_ids: list[str] | None = Field(default=None, max_length=1000)
-    analysis_ids: list[int] | None = Field(
+    analysis_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         default=None, max_length=1000, description="default: latest completed analysis per video"
     )
     class_names: list[str] | None = Field(default=None, max_length=100)
     event_types: list[str] | None = Field(default=None, max_length=100)
     t_from: float | None = Field(default=None, ge=0, description="seconds")
     t_to: float | None = Field(default=None, ge=0, description="seconds")
-    min_track_length: int | None = Field(default=None, ge=1, description="observations")
+    min_track_length: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="observations"
+    )
     depth_min: float | None = None
     depth_max: float | None = None
     event_window_s: float = Field(
@@ -434,7 +448,51 @@ def _check_vector(values: Any, space: str, what: str) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+_UNDECODABLE = "the query image could not be decoded (expected JPEG/PNG/WebP/BMP/TIFF)"
+
+
+def _too_large(width: int, height: int, limit: int) -> str:
+    return (
+        f"the query image is {width}x{height} = {width * height} pixels, above the limit of "
+        f"{limit} pixels (MAX_IMAGE_PIXELS)"
+    )
+
+
+def image_size(data: bytes, limit: int) -> tuple[int, int]:
+    """(width, height) read from an encoded image's header without decoding its pixels;
+    `ImageTooLarge` above `limit` pixels, `SearchInputError` when no header is readable.
+
+    >>> import cv2
+    >>> image_size(cv2.imencode(".png", np.zeros((20, 30, 3), np.uint8))[1].tobytes(), 10**6)
+    (30, 20)
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+                width, height = im.size
+    except Image.DecompressionBombError:  # Pillow's own cap (~179 megapixels) is above ours
+        raise ImageTooLarge(
+            f"the query image is above the limit of {limit} pixels (MAX_IMAGE_PIXELS)"
+        ) from None
+    except Exception:  # any header Pillow cannot read: truncated, unknown format, bad fields
+        raise SearchInputError(_UNDECODABLE) from None
+    if width < 1 or height < 1:
+        raise SearchInputError(_UNDECODABLE)
+    if width * height > limit:
+        raise ImageTooLarge(_too_large(width, height, limit))
+    return width, height
+
+
 def _decode_image(image: bytes | np.ndarray) -> np.ndarray:
+    """A BGR array of an encoded query image, refused before decoding when its header
+    declares more than `MAX_IMAGE_PIXELS` pixels (a few hundred bytes can declare
+    30000 x 30000, which would decode to 2.7 GB)."""
     import cv2
 
     if isinstance(image, np.ndarray):
@@ -442,9 +500,16 @@ def _decode_image(image: bytes | np.ndarray) -> np.ndarray:
     else:
         if not image:
             raise SearchInputError("the query image is empty")
-        arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+        limit = get_settings().max_image_pixels
+        image_size(image, limit)  # refuses a bomb before any pixel is decoded
+        try:
+            arr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            arr = None
         if arr is None:
-            raise SearchInputError("the query image could not be decoded (expected JPEG/PNG/...)")
+            raise SearchInputError(_UNDECODABLE)
+        if arr.shape[0] * arr.shape[1] > limit:  # the decoder read another size than the header
+            raise ImageTooLarge(_too_large(arr.shape[1], arr.shape[0], limit))
     if arr.ndim == 2:
         arr = cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
     if arr.ndim != 3 or arr.shape[2] != 3 or min(arr.shape[:2]) < 1:

@@ -88,7 +88,9 @@ class AnalysisParams(BaseModel):
     conf: float = Field(default=0.25, ge=0.01, le=1.0, description="detector confidence")
     imgsz: int = Field(default=640, ge=32, le=4096)
     stages: tuple[str, ...] = Field(default=ALL_STAGES, description="stages to run")
-    max_frames: int | None = Field(default=None, ge=1, description="stop after N sampled frames")
+    max_frames: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="stop after N sampled frames"
+    )
     confirm_s: float = Field(
         default=0.5,
         ge=0,

@@ -61,6 +61,10 @@ def ensure_schema(url: str | None = None) -> None:
     if current_revision(url) == head:
         return
     with get_engine(url).connect() as conn:
+        # Wait for another process's upgrade however long it takes (the lock is the
+        # session's; the lifted timeouts are this transaction's only).
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        conn.execute(text("SET LOCAL lock_timeout = 0"))
         conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK})
         conn.commit()
         try:

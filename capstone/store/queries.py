@@ -17,6 +17,7 @@ would otherwise show every detection twice).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, bindparam, func, text, tuple_
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, case, func, text, tuple_
 from sqlmodel import Session, col, select
 
 from capstone.store.engine import get_engine, resolve_database_url
@@ -182,6 +183,9 @@ class CursorError(ValueError):
     """A paging cursor that this API did not hand out."""
 
 
+_CURSOR_PART = re.compile(r"-?[0-9]{1,19}")
+
+
 def parse_cursor(after: str) -> tuple[int, int]:
     """`"120:4711"` (the `next` of a page) -> (120, 4711).
 
@@ -189,9 +193,12 @@ def parse_cursor(after: str) -> tuple[int, int]:
     (120, 4711)
     """
     head, sep, tail = after.partition(":")
-    if not sep or not head.lstrip("-").isdigit() or not tail.lstrip("-").isdigit():
+    if not sep or not _CURSOR_PART.fullmatch(head) or not _CURSOR_PART.fullmatch(tail):
         raise CursorError(f"invalid cursor {after!r}: pass the `next` of the previous page")
-    return int(head), int(tail)
+    position, row_id = int(head), int(tail)
+    if not (-(2**63) <= position < 2**63 and -(2**63) <= row_id < 2**63):
+        raise CursorError(f"invalid cursor {after!r}: out of range (64-bit integers)")
+    return position, row_id
 
 
 def _total(
@@ -353,15 +360,24 @@ def list_videos(
 
 
 def get_video(video_id: str, *, session: Session | None = None) -> dict[str, Any] | None:
-    """One video with its latest analysis (or None when the id is unknown)."""
+    """One video with its latest analysis (or None when the id is unknown): the latest
+    completed one, whose results the reads show (as `result_version` picks it), else the
+    latest attempt of any status. A failed or running re-analysis does not hide a completed
+    result; every attempt is listed by `list_analyses`."""
     with _reading(session) as s:
         video = s.get(Video, video_id)
         if video is None:
             return None
+        completed = col(VideoAnalysis.status) == "completed"
         latest = s.exec(
             select(VideoAnalysis)
             .where(VideoAnalysis.video_id == video_id)
-            .order_by(col(VideoAnalysis.updated_at).desc(), col(VideoAnalysis.id).desc())
+            .order_by(
+                case((completed, 0), else_=1),
+                case((completed, col(VideoAnalysis.finished_at))).desc().nulls_last(),
+                col(VideoAnalysis.updated_at).desc(),
+                col(VideoAnalysis.id).desc(),
+            )
             .limit(1)
         ).first()
         out = _row(video, VIDEO_FIELDS)

@@ -28,7 +28,7 @@ from capstone.core.detections import Detections
 from capstone.core.records import Record, Rows
 from capstone.store import analyses
 from capstone.store.bulk import RESULT_TABLES, by_table, copy_rows, table_for
-from capstone.store.engine import session_scope
+from capstone.store.engine import lift_timeouts, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +63,15 @@ class ChunkRecord:
 def ensure_chunks(analysis_id: int, spans: Sequence[ChunkSpan]) -> None:
     """Create the analysis's chunk rows (once; concurrent callers create them once)."""
     with session_scope() as session:
-        for span in spans:
-            session.execute(
-                text(
-                    "INSERT INTO apps_db_analysischunk (analysis_id, chunk_index, start_frame, "
-                    "end_frame, frames_expected) VALUES (:a, :i, :s, :e, :x) "
-                    "ON CONFLICT (analysis_id, chunk_index) DO NOTHING"
-                ),
-                {"a": analysis_id, "i": span.index, "s": span.start, "e": span.end,
-                 "x": span.expected},
-            )  # fmt: skip
+        session.execute(  # one round trip for all of them (executemany)
+            text(
+                "INSERT INTO apps_db_analysischunk (analysis_id, chunk_index, start_frame, "
+                "end_frame, frames_expected) VALUES (:a, :i, :s, :e, :x) "
+                "ON CONFLICT (analysis_id, chunk_index) DO NOTHING"
+            ),
+            [{"a": analysis_id, "i": span.index, "s": span.start, "e": span.end,
+              "x": span.expected} for span in spans],
+        )  # fmt: skip
         session.execute(
             text("UPDATE apps_db_videoanalysis SET chunks_total = :n WHERE id = :a"),
             {"a": analysis_id, "n": len(spans)},
@@ -297,6 +296,53 @@ def release_chunk(lease: ChunkLease) -> None:
         )
 
 
+_EMPTY_STATE = (
+    '{"core": {"first_frame": null, "last_frame": null, "tail": [], "warm": [], '
+    '"frames": [], "times": []}}'
+)
+
+
+def complete_chunks_past_end(analysis_id: int, end_frame: int) -> int:
+    """Chunks starting at or after `end_frame` (where decoding found the video's real end:
+    every worker decodes from frame 0, so theirs ends there too) are done, empty, without
+    being run: a header claiming hours more frames than the file has costs one statement.
+    Chunks a live worker holds finish by themselves. Returns how many were completed."""
+    claimable = (
+        "analysis_id = :a AND start_frame >= :e AND (status = 'pending' OR "
+        "(status = 'processing' AND (lease_expires_at IS NULL OR lease_expires_at < now())))"
+    )
+    with session_scope() as session:
+        indices = (
+            session.execute(
+                text(
+                    f"SELECT chunk_index FROM apps_db_analysischunk WHERE {claimable} "
+                    "ORDER BY chunk_index FOR UPDATE SKIP LOCKED"
+                ),
+                {"a": analysis_id, "e": end_frame},
+            )
+            .scalars()
+            .all()
+        )
+        if not indices:
+            return 0
+        for table in (*STAGED_TABLES, "track"):  # a dead worker's partial rows
+            name = "staging_track" if table == "track" else staging_table(table)
+            session.execute(
+                text(f"DELETE FROM {name} WHERE analysis_id = :a AND chunk = ANY(:c)"),
+                {"a": analysis_id, "c": list(indices)},
+            )
+        session.execute(
+            text(
+                "UPDATE apps_db_analysischunk SET status = 'done', state = CAST(:s AS jsonb), "
+                "frames_processed = 0, lease_owner = NULL, lease_expires_at = NULL, "
+                "updated_at = now() WHERE analysis_id = :a AND chunk_index = ANY(:c)"
+            ),
+            {"a": analysis_id, "c": list(indices), "s": _EMPTY_STATE},
+        )
+        _update_progress(analysis_id, session)
+    return len(indices)
+
+
 # -- reading staged work back (the publish step) -------------------------------------------
 
 
@@ -442,6 +488,7 @@ def publish(
     `rows` (made by the publish step), and drop its staging. Returns counts per table.
     `fail_after` names a table after which an error is raised (the tests' proof that a
     failed publish leaves the previous result and the staging as they were)."""
+    lift_timeouts(session)  # moving every staged row may take longer than a request may
     analyses.fence(session, lease)
     a = lease.analysis_id
     session.execute(

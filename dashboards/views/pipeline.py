@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, guarded
+from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, guarded, md
 
 st.title("Pipeline")
 
@@ -66,7 +66,7 @@ def pipeline_status() -> None:
         )
         for a in recent:
             if a["status"] == "failed":
-                st.error(f"analysis {a['id']} of {a['video_id']} failed: {a['error']}")
+                st.error(f"analysis {a['id']} of {md(a['video_id'])} failed: {md(a['error'])}")
 
 
 pipeline_status()

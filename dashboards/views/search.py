@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded
+from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md
 
 PAGES = st.session_state.get("_pages", {})
 MODES = ["hybrid", "vector", "text"]
@@ -34,7 +34,7 @@ with guarded():
     image = st.file_uploader("…or an example image", type=["jpg", "jpeg", "png"], key="q_image")
     if example:
         left, right = st.columns([4, 1])
-        left.info(f"More like this: {describe(example)}")
+        left.info(f"More like this: {md(describe(example))}")
         if right.button("Clear example", key="q_clear"):
             del st.session_state["search_example"]
             st.rerun()
@@ -87,18 +87,17 @@ with guarded():
     for i, hit in enumerate(hits):
         with grid[i % 4], st.container(border=True):
             picture = data.hit_image(hit)
-            where = (
-                f"{hit['video_id']} · frame {hit['frame_number']} · {fmt_seconds(hit['timestamp'])}"
-            )
+            when = fmt_seconds(hit["timestamp"])
+            where = f"{md(hit['video_id'])} · frame {hit['frame_number']} · {when}"
             if picture:
                 st.image(picture)
             st.markdown(f"**{hit['score']:.3f}** · found by *{hit['retriever']}*")
             label = hit.get("class_name") or hit.get("event_type") or ""
             if hit.get("track_id") is not None:
                 label += f" #{hit['track_id']}"
-            st.caption(f"{where} {label}".strip())
+            st.caption(f"{where} {md(label)}".strip())
             if hit.get("description"):
-                st.caption(hit["description"][:120])
+                st.caption(md(hit["description"][:120]))
             b1, b2 = st.columns(2)
             if b1.button("Open", key=f"open-{i}"):
                 st.switch_page(

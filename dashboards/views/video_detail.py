@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, fmt_seconds, guarded, status_badge
+from dashboards.ui import (
+    EMPTY_VIDEOS,
+    fmt_chunks,
+    fmt_seconds,
+    guarded,
+    md,
+    start_time,
+    status_badge,
+)
 
 PAGES = st.session_state.get("_pages", {})
 
@@ -20,19 +26,13 @@ def more_like_this(**ref: object) -> None:
 
 
 def player(video: dict, start: float) -> None:
-    source = video.get("source_uri") or ""
-    if source.startswith("s3://"):
-        from capstone.io.s3 import parse_s3_uri, s3_client
-
-        bucket, key = parse_s3_uri(source)
-        url = s3_client().generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
-        )
-        st.video(url, start_time=int(start))
-    elif source and Path(source).is_file():
-        st.video(source, start_time=int(start))
+    """The video, served by the dashboard itself (`data.player_media`): no presigned URL
+    reaches the browser unless `DASHBOARD_PRESIGNED_URLS=1`."""
+    media, why_not = data.player_media(video.get("source_uri"))
+    if media is None:
+        st.info(why_not or "The video file is not available here.")
     else:
-        st.info(f"The video file is not available here ({source or 'no source'}).")
+        st.video(media, start_time=int(start))
 
 
 with guarded():
@@ -49,7 +49,7 @@ with guarded():
         st.query_params["video"] = video_id
     video = data.get_video(video_id) or {}
     latest = video.get("latest_analysis") or {}
-    st.title(video.get("title") or video_id)
+    st.title(md(video.get("title") or video_id))
     cols = st.columns(5)
     cols[0].metric("Status", status_badge(latest.get("status") or video.get("status")))
     cols[1].metric("Duration", fmt_seconds(video.get("duration")))
@@ -65,14 +65,13 @@ with guarded():
     if running:
         st.caption(f"analyzing: {running} ({latest.get('progress') or 0:.0f} %)")
     if latest.get("status") == "failed":
-        st.error(f"analysis failed: {latest.get('error') or 'no reason recorded'}")
+        st.error(md(f"analysis failed: {latest.get('error') or 'no reason recorded'}"))
 
     # ---- player + events timeline ---------------------------------------------------------
     events = data.semantic_events(video_id)
-    try:
-        start = float(st.query_params.get("t", 0.0))
-    except ValueError:
-        start = 0.0
+    start, bad_start = start_time(st.query_params.get("t"), video.get("duration"))
+    if bad_start:
+        st.warning(md(bad_start))
     labels = [
         f"{fmt_seconds(e['timestamp'])} {e['event_type']} {e['class_name'] or ''}"
         f" #{e['track_id'] if e['track_id'] is not None else '-'}"
@@ -157,9 +156,9 @@ with guarded():
                 with grid[i % 6]:
                     crop = data.track_crop(video_id, int(t.analysis_id), int(t.track_id))
                     if crop:
-                        st.image(crop, caption=f"{t.class_name} #{t.track_id}")
+                        st.image(crop, caption=md(f"{t.class_name} #{t.track_id}"))
                     else:
-                        st.caption(f"{t.class_name} #{t.track_id} (no crop)")
+                        st.caption(md(f"{t.class_name} #{t.track_id} (no crop)"))
                     if st.button("Similar", key=f"mlt-track-{t.track_id}"):
                         more_like_this(track=(video_id, int(t.track_id)))
     with tab_overlay:

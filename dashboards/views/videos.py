@@ -6,7 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, fmt_seconds, guarded, status_badge
+from dashboards.ui import (
+    EMPTY_VIDEOS,
+    api_token,
+    fmt_chunks,
+    fmt_seconds,
+    guarded,
+    md,
+    status_badge,
+)
 
 st.title("Videos")
 
@@ -57,15 +65,24 @@ def video_list() -> None:
             },
         )
         for job in data.local_jobs():
-            if job.status == "running":
-                st.caption(f"⏳ analyzing {job.video_id} here (started from this dashboard)")
+            if job.status in ("queued", "running"):
+                doing = "analyzing" if job.status == "running" else "waiting to analyze"
+                st.caption(f"⏳ {doing} {md(job.video_id)} here (started from this dashboard)")
         failed = [r for r in rows if r["analysis_status"] == "failed"]
+        refusal = data.write_refusal(api_token()) if failed else None
         for r in failed:
             box = st.container(border=True)
-            box.error(f"{r['video_id']}: analysis failed — {r['error'] or 'no reason recorded'}")
-            if box.button("Retry", key=f"retry-{r['video_id']}"):
-                data.retry(r["video_id"])
-                st.toast(f"analysis of {r['video_id']} restarted")
+            reason = r["error"] or "no reason recorded"
+            box.error(md(f"{r['video_id']}: analysis failed — {reason}"))
+            if refusal is None and box.button("Retry", key=f"retry-{r['video_id']}"):
+                try:
+                    data.retry(r["video_id"], token=api_token())
+                except data.DashboardError as exc:
+                    box.warning(md(str(exc)))
+                else:
+                    st.toast(md(f"analysis of {r['video_id']} restarted"))
+        if refusal is not None:
+            st.caption(f"Retry: {refusal}")
         choice = st.selectbox(
             "Open a video", [r["video_id"] for r in rows], index=None, key="open_video"
         )
@@ -84,6 +101,10 @@ with guarded():
         else "No queue configured: the dashboard analyzes it here "
         f"(stages: {', '.join(data.DASHBOARD_STAGES)})."
     )
+    refusal = data.write_refusal(api_token())
+    if refusal is not None:
+        st.info(refusal)  # no uploader either: nothing reaches this process without rights
+        st.stop()
     with st.form("upload", clear_on_submit=True):
         file = st.file_uploader("Video file", type=["mp4", "avi", "mov", "mkv", "webm", "m4v"])
         video_id = st.text_input("Video id (optional)", help="default: from the file name")
@@ -92,5 +113,7 @@ with guarded():
         if file is None:
             st.warning("Choose a video file first.")
         else:
-            vid, where = data.submit_upload(file.name, file.getvalue(), video_id.strip() or None)
-            st.success(f"{vid}: uploaded ({where}); progress shows above.")
+            vid, where = data.submit_upload(
+                file.name, file.getvalue(), video_id.strip() or None, token=api_token()
+            )
+            st.success(md(f"{vid}: uploaded ({where}); progress shows above."))

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import logging
+
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from capstone.errors import CapstoneError
+from service.auth import require_read
 from service.deps import MetricsDep, SettingsDep
+from service.errors import error_responses
 from service.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("capstone.service")
 
 
 @router.get("/healthz", response_model=Health, summary="The process is alive")
@@ -19,13 +25,19 @@ async def healthz() -> Health:
     return Health()
 
 
+# A check answers "ok" or "unavailable": which component failed, never its address, user
+# or socket path (a stranger may call /readyz); the reason goes to the server log.
+UNAVAILABLE = "unavailable"
+
+
 def _check_database() -> str:
     from capstone.store.engine import ping
 
     try:
         ping()
-    except CapstoneError as exc:
-        return f"error: {exc}"
+    except (CapstoneError, SQLAlchemyError, OSError) as exc:
+        log.warning("readyz: database unavailable: %s", exc)
+        return UNAVAILABLE
     return "ok"
 
 
@@ -37,9 +49,12 @@ def _check_storage(bucket: str) -> str:
     try:
         s3_client().head_bucket(Bucket=bucket)
     except ClientError as exc:
-        return f"error: bucket {bucket}: {exc.response.get('Error', {}).get('Code', '')}"
-    except BotoCoreError as exc:
-        return f"error: {exc}"
+        code = exc.response.get("Error", {}).get("Code", "")
+        log.warning("readyz: storage unavailable: bucket %s: %s", bucket, code)
+        return UNAVAILABLE
+    except (BotoCoreError, CapstoneError, OSError) as exc:
+        log.warning("readyz: storage unavailable: %s", exc)
+        return UNAVAILABLE
     return "ok"
 
 
@@ -61,9 +76,15 @@ async def readyz(settings: SettingsDep) -> JSONResponse:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (needs a token when REQUIRE_AUTH_FOR_READS=1)",
+    description="Request metrics always; analyses by status and frames processed when the "
+    "database answers (`capstone_database_up` says whether it did).",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    dependencies=[Depends(require_read)],
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(401, 403),
+    },
 )
 async def metrics(m: MetricsDep) -> Response:
     body = await run_in_threadpool(generate_latest, m.registry)

@@ -2,7 +2,8 @@
 
 The body is `capstone.search.query.SearchQuery` with the image as base64 (`image_base64`).
 Bad input (wrong vector length, NaN, empty query, undecodable image) answers 422 with the
-reason; an unknown example frame or track answers 404.
+reason; an unknown example frame or track answers 404; an image whose header declares more
+than `MAX_IMAGE_PIXELS` pixels answers 413 before it is decoded.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _run(body: SearchRequest) -> dict[str, Any]:
     "/search",
     response_model=SearchResponse,
     summary="Similarity, full-text or hybrid (RRF) search over keyframes, tracks or events",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 413, 422),
 )
 async def search(body: SearchRequest) -> Any:
     return await run_in_threadpool(_run, body)

@@ -27,8 +27,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from capstone.core.ids import default_video_id
-from capstone.core.video import VideoInfo, probe
-from capstone.errors import InputError
+from capstone.core.video import VideoInfo, check_duration, probe
+from capstone.errors import BudgetExceededError, InputError
 from capstone.io.s3 import upload_video, validate_video_id
 from capstone.stages.params import AnalysisParams
 from capstone.store import queries
@@ -152,6 +152,13 @@ async def upload(
         await run_in_threadpool(_copy, video, path)
         try:
             info = await run_in_threadpool(probe, path)
+            check_duration(
+                info.frame_count, info.fps, settings.max_video_duration_s,
+                where=f"{filename}: the header says",
+            )  # fmt: skip
+        except BudgetExceededError as exc:  # frame size or duration: named, never stored
+            metrics.upload_rejections.labels("over_budget").inc()
+            raise ApiError(413, str(exc).replace(str(path), filename)) from None
         except InputError as exc:
             metrics.upload_rejections.labels("not_a_video").inc()
             reason = str(exc).replace(str(path), filename)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from capstone.config import get_settings
 from capstone.store import queries
 from capstone.store.tables import VIDEO_STATUSES
 from service.auth import require_read
@@ -52,7 +53,7 @@ _READ_ERRORS = error_responses(401, 403, 404, 422)
 
 _PAGES: OrderedDict[str, bytes] = OrderedDict()  # ETag -> rendered page of a completed result
 _PAGES_LOCK = threading.Lock()
-_PAGES_MAX = 2048
+_pages_bytes = 0  # sum of the kept pages' sizes, under _PAGES_LOCK
 
 
 def _cached(etag: str) -> bytes | None:
@@ -64,10 +65,44 @@ def _cached(etag: str) -> bytes | None:
 
 
 def _remember(etag: str, body: bytes) -> None:
+    """Keep a page, least recently used out first, within `PAGE_CACHE_ENTRIES` pages and
+    `PAGE_CACHE_BYTES` bytes (a page above the byte budget is not kept)."""
+    global _pages_bytes
+    settings = get_settings()
+    max_entries, max_bytes = settings.page_cache_entries, settings.page_cache_bytes
+    if len(body) > max_bytes or max_entries < 1:
+        return
     with _PAGES_LOCK:
+        old = _PAGES.pop(etag, None)
+        _pages_bytes += len(body) - (len(old) if old is not None else 0)
         _PAGES[etag] = body
-        while len(_PAGES) > _PAGES_MAX:
-            _PAGES.popitem(last=False)
+        while len(_PAGES) > max_entries or _pages_bytes > max_bytes:
+            _pages_bytes -= len(_PAGES.popitem(last=False)[1])
+
+
+def page_cache_usage() -> tuple[int, int]:
+    """(pages, bytes) in this process's page cache."""
+    with _PAGES_LOCK:
+        return len(_PAGES), _pages_bytes
+
+
+def clear_page_cache() -> None:
+    global _pages_bytes
+    with _PAGES_LOCK:
+        _PAGES.clear()
+        _pages_bytes = 0
+
+
+def _page_key(request: Request, video_id: str, params: dict[str, Any]) -> str:
+    """What a page depends on: the route, the video, the route's own parameters as parsed
+    (defaults filled in, so `?limit=100` and no `limit` are one page; parameters the route
+    does not declare are left out, so junk parameters make no new entries) and the auth
+    scope of reads."""
+    settings = get_settings()
+    open_reads = settings.capstone_auth_disabled or not settings.require_auth_for_reads
+    scope = "open" if open_reads else "token"
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    return repr((route, video_id, sorted(params.items()), scope))
 
 
 def _page(
@@ -108,13 +143,16 @@ async def result_page(
     video_id: str,
     analysis_id: int | None,
     fetch: Callable[[tuple[int, int, bool] | None, Session], Any],
+    params: dict[str, Any],
 ) -> Response:
-    """A page of an analysis's results with an ETag of the result's version and query: a
+    """A page of an analysis's results with an ETag of the result's version and of what the
+    page depends on (`_page_key`: route, video, the route's parsed `params`, auth scope): a
     client that sends it back in `If-None-Match` gets 304 without the rows being read. A
     completed result cannot change until a re-run (which bumps its version), so its
-    rendered pages are kept in memory (LRU) by ETag; which analysis is shown is looked up on
-    every request, so a new result is visible at once."""
-    query = str(sorted(request.query_params.multi_items()))
+    rendered pages are kept in memory (LRU, within `PAGE_CACHE_ENTRIES` and
+    `PAGE_CACHE_BYTES`) by ETag; which analysis is shown is looked up on every request, so a
+    new result is visible at once."""
+    query = _page_key(request, video_id, params)
     status, body, headers = await run_in_threadpool(
         _page, video_id, analysis_id, query, request.headers.get("if-none-match", ""), fetch
     )
@@ -183,7 +221,18 @@ async def list_events(
         request,
         video_id,
         analysis_id,
-        lambda version, session: queries.list_events(
+        params=dict(
+            event_type=event_type,
+            class_name=class_name,
+            track_id=track_id,
+            t_from=t_from,
+            t_to=t_to,
+            limit=limit,
+            offset=offset,
+            after=after,
+            analysis_id=analysis_id,
+        ),
+        fetch=lambda version, session: queries.list_events(
             video_id,
             event_type=event_type,
             class_name=class_name,
@@ -219,7 +268,14 @@ async def list_tracks(
         request,
         video_id,
         analysis_id,
-        lambda version, session: queries.list_tracks(
+        params=dict(
+            class_name=class_name,
+            limit=limit,
+            offset=offset,
+            after=after,
+            analysis_id=analysis_id,
+        ),
+        fetch=lambda version, session: queries.list_tracks(
             video_id,
             class_name,
             limit,
@@ -292,7 +348,16 @@ async def get_depth(
         request,
         video_id,
         analysis_id,
-        lambda version, session: queries.get_depth(
+        params=dict(
+            frame_from=frame_from,
+            frame_to=frame_to,
+            track_id=track_id,
+            limit=limit,
+            offset=offset,
+            after=after,
+            analysis_id=analysis_id,
+        ),
+        fetch=lambda version, session: queries.get_depth(
             video_id,
             frame_from,
             frame_to,
