@@ -3,6 +3,10 @@
     .venv/bin/python -m bench.identity_repair            # build the cache once, print the table
     .venv/bin/python -m bench.identity_repair --loo      # + leave-one-out threshold choice
     .venv/bin/python -m bench.identity_repair --json out.json
+    .venv/bin/python -m bench.identity_repair --loo-tracker  # + tracker settings, leave-one-out
+
+Every run also scores each tracker with our settings (`Tracker`'s defaults, what
+`capstone analyze` runs) + repair against the best stock tracker of each row (issue 28).
 
 Material (`MATERIAL`): PETS09-S2L1 (video `../shared/data/videos/pets09-s2l1.avi`) and
 TUD-Campus (its own video), each as recorded (`base`), with ~20 % of the frames dropped
@@ -369,12 +373,16 @@ class Tracked:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def track(material: Material, source: str, kind: str) -> Tracked:
+def track(
+    material: Material, source: str, kind: str, overrides: dict[str, Any] | None = None
+) -> Tracked:
     from capstone.core.detections import Detections
     from capstone.io.mot import PERSON, MotRow
     from capstone.tracking.tracker import Tracker
 
-    tracker = Tracker(kind, frame_rate=material.fps)
+    # no overrides: the stock tracker; else ours (`TUNED`) with these overrides
+    settings = {"stock": True} if overrides is None else overrides
+    tracker = Tracker(kind, frame_rate=material.fps, **settings)
     if kind == "botsort":
         tracker._tracker.gmc = _CachedGMC(material.warps if source == "ours" else None)
     frames = material.ours if source == "ours" else material.public
@@ -432,9 +440,12 @@ def run(
     cache: dict[Any, Any] | None = None,
     *,
     hota: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Before/after metrics per material x source x tracker. `cache` keeps the tracked
-    rows and the before-repair scores between calls (tuning); `hota=False` is faster."""
+    rows and the before-repair scores between calls (tuning); `hota=False` is faster.
+    `overrides`: None for the stock trackers, else `Tracker` settings over ours (`{}`:
+    what `capstone analyze` uses); the `before` rows are then that tracker's."""
     from capstone.eval.mot import evaluate_many
 
     cache = {} if cache is None else cache
@@ -442,9 +453,9 @@ def run(
     for m in materials:
         for source in sources:
             for kind in kinds:
-                key = (m.name, source, kind)
+                key = (m.name, source, kind, json.dumps(overrides, sort_keys=True))
                 if key not in cache:
-                    cache[key] = track(m, source, kind)
+                    cache[key] = track(m, source, kind, overrides)
                 tracked = cache[key]
                 after, result = repair(m, tracked, config)
                 if (*key, "before", hota) not in cache:
@@ -477,6 +488,90 @@ def summary(results: Sequence[dict[str, Any]]) -> dict[str, float]:
         "worst_mota_gain": float(np.min(mota)) if mota else 0.0,
         "harmed": sum(g < -0.5 or m < -0.5 for g, m in zip(gains, mota, strict=True)),
     }
+
+
+def versus_stock(
+    results: Sequence[dict[str, Any]], kind: str, ours: Sequence[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Per sequence x variant x source: `kind` + repair (a default candidate; from `ours`,
+    the rows of our tracker settings, else from `results`) against the best stock tracker
+    on the same detections in `results` (the one with the higher IDF1 before repair; MOTA
+    is compared with that tracker's and with the best stock MOTA)."""
+    groups: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["sequence"], r["variant"], r["source"]), {})[r["tracker"]] = r
+    candidate = {
+        (r["sequence"], r["variant"], r["source"]): r
+        for r in (results if ours is None else ours)
+        if r["tracker"] == kind
+    }
+    out = []
+    for (seq, variant, source), by_kind in groups.items():
+        if (seq, variant, source) not in candidate:
+            continue
+        best_kind = max(by_kind, key=lambda k: by_kind[k]["before"]["IDF1"])
+        best = by_kind[best_kind]["before"]
+        mine = candidate[(seq, variant, source)]["after"]
+        out.append(
+            {
+                "sequence": seq,
+                "variant": variant,
+                "source": source,
+                "best_stock": best_kind,
+                "stock_IDF1": best["IDF1"],
+                "stock_MOTA": best["MOTA"],
+                "IDF1": mine["IDF1"],
+                "MOTA": mine["MOTA"],
+                "dIDF1": 100 * (mine["IDF1"] - best["IDF1"]),
+                "dMOTA": 100 * (mine["MOTA"] - best["MOTA"]),
+                "dMOTA_best": 100
+                * (mine["MOTA"] - max(v["before"]["MOTA"] for v in by_kind.values())),
+            }
+        )
+    return out
+
+
+def versus_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    if not rows:
+        return {}
+    d = [r["dIDF1"] for r in rows]
+    m = [r["dMOTA"] for r in rows]
+    return {
+        "rows": len(rows),
+        "mean_dIDF1": float(np.mean(d)),
+        "worst_dIDF1": float(np.min(d)),
+        "mean_dMOTA": float(np.mean(m)),
+        "worst_dMOTA": float(np.min(m)),
+        "worst_dMOTA_best": float(np.min([r["dMOTA_best"] for r in rows])),
+        "rows_below": sum(x < -0.5 or y < -0.5 for x, y in zip(d, m, strict=True)),
+    }
+
+
+def print_versus(
+    results: Sequence[dict[str, Any]],
+    kind: str,
+    title: str = "",
+    ours: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    rows = versus_stock(results, kind, ours)
+    print(f"\n## {title or f'{kind} + repair against the best stock tracker'}\n")
+    print("| sequence | variant | detections | best stock | IDF1 stock → ours | Δ IDF1 | Δ MOTA |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['sequence']} | {r['variant']} | {r['source']} | {r['best_stock']} | "
+            f"{r['stock_IDF1']:.3f} → {r['IDF1']:.3f} | {r['dIDF1']:+.1f} | {r['dMOTA']:+.1f} |"
+        )
+    s = versus_summary(rows)
+    if not s:
+        return s
+    print(
+        f"\n{kind} + repair vs best stock over {s['rows']} rows: mean Δ IDF1 "
+        f"{s['mean_dIDF1']:+.2f} (worst {s['worst_dIDF1']:+.2f}), mean Δ MOTA "
+        f"{s['mean_dMOTA']:+.2f} (worst {s['worst_dMOTA']:+.2f}; vs the best stock MOTA "
+        f"{s['worst_dMOTA_best']:+.2f}); rows below −0.5 pt: {s['rows_below']}"
+    )
+    return s
 
 
 def print_table(results: Sequence[dict[str, Any]], title: str = "") -> None:
@@ -549,6 +644,53 @@ def tune(
     return best, best_score
 
 
+# tracker settings tried by `--loo-tracker` (over Ultralytics' stock ones)
+TRACKER_GRID: dict[str, tuple[float, ...]] = {
+    "new_track_thresh": (0.25, 0.4, 0.5, 0.6, 0.7),
+    "match_thresh": (0.8, 0.9),
+}
+
+
+def tracker_loo(
+    materials: Sequence[Material],
+    sources: Sequence[str],
+    kinds: Sequence[str],
+    cache: dict[Any, Any],
+    stock: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """Tracker + settings chosen on one sequence (objective: mean IDF1 gain over the best
+    stock tracker, minus 10 per row more than 0.5 pt below it in IDF1 or MOTA), scored on
+    the other; repair with its defaults throughout."""
+    import itertools
+
+    names = list(TRACKER_GRID)
+    trials = [
+        (kind, {"stock": True, **dict(zip(names, values, strict=True))})
+        for kind in kinds
+        for values in itertools.product(*TRACKER_GRID.values())
+    ]
+    out: dict[str, Any] = {}
+    for train in sorted({m.seq for m in materials}):
+        fit = [m for m in materials if m.seq == train]
+        held = [m for m in materials if m.seq != train]
+        if not held:
+            continue
+        scored = []
+        for kind, settings in trials:
+            rows = versus_stock(
+                stock, kind, run(fit, None, sources, (kind,), cache, hota=False, overrides=settings)
+            )
+            s = versus_summary(rows)
+            scored.append((s["mean_dIDF1"] - 10 * s["rows_below"], kind, settings))
+            print(f"#   {train}: {kind} {settings}: {scored[-1][0]:+.2f}", file=sys.stderr)
+        _, kind, settings = max(scored, key=lambda t: t[0])
+        held_rows = run(held, None, sources, (kind,), cache, overrides=settings)
+        title = f"leave-one-out: {kind} {settings} chosen on {train}, scored on the rest"
+        summary = print_versus(stock, kind, title, held_rows)
+        out[f"chosen_on_{train}"] = {"tracker": kind, "settings": settings, "held_out": summary}
+    return out
+
+
 def _changed(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -568,14 +710,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--loo", action="store_true", help="choose thresholds on one sequence, report the other"
     )
+    parser.add_argument(
+        "--loo-tracker",
+        action="store_true",
+        help="choose tracker settings on one sequence, report the other (against stock)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     materials = [m for seq in args.sequences for m in load_material(seq, args.rebuild)]
     started = time.perf_counter()
     cache: dict[Any, Any] = {}
     results = run(materials, sources=args.sources, kinds=args.trackers, cache=cache)
-    print_table(results, "identity repair, default settings")
-    report: dict[str, Any] = {"default": results}
+    print_table(results, "identity repair, default settings, stock trackers")
+    ours = run(materials, sources=args.sources, kinds=args.trackers, cache=cache, overrides={})
+    print_table(ours, "identity repair, default settings, our tracker settings")
+    report: dict[str, Any] = {"default": results, "ours": ours}
+    for kind in args.trackers:
+        report[f"versus_{kind}_stock_settings"] = print_versus(
+            results, kind, f"stock {kind} + repair against the best stock tracker"
+        )
+        report[f"versus_{kind}"] = print_versus(
+            results, kind, f"our {kind} + repair against the best stock tracker", ours
+        )
+    if args.loo_tracker:
+        report["tracker_loo"] = tracker_loo(materials, args.sources, args.trackers, cache, results)
     if args.loo:
         for train in args.sequences:
             tests = [m for m in materials if m.seq != train]

@@ -162,10 +162,13 @@ def test_cli_mot_on_public_detections(tud: Path, tmp_path: Path) -> None:
     rows = load_mot_gt(out)
     assert rows and evaluate_mot(tud, rows)["MOTA"] > 0.35
     assert (tmp_path / "eval" / "TUD-Campus" / "det-metrics.json").is_file()
-    # `default`: the default tracker + repair, the same rows as that tracker's repaired ones
+    # `default`: what `capstone analyze` does with these detections (the default tracker with
+    # our settings, then repair): not worse than that tracker as shipped + repair
     metrics = json.loads((tmp_path / "eval" / "TUD-Campus" / "det-metrics.json").read_text())
     tracker = AnalysisParams().tracker
-    assert "default" in done.stdout and metrics["default"] == metrics[f"{tracker}+repair"]
+    assert "default" in done.stdout
+    for key in ("IDF1", "MOTA"):
+        assert metrics["default"][key] >= metrics[f"{tracker}+repair"][key] - 0.005, key
     # repair never makes a stock tracker worse (0.5 pt tolerance)
     for kind in ("bytetrack", "botsort"):
         assert metrics[f"{kind}+repair"]["IDF1"] >= metrics[kind]["IDF1"] - 0.005

@@ -34,6 +34,7 @@ from capstone.cli import lab as lab_commands
 from capstone.cli import search as search_commands
 from capstone.cli import serve as serve_commands
 from capstone.cli import stack as stack_commands
+from capstone.cli import transfer as transfer_commands
 from capstone.errors import CapstoneError, DatabaseError, policy_of
 
 app = typer.Typer(
@@ -101,6 +102,8 @@ app.command("videos")(browse_commands.videos)
 app.command("events")(browse_commands.events)
 app.add_typer(stack_commands.app, name="stack")
 app.command("upload")(stack_commands.upload)
+app.command("export")(transfer_commands.export)
+app.command("import")(transfer_commands.import_results)
 
 
 def show_usage_error(exc: Exception) -> None:

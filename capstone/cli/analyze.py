@@ -97,12 +97,22 @@ def analyze(
     workers: Annotated[
         int, typer.Option(min=1, max=256, help="processes that analyze chunks in parallel")
     ] = 1,
+    no_reuse: Annotated[
+        bool,
+        typer.Option(
+            "--no-reuse",
+            help="run detection and tracking again even when a stored analysis of this video"
+            " differs only in event options (lines, zones, confirm_s, ...)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Analyze a video and publish every result to PostgreSQL + pgvector (one transaction).
 
     Rows are staged chunk by chunk while it runs; an interrupted run resumes at its first
-    unfinished chunk when started again with the same parameters."""
+    unfinished chunk when started again with the same parameters. When a stored analysis of
+    the video differs only in event options (lines, zones, confirm_s, counts), its
+    detections and tracks are reused and only the events are recomputed (--no-reuse: not)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -157,6 +167,7 @@ def analyze(
             params=params,
             progress=on_progress,
             workers=workers,
+            reuse=not no_reuse,
         )
     if as_json:
         typer.echo(json.dumps(result.__dict__, default=str, indent=2))
@@ -183,6 +194,11 @@ def print_summary(result: AnalysisResult) -> None:
         if n:
             table.add_row(f"rows: {name}", str(n))
     out.print(table)
+    if result.reused_from is not None:
+        out.print(
+            f"reused the detections and tracks of analysis {result.reused_from} (no frame "
+            f"decoded); recomputed: {', '.join(result.recomputed) or 'nothing'}"
+        )
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
 

@@ -161,8 +161,22 @@ def mot(
             video,
             AnalysisParams(model=model, conf=conf, stride=stride, detect_every=every),
         )
-    elif f"{default.tracker}+repair" in rows:
-        rows["default"] = rows[f"{default.tracker}+repair"]
+    elif repair:  # what `capstone analyze` would do with these detections: our tracker + repair
+        from capstone.tracking.repair import repair_mot_rows
+
+        ours = evaluate.track_detections(
+            frames,
+            default.tracker,
+            sequence.frame_rate,
+            images(default.tracker),
+            frame_numbers=numbers,
+            stock=False,
+        )
+        pictures = mot_files.sequence_images(sequence) if video is None else None
+        framed = None if pictures is None else zip(numbers, pictures, strict=False)
+        if video is not None:
+            framed = zip(numbers, evaluate.video_images(video, numbers), strict=False)
+        rows["default"], _ = repair_mot_rows(ours, sequence.frame_rate, framed)
     results = evaluate.evaluate_many(sequence.root, rows)
 
     from capstone.config import get_settings

@@ -99,6 +99,7 @@ def track_detections(
     images: Iterable[np.ndarray | None] | None = None,
     *,
     frame_numbers: Sequence[int] | None = None,
+    stock: bool = True,
     **tracker_overrides: Any,
 ) -> list[MotRow]:
     """Run `capstone.tracking.tracker.Tracker` over per-frame detections; returns MOT rows.
@@ -106,13 +107,15 @@ def track_detections(
     Entry `i` of `frames_of_detections` is MOT frame `i+1` unless `frame_numbers` says
     otherwise (sampled streams). `images` (aligned with the detections) feeds BoT-SORT's
     camera-motion compensation; without images it is switched off (`gmc_method="none"`).
+    `stock`: Ultralytics' tracker as shipped (the baseline rows); False: the tracker as
+    `capstone analyze` runs it (our settings, cross-class suppression, class vote).
     """
     from capstone.tracking.tracker import Tracker
 
     if kind == "botsort" and images is None:
         tracker_overrides.setdefault("gmc_method", "none")
     try:
-        tracker = Tracker(kind, frame_rate=frame_rate, **tracker_overrides)
+        tracker = Tracker(kind, frame_rate=frame_rate, stock=stock, **tracker_overrides)
     except ValueError as exc:
         raise EvaluationError(str(exc)) from exc
     numbers = list(frame_numbers) if frame_numbers is not None else None
@@ -193,7 +196,7 @@ def detect_and_track_video(
     detections, numbers, fps = detect_video(video, params, detector=detector)
     images = video_images(video, numbers) if params.tracker == "botsort" else None
     return track_detections(
-        detections, params.tracker, frame_rate or fps, images, frame_numbers=numbers
+        detections, params.tracker, frame_rate or fps, images, frame_numbers=numbers, stock=False
     )
 
 

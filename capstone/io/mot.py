@@ -136,6 +136,35 @@ def _read_mot_table(path: str | Path, what: str) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
 
 
+def iter_mot_file(path: str | Path) -> Iterator[MotRow]:
+    """The rows of a MOTChallenge results file (a tracker's output, or `det.txt` with id -1),
+    one line at a time: `frame,id,x,y,w,h,score[,...]` (1-based frames).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "t.txt"
+    >>> _ = path.write_text("1,7,10,20,5,8,0.9,-1,-1,-1\\n\\n2,-1,1,2,3,4,0.5\\n")
+    >>> [tuple(r) for r in iter_mot_file(path)]
+    [(1, 7, 10.0, 20.0, 5.0, 8.0, 0.9), (2, -1, 1.0, 2.0, 3.0, 4.0, 0.5)]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{path}: no such MOT file")
+    with path.open() as fh:
+        for number, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                values = [float(v) for v in line.replace(" ", "").split(",")]
+            except ValueError:
+                raise EvaluationError(f"{path}:{number}: not a MOT row: {line[:60]!r}") from None
+            if len(values) < 7:
+                raise EvaluationError(f"{path}:{number}: a MOT row needs at least 7 columns")
+            if values[0] != int(values[0]) or values[1] != int(values[1]):
+                raise EvaluationError(f"{path}:{number}: frame and id must be whole numbers")
+            yield MotRow(int(values[0]), int(values[1]), *values[2:7])  # type: ignore[arg-type]
+
+
 def load_mot_gt(path: str | Path, *, include_ignored: bool = False) -> list[MotRow]:
     """Ground-truth rows of `gt/gt.txt` (or a sequence folder).
 

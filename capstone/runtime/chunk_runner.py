@@ -58,6 +58,10 @@ class _ChunkTracks:
         self.warm: list[list[float]] = []
         self.first_frame: int | None = None
         self.last_frame: int | None = None
+        # every sampled frame the stages saw and its exact timestamp (the stored frame log
+        # that derived stages replay from when a later run reuses this one's tracks)
+        self.frames: list[int] = []
+        self.times: list[float] = []
 
     def _clip(self, dets: Detections) -> np.ndarray:
         width, height = self.ctx.info.width, self.ctx.info.height
@@ -87,6 +91,8 @@ class _ChunkTracks:
         if self.first_frame is None:
             self.first_frame = frame.index
         self.last_frame = frame.index
+        self.frames.append(frame.index)
+        self.times.append(frame.timestamp)
         tracked = dets.tracker_id is not None
         clipped = np.round(self._clip(dets), 2).tolist()
         names = [dets.class_names.get(int(c), str(c)) for c in dets.class_id.tolist()]
@@ -135,6 +141,8 @@ class _ChunkTracks:
             "last_frame": self.last_frame,
             "tail": self.tail,
             "warm": self.warm,
+            "frames": self.frames,
+            "times": self.times,
         }
 
     def track_records(self) -> list[tuple[int, dict[str, Any], bytes | None]]:

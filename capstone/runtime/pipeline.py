@@ -35,6 +35,7 @@ from capstone.errors import BudgetExceededError, CapstoneError, InputError, poli
 from capstone.io.s3 import discard_download, fetch
 from capstone.models.detector import Detector, get_detector
 from capstone.models.weights import USER_CACHE
+from capstone.runtime import reuse
 from capstone.runtime.chunk_runner import ChunkJob, build_stages
 from capstone.runtime.heartbeat import AnalysisCancelled, Heartbeat
 from capstone.stages.params import AnalysisParams
@@ -74,6 +75,8 @@ class AnalysisResult:
     chunks_total: int = 0
     chunks_run: int = 0  # done when this call returned
     frames_run: int = 0  # sampled frames this process analyzed (not its worker processes)
+    reused_from: int | None = None  # the analysis whose detections and tracks were reused
+    recomputed: list[str] = field(default_factory=list)  # stages a reuse ran again
 
 
 def sampling_step(info: VideoInfo, params: AnalysisParams) -> int:
@@ -144,6 +147,7 @@ class _Run:
     workers: int = 1
     chunks: Sequence[int] | None = None
     publish: bool = True
+    reuse: bool = True
 
 
 def analyze(
@@ -161,6 +165,7 @@ def analyze(
     workers: int = 1,
     chunks: Sequence[int] | None = None,
     publish: bool = True,
+    reuse: bool = True,
 ) -> AnalysisResult:
     """Analyze one video end to end and publish the result; returns a summary.
 
@@ -179,6 +184,12 @@ def analyze(
     chunks and returns `staged`; a call with `publish=True` runs whatever is left and
     publishes.
 
+    With `reuse` (the default), when a completed analysis of the same video has the same
+    upstream parameters (`AnalysisParams.upstream_hash`: everything but the events stage's
+    options and `confirm_s`), its stored detections and tracks are reused: the video is
+    not decoded, only the derived stages are recomputed (`capstone.runtime.reuse`), and
+    `reused_from` / `recomputed` say so. `reuse=False` forces a full run.
+
     Args:
         source: a local video path or an `s3://bucket/key` URI.
         video_id: the id to store it under (default: from the file name,
@@ -189,7 +200,7 @@ def analyze(
         progress: called with `(frames_done, frames_expected)` as frames are analyzed.
         detector: a `capstone.models.detector.Detector` to use instead of the cached one.
         fail_store_after: for tests: fail the store after this step.
-        cancel, lease_seconds, owner, workers, chunks, publish: as above.
+        cancel, lease_seconds, owner, workers, chunks, publish, reuse: as above.
 
     Returns:
         `AnalysisResult`: `status` (`completed`, `staged`, `pending`, `failed` or
@@ -216,7 +227,7 @@ def analyze(
     text = str(source)
     label = text if text.startswith("s3://") else Path(text).name
     path: Path | None = None
-    run = _Run(progress, detector, fail_store_after, cancel, workers, chunks, publish)
+    run = _Run(progress, detector, fail_store_after, cancel, workers, chunks, publish, reuse)
     try:
         try:
             path, source_uri = fetch(source)
@@ -358,6 +369,11 @@ def _run(
 ) -> None:
     t0 = time.perf_counter()
     analysis_id = result.analysis_id
+    if run.reuse and run.publish and run.chunks is None and lease is not None:
+        source = reuse.find_source(result.video_id, params, analysis_id)
+        if source is not None:
+            _publish_reused(info, params, lease, result, run, source)
+            return
     detector = _settings_detector(params, run.detector)
     spans = plan(info, params)
     if run.chunks is not None:
@@ -442,6 +458,35 @@ def _run(
     result.counts, result.tracks_per_class = published.counts, published.tracks_per_class
     result.events_per_type = published.events_per_type
     result.timings = {k: round(v, 3) for k, v in timings.items()}
+
+
+def _publish_reused(
+    info: VideoInfo,
+    params: AnalysisParams,
+    lease: analyses.Lease,
+    result: AnalysisResult,
+    run: _Run,
+    source: int,
+) -> None:
+    """Publish from the stored rows of analysis `source` (`capstone.runtime.reuse`)."""
+    analyses.report_progress(lease, stage="reuse", progress=50.0, frames_processed=0, fps=None)
+    published = reuse.publish_reused(
+        lease,
+        video_id=result.video_id,
+        info=info,
+        params=params,
+        source_id=source,
+        step=sampling_step(info, params),
+        summary={"warnings": result.warnings, "stages": list(params.stages)},
+        fail_after=run.fail_store_after,
+    )
+    result.status = "completed"
+    result.reused_from, result.recomputed = source, reuse.recomputed(params)
+    result.frames_processed = result.frames_expected = published.frames
+    result.counts, result.tracks_per_class = published.counts, published.tracks_per_class
+    result.events_per_type = published.events_per_type
+    result.timings = {k: round(v, 3) for k, v in published.timings.items()}
+    result.timings["store"] = result.timings.get("publish", 0.0)
 
 
 def _wait_for_chunks(job: ChunkJob, run: _Run) -> None:

@@ -26,7 +26,7 @@ from capstone.core.records import Record, TrackSummary
 from capstone.core.video import VideoInfo
 from capstone.stages.base import REGISTRY, Stage, VideoResult, publish_order
 from capstone.stages.params import AnalysisParams
-from capstone.store import analyses, staging
+from capstone.store import analyses, reuse, staging
 from capstone.store.engine import session_scope
 
 # Track columns every analysis may fill; stages add theirs (`Stage.track_extras`).
@@ -129,11 +129,18 @@ def publish_analysis(
     records = staging.chunk_records(lease.analysis_id, step)
     staged = staging.staged_tracks(lease.analysis_id)
     firsts, lasts = [], []
+    frame_log: tuple[list[int], list[float]] | None = ([], [])  # None: a chunk logged none
 
     def cores() -> Iterator[dict[str, Any]]:
+        nonlocal frame_log
         for core in staging.chunk_states(lease.analysis_id, "core"):
             firsts.append(core["first_frame"])
             lasts.append(core["last_frame"])
+            if frame_log is not None and "frames" in core:
+                frame_log[0].extend(core["frames"])
+                frame_log[1].extend(core["times"])
+            else:
+                frame_log = None
             yield core
 
     root_of = stitch(cores(), [tid for _, tid, _, _ in staged])
@@ -184,6 +191,18 @@ def publish_analysis(
             rows=rows,
             fail_after=fail_after,
         )
+        if frame_log is not None:  # what a later run with other derived options reuses
+            reuse.write_basis(
+                session,
+                lease.analysis_id,
+                video_id=video_id,
+                upstream_hash=params.upstream_hash(),
+                frames=frame_log[0],
+                timestamps=frame_log[1],
+                confidence_sums={t.track_id: t.confidence_sum for t in tracks.values()},
+            )
+        else:
+            reuse.drop_basis(session, lease.analysis_id)
         events_per_type = staging.events_per_type(session, lease.analysis_id)
         fps = summary.get("fps", 0.0)
         analyses.mark_completed(

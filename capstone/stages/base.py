@@ -86,6 +86,17 @@ class VideoResult:
         return self.chunk_states(stage)
 
 
+@dataclass
+class FrameLog:
+    """What a stored analysis keeps of the frames it sampled, for `Stage.replay_state`: the
+    sampled frame numbers and their exact timestamps (in order), and the tracked boxes as
+    they passed the stages (`frame`, per-box `label` and `tracker_id`; sorted by frame)."""
+
+    frames: list[int]
+    timestamps: list[float]
+    boxes: Detections
+
+
 def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("must be a number, not true/false")
@@ -117,7 +128,12 @@ class Stage:
     - `Options`: its typed options (a `StageOptions` model);
     - `after`: stages whose published result it reads, when they run (publish order);
     - `emits`: the kinds of records it writes (the store maps them to tables);
-    - `track_extras`: keys it adds to `TrackSummary.extra` that are stored on the track.
+    - `track_extras`: keys it adds to `TrackSummary.extra` that are stored on the track;
+    - `derived`: True when its result is made only in `publish`, from the stored tracks and
+      boxes and a chunk state that `replay_state` rebuilds from them: its options (and
+      whether it runs) are then not part of `AnalysisParams.upstream_hash`, and a run that
+      changes only them reuses the stored detections and tracks
+      (`capstone.runtime.reuse`). A stage that needs pixels is never derived.
 
     >>> class Blur(Stage):
     ...     name = "blur_example"
@@ -133,6 +149,7 @@ class Stage:
     after: ClassVar[tuple[str, ...]] = ()
     emits: ClassVar[tuple[Record, ...]] = ()
     track_extras: ClassVar[tuple[str, ...]] = ()
+    derived: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -166,6 +183,12 @@ class Stage:
     def merge_track_extras(cls, fragments: list[dict[str, Any]]) -> dict[str, Any]:
         """One track's `extra` values of this stage from its chunk fragments' (chunk order)."""
         return {}
+
+    @classmethod
+    def replay_state(cls, video: VideoResult, frames: FrameLog) -> dict[str, Any]:
+        """A `derived` stage's state as if one chunk had seen the whole video: rebuilt from
+        the sampled frames and the stored boxes (`FrameLog`), for a run that reuses them."""
+        raise NotImplementedError(f"stage {cls.name!r} cannot be recomputed from stored rows")
 
 
 # stage name -> class; filled by subclassing `Stage` (`capstone.stages` imports them all)

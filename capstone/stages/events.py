@@ -58,7 +58,14 @@ from capstone.core.geometry import Line, Zone, lines_from_options, zones_from_op
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame
 from capstone.errors import ConfigError
-from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
+from capstone.stages.base import (
+    FrameLog,
+    Number,
+    RunContext,
+    Stage,
+    StageOptions,
+    VideoResult,
+)
 
 DEFAULT_DWELL_S = 5.0
 DEFAULT_COUNT_EVERY_S = 10.0
@@ -191,6 +198,7 @@ class EventsStage(Stage):
     Options = EventsOptions
     after = ("identity",)  # events are about identities
     emits = (Record.EVENT,)
+    derived = True  # made in publish from the tracks; its counts replay from stored boxes
 
     def __init__(self, ctx: RunContext) -> None:
         options = EventsOptions.pick(ctx.params.options)
@@ -205,22 +213,37 @@ class EventsStage(Stage):
         self.last_frame: int | None = None
 
     def process(self, frame: Frame, detections: Detections, ctx: RunContext) -> None:
+        self._observe(frame.index, frame.timestamp, detections)
+
+    def _observe(self, index: int, timestamp: float, detections: Detections) -> None:
         if self.first_frame is None:
-            self.first_frame = frame.index
-        self.last_frame = frame.index
-        key = int(frame.timestamp // self.count_every_s)
+            self.first_frame = index
+        self.last_frame = index
+        key = int(timestamp // self.count_every_s)
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = self.buckets[key] = _Bucket(
-                frame.index, key * self.count_every_s, frame.timestamp
-            )
-        bucket.frame_number, bucket.timestamp = frame.index, frame.timestamp
+            bucket = self.buckets[key] = _Bucket(index, key * self.count_every_s, timestamp)
+        bucket.frame_number, bucket.timestamp = index, timestamp
         labels = detections.labels
         bucket.peak |= Counter(labels)  # element-wise max
         if detections.tracker_id is not None:
             for label, tid in zip(labels, detections.tracker_id.tolist(), strict=True):
                 if tid >= 0:
                     bucket.tracks[label].add(tid)
+
+    @classmethod
+    def replay_state(cls, video: VideoResult, frames: FrameLog) -> dict[str, Any]:
+        """The count buckets of the whole video from the sampled frames and the stored boxes
+        (the same `_observe` a chunk runs), for a run that reuses stored tracks."""
+        stage = cls(video)  # type: ignore[arg-type]
+        boxes = frames.boxes
+        cuts = np.searchsorted(boxes["frame"], np.asarray(frames.frames, np.int64), side="left")
+        ends = np.searchsorted(boxes["frame"], np.asarray(frames.frames, np.int64), side="right")
+        for index, timestamp, a, b in zip(
+            frames.frames, frames.timestamps, cuts.tolist(), ends.tolist(), strict=True
+        ):
+            stage._observe(index, timestamp, boxes[a:b])
+        return stage.end_chunk(video)  # type: ignore[arg-type]
 
     def end_chunk(self, ctx: RunContext) -> dict[str, Any]:
         return {

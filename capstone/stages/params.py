@@ -47,6 +47,23 @@ OPTIONAL_STAGES = optional_stage_names()
 ALL_STAGES = CORE_STAGES + OPTIONAL_STAGES
 
 
+# Parameters read only by derived stages (`Stage.derived`), beside their options.
+DERIVED_FIELDS = ("confirm_s",)
+
+
+def derived_stage_names() -> tuple[str, ...]:
+    """The registered stages whose result is recomputed from stored rows (`Stage.derived`)."""
+    return tuple(n for n in optional_stage_names() if REGISTRY[n].derived)
+
+
+def derived_option_keys() -> frozenset[str]:
+    """Option keys read only by derived stages (a key another stage reads is upstream)."""
+    derived = set(derived_stage_names())
+    theirs = {k for n in derived for k in REGISTRY[n].Options.model_fields}
+    others = {k for n, st in REGISTRY.items() if n not in derived for k in st.Options.model_fields}
+    return frozenset(theirs - others)
+
+
 def check_options(options: dict[str, Any]) -> None:
     """Raise `ValueError` naming the first unknown option or bad value."""
     owners: dict[str, list[str]] = {}
@@ -161,6 +178,40 @@ class AnalysisParams(BaseModel):
     def params_hash(self) -> str:
         blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def upstream(self) -> dict[str, Any]:
+        """The part of `canonical()` that decides the stored detections, tracks and every
+        stage that needs pixels: without the `derived` stages (`Stage.derived`: events),
+        their options and `DERIVED_FIELDS`. Two analyses of a video with equal `upstream()`
+        have the same detection and track rows, so one can reuse the other's.
+
+        >>> base = AnalysisParams().upstream_hash()
+        >>> line = {"lines": [{"name": "A", "points": [[0, 5], [9, 5]]}]}
+        >>> AnalysisParams(options=line, confirm_s=2).upstream_hash() == base
+        True
+        >>> AnalysisParams(conf=0.5).upstream_hash() == base
+        False
+        >>> AnalysisParams(stages=("track", "events")).upstream_hash() == (
+        ...     AnalysisParams(stages=("track",)).upstream_hash())
+        True
+        """
+        data = self.canonical()
+        derived = derived_stage_names()
+        for name in DERIVED_FIELDS:
+            data.pop(name, None)
+        data["stages"] = [s for s in data["stages"] if s not in derived]
+        keys = derived_option_keys()
+        data["options"] = {k: v for k, v in data["options"].items() if k not in keys}
+        return data
+
+    def upstream_hash(self) -> str:
+        """The hash of `upstream()` (stored beside `params_hash` with each result)."""
+        blob = json.dumps(self.upstream(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def derived_stages(self) -> tuple[str, ...]:
+        """The enabled stages recomputed from stored rows when upstream rows are reused."""
+        return tuple(s for s in self.optional_stages() if s in derived_stage_names())
 
     def runs(self, stage: str) -> bool:
         return stage in self.stages

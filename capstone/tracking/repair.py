@@ -64,6 +64,9 @@ class RepairConfig:
     velocity_window: int = 10
     feature_window: int = 8
     interpolate_max_s: float = 0.3
+    interpolate_smooth_s: float = 0.0  # > 0: Gaussian-smoothed interpolation (GSI, as in
+    # StrongSORT++): gap boxes from a Gaussian-process fit (RBF kernel of this length scale,
+    # seconds) to the boxes on both sides, around their linear trend; 0: linear
     interpolate_max_height_ratio: float = 1.2  # only between boxes of about one size
     interpolate_min_rank: float = 0.2  # only for identities whose mean confidence is above
     # this quantile of all observations' confidences (not for doubtful tracks)
@@ -462,7 +465,13 @@ def _interpolate(
             f0, f1 = int(frames[k]), int(frames[k + 1])
             h0, h1 = boxes[k][3] - boxes[k][1], boxes[k + 1][3] - boxes[k + 1][1]
             similar = min(h0, h1) > 0 and max(h0, h1) / min(h0, h1) <= ratio
-            if frame_step < f1 - f0 <= limit and similar:
+            if frame_step < f1 - f0 <= limit and similar and cfg.interpolate_smooth_s > 0:
+                targets = np.arange(f0 + frame_step, f1, frame_step)
+                smooth = _gsi_gap(frames, boxes, k, targets, cfg, fps, camera)
+                filled.extend(
+                    (int(f), int(raw_ids[k]), b) for f, b in zip(targets, smooth, strict=True)
+                )
+            elif frame_step < f1 - f0 <= limit and similar:
                 for f in range(f0 + frame_step, f1, frame_step):
                     w = (f - f0) / (f1 - f0)
                     xyxy = (1 - w) * boxes[k] + w * boxes[k + 1]
@@ -484,6 +493,41 @@ def _interpolate(
                 )
             )
     return Detections.merge(out) if out else _no_boxes()
+
+
+def _gsi_gap(
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    k: int,
+    targets: np.ndarray,
+    cfg: RepairConfig,
+    fps: float,
+    camera: CameraMotion | None,
+) -> np.ndarray:
+    """Boxes at `targets` (frames inside the gap after observation `k`) from a Gaussian
+    process over up to `velocity_window` observations on each side of the gap: RBF kernel
+    (length scale `interpolate_smooth_s`), a little observation noise, the linear trend of
+    those observations as its mean. In scene coordinates (camera drift taken out and
+    added back). With two observations it is the linear interpolation."""
+    w = cfg.velocity_window
+    lo, hi = max(0, k + 1 - w), min(len(frames), k + 1 + w)
+    t = frames[lo:hi].astype(np.float64)
+    y = boxes[lo:hi].astype(np.float64)
+    origin = int(frames[k])
+    if camera is not None:
+        y = y - np.array([np.r_[d, d] for d in (camera.offset(origin, int(f)) for f in t)])
+    basis = np.stack([t - t.mean(), np.ones_like(t)], axis=1)
+    coef = np.linalg.lstsq(basis, y, rcond=None)[0]
+    resid = y - basis @ coef
+    scale = max(cfg.interpolate_smooth_s * fps, 1e-6)
+    kernel = np.exp(-0.5 * ((t[:, None] - t[None, :]) / scale) ** 2) + 0.1 * np.eye(len(t))
+    at = targets.astype(np.float64)
+    cross = np.exp(-0.5 * ((at[:, None] - t[None, :]) / scale) ** 2)
+    trend = np.stack([at - t.mean(), np.ones_like(at)], axis=1) @ coef
+    out = trend + cross @ np.linalg.solve(kernel, resid)
+    if camera is not None:
+        out = out + np.array([np.r_[d, d] for d in (camera.offset(origin, int(f)) for f in at)])
+    return out
 
 
 def _crop(image: np.ndarray, xyxy: Sequence[float]) -> np.ndarray | None:

@@ -24,6 +24,79 @@ from capstone.core.detections import Detections
 
 TRACKERS = ("bytetrack", "botsort")
 
+# Classes one physical object can be reported as at once: the detector's NMS is per class,
+# so a van can come out as a `car` box and a `truck` box over the same pixels, and each
+# would start a track. Motorcycles and bicycles stay separate (a rider next to a car is a
+# second object, and their boxes overlap a car's only partly).
+VEHICLES = frozenset({"car", "truck", "bus"})
+# IoU above which two boxes of these classes are one object: the detector's own NMS
+# threshold (`Detector(iou=0.7)`), i.e. what its NMS would have done had it been
+# class-agnostic among vehicles. Distinct vehicles that per-class NMS keeps apart are
+# below it by construction. On highway-cctv.avi the best cross-class IoU of a vehicle box
+# is either below 0.3 (another vehicle) or above 0.8 (the same one), nothing in between
+# (`bench/vehicle_duplicates.py`), so the choice is not a fine line.
+VEHICLE_IOU = 0.7
+
+
+# Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
+# uses). A new track needs a detection of confidence >= 0.6 (stock: 0.25, the detector's
+# own floor, so every doubtful box started a track); boxes down to 0.25 still extend
+# tracks. 0.6 is ByteTrack's own choice (its paper: track threshold 0.5 + 0.1) and what
+# `bench/identity_repair.py --loo-tracker` picks on PETS09-S2L1 and its variants; scored
+# on held-out TUD-Campus (README, "Tracking quality").
+TUNED: dict[str, dict[str, Any]] = {
+    "bytetrack": {"new_track_thresh": 0.6},
+    "botsort": {"new_track_thresh": 0.6},
+}
+
+
+def box_iou(a: Any, b: Any) -> np.ndarray:
+    """Pairwise IoU of (n, 4) and (m, 4) `xyxy` boxes: an (n, m) array.
+
+    >>> box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10]]).round(2).tolist()
+    [[1.0, 0.33]]
+    """
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def suppress_cross_class(
+    detections: Detections, iou: float = VEHICLE_IOU, classes: frozenset[str] = VEHICLES
+) -> Detections:
+    """Class-agnostic NMS among `classes`: of boxes of these classes that overlap by IoU
+    >= `iou`, only the most confident stays (other classes and the order are untouched).
+
+    >>> names = {0: "person", 2: "car", 7: "truck"}
+    >>> dets = Detections([[0, 0, 40, 20], [1, 0, 40, 21], [0, 0, 40, 20], [60, 0, 99, 20]],
+    ...                   [0.6, 0.8, 0.9, 0.7], [2, 7, 0, 2], class_names=names)
+    >>> suppress_cross_class(dets).labels  # the car under the truck goes, the person stays
+    ['truck', 'person', 'car']
+    """
+    if len(detections) < 2:
+        return detections
+    labels = detections.labels
+    idx = np.array([i for i, name in enumerate(labels) if name in classes], np.int64)
+    if len(idx) < 2 or len({labels[i] for i in idx}) < 2:
+        return detections  # one class only: the detector's NMS already did this
+    order = idx[np.argsort(-detections.confidence[idx], kind="stable")]
+    overlap = box_iou(detections.xyxy[order], detections.xyxy[order])
+    dropped = np.zeros(len(order), bool)
+    for k in range(len(order)):
+        if not dropped[k]:
+            dropped[k + 1 :] |= overlap[k, k + 1 :] >= iou
+    if not dropped.any():
+        return detections
+    keep = np.ones(len(detections), bool)
+    keep[order[dropped]] = False
+    return detections[keep]
+
 
 def tracker_config(kind: str, **overrides: Any) -> Any:
     """Ultralytics' tracker settings for `kind`, with overrides applied."""
@@ -47,6 +120,15 @@ class Tracker:
     Args:
         kind: `"bytetrack"` or `"botsort"` (Ultralytics' trackers; BoT-SORT without ReID).
         frame_rate: frames per second of the stream given to `update`.
+        stock: Ultralytics' tracker exactly as shipped (its settings, every box, the class
+            of the latest box): the baseline `capstone eval mot` compares against. Else our
+            settings (`TUNED`), cross-class suppression and the class vote.
+        vehicle_iou: boxes of different vehicle classes (`VEHICLES`) overlapping by this
+            IoU are one object: only the most confident goes to the tracker
+            (`suppress_cross_class`); None keeps them all (the stock trackers).
+        class_vote: each track reports the class with the highest summed confidence over
+            its boxes so far, so one track keeps one class when the detector flips between
+            e.g. `car` and `truck` (stock: the class of the latest box).
         **overrides: Ultralytics tracker settings (`track_high_thresh`, `track_buffer`,
             `match_thresh`, ...; see `tracker_config`).
 
@@ -63,11 +145,21 @@ class Tracker:
     [[1, 2], [1, 2], [1, 2]]
     """
 
-    def __init__(self, kind: str = "bytetrack", *, frame_rate: float = 30.0, **overrides: Any):
+    def __init__(
+        self,
+        kind: str = "bytetrack",
+        *,
+        frame_rate: float = 30.0,
+        stock: bool = False,
+        vehicle_iou: float | None = VEHICLE_IOU,
+        class_vote: bool = True,
+        **overrides: Any,
+    ):
         from ultralytics.trackers.bot_sort import BOTSORT
         from ultralytics.trackers.byte_tracker import BYTETracker
 
-        cfg = tracker_config(kind, **overrides)
+        settings = {} if stock else dict(TUNED.get(kind, {}))
+        cfg = tracker_config(kind, **{**settings, **overrides})
         if "track_buffer" not in overrides:
             cfg.track_buffer = max(1, round(cfg.track_buffer * frame_rate / 30.0))
         if kind == "botsort":
@@ -75,11 +167,16 @@ class Tracker:
         self.kind = kind
         self.config = cfg
         self._tracker = BOTSORT(cfg) if kind == "botsort" else BYTETracker(cfg)
+        self.vehicle_iou = None if stock else vehicle_iou
+        self.class_vote = class_vote and not stock
+        self._votes: dict[int, dict[int, float]] = {}
 
     def update(self, detections: Detections, image: np.ndarray | None = None) -> Detections:
         """Assign track ids; returns the tracked boxes (the tracker's smoothed positions)."""
         from ultralytics.engine.results import Boxes
 
+        if self.vehicle_iou is not None:
+            detections = suppress_cross_class(detections, self.vehicle_iou)
         shape = image.shape[:2] if image is not None else (1 << 15, 1 << 15)
         boxes = Boxes(detections.as_array(), shape)
         rows = self._tracker.update(boxes, image)
@@ -88,10 +185,24 @@ class Tracker:
             empty.tracker_id = np.zeros(0, dtype=np.int64)
             return empty
         rows = np.asarray(rows, dtype=np.float64)
+        class_id = rows[:, 6].astype(np.int64)
+        if self.class_vote:
+            class_id = self._vote(rows[:, 4].astype(np.int64), class_id, rows[:, 5])
         return Detections(
             xyxy=rows[:, :4].astype(np.float32),
             confidence=rows[:, 5].astype(np.float32),
-            class_id=rows[:, 6].astype(np.int64),
+            class_id=class_id,
             tracker_id=rows[:, 4].astype(np.int64),
             class_names=detections.class_names,
         )
+
+    def _vote(self, track_ids: np.ndarray, class_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Each track's class by confidence-weighted vote over its boxes so far."""
+        out = class_ids.copy()
+        for k, (tid, cls, score) in enumerate(
+            zip(track_ids.tolist(), class_ids.tolist(), scores.tolist(), strict=True)
+        ):
+            votes = self._votes.setdefault(tid, {})
+            votes[cls] = votes.get(cls, 0.0) + score
+            out[k] = max(votes, key=votes.__getitem__)
+        return out

@@ -386,3 +386,66 @@ async def get_display(
     return await run_in_threadpool(
         lambda: queries.get_display_data(video_id, kind, analysis_id=analysis_id)
     )
+
+
+ExportFormat = Literal["mot", "coco", "csv", "parquet"]  # capstone.store.transfer.FORMATS
+ExportTable = Literal["events", "tracks", "depth"]  # capstone.store.transfer.TABLES
+_EXPORT_TYPES = {
+    "mot": "text/plain; charset=utf-8",
+    "coco": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+@router.get(
+    "/videos/{video_id}/export",
+    summary="Download an analysis: MOTChallenge tracks, COCO JSON, or a CSV/Parquet table",
+    responses={
+        **_READ_ERRORS,
+        200: {"content": {t.split(";")[0]: {} for t in _EXPORT_TYPES.values()}},
+    },
+    response_class=Response,
+)
+async def export_results(
+    video_id: VideoIdPath,
+    format: Annotated[ExportFormat, Query(description="mot, coco, csv or parquet")] = "mot",
+    table: Annotated[ExportTable, Query(description="csv/parquet: which table")] = "events",
+    analysis_id: AnalysisId = None,
+) -> Any:
+    """Streamed from the database (a server-side cursor or `COPY ... TO STDOUT`), never all
+    rows in memory; Parquet is spooled to a temporary file first (its footer comes last)."""
+    import tempfile
+
+    from starlette.responses import StreamingResponse
+
+    from capstone.errors import InputError
+    from capstone.store import transfer
+
+    try:
+        analysis = await run_in_threadpool(transfer.resolve_analysis, video_id, analysis_id)
+    except InputError as exc:
+        raise ApiError(404, str(exc)) from None
+    name = transfer.file_name(video_id, format, table)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Analysis-Id": str(analysis),
+    }
+    if format == "parquet":
+        spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 (chunks closes it)
+        await run_in_threadpool(transfer.write_parquet, analysis, table, spool)
+        spool.seek(0)
+
+        def chunks() -> Any:
+            with spool:
+                while block := spool.read(1 << 20):
+                    yield block
+
+        body = chunks()
+    elif format == "mot":
+        body = transfer.iter_mot(analysis)
+    elif format == "coco":
+        body = transfer.iter_coco(analysis)
+    else:
+        body = transfer.iter_csv(analysis, table)
+    return StreamingResponse(body, media_type=_EXPORT_TYPES[format], headers=headers)
