@@ -25,7 +25,7 @@ model = "yolo11n"
 conf = 0.25
 stride = 2  # keep every Nth frame
 max_frames = 24  # sampled frames to load
-tracker = "bytetrack"  # or botsort
+tracker = "botsort"  # or bytetrack
 show = 4  # frames shown per grid
 run_events = True  # run the pipeline (detect, track, events) and store it, to list events
 

@@ -173,7 +173,7 @@ def test_upstream_hash_splits_derived_from_upstream_options() -> None:
     for changed in (
         params([L1], conf=0.3),
         params([L1], max_frames=61),
-        params([L1], tracker="botsort"),
+        params([L1], tracker="bytetrack"),
         params([L1], detect_every=2),
         base.model_copy(update={"chunk_s": 5.0}),
         base.model_copy(update={"options": {"lines": [L1], "keyframe_every_s": 1.0}}),

@@ -16,18 +16,30 @@ from capstone.stages.params import ALL_STAGES, AnalysisParams
 from capstone.store.bulk import TABLE_OF
 from tests.conftest import ROOT
 
-# Hashes of results stored before the stage contract existed: they must keep naming them.
+# A stored result is named by (video_id, params_hash): these hashes must not change by
+# accident (a refactor, a new stage registered beside them). Each case names its stages
+# and tracker, so adding a default stage does not touch them; a deliberate change of what
+# tracking does bumps `tracking.tracker.REVISION`, and the hashes with it.
+_EVENTS = ("detect", "track", "events")
 STORED_HASHES = {
-    "defaults": ({}, "a919c21a37ae78d4b1b9d37c587adca3"),
-    "stride": ({"stride": 2}, "b2e95422949cf6e9c71e1234199b3907"),
-    "events only": ({"stages": ("detect", "track", "events")}, "e259d794cd0aad6272ba72658d2ebc95"),
+    "events": ({"stages": _EVENTS}, "8b8a9722c07d6c9a6cefc3470692c056"),
+    "stride": ({"stages": _EVENTS, "stride": 2}, "f13d44016e59e010feb502bfc99090d8"),
     "a line": (
-        {"options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
-        "677e5ef323ff6e580fd2a6ce46d96ea5",
+        {"stages": _EVENTS, "options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
+        "b43ff92bf893ed5d8f4b9254bd4e48d2",
     ),
     "stage order": (
         {"stages": ("detect", "track", "identity", "events", "display")},
-        "41ef2ec3007cf11b4f412194da11826e",
+        "a32bfe66583f3d9375299f039a284eff",
+    ),
+}
+# Results stored by tracking revision 1 (Ultralytics' trackers as shipped, ByteTrack by
+# default): the current tracker would track them differently, so they are not current.
+REVISION_1_HASHES = {
+    "defaults": ({}, "a919c21a37ae78d4b1b9d37c587adca3"),
+    "events only": (
+        {"stages": _EVENTS, "tracker": "bytetrack"},
+        "e259d794cd0aad6272ba72658d2ebc95",
     ),
 }
 
@@ -35,7 +47,13 @@ STORED_HASHES = {
 @pytest.mark.parametrize("case", sorted(STORED_HASHES))
 def test_params_hash_of_stored_results_is_unchanged(case: str) -> None:
     fields, expected = STORED_HASHES[case]
-    assert AnalysisParams(**fields).params_hash() == expected
+    assert AnalysisParams(tracker="botsort", **fields).params_hash() == expected
+
+
+@pytest.mark.parametrize("case", sorted(REVISION_1_HASHES))
+def test_results_of_an_earlier_tracker_are_not_current(case: str) -> None:
+    fields, stored = REVISION_1_HASHES[case]
+    assert AnalysisParams(**fields).params_hash() != stored
 
 
 def test_every_stage_declares_options_dependencies_and_records() -> None:

@@ -61,7 +61,7 @@ def analyze(
     stride: Annotated[int | None, typer.Option(help="keep every Nth frame")] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="sample about N frames/s")] = None,
     model: Annotated[str | None, typer.Option(help="detector name or path")] = None,
-    tracker: Annotated[str | None, typer.Option(help="bytetrack or botsort")] = None,
+    tracker: Annotated[str | None, typer.Option(help="botsort (default) or bytetrack")] = None,
     classes: Annotated[
         str | None, typer.Option(help="comma-separated class names to keep, e.g. person,car")
     ] = None,

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from capstone.stages.base import REGISTRY
+from capstone.tracking.tracker import REVISION as TRACKING_REVISION
 from capstone.tracking.tracker import TRACKERS
 
 CORE_STAGES = ("detect", "track")
@@ -100,7 +101,7 @@ class AnalysisParams(BaseModel):
     target_fps: float | None = Field(
         default=None, gt=0, le=240, description="sample about this many frames per second"
     )
-    tracker: str = Field(default="bytetrack", description="bytetrack or botsort")
+    tracker: str = Field(default="botsort", description="botsort or bytetrack")
     classes: tuple[str, ...] | None = Field(default=None, description="keep only these classes")
     conf: float = Field(default=0.25, ge=0.01, le=1.0, description="detector confidence")
     imgsz: int = Field(default=640, ge=32, le=4096)
@@ -176,8 +177,9 @@ class AnalysisParams(BaseModel):
         return self.model_dump(mode="json")
 
     def params_hash(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        """The name of the result: the parameters and the tracking revision, so results
+        made by an earlier tracker are never served as results of the current one."""
+        return _hash(self.canonical())
 
     def upstream(self) -> dict[str, Any]:
         """The part of `canonical()` that decides the stored detections, tracks and every
@@ -206,8 +208,7 @@ class AnalysisParams(BaseModel):
 
     def upstream_hash(self) -> str:
         """The hash of `upstream()` (stored beside `params_hash` with each result)."""
-        blob = json.dumps(self.upstream(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+        return _hash(self.upstream())
 
     def derived_stages(self) -> tuple[str, ...]:
         """The enabled stages recomputed from stored rows when upstream rows are reused."""
@@ -219,3 +220,10 @@ class AnalysisParams(BaseModel):
     def optional_stages(self) -> tuple[str, ...]:
         """The enabled stages beyond detect and track, in canonical order."""
         return tuple(s for s in self.stages if s in REGISTRY)
+
+
+def _hash(data: dict[str, Any]) -> str:
+    if TRACKING_REVISION > 1:
+        data = {**data, "tracking_revision": TRACKING_REVISION}
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]

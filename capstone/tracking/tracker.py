@@ -38,6 +38,12 @@ VEHICLES = frozenset({"car", "truck", "bus"})
 VEHICLE_IOU = 0.7
 
 
+# What our tracking does to the same detections changed (1: Ultralytics' trackers as
+# shipped, ByteTrack by default; 2: `TUNED`, vehicle suppression and the class vote,
+# BoT-SORT by default). It is part of every `params_hash`, so a result stored by an earlier
+# revision is recomputed, never served (or reused) as the current one's.
+REVISION = 2
+
 # Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
 # uses). A new track needs a detection of confidence >= 0.6 (stock: 0.25, the detector's
 # own floor, so every doubtful box started a track); boxes down to 0.25 still extend
@@ -147,7 +153,7 @@ class Tracker:
 
     def __init__(
         self,
-        kind: str = "bytetrack",
+        kind: str = "botsort",
         *,
         frame_rate: float = 30.0,
         stock: bool = False,
