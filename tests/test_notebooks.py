@@ -268,6 +268,7 @@ def test_explore_notebook_runs_every_stage(kernel: Path, db_url: str) -> None:
     assert len(images) >= 5  # frames, detections, tracks, depth (2), interactive view
     text = json.dumps(outputs)
     assert "person" in text and "completed" in text and "enter" in text
+    assert "reused analysis" in text and "events" in text  # the moved line reused the tracks
 
 
 @pytest.mark.slow
