@@ -143,6 +143,12 @@ class Settings(BaseSettings):
         ge=1,
         description="pixels of a search query image, read from its header before decoding",
     )
+    max_query_chars: int = Field(
+        default=500,
+        ge=16,
+        le=100_000,
+        description="characters of a query-language string or an English question (/ask, /tracks)",
+    )
     page_cache_entries: int = Field(
         default=2048, ge=0, description="rendered result pages kept in memory per process"
     )

@@ -2,7 +2,8 @@
 
 Pages: Videos (list, live progress, upload, retry), Video (player, events timeline,
 keyframes, tracks, trails/heatmap, counts, depth), Events (filters, paging, export),
-Search (text / image / more-like-this; vector, text, hybrid) and Pipeline (queue, analyses).
+Search (text / image / more-like-this; vector, text, hybrid), Ask (questions in English or
+the query language, answered from the stored tracks) and Pipeline (queue, analyses).
 The database is `DATABASE_URL` (else the embedded server), exactly as for the CLI and the API.
 """
 
@@ -36,6 +37,9 @@ PAGES = {
     ),
     "search": st.Page(
         HERE / "views" / "search.py", title="Search", icon=":material/search:", url_path="search"
+    ),
+    "ask": st.Page(
+        HERE / "views" / "ask.py", title="Ask", icon=":material/question_answer:", url_path="ask"
     ),
     "pipeline": st.Page(
         HERE / "views" / "pipeline.py",

@@ -296,6 +296,33 @@ def search(
     return [h.model_dump() for h in run_search(query)]
 
 
+def ask(question: str, video_id: str | None = None) -> dict[str, Any]:
+    """Answer a question (`capstone.search.ask.ask`, as the CLI and `GET /ask` do)."""
+    from capstone.search.ask import ask as answer_question
+
+    return answer_question(question, video_id=video_id).model_dump(mode="json")
+
+
+def answer_image(item: dict[str, Any]) -> bytes | None:
+    """The picture of an answer's item: a track's best crop, else the nearest keyframe."""
+    attrs = item.get("attributes") or {}
+    if item.get("source") == "tracks" and item.get("track_id") is not None:
+        analysis = attrs.get("analysis_id")
+        if analysis is not None:
+            crop = track_crop(item["video_id"], int(analysis), int(item["track_id"]))
+            if crop is not None:
+                return crop
+    frame = attrs.get("frame_number") if item.get("source") == "hybrid_search" else None
+    if frame is None:
+        frame = attrs.get("best_frame")
+    if frame is None:
+        return None
+    near = [t["frame_number"] for t in thumbnails(item["video_id"])]
+    if not near:
+        return None
+    return thumbnail(item["video_id"], min(near, key=lambda f: abs(f - int(frame))))
+
+
 def hit_image(hit: dict[str, Any]) -> bytes | None:
     """The picture of a search hit: its keyframe thumbnail or its track's best crop."""
     ref = hit.get("thumbnail")

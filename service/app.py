@@ -31,7 +31,7 @@ from service.guard import READ_POSTS, BodyGuardMiddleware
 from service.jobs import AnalysisJobs
 from service.metrics import Metrics
 from service.middleware import RequestContextMiddleware, configure_logging
-from service.routes import analyze, health, models, search, upload, videos
+from service.routes import analyze, ask, health, models, search, upload, videos
 from service.values import NulGuardMiddleware
 
 log = logging.getLogger("capstone.service")
@@ -77,6 +77,7 @@ def create_app() -> FastAPI:
     for module in (health, analyze, upload, videos, models):
         app.include_router(module.router)
     app.include_router(search.router)
+    app.include_router(ask.router)
     app.add_middleware(NulGuardMiddleware)  # innermost: after auth and the size cap
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)

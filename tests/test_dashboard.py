@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT, VIDEOS, _clear_caches, _with_db, require
 
 APP = str(ROOT / "dashboards" / "app.py")
-STAGES = ("detect", "track", "depth", "events", "display", "embed")
+STAGES = ("detect", "track", "depth", "events", "display", "embed", "attributes")
 CLIPS = {"bikes": "bikes.mp4", "pets09": "pets09-s2l1.avi"}
 
 
@@ -31,6 +31,28 @@ def _env(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
+
+
+def test_ask_page_answers_through_the_same_function(dash_db: str) -> None:
+    from dashboards import data
+    from dashboards.ui import md
+
+    at = run_page("ask")
+    assert "Ask in English" in texts(at)
+    question = "how many people are there?"
+    at.text_input(key="ask_q").set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer = data.ask(question)
+    assert answer["kind"] == "count" and answer["query"] == "person"
+    assert md(answer["text"]) in texts(at)
+    assert at.code[0].value == "person"
+    assert metric(at, "Answer") == str(answer["count"])
+    assert len([c for c in at.caption if "moments" in c.value]) == (1 if answer["items"] else 0)
+
+    at.selectbox(key="ask_video").set_value("bikes").run()
+    at.text_input(key="ask_q").set_value("car colr:red").run()
+    assert not at.exception
+    assert md("'colr:red'") in texts(at)  # the bad token is named, as one sentence
 
 
 _ANALYZED: dict[str, str] = {}

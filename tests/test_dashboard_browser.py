@@ -43,6 +43,7 @@ PAGES = {
     "video": ("/video?video=bikes", ["Events timeline", "keyframe thumbnails", "Trails & heatmap"]),
     "events": ("/events?video=pets09", ["Matching events", "Export CSV", "showing 1"]),
     "search": ("/search?q=person", ["results", "found by", "pets09 · frame"]),
+    "ask": ("/ask?q=how+many+people+walked+left%3F", ["Understood", "person dir:left", "Answer"]),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover (older typer: click itself)
     _TyperNoSuchOption = click.NoSuchOption
 
 from capstone.cli import analyze as analyze_commands
+from capstone.cli import ask as ask_commands
 from capstone.cli import browse as browse_commands
 from capstone.cli import dashboard as dashboard_commands
 from capstone.cli import db as db_commands
@@ -94,6 +95,8 @@ app.add_typer(evaluate_commands.app, name="eval")
 app.command("analyze")(analyze_commands.analyze)
 app.command("demo")(analyze_commands.demo)
 app.command("search")(search_commands.search)
+app.command("ask")(ask_commands.ask)
+app.command("find")(ask_commands.find)
 app.command("lab")(lab_commands.lab)
 app.command("run-notebook", context_settings=lab_commands.RUN_NOTEBOOK_SETTINGS)(
     lab_commands.run_notebook

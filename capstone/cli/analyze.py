@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 console = Console(stderr=True)
 # the stage registry's names (`capstone.stages.params.ALL_STAGES`; a test keeps them equal),
 # written out so that `--help` does not import the stages
-STAGE_NAMES = ("detect", "track", "depth", "events", "display", "embed", "identity")
+STAGE_NAMES = ("detect", "track", "depth", "events", "display", "embed", "identity", "attributes")
 
 
 def load_options(path: Path | None) -> dict:

@@ -23,6 +23,7 @@ class Record(StrEnum):
     DEPTH = "depth"
     DISPLAY = "display"
     FRAME_EMBEDDING = "frame_embedding"
+    TRACK_ATTRIBUTES = "track_attributes"
 
 
 Rows = dict[Record, list[dict[str, Any]]]

@@ -128,6 +128,9 @@ class _ChunkTracks:
                     frame.timestamp,
                 )  # fmt: skip
             summary.last_frame, summary.last_timestamp = frame.index, frame.timestamp
+            # the tracker's class vote settles along the track: its latest answer is the
+            # track's class (a first box saying `car` under a `truck` must not name it)
+            summary.class_id, summary.class_name = int(cls), name
             summary.length += 1
             summary.confidence_sum += conf
             score = conf * (((box[2] - box[0]) * (box[3] - box[1])) ** 0.5)

@@ -20,6 +20,12 @@ HNSW graph until enough rows pass them, so a selective filter still returns `k` 
 vector retriever takes `scan_depth` rows from the index (1000; 100 with filters) and
 re-ranks them by exact distance, which keeps recall@10 at 0.99 on 1M dense 384-d rows.
 
+A text query on frames that is exactly a class name, a plural or a synonym (`person`,
+`people`, `vehicles`; `capstone.search.ql.class_of_word`) ranks its text retriever by the
+confidence of that class's detections in the frame, and hybrid mode puts frames with a
+confident (>= `CONFIDENT_DETECTION`) detection of it first: a doubtful box never outranks
+confident ones.
+
 Only the latest completed analysis of each video is searched unless `filters.analysis_ids`
 names analyses (a video analysed twice would otherwise be found twice).
 
@@ -45,6 +51,7 @@ from sqlmodel import Session
 
 from capstone.config import get_settings
 from capstone.errors import InputError
+from capstone.search.ql import class_of_word
 from capstone.store.engine import session_scope
 from capstone.store.tables import CLIP_DIM, IMAGE_DIM, REID_DIM, TEXT_DIM
 
@@ -64,6 +71,9 @@ VECTOR_SCAN_DEPTH = 1000
 FILTERED_SCAN_DEPTH = 100
 MAX_SCAN_DEPTH = 20000
 MAX_TEXT_CHARS = 1000
+# A text query that is exactly a class ranks frames with a detection of it at least this
+# confident above the others (the detector's doubtful boxes are below it).
+CONFIDENT_DETECTION = 0.4  # capstone.stages.attributes.DOUBTFUL_CONF, for one box
 DIMS = {"image": IMAGE_DIM, "text": TEXT_DIM, "clip": CLIP_DIM, "reid": REID_DIM}
 
 
@@ -319,6 +329,8 @@ _SCOPE_LATEST = """scope AS (
     ORDER BY a.video_id, a.finished_at DESC NULLS LAST, a.id DESC
 )"""
 _SCOPE_GIVEN = "scope AS (SELECT unnest(CAST(:analysis_ids AS bigint[])) AS id)"
+# the CTE `scope(id)` of the latest completed analysis of each video (also for track queries)
+LATEST_SCOPE_CTE = _SCOPE_LATEST
 
 
 def _filter_sql(target: str, f: SearchFilters, params: dict[str, Any]) -> list[str]:
@@ -743,7 +755,26 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
         )
         if q.exact:
             settings["enable_indexscan"] = "off"
-    if mode in ("text", "hybrid"):
+    rank_classes = None
+    if mode in ("text", "hybrid") and name == "frames" and text_query is not None:
+        rank_classes = class_of_word(text_query.lower())
+    if mode in ("text", "hybrid") and rank_classes is not None:
+        # the text is exactly a class ("person", "people", "vehicles"): frames that show it,
+        # ranked by the confidence of its detections there (a doubtful 0.29 box must not
+        # outrank confident ones), full text only breaking ties
+        params["qt"] = " or ".join(rank_classes)
+        params["rank_classes"] = list(rank_classes)
+        ctes.append(
+            "txt_c AS MATERIALIZED (SELECT x.id, coalesce((SELECT max(e.confidence) "
+            "FROM apps_db_event e WHERE e.analysis_id = x.analysis_id "
+            "AND e.frame_number = x.frame_number AND e.event_type = 'detection' "
+            "AND e.class_name = ANY(:rank_classes)), 0) "
+            f"+ 1e-3 * ts_rank_cd({target.tsv}, tq.q) AS text_score "
+            f"FROM {target.table} x, websearch_to_tsquery('english', :qt) AS tq(q) "
+            f"WHERE {target.tsv} @@ tq.q AND {where} "
+            "ORDER BY text_score DESC, x.id LIMIT :n_cand)"
+        )
+    elif mode in ("text", "hybrid"):
         params["qt"] = text_query
         ctes.append(
             f"txt_c AS MATERIALIZED (SELECT x.id, ts_rank_cd({target.tsv}, tq.q) AS text_score "
@@ -751,6 +782,7 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
             f"WHERE {target.tsv} @@ tq.q AND {where} "
             "ORDER BY text_score DESC, x.id LIMIT :n_cand)"
         )
+    if mode in ("text", "hybrid"):
         ctes.append(
             "txt AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) "
             "AS rank FROM txt_c)"
@@ -774,10 +806,15 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
             "coalesce(:wv / (:rrf_k + v.rank), 0) + coalesce(:wt / (:rrf_k + t.rank), 0) "
             "AS score, v.distance, v.rank AS vector_rank, t.rank AS text_rank, "
             "CASE WHEN v.id IS NOT NULL AND t.id IS NOT NULL THEN 'both' "
-            "WHEN v.id IS NOT NULL THEN 'vector' ELSE 'text' END AS retriever "
-            "FROM vec v FULL OUTER JOIN txt t ON v.id = t.id)"
+            "WHEN v.id IS NOT NULL THEN 'vector' ELSE 'text' END AS retriever, "
+            "t.text_score AS class_conf FROM vec v FULL OUTER JOIN txt t ON v.id = t.id)"
         )
     ctes.append(fused)
+    order = "fused.score DESC, fused.distance NULLS LAST, fused.id"
+    if rank_classes is not None and mode == "hybrid":
+        # fused by rank, but frames with a confident detection of the class come first
+        params["confident"] = CONFIDENT_DETECTION
+        order = "(coalesce(fused.class_conf, 0) >= :confident) DESC, " + order
     thumb_col = "th.thumb_frame" if target.thumbnail else "NULL::int AS thumb_frame"
     sql = (
         "WITH "
@@ -785,7 +822,7 @@ def plan(q: SearchQuery, session: Session) -> SearchPlan:
         + f"\nSELECT fused.id, fused.score, fused.distance, fused.vector_rank, fused.text_rank, "
         f"fused.retriever, {target.columns}, {thumb_col}\n"
         f"FROM fused JOIN {target.table} x ON x.id = fused.id{target.thumbnail}\n"
-        "ORDER BY fused.score DESC, fused.distance NULLS LAST, fused.id LIMIT :k"
+        f"ORDER BY {order} LIMIT :k"
     )
     return SearchPlan(sql=sql, params=params, settings=settings, mode=mode, space=space)
 

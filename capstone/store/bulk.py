@@ -14,7 +14,14 @@ from psycopg.types.json import Jsonb
 from sqlmodel import Session
 
 from capstone.core.records import Record, Rows
-from capstone.store.tables import DepthData, DisplayData, Event, FrameEmbedding, Track
+from capstone.store.tables import (
+    DepthData,
+    DisplayData,
+    Event,
+    FrameEmbedding,
+    Track,
+    TrackAttributes,
+)
 
 # Tables written by an analysis, in dependency order; `analysis_id` keys each of them.
 RESULT_TABLES: dict[str, type] = {
@@ -23,6 +30,7 @@ RESULT_TABLES: dict[str, type] = {
     "apps_db_depthdata": DepthData,
     "apps_db_displaydata": DisplayData,
     "frame_embeddings": FrameEmbedding,
+    "apps_db_trackattributes": TrackAttributes,
 }
 # The table each kind of record is stored in.
 TABLE_OF: dict[Record, str] = {
@@ -31,6 +39,7 @@ TABLE_OF: dict[Record, str] = {
     Record.DEPTH: "apps_db_depthdata",
     Record.DISPLAY: "apps_db_displaydata",
     Record.FRAME_EMBEDDING: "frame_embeddings",
+    Record.TRACK_ATTRIBUTES: "apps_db_trackattributes",
 }
 _COMPUTED = {"description_tsv", "id"}
 

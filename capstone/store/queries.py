@@ -548,6 +548,28 @@ def get_thumbnail(
     return bytes(image) if image is not None else None
 
 
+def get_track_crop(
+    video_id: str,
+    track_id: int,
+    *,
+    analysis_id: int | None = None,
+    session: Session | None = None,
+) -> bytes | None:
+    """The JPEG bytes of a track's best crop (`apps_db_track.best_crop`; None when absent)."""
+    with _reading(session) as s:
+        chosen = _analysis_for(s, video_id, analysis_id)
+        if chosen is None:
+            return None
+        image = s.exec(
+            select(Track.best_crop).where(
+                Track.video_id == video_id,
+                Track.analysis_id == chosen,
+                Track.track_id == track_id,
+            )
+        ).first()
+    return bytes(image) if image is not None else None
+
+
 def get_display_data(
     video_id: str,
     kind: str | None = None,

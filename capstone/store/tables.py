@@ -315,6 +315,48 @@ class FrameEmbedding(SQLModel, table=True):
     clip_embedding: list[float] | None = Field(default=None, sa_column=Column(Vector(CLIP_DIM)))
 
 
+class TrackAttributes(SQLModel, table=True):
+    """What a track looks like and does, one row per final track (`capstone.stages.attributes`):
+    times, confidence, colour (Berlin & Kay terms), direction, path, speed, size, fine
+    ImageNet type, and whether it may be counted (`plausible`, with its `doubts`)."""
+
+    __tablename__ = "apps_db_trackattributes"
+    __table_args__ = (
+        UniqueConstraint("analysis_id", "track_id", name="uq_trackattributes_analysis_track"),
+        Index("ix_trackattributes_analysis_class", "analysis_id", "class_name"),
+        Index("ix_trackattributes_analysis_color", "analysis_id", "color"),
+        Index("ix_trackattributes_analysis_direction", "analysis_id", "direction"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    video_id: str = _fk_video()
+    analysis_id: int = _fk_analysis()
+    track_id: int
+    class_name: str
+    t_start: float
+    t_end: float
+    duration_s: float
+    confidence: float
+    color: str | None = None
+    color_shares: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    direction: str | None = None
+    dx_px: float | None = None
+    dy_px: float | None = None
+    path_px: float | None = None
+    speed_px_s: float | None = None
+    speed_m_s: float | None = None
+    width_px: float | None = None
+    height_px: float | None = None
+    size_frac: float | None = None
+    fine_type: str | None = None
+    fine_types: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    plausible: bool = True
+    doubts: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"),
+    )
+
+
 ALL_TABLES = [
     Video,
     VideoAnalysis,
@@ -324,4 +366,5 @@ ALL_TABLES = [
     DepthData,
     DisplayData,
     FrameEmbedding,
+    TrackAttributes,
 ]

@@ -328,6 +328,28 @@ async def get_thumbnail(
 
 
 @router.get(
+    "/videos/{video_id}/tracks/{track_id}/crop",
+    summary="The best crop of a track (the thumbnail of a track in /ask and /tracks answers)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        **_READ_ERRORS,
+    },
+)
+async def get_track_crop(
+    video_id: ExistingVideo,
+    track_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    analysis_id: AnalysisId = None,
+) -> Response:
+    image = await run_in_threadpool(
+        lambda: queries.get_track_crop(video_id, track_id, analysis_id=analysis_id)
+    )
+    if image is None:
+        raise ApiError(404, f"no crop of track {track_id} of {video_id!r}")
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get(
     "/videos/{video_id}/depth",
     response_model=DepthPage,
     summary="Per-object depth statistics",

@@ -1,0 +1,405 @@
+"""Questions benchmark: count accuracy, direction precision@5 and latency of `ask`.
+
+1. Analyses (cached in the bench database `bench_ask`, on the bench-only embedded server;
+   `--fresh` redoes them): PETS09-S2L1 (`pets09-s2l1.avi`) and TUD-Campus
+   (`TUD-Campus.mp4`) with detect, track, identity, events and attributes.
+2. The labelled questions of `bench/data/questions.json` (answers derived from the MOT
+   ground truth by `bench/make_questions.py`) are asked with `capstone.search.ask.ask`.
+   A count is right when within ±10 % of the ground truth (exact below 10).
+3. Threshold chosen on one sequence, reported on the other: the minimum track duration
+   (`dur>=D`) added to every question is chosen on sequence A (best accuracy, then least
+   absolute error) and scored on sequence B, both ways round; `D = 0` is plain `ask`.
+4. Direction precision@5: the first five tracks of "people walking left/right" are matched
+   to ground-truth identities (mean IoU of their boxes on shared frames >= 0.3); a hit is
+   right when that identity's ground-truth direction is the one asked.
+5. Latency, warm: a video with `--events` detection events (1M) and `--tracks` tracks with
+   attributes and line crossings, written with COPY; p50/p99 of `ask` over a question mix.
+
+    .venv/bin/python -m bench.ask                      # everything (analyses cached)
+    .venv/bin/python -m bench.ask --events 200000      # quicker latency part
+    .venv/bin/python -m bench.ask --skip-latency --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import BENCH_HOME, SHARED, _clear_caches, _with_db, machine_note, setup_environment
+from bench import table as md_table
+from bench.make_questions import OUT as QUESTIONS
+from bench.make_questions import SEQUENCES, load_gt, tracks_of
+
+STAGES = ("detect", "track", "identity", "events", "attributes")
+VIDEO_IDS = {"PETS09-S2L1": "pets09", "TUD-Campus": "tud-campus"}
+DURATIONS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0)
+BIG_VIDEO = "bench-ask-1m"
+LATENCY_QUESTIONS = (
+    "how many people walked left between 0:10 and 0:30?",
+    "how many cars?",
+    "when did the red cars leave?",
+    "show me the white cars going towards the camera",
+    "which cars crossed line A faster than 40",
+    "how many people in zone door",
+)
+
+
+def _database(fresh: bool) -> str:
+    """The cached bench database (created and migrated on first use)."""
+    from sqlalchemy import create_engine, text
+
+    from capstone.store import migrate
+    from capstone.store.server import acquire_embedded
+
+    BENCH_HOME.mkdir(parents=True, exist_ok=True)
+    server = acquire_embedded(BENCH_HOME / "pgdata")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if fresh:
+            conn.execute(text("DROP DATABASE IF EXISTS bench_ask WITH (FORCE)"))
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = 'bench_ask'"))
+        if exists.first() is None:
+            conn.execute(text("CREATE DATABASE bench_ask"))
+    admin.dispose()
+    url = _with_db(server, "bench_ask")
+    migrate.upgrade(url)
+    os.environ["DATABASE_URL"] = url
+    _clear_caches()
+    return url
+
+
+def _analysed(video_id: str) -> int | None:
+    from sqlalchemy import text
+
+    from capstone.store.engine import session_scope
+
+    with session_scope() as s:
+        row = s.execute(
+            text(
+                "SELECT a.id FROM apps_db_videoanalysis a WHERE a.video_id = :v "
+                "AND a.status = 'completed' AND EXISTS (SELECT 1 FROM apps_db_trackattributes t "
+                "WHERE t.analysis_id = a.id) ORDER BY a.id DESC LIMIT 1"
+            ),
+            {"v": video_id},
+        ).first()
+    return int(row[0]) if row else None
+
+
+def analyse(max_frames: int | None) -> dict[str, float]:
+    """Analyse both sequences unless cached; seconds spent per sequence."""
+    from capstone.runtime.pipeline import analyze
+    from capstone.stages.params import AnalysisParams
+
+    spent = {}
+    for sequence, (video, _fps, _w, _windows) in SEQUENCES.items():
+        video_id = VIDEO_IDS[sequence]
+        if _analysed(video_id) is not None:
+            spent[sequence] = 0.0
+            continue
+        t = time.perf_counter()
+        params = AnalysisParams(stages=STAGES, max_frames=max_frames)
+        result = analyze(video, video_id=video_id, params=params)
+        if result.status != "completed":
+            raise SystemExit(f"{sequence}: analysis failed: {result.error}")
+        spent[sequence] = time.perf_counter() - t
+    return spent
+
+
+def _right(got: int, want: int) -> bool:
+    return abs(got - want) <= 0.1 * want if want else got == 0
+
+
+def count_answers(questions: list[dict]) -> list[dict]:
+    """Each question asked once per duration threshold: the counts."""
+    from capstone.search import tracks
+    from capstone.search.ask import ask, understand
+    from capstone.search.ql import Condition, Query
+
+    rows = []
+    for q in questions:
+        video_id = VIDEO_IDS[q["sequence"]]
+        answer = ask(q["question"], video_id=video_id)
+        understood = understand(q["question"], video_id).query
+        by_dur = {}
+        for d in DURATIONS:
+            query = understood
+            if d:
+                conds = (*understood.conditions, Condition(field="dur", op=">=", value=d))
+                query = Query(**{**understood.model_dump(), "conditions": conds})
+            by_dur[d] = tracks.run(query.model_copy(update={"limit": 1})).count
+        rows.append({**q, "got": answer.count, "query": answer.query, "by_dur": by_dur})
+    return rows
+
+
+def choose_and_report(rows: list[dict]) -> list[list[Any]]:
+    """Duration threshold chosen on one sequence, scored on the other."""
+    out = []
+    seqs = list(SEQUENCES)
+    for choose_on in seqs:
+        report_on = next(s for s in seqs if s != choose_on)
+
+        def score(seq: str, d: float) -> tuple[float, float]:
+            mine = [r for r in rows if r["sequence"] == seq]
+            acc = sum(_right(r["by_dur"][d], r["answer"]) for r in mine) / len(mine)
+            err = sum(abs(r["by_dur"][d] - r["answer"]) for r in mine) / len(mine)
+            return acc, err
+
+        best = max(DURATIONS, key=lambda d: (score(choose_on, d)[0], -score(choose_on, d)[1]))
+        acc_a, _ = score(choose_on, best)
+        acc_b, err_b = score(report_on, best)
+        plain_b, plain_err_b = score(report_on, 0.0)
+        out.append([choose_on, best, acc_a, report_on, acc_b, err_b, plain_b, plain_err_b])
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def direction_precision(k: int = 5) -> list[list[Any]]:
+    """precision@k of "people walking left/right" against ground-truth directions."""
+    from sqlalchemy import text
+
+    from capstone.search import tracks
+    from capstone.search.ql import parse
+    from capstone.store.engine import session_scope
+
+    out = []
+    for sequence, (_video, fps, width, _windows) in SEQUENCES.items():
+        video_id = VIDEO_IDS[sequence]
+        gt = load_gt(sequence)
+        gt_tracks = tracks_of(gt, fps, width)
+        boxes: dict[int, dict[int, np.ndarray]] = {}
+        for f, i, x, y, w, h in gt:
+            boxes.setdefault(int(i), {})[int(f)] = np.array([x, y, x + w, y + h])
+        for direction in ("left", "right"):
+            hits = tracks.find_tracks(parse(f"person dir:{direction} video:{video_id} limit:{k}"))
+            right = 0
+            for h in hits:
+                with session_scope() as s:
+                    det = s.execute(
+                        text(
+                            "SELECT frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+                            "AND track_id = :t AND event_type = 'detection'"
+                        ),
+                        {"a": h.analysis_id, "t": h.track_id},
+                    ).all()
+                best, best_iou = None, 0.0
+                for ident, gt_boxes in boxes.items():
+                    ious = [
+                        _iou(np.asarray(b), gt_boxes[f + 1]) for f, b in det if f + 1 in gt_boxes
+                    ]
+                    if ious and np.mean(ious) > best_iou:
+                        best, best_iou = ident, float(np.mean(ious))
+                if best is not None and best_iou >= 0.3:
+                    right += gt_tracks[best]["direction"] == direction
+            out.append([sequence, direction, len(hits), right, right / len(hits) if hits else None])
+    return out
+
+
+def synthesize(events: int, n_tracks: int) -> None:
+    """A completed analysis with `events` detection rows and `n_tracks` tracks with
+    attributes and line crossings (COPY), unless it is there already."""
+    from sqlalchemy import text
+
+    from capstone.stages.params import AnalysisParams
+    from capstone.store import analyses
+    from capstone.store.bulk import copy_rows
+    from capstone.store.engine import session_scope
+
+    with session_scope() as s:
+        have = s.execute(
+            text("SELECT count(*) FROM apps_db_event WHERE video_id = :v"), {"v": BIG_VIDEO}
+        ).scalar_one()
+    if have >= events:
+        return
+    rng = np.random.default_rng(0)
+    params = AnalysisParams(max_frames=1, stages=STAGES)
+    lease = analyses.claim_analysis(BIG_VIDEO, params, analyses.worker_id())
+    per_frame = 20
+    classes = np.array(["person", "car", "truck", "bicycle", "bus"])
+    colors = np.array(["red", "white", "black", "grey", "blue", "green"])
+    dirs = np.array(["left", "right", "toward", "away", "static"])
+    with session_scope() as session:
+        analyses.fence(session, lease)
+        batch = 100_000
+        for start in range(0, events, batch):
+            n = min(batch, events - start)
+            frames = (np.arange(start, start + n) // per_frame).tolist()
+            xy = rng.uniform(0, 300, size=(n, 2)).round(1).tolist()
+            copy_rows(
+                session,
+                "apps_db_event",
+                [
+                    {
+                        "video_id": BIG_VIDEO,
+                        "analysis_id": lease.analysis_id,
+                        "frame_number": f,
+                        "timestamp": f / 25.0,
+                        "event_type": "detection",
+                        "class_name": "car",
+                        "confidence": 0.6,
+                        "bbox": [x, y, x + 20.0, y + 20.0],
+                        "track_id": (start + j) % n_tracks + 1,
+                    }
+                    for j, (f, (x, y)) in enumerate(zip(frames, xy, strict=True))
+                ],
+            )
+        length = events / per_frame / 25.0
+        track_rows, attr_rows, crossings = [], [], []
+        for t in range(1, n_tracks + 1):
+            t0 = float(rng.uniform(0, length))
+            dur = float(rng.uniform(0.2, 30))
+            cls = str(rng.choice(classes))
+            track_rows.append(
+                {
+                    "video_id": BIG_VIDEO,
+                    "analysis_id": lease.analysis_id,
+                    "track_id": t,
+                    "class_name": cls,
+                    "first_frame": int(t0 * 25),
+                    "last_frame": int((t0 + dur) * 25),
+                    "first_timestamp": t0,
+                    "last_timestamp": t0 + dur,
+                    "length": int(dur * 25),
+                    "mean_confidence": 0.6,
+                }
+            )
+            conf = float(rng.uniform(0.25, 0.95))
+            attr_rows.append(
+                {
+                    "video_id": BIG_VIDEO,
+                    "analysis_id": lease.analysis_id,
+                    "track_id": t,
+                    "class_name": cls,
+                    "t_start": t0,
+                    "t_end": t0 + dur,
+                    "duration_s": dur,
+                    "confidence": conf,
+                    "color": str(rng.choice(colors)),
+                    "direction": str(rng.choice(dirs)),
+                    "speed_px_s": float(rng.uniform(0, 120)),
+                    "size_frac": float(rng.uniform(0.001, 0.3)),
+                    "plausible": bool(conf >= 0.4 and dur >= 0.5),
+                    "doubts": [] if conf >= 0.4 else ["doubtful"],
+                }
+            )
+            if rng.random() < 0.3:
+                crossings.append(
+                    {
+                        "video_id": BIG_VIDEO,
+                        "analysis_id": lease.analysis_id,
+                        "frame_number": int((t0 + dur / 2) * 25),
+                        "timestamp": t0 + dur / 2,
+                        "event_type": "line_cross",
+                        "class_name": cls,
+                        "track_id": t,
+                        "attributes": {"line": "A", "direction": "in"},
+                    }
+                )
+        copy_rows(session, "apps_db_track", track_rows)
+        copy_rows(session, "apps_db_trackattributes", attr_rows)
+        copy_rows(session, "apps_db_event", crossings)
+        analyses.mark_completed(
+            session, lease, frames_processed=events // per_frame, fps=0.0, summary={}
+        )
+    with session_scope() as s:
+        s.execute(text("ANALYZE"))
+
+
+def latency(repeat: int) -> dict[str, Any]:
+    from capstone.search.ask import ask
+
+    for q in LATENCY_QUESTIONS:  # warm: connections, plans, caches
+        ask(q, video_id=BIG_VIDEO)
+    times: dict[str, list[float]] = {q: [] for q in LATENCY_QUESTIONS}
+    for _ in range(repeat):
+        for q in LATENCY_QUESTIONS:
+            t = time.perf_counter()
+            ask(q, video_id=BIG_VIDEO)
+            times[q].append(time.perf_counter() - t)
+    every = sorted(x for v in times.values() for x in v)
+    cuts = statistics.quantiles(every, n=100)
+    return {
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "per_question_p50_ms": {q: round(statistics.median(v) * 1000, 1) for q, v in times.items()},
+        "n": len(every),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true", help="redo the cached analyses")
+    parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--tracks", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    setup_environment()
+    if not (SHARED / "data" / "mot").exists():
+        raise SystemExit("../shared/data/mot is missing")
+    _database(args.fresh)
+    report: dict[str, Any] = {"machine": machine_note()}
+    report["analysis_s"] = analyse(args.max_frames)
+    questions = json.loads(QUESTIONS.read_text())
+    rows = count_answers(questions)
+    mapped = sum(r["query"].startswith(r["expected_query"]) for r in rows)
+    print(f"\nquestions mapped to the expected query: {mapped}/{len(rows)}")
+    print(
+        md_table(
+            [
+                [r["sequence"], r["question"], r["answer"], r["got"], _right(r["got"], r["answer"])]
+                for r in rows
+            ],
+            ["sequence", "question", "truth", "answer", "within 10%"],
+        )
+    )
+    for seq in SEQUENCES:
+        mine = [r for r in rows if r["sequence"] == seq]
+        acc = sum(_right(r["got"], r["answer"]) for r in mine) / len(mine)
+        print(f"{seq}: count accuracy (±10 %) {acc:.2f} over {len(mine)} questions")
+    chosen = choose_and_report(rows)
+    print("\nminimum duration chosen on one sequence, reported on the other:")
+    print(
+        md_table(
+            chosen,
+            ["chosen on", "dur>=", "acc there", "reported on", "acc", "mean |err|",
+             "acc (plain ask)", "mean |err| (plain)"],
+        )
+    )  # fmt: skip
+    precision = direction_precision()
+    print("\ndirection precision@5 (ground-truth directions):")
+    print(md_table(precision, ["sequence", "direction", "hits (<= 5)", "right", "precision"]))
+    report.update(counts=rows, chosen=chosen, precision=precision, mapped=mapped)
+    if not args.skip_latency:
+        t = time.perf_counter()
+        synthesize(args.events, args.tracks)
+        print(f"\nsynthetic video: {args.events} events, {args.tracks} tracks "
+              f"({time.perf_counter() - t:.0f} s to write or find)")  # fmt: skip
+        report["latency"] = latency(args.repeat)
+        lat = report["latency"]
+        print(f"ask latency, warm, {lat['n']} questions: p50 {lat['p50_ms']} ms, "
+              f"p99 {lat['p99_ms']} ms")  # fmt: skip
+        for q, v in lat["per_question_p50_ms"].items():
+            print(f"  p50 {v:7.1f} ms  {q}")
+    print(f"\n{report['machine']}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

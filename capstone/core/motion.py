@@ -1,0 +1,148 @@
+"""How a track moves in the image: direction, displacement, path length, speed and size.
+
+Everything is measured on the box's *anchor*, its bottom centre (where an object meets the
+ground), in pixels and seconds of video:
+
+- `dx_px`, `dy_px`: net displacement, from the median anchor of the first boxes to that of
+  the last ones (`END_BOXES` each, so one jittery box does not decide it);
+- `path_px`: the length of the anchor's path sampled every `STEP_S` seconds (jitter between
+  consecutive frames is not travel);
+- `speed_px_s`: the median speed over `STEP_S` windows (a pause lowers it less than a mean);
+- `width_px`, `height_px`: median box size; `growth`: the median height of the last boxes
+  over that of the first ones.
+
+`direction_of` turns these into one word:
+
+- the anchor moved at least `MOVE_MIN` median box heights (and `MOVE_MIN_PX` pixels): the
+  dominant axis names it, `left`/`right` or `up`/`down`; but a mostly vertical move that
+  grows the box by at least `APPROACH_GROWTH` (down + growing) is `toward` the camera, one
+  that shrinks it as much (up + shrinking) is `away`: on a road seen from above,
+  approaching traffic moves down the image *and* grows;
+- it did not move that far: `toward`/`away` when the box grew/shrank by `SIZE_CHANGE`
+  (30 %) or more, else `static`.
+
+>>> direction_of(dx=120, dy=10, height=80, growth=1.0)
+'right'
+>>> direction_of(dx=5, dy=90, height=40, growth=2.5)
+'toward'
+>>> direction_of(dx=3, dy=-2, height=80, growth=1.05)
+'static'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MOVE_MIN = 0.5  # median box heights the anchor must move to have a direction
+MOVE_MIN_PX = 4.0
+APPROACH_GROWTH = 1.5  # a vertical move that changes the box height this much: toward/away
+SIZE_CHANGE = 1.3  # a box that grows/shrinks this much without moving: toward/away
+STEP_S = 0.5  # path and speed are measured over windows of this many seconds
+END_BOXES = 3  # boxes at each end whose median anchor / height is the track's end
+
+
+def direction_of(dx: float, dy: float, height: float, growth: float) -> str:
+    """One of left right up down toward away static (see the module docstring); `dy` grows
+    downwards (image coordinates), `growth` is last height / first height.
+
+    >>> direction_of(dx=-60, dy=-20, height=50, growth=1.0)
+    'left'
+    >>> direction_of(dx=4, dy=-70, height=30, growth=0.4)
+    'away'
+    >>> direction_of(dx=4, dy=-70, height=30, growth=0.9)
+    'up'
+    >>> direction_of(dx=2, dy=1, height=80, growth=1.4)
+    'toward'
+    """
+    distance = math.hypot(dx, dy)
+    if distance >= max(MOVE_MIN * height, MOVE_MIN_PX):
+        if abs(dx) >= abs(dy):
+            return "right" if dx > 0 else "left"
+        if dy > 0 and growth >= APPROACH_GROWTH:
+            return "toward"
+        if dy < 0 and growth <= 1 / APPROACH_GROWTH:
+            return "away"
+        return "down" if dy > 0 else "up"
+    if growth >= SIZE_CHANGE:
+        return "toward"
+    if growth <= 1 / SIZE_CHANGE:
+        return "away"
+    return "static"
+
+
+@dataclass(frozen=True)
+class Motion:
+    """One track's movement and size (see the module docstring)."""
+
+    dx_px: float
+    dy_px: float
+    path_px: float
+    speed_px_s: float
+    width_px: float
+    height_px: float
+    growth: float
+    extent_px: float  # largest distance of the box centre from its median position
+
+    @property
+    def direction(self) -> str:
+        return direction_of(self.dx_px, self.dy_px, self.height_px, self.growth)
+
+
+def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Motion:
+    """The movement of one track from its boxes (`xyxy`, (N, 4)) at `times` (s, ascending).
+
+    >>> t = np.arange(11) * 0.1  # 1 s at 10 fps, 100 px/s to the right
+    >>> boxes = np.stack([t * 100, t * 0 + 10, t * 100 + 20, t * 0 + 50], axis=1)
+    >>> m = motion_of(t, boxes)
+    >>> round(m.dx_px), round(m.dy_px), round(m.path_px), round(m.speed_px_s), m.direction
+    (80, 0, 100, 100, 'right')
+    """
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    times = np.asarray(times, np.float64).reshape(-1)
+    anchors = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1)
+    centres = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2], axis=1)
+    heights = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1e-6)
+    n = len(times)
+    end = max(1, min(END_BOXES, n // 3))
+    start_point = np.median(anchors[:end], axis=0)
+    end_point = np.median(anchors[-end:], axis=0)
+    growth = float(np.median(heights[-end:]) / np.median(heights[:end]))
+    # sample the path at least `step_s` apart (the last box always closes it)
+    keep = _spaced(times, step_s)
+    path = float(np.linalg.norm(np.diff(anchors[keep], axis=0), axis=1).sum())
+    speed = 0.0
+    if n >= 2 and times[-1] > times[0]:
+        later = np.searchsorted(times, times + step_s - 1e-9)
+        ok = later < n
+        if ok.any():
+            i = np.flatnonzero(ok)
+            j = later[ok]
+            d = np.linalg.norm(anchors[j] - anchors[i], axis=1)
+            speed = float(np.median(d / (times[j] - times[i])))
+        else:  # shorter than one window: its average speed
+            speed = float(np.linalg.norm(anchors[-1] - anchors[0]) / (times[-1] - times[0]))
+    centre = np.median(centres, axis=0)
+    return Motion(
+        dx_px=float(end_point[0] - start_point[0]),
+        dy_px=float(end_point[1] - start_point[1]),
+        path_px=path,
+        speed_px_s=speed,
+        width_px=float(np.median(xyxy[:, 2] - xyxy[:, 0])),
+        height_px=float(np.median(heights)),
+        growth=growth,
+        extent_px=float(np.linalg.norm(centres - centre, axis=1).max()) if n else 0.0,
+    )
+
+
+def _spaced(times: np.ndarray, step_s: float) -> np.ndarray:
+    """Indices of `times` at least `step_s` apart from the first on, plus the last."""
+    if len(times) == 0:
+        return np.zeros(0, np.int64)
+    slots = np.floor((times - times[0]) / step_s + 1e-9).astype(np.int64)
+    first = np.flatnonzero(np.r_[True, np.diff(slots) > 0])
+    if first[-1] != len(times) - 1:
+        first = np.r_[first, len(times) - 1]
+    return first

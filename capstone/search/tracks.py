@@ -1,0 +1,251 @@
+"""Run a query-language `Query` over stored tracks: one SQL statement, bind parameters only.
+
+The statement reads `apps_db_trackattributes` (one row per final track, written by the
+`attributes` stage) joined with `apps_db_track` (best frame, box and crop), in the latest
+completed analysis of each video. Filters:
+
+- classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
+- comparisons: on `speed_px_s`, `speed_m_s`, `confidence`, `duration_s`, `size_frac`;
+- `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
+- `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
+  window, when one is given) / a `dwell` in that zone;
+- only plausible tracks (`plausible`), unless `all:true`.
+
+Free text terms rank (they do not filter): a term that is the class, the fine type or a
+label among `fine_types` scores that label's score. Order: plausible first, then the text
+score, then confidence x duration, so a doubtful detection never outranks confident ones.
+`count` is the number of distinct identities among all matches (a track's `identity_id`
+when the identity stage linked it, else the track itself), computed in the same statement.
+
+>>> from capstone.search.ql import parse
+>>> result = run(parse("person dir:left t:0:10..0:30"))  # doctest: +SKIP
+>>> result.count, [(h.track_id, h.t_start) for h in result.hits[:2]]  # doctest: +SKIP
+(7, [(3, 8.2), (12, 14.0)])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlmodel import Session
+
+from capstone.search.ql import Query
+from capstone.search.query import LATEST_SCOPE_CTE
+from capstone.store.engine import session_scope
+
+DEFAULT_LIMIT = 50
+_COLUMN_OF = {
+    "speed": "a.speed_px_s",
+    "speed_m_s": "a.speed_m_s",
+    "conf": "a.confidence",
+    "dur": "a.duration_s",
+    "size": "a.size_frac",
+}
+ATTRIBUTE_COLUMNS = (
+    "color",
+    "color_shares",
+    "direction",
+    "dx_px",
+    "dy_px",
+    "path_px",
+    "speed_px_s",
+    "speed_m_s",
+    "width_px",
+    "height_px",
+    "size_frac",
+    "fine_type",
+    "fine_types",
+    "confidence",
+    "duration_s",
+    "plausible",
+    "doubts",
+)
+
+
+class TrackHit(BaseModel):
+    """One track that matches: where and when, its attributes and its picture."""
+
+    video_id: str
+    analysis_id: int
+    track_id: int
+    identity_id: int | None = None
+    class_name: str
+    t_start: float
+    t_end: float
+    plausible: bool
+    attributes: dict[str, Any] = Field(
+        description="the apps_db_trackattributes columns, plus `lines` crossed and `zones` dwelt in"
+    )
+    best_frame: int | None = None
+    best_bbox: list[float] | None = None
+    thumbnail: str | None = Field(
+        default=None, description="API path of the track's best crop (JPEG), when stored"
+    )
+    score: float = Field(description="text score of the free terms (0 without terms)")
+
+
+class TrackResult(BaseModel):
+    """The hits (best first, at most `limit`) and how many distinct identities matched."""
+
+    query: str
+    count: int = Field(description="distinct identities among all matching tracks")
+    matched: int = Field(description="matching tracks (before `limit`)")
+    hits: list[TrackHit]
+
+
+def plan(query: Query) -> tuple[str, dict[str, Any]]:
+    """The SQL statement and its bind parameters for `query` (nothing from the query string
+    is ever formatted into the SQL: only column names chosen here).
+
+    >>> from capstone.search.ql import parse
+    >>> sql, params = plan(parse("car color:red,white speed>40 line:A"))
+    >>> params["colors"], params["c0"], params["lines"]
+    (['red', 'white'], 40.0, ['A'])
+    >>> "'red'" in sql
+    False
+    """
+    params: dict[str, Any] = {"limit": query.limit or DEFAULT_LIMIT}
+    where = ["a.analysis_id IN (SELECT id FROM scope)"]
+    for name, column, values in (
+        ("classes", "a.class_name", query.classes),
+        ("colors", "a.color", query.colors),
+        ("directions", "a.direction", query.directions),
+        ("types", "a.fine_type", query.types),
+        ("videos", "a.video_id", query.videos),
+    ):
+        if values:
+            params[name] = list(values)
+            where.append(f"{column} = ANY(:{name})")
+    for i, cond in enumerate(query.conditions):
+        params[f"c{i}"] = float(cond.value)
+        where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}")
+    if query.t_from is not None:
+        params["t_from"] = query.t_from
+        where.append("a.t_end >= :t_from")
+    if query.t_to is not None:
+        params["t_to"] = query.t_to
+        where.append("a.t_start <= :t_to")
+    if query.lines:
+        params["lines"] = list(query.lines)
+        window = ""
+        if query.t_from is not None:
+            window += " AND e.timestamp >= :t_from"
+        if query.t_to is not None:
+            window += " AND e.timestamp <= :t_to"
+        where.append(
+            "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
+            "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
+            f"AND e.attributes->>'line' = ANY(:lines){window})"
+        )
+    if query.zones:
+        params["zones"] = list(query.zones)
+        where.append(
+            "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
+            "AND e.event_type = 'dwell' AND e.track_id = a.track_id "
+            "AND e.attributes->>'zone' = ANY(:zones))"
+        )
+    if not query.all:
+        where.append("a.plausible")
+    if query.text:
+        params["terms"] = list(query.text)
+        score = (
+            "(SELECT coalesce(sum(greatest("
+            "CASE WHEN replace(a.class_name, ' ', '_') = w OR a.class_name = w THEN 1 ELSE 0 END, "
+            "CASE WHEN a.fine_type = w THEN 1 ELSE 0 END, "
+            "coalesce((SELECT max((kv.value)::float8) FROM jsonb_each_text(a.fine_types) kv "
+            "WHERE kv.key = w OR kv.key LIKE '%\\_' || w ESCAPE '\\' "
+            "OR kv.key LIKE w || '\\_%' ESCAPE '\\'), 0))), 0) "
+            "FROM unnest(CAST(:terms AS text[])) AS u(w))"
+        )
+    else:
+        score = "0.0"
+    conditions = "\n  AND ".join(where)
+    sql = f"""WITH {LATEST_SCOPE_CTE},
+matched AS MATERIALIZED (
+  SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
+    {score} AS score,
+    CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id
+         ELSE 't' || a.analysis_id || ':' || a.track_id END AS who
+  FROM apps_db_trackattributes a
+  JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
+  WHERE {conditions}
+),
+totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
+page AS (
+  SELECT * FROM matched
+  ORDER BY plausible DESC, score DESC, coalesce(confidence, 0) * coalesce(duration_s, 0) DESC,
+    video_id, track_id
+  LIMIT :limit
+)
+SELECT p.*, totals.n_who, totals.n_rows,
+  ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
+        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
+          AND e.event_type = 'line_cross') AS lines_crossed,
+  ARRAY(SELECT DISTINCT e.attributes->>'zone' FROM apps_db_event e
+        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
+          AND e.event_type = 'dwell') AS zones_visited
+FROM totals LEFT JOIN page p ON true
+ORDER BY p.plausible DESC, p.score DESC,
+  coalesce(p.confidence, 0) * coalesce(p.duration_s, 0) DESC, p.video_id, p.track_id"""
+    return sql, params
+
+
+def run(query: Query, *, session: Session | None = None) -> TrackResult:
+    """Run `query` (see the module docstring): the hits, best first, and the count."""
+    if session is not None:
+        return _run_in(session, query)
+    with session_scope() as own:
+        return _run_in(own, query)
+
+
+def find_tracks(query: Query, *, session: Session | None = None) -> list[TrackHit]:
+    """The tracks matching `query`, best first (at most `query.limit`, default 50).
+
+    >>> from capstone.search.ql import parse
+    >>> [h.track_id for h in find_tracks(parse("car color:red"))]  # doctest: +SKIP
+    [4, 17]
+    """
+    return run(query, session=session).hits
+
+
+def _run_in(session: Session, query: Query) -> TrackResult:
+    sql, params = plan(query)
+    rows = session.execute(text(sql), params).all()
+    hits = [_hit(r._mapping) for r in rows if r._mapping["track_id"] is not None]
+    first = rows[0]._mapping if rows else {"n_who": 0, "n_rows": 0}
+    return TrackResult(
+        query=query.canonical(),
+        count=int(first["n_who"] or 0),
+        matched=int(first["n_rows"] or 0),
+        hits=hits,
+    )
+
+
+def _hit(m: Any) -> TrackHit:
+    attributes = {k: m[k] for k in ATTRIBUTE_COLUMNS if k in m}
+    if attributes.get("doubts") is not None:
+        attributes["doubts"] = list(attributes["doubts"])
+    attributes["lines"] = sorted(x for x in (m["lines_crossed"] or []) if x is not None)
+    attributes["zones"] = sorted(x for x in (m["zones_visited"] or []) if x is not None)
+    thumb = None
+    if m["has_crop"]:
+        video = quote(m["video_id"], safe="")
+        thumb = f"/videos/{video}/tracks/{m['track_id']}/crop?analysis_id={m['analysis_id']}"
+    return TrackHit(
+        video_id=m["video_id"],
+        analysis_id=m["analysis_id"],
+        track_id=m["track_id"],
+        identity_id=m["identity_id"],
+        class_name=m["class_name"],
+        t_start=float(m["t_start"]),
+        t_end=float(m["t_end"]),
+        plausible=bool(m["plausible"]),
+        attributes=attributes,
+        best_frame=m["best_frame"],
+        best_bbox=list(m["best_bbox"]) if m["best_bbox"] is not None else None,
+        thumbnail=thumb,
+        score=float(m["score"] or 0.0),
+    )

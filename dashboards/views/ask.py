@@ -1,0 +1,82 @@
+"""Ask: a question box. The answer says what it understood (the canonical query), then the
+answer, then the cited moments with their best crops (`capstone.search.ask.ask`)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import data
+from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md
+
+PAGES = st.session_state.get("_pages", {})
+EXAMPLES = (
+    "how many people walked left in the first 30 seconds?",
+    "show me the white cars",
+    "when did the trucks leave?",
+    "car color:red dir:left speed>40",
+)
+
+st.title("Ask")
+
+with guarded():
+    ids = data.video_ids()
+    if not ids:
+        st.info(EMPTY_VIDEOS)
+        st.stop()
+    if "ask_q" not in st.session_state and st.query_params.get("q"):
+        st.session_state["ask_q"] = st.query_params["q"]  # shareable: /ask?q=how+many+people
+    cols = st.columns([4, 1])
+    question = cols[0].text_input(
+        "Question", placeholder=f"e.g. {EXAMPLES[0]}", key="ask_q", max_chars=500
+    )
+    video = cols[1].selectbox("Video", ["all videos", *ids], key="ask_video")
+    if not question.strip():
+        st.caption(
+            "Ask in English (how many / when / which / where), or use the query language: "
+            + " · ".join(f"`{e}`" for e in EXAMPLES)
+        )
+        st.stop()
+    answer = data.ask(question, None if video == "all videos" else video)
+    st.markdown(md(answer["text"]))
+    if answer["query"]:
+        st.code(answer["query"], language=None)
+    if answer.get("note"):
+        st.warning(md(answer["note"]))
+    if answer["kind"] == "count" and answer["count"] is not None:
+        st.metric("Answer", answer["count"])
+    items = answer["items"]
+    if items:
+        label = "moments (guessed by similarity)" if answer["guessing"] else "moments"
+        st.caption(f"{len(items)} {label}")
+    grid = st.columns(4)
+    for i, item in enumerate(items):
+        with grid[i % 4], st.container(border=True):
+            picture = data.answer_image(item)
+            if picture:
+                st.image(picture)
+            attrs = item.get("attributes") or {}
+            title = item.get("class_name") or ""
+            if item.get("track_id") is not None:
+                title += f" #{item['track_id']}"
+            when = fmt_seconds(item.get("t_start"))
+            if item.get("t_end") not in (None, item.get("t_start")):
+                when += f"–{fmt_seconds(item['t_end'])}"
+            st.markdown(f"**{md(title.strip())}** · {md(item['video_id'])} · {when}")
+            details = [
+                str(attrs[k])
+                for k in ("color", "direction", "fine_type")
+                if attrs.get(k) not in (None, "")
+            ]
+            if isinstance(attrs.get("speed_px_s"), int | float):
+                details.append(f"{attrs['speed_px_s']:.0f} px/s")
+            if attrs.get("doubts"):
+                details.append("doubts: " + ", ".join(attrs["doubts"]))
+            if attrs.get("description"):
+                details.append(str(attrs["description"])[:100])
+            if details:
+                st.caption(md(" · ".join(details)))
+            if PAGES and st.button("Open", key=f"ask-open-{i}"):
+                st.switch_page(
+                    PAGES["video"],
+                    query_params={"video": item["video_id"], "t": str(item.get("t_start") or 0.0)},
+                )

@@ -1,0 +1,205 @@
+"""The query language and the question mapping: pure functions, no database.
+
+Round trip: `parse(q.canonical()) == q` for generated queries; bad tokens raise a
+`QueryError` naming the token; English questions map onto the expected canonical queries.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capstone.errors import InputError
+from capstone.search import ql
+from capstone.search.ask import understand
+from capstone.search.ql import Condition, Query, QueryError, parse, parse_time
+
+_NAMES = st.text(alphabet=st.sampled_from("abcXYZ019_-. "), min_size=1, max_size=12).filter(
+    lambda s: s == s.strip()
+)
+_WORDS = st.from_regex(r"[a-z][a-z']{0,9}", fullmatch=True).filter(
+    lambda w: ql.class_of_word(w) is None
+)
+_SECONDS = st.one_of(
+    st.integers(0, 20000).map(float), st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+)
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> Query:
+    conds = []
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from(ql.NUMERIC_FIELDS))
+        high = 1.0 if name in ("conf", "size") else 1e6
+        value = draw(st.floats(0, high, allow_nan=False, allow_infinity=False))
+        conds.append(Condition(field=name, op=draw(st.sampled_from(ql.OPS)), value=value))
+    t_from = draw(st.none() | _SECONDS)
+    t_to = draw(st.none() | _SECONDS)
+    if t_from is not None and t_to is not None and t_from > t_to:
+        t_from, t_to = t_to, t_from
+    return Query(
+        classes=tuple(draw(st.lists(st.sampled_from(ql.COCO_CLASSES), max_size=3))),
+        types=tuple(
+            draw(st.lists(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True), max_size=2))
+        ),
+        colors=tuple(draw(st.lists(st.sampled_from(ql.COLORS), max_size=3))),
+        directions=tuple(draw(st.lists(st.sampled_from(ql.DIRECTIONS), max_size=2))),
+        conditions=tuple(conds),
+        t_from=t_from,
+        t_to=t_to,
+        lines=tuple(draw(st.lists(_NAMES, max_size=2))),
+        zones=tuple(draw(st.lists(_NAMES, max_size=2))),
+        videos=tuple(draw(st.lists(_NAMES, max_size=2))),
+        text=tuple(draw(st.lists(_WORDS, max_size=3))),
+        all=draw(st.booleans()),
+        limit=draw(st.none() | st.integers(1, ql.MAX_LIMIT)),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(queries())
+def test_canonical_round_trip(q: Query) -> None:
+    text = q.canonical()
+    again = parse(text, max_chars=10_000)
+    assert again == q, text
+    assert again.canonical() == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_any_string_parses_or_names_its_problem(s: str) -> None:
+    try:
+        q = parse(s, max_chars=10_000)
+    except QueryError as exc:
+        assert isinstance(exc, InputError)
+        assert str(exc)
+        return
+    assert parse(q.canonical(), max_chars=10_000) == q
+
+
+def test_issue_example() -> None:
+    q = parse(
+        "car color:red dir:left speed>40 t:0:10..0:30 line:A zone:door conf>=0.5 "
+        "video:ID type:minivan dur>=2 limit:20"
+    )
+    assert q.classes == ("car",)
+    assert q.colors == ("red",) and q.directions == ("left",) and q.types == ("minivan",)
+    assert (q.t_from, q.t_to) == (10.0, 30.0)
+    assert q.lines == ("A",) and q.zones == ("door",) and q.videos == ("ID",)
+    assert {(c.field, c.op, c.value) for c in q.conditions} == {
+        ("speed", ">", 40.0),
+        ("conf", ">=", 0.5),
+        ("dur", ">=", 2.0),
+    }
+    assert q.limit == 20 and not q.all
+
+
+@pytest.mark.parametrize(
+    ("words", "classes"),
+    [
+        ("people", ("person",)),
+        ("pedestrians persons person", ("person",)),
+        ("vehicles", ("bus", "car", "motorcycle", "truck")),
+        ("bikes bicycles cyclists", ("bicycle",)),
+        ("buses trains", ("bus", "train")),
+        ("traffic lights", ("traffic light",)),
+        ("class:fire_hydrant", ("fire hydrant",)),
+    ],
+)
+def test_class_synonyms_and_plurals(words: str, classes: tuple[str, ...]) -> None:
+    assert parse(words).classes == classes
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10", 10), ("0:10", 10), ("1:02:03", 3723), ("10s", 10), ("2m", 120), ("1m30s", 90)],
+)
+def test_times(text: str, seconds: float) -> None:
+    assert parse_time(text) == seconds
+    assert parse(f"t:{text}..").t_from == seconds
+
+
+@pytest.mark.parametrize(
+    ("query", "bad"),
+    [
+        ("car colr:red", "colr:red"),
+        ("car color:mauve", "color:mauve"),
+        ("speed>>4", "speed>>4"),
+        ("conf>=1.5", "conf>=1.5"),
+        ("t:0:10", "t:0:10"),
+        ("t:1:99..", "t:1:99.."),
+        ("dur>=soon", "dur>=soon"),
+        ("limit:0", "limit:0"),
+        ("weight>3", "weight>3"),
+        ("car '; DROP TABLE apps_db_track; --", "';"),
+        ("dir:sideways", "dir:sideways"),
+    ],
+)
+def test_bad_tokens_are_named(query: str, bad: str) -> None:
+    with pytest.raises(QueryError) as err:
+        parse(query)
+    assert repr(bad) in str(err.value)
+    assert err.value.http_status == 422
+
+
+def test_length_is_bounded_by_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from capstone.config import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("MAX_QUERY_CHARS", "40")
+    try:
+        with pytest.raises(QueryError, match="MAX_QUERY_CHARS"):
+            parse("car " * 11)
+        assert parse("car " * 9).classes == ("car",)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_reversed_window_and_unbalanced_quote() -> None:
+    with pytest.raises(QueryError, match="after"):
+        parse("t:0:30..0:10")
+    with pytest.raises(QueryError, match="quote"):
+        parse('line:"gate A')
+
+
+QUESTIONS = [
+    ("How many people walked left between 0:10 and 0:30?", "count", "person dir:left t:0:10..0:30"),
+    ("how many pedestrians moved right in the first 30 seconds", "count",
+     "person dir:right t:0:00..0:30"),
+    ("count persons between ten and thirty-five seconds", "count", "person t:0:10..0:35"),
+    ("number of cyclists after 1 minute", "count", "bicycle t:1:00.."),
+    ("which vehicles came before 20s?", "which", "bus car motorcycle truck t:..0:20"),
+    ("show me every red car going towards the camera", "which", "car color:red dir:toward"),
+    ("when did the white van leave?", "when", "type:minivan,moving_van,police_van color:white"),
+    ("where are the people in zone door", "where", "person zone:door"),
+    ("which cars crossed line A from left to right", "which", "car dir:right line:A"),
+    ("people coming from the left", "which", "person dir:right"),
+    ("how many trains?", "count", "train"),
+    ("list grey trucks faster than 40 for more than 2 seconds", "which",
+     "truck color:grey speed>40 dur>2"),
+    ("how many people moving away between 1:00 and 1:30", "count", "person dir:away t:1:00..1:30"),
+    ("what time did the ambulance appear", "when", "type:ambulance"),
+    ("how many car color:red t:..30s", "count", "car color:red t:..0:30"),
+    ("how many people in the first minute", "count", "person t:0:00..1:00"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "kind", "canonical"), QUESTIONS)
+def test_question_mapping(question: str, kind: str, canonical: str) -> None:
+    u = understand(question)
+    assert (u.kind, u.query.canonical()) == (kind, canonical)
+    assert u.unmapped == []
+    assert parse(canonical) == u.query
+
+
+def test_unmapped_words_are_reported_and_kept_as_text() -> None:
+    u = understand("which pedestrians wore hats", video_id="cam-1")
+    assert u.unmapped == ["wore", "hats"]
+    assert u.query.text == ("wore", "hats")
+    assert u.query.videos == ("cam-1",)
+
+
+def test_how_many_left_means_leaving_not_a_direction() -> None:
+    assert understand("how many people left").query.directions == ()
+    assert understand("how many people walked left").query.directions == ("left",)
