@@ -66,7 +66,7 @@ def test_stack_up_upload_status_down(db_url: str, tmp_path: Path) -> None:
                 ).scalar()
         with engine.connect() as conn:
             events = conn.execute(
-                text("SELECT COUNT(*) FROM apps_db_event WHERE video_id = 'stack-001'")
+                text("SELECT COUNT(*) FROM frame_embeddings WHERE video_id = 'stack-001'")
             ).scalar_one()
         engine.dispose()
         assert status == "completed" and events > 0
