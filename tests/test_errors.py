@@ -52,6 +52,7 @@ TABLE: dict[str, tuple[int, int, bool, str]] = {
     "capstone.store.analyses.LeaseLostError": (6, 409, True, "lease_lost"),
     "capstone.store.analyses.ContentConflictError": (4, 409, False, "content_conflict"),
     "capstone.search.query.SearchInputError": (4, 422, False, "invalid_input"),
+    "capstone.search.ql.QueryError": (4, 422, False, "invalid_input"),
     "capstone.search.query.SearchReferenceNotFound": (4, 404, False, "not_found"),
     "capstone.search.query.ImageTooLarge": (4, 413, False, "image_too_large"),
     "capstone.runtime.heartbeat.AnalysisCancelled": (1, 503, True, "cancelled"),
