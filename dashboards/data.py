@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from capstone.config import get_settings
+from capstone.core.drawing import draw_heat
 from capstone.errors import CapstoneError, InputError
 from capstone.store import queries
 
@@ -230,12 +231,7 @@ def overlay(video_id: str) -> tuple[bytes, int] | None:
     h, w = image.shape[:2]
     heat = display(video_id, "heatmap")
     if heat and heat.get("max"):
-        grid = np.log1p(np.asarray(heat["counts"], np.float32))
-        grid = (255 * grid / max(1e-6, float(grid.max()))).astype(np.uint8)
-        big = cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
-        color = cv2.applyColorMap(big, cv2.COLORMAP_JET)
-        alpha = (big.astype(np.float32) / 255.0)[..., None] * 0.6
-        image = (image * (1 - alpha) + color * alpha).astype(np.uint8)
+        image = draw_heat(image, heat["counts"])
     trails = display(video_id, "trails") or {}
     drawn = 0
     if trails.get("tracks"):
@@ -301,6 +297,25 @@ def ask(question: str, video_id: str | None = None) -> dict[str, Any]:
     from capstone.search.ask import ask as answer_question
 
     return answer_question(question, video_id=video_id).model_dump(mode="json")
+
+
+def answer_heatmap(heatmap: dict[str, Any]) -> bytes | None:
+    """A where-answer's heatmap (`capstone.search.heat.Heatmap` as JSON) drawn over the
+    video's first keyframe, or over a dark frame of the video's size without keyframes."""
+    import cv2
+
+    image = None
+    thumbs = thumbnails(heatmap["video_id"])
+    if thumbs:
+        jpeg = thumbnail(heatmap["video_id"], thumbs[0]["frame_number"])
+        if jpeg is not None:
+            image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        w, h = heatmap.get("width") or 640, heatmap.get("height") or 360
+        scale = min(1.0, 640 / max(w, h))
+        image = np.full((max(1, int(h * scale)), max(1, int(w * scale)), 3), 40, np.uint8)
+    ok, buf = cv2.imencode(".png", draw_heat(image, heatmap["counts"]))
+    return buf.tobytes() if ok else None
 
 
 def answer_image(item: dict[str, Any]) -> bytes | None:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (capstone)
 #     language: python
@@ -14,10 +16,11 @@
 # %% [markdown]
 # # Search an analyzed video
 #
-# Analyze a clip with the `display` and `embed` stages (keyframe thumbnails, MobileNetV2
-# image embeddings, descriptions with MiniLM text embeddings, best-crop embeddings of
-# tracks), look at the embedding space in 2-D, then query it with `capstone.search.query`: by
-# example frame, by text, and hybrid with filters.
+# Analyze a clip with the `display`, `embed` and `attributes` stages (keyframe thumbnails,
+# MobileNetV2 image embeddings, descriptions with MiniLM text embeddings, best-crop
+# embeddings of tracks; each track's colour, direction, speed and place), look at the
+# embedding space in 2-D, query it with `capstone.search.query`: by example frame, by text,
+# and hybrid with filters, then ask it questions in English (`capstone.search.ask`).
 
 # %% tags=["parameters"]
 video = "../../shared/data/videos/bikes.mp4"
@@ -28,6 +31,13 @@ keyframe_every_s = 0.5  # denser keyframes than the default, for a fuller pictur
 query_text = "car"  # full text: every word must match; "or" between words for any
 filter_classes = ["car"]  # hybrid query: only frames with these classes
 k = 5
+questions = [
+    "how many cars?",
+    "show me the black cars",
+    "when did the cars leave?",
+    "where were the cars?",
+    "how many people wearing hats?",  # words it cannot map: it says so, and guesses
+]
 
 # %%
 import io
@@ -49,7 +59,7 @@ video_id = video_id or default_video_id(video)
 params = AnalysisParams(
     stride=stride,
     max_frames=max_frames,
-    stages=("track", "display", "embed"),
+    stages=("track", "identity", "display", "embed", "attributes"),
     options={"keyframe_every_s": keyframe_every_s},
 )
 result = analyze(video, video_id=video_id, params=params)
@@ -137,3 +147,63 @@ filters = SearchFilters(video_ids=[video_id], class_names=filter_classes or None
 hybrid = search(SearchQuery(text=query_text, mode="hybrid", k=k, filters=filters))
 show(hybrid, f"hybrid: {query_text!r}, classes {filter_classes}")
 pd.DataFrame(hits_table(hybrid), columns=[*columns, "vector_rank", "text_rank"])
+
+# %% [markdown]
+# ## Questions
+# `ask` maps a question onto the query language (printed back as the canonical query), runs
+# it in SQL over the stored track attributes, and answers from plausible tracks only; the
+# same function answers `capstone ask`, `GET /ask` and the dashboard's Ask page. A
+# *where* question also returns a heatmap of where the tracks were.
+
+# %%
+from capstone.core.drawing import draw_heat, to_rgb
+from capstone.search.ask import ask
+
+for question in questions:
+    answer = ask(question, video_id=video_id)
+    print(f"Q: {question}\n   query: {answer.query!r} ({answer.kind})\n   {answer.text}")
+    if answer.note:
+        print(f"   note: {answer.note}")
+    for heatmap in answer.heatmaps:
+        thumbs = queries.list_thumbnails(heatmap.video_id)
+        jpeg = queries.get_thumbnail(heatmap.video_id, thumbs[0]["frame_number"]) if thumbs else None
+        frame = plt.imread(io.BytesIO(jpeg), format="jpeg")[..., ::-1] if jpeg else np.zeros(
+            (heatmap.height or 360, heatmap.width or 640, 3), np.uint8
+        )
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.imshow(to_rgb(draw_heat(np.ascontiguousarray(frame), heatmap.counts)))
+        ax.set_title(f"where: {answer.query}")
+        ax.axis("off")
+        plt.show()
+
+# %% [markdown]
+# The tracks behind the last answer with a list of moments, with their attributes and best
+# crops (`AnswerItem.thumbnail` is the API path of the same crop).
+
+# %%
+answer = ask("show me the cars", video_id=video_id)
+rows = [
+    {
+        "track": item.track_id,
+        "class": item.class_name,
+        "from_s": item.t_start,
+        "to_s": item.t_end,
+        "colour": item.attributes.get("color"),
+        "direction": item.attributes.get("direction"),
+        "speed_px_s": item.attributes.get("speed_px_s"),
+    }
+    for item in answer.items
+]
+crops = [
+    queries.get_track_crop(item.video_id, item.track_id, analysis_id=item.attributes["analysis_id"])
+    for item in answer.items[:k]
+]
+crops = [c for c in crops if c]
+if crops:
+    fig, axes = plt.subplots(1, len(crops), figsize=(2.4 * len(crops), 2.4), squeeze=False)
+    for ax, jpeg in zip(axes[0], crops):
+        ax.imshow(plt.imread(io.BytesIO(jpeg), format="jpeg"))
+        ax.axis("off")
+    plt.show()
+print(answer.text)
+pd.DataFrame(rows)

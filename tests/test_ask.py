@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from capstone.core.motion import HEAT_COLS, HEAT_ROWS
 from capstone.search import ask as asking
 from capstone.search import ql, tracks
 from capstone.search.ql import Condition, Query
@@ -28,6 +29,7 @@ CLASSES = ["person", "person", "car", "bicycle", "truck", "train"]
 COLORS = ["red", "white", "black", "blue", None]
 DIRS = ["left", "right", "toward", "away", "static", None]
 CROP = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
+HEAT_CELLS = HEAT_COLS * HEAT_ROWS
 
 
 def _rows_for(
@@ -64,6 +66,8 @@ def _rows_for(
                 "identity_id": 100 if t in (1, 2) and video_id == "cam-a" else None,
             }
         )
+        color = COLORS[rng.randrange(len(COLORS))]
+        heat = [rng.randrange(1, 9) if rng.random() < 0.1 else 0 for _ in range(HEAT_CELLS)]
         attrs.append(
             {
                 "track_id": t,
@@ -72,8 +76,9 @@ def _rows_for(
                 "t_end": round(start + dur, 3),
                 "duration_s": dur,
                 "confidence": conf,
-                "color": COLORS[rng.randrange(len(COLORS))],
-                "color_shares": None,
+                "color": color,
+                "color_shares": {color: round(rng.uniform(0.3, 1.0), 3)} if color else None,
+                "heat": heat if rng.random() < 0.8 else None,
                 "direction": DIRS[rng.randrange(len(DIRS))],
                 "dx_px": rng.uniform(-200, 200),
                 "dy_px": rng.uniform(-50, 50),
@@ -257,6 +262,40 @@ def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str
     assert max(hits.index(h) for h in confident) < min(hits.index(h) for h in doubtful)
 
 
+def test_a_colour_query_ranks_the_most_of_that_colour_first(seeded: dict[str, Any]) -> None:
+    hits = tracks.find_tracks(ql.parse("color:white,red all:true limit:1000"))
+    assert len(hits) >= 5
+    keys = [
+        (
+            h.plausible,
+            max((h.attributes["color_shares"] or {}).get(c, 0.0) for c in ("white", "red")),
+        )
+        for h in hits
+    ]
+    assert keys == sorted(keys, key=lambda k: (not k[0], -k[1]))
+
+
+def test_where_sums_the_places_of_the_matching_tracks(seeded: dict[str, Any]) -> None:
+    for text_query in ("car", "person dir:left", "all:true", "bicycle t:0:05..0:20"):
+        query = ql.parse(text_query)
+        want: dict[str, np.ndarray] = {}
+        for r in _expected(seeded["rows"], query):
+            if r["heat"] is not None:
+                grid = np.asarray(r["heat"]).reshape(HEAT_ROWS, HEAT_COLS)
+                want[r["video_id"]] = want.get(r["video_id"], 0) + grid
+        maps = tracks.heatmaps(query)
+        assert {m.video_id for m in maps} == set(want), text_query
+        totals = [int(np.sum(m.counts)) for m in maps]
+        assert totals == sorted(totals, reverse=True)  # the busiest video first
+        for m in maps:
+            assert np.array_equal(np.asarray(m.counts), want[m.video_id]), text_query
+    answer = asking.ask("where were the cars?", video_id="cam-a")
+    assert answer.kind == "where" and [m.video_id for m in answer.heatmaps] == ["cam-a"]
+    region, share = answer.heatmaps[0].region()
+    assert f"the {region} of the frame ({share:.0%}" in answer.text
+    assert asking.ask("how many cars?").heatmaps == []
+
+
 def test_hits_carry_attributes_lines_zones_and_a_crop(seeded: dict[str, Any]) -> None:
     rows = {(r["video_id"], r["track_id"]): r for r in seeded["rows"]}
     for h in tracks.find_tracks(ql.parse("all:true limit:1000")):
@@ -368,6 +407,11 @@ def test_cli_ask_and_find(seeded: dict[str, Any], capsys: pytest.CaptureFixture[
     main(["ask", "show me the white cars"])
     out = capsys.readouterr().out
     assert "Understood: which `car color:white`" in out
+
+    main(["ask", "where were the people?", "--video", "cam-b"])
+    out = capsys.readouterr().out
+    assert "where, cam-b" in out and f"+{'-' * (2 * HEAT_COLS)}+" in out
+    assert out.count("|") >= 2 * HEAT_ROWS
 
     main(["find", "person all:true limit:3", "--json"])
     body = json.loads(capsys.readouterr().out)

@@ -49,6 +49,16 @@ def test_ask_page_answers_through_the_same_function(dash_db: str) -> None:
     assert metric(at, "Answer") == str(answer["count"])
     assert len([c for c in at.caption if "moments" in c.value]) == (1 if answer["items"] else 0)
 
+    question = "where were the people?"
+    at.text_input(key="ask_q").set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer = data.ask(question)
+    assert answer["kind"] == "where" and answer["heatmaps"], answer["text"]
+    assert md(answer["text"]) in texts(at)
+    pictures = at.get("image")
+    assert len(pictures) >= len(answer["heatmaps"])
+    assert data.answer_heatmap(answer["heatmaps"][0]).startswith(b"\x89PNG")
+
     at.selectbox(key="ask_video").set_value("bikes").run()
     at.text_input(key="ask_q").set_value("car colr:red").run()
     assert not at.exception

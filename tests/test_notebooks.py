@@ -299,6 +299,9 @@ def test_search_notebook_queries_the_analysis(kernel: Path, db_url: str) -> None
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the PCA plot, frames like the example, hybrid hits
     assert "vector_rank" in text and "distance" in text and "car" in text
+    # questions answered inline: the canonical query, the kind, the sentence, the fallback
+    assert "query: 'car video:nb-bikes' (count)" in text and "Understood: how many of" in text
+    assert "(where)" in text and "I could not map" in text
 
 
 # ---------------------------------------------------------------------------- JupyterLab

@@ -32,6 +32,10 @@ STORED_HASHES = {
         {"stages": ("detect", "track", "identity", "events", "display")},
         "a32bfe66583f3d9375299f039a284eff",
     ),
+    "attributes revision 2": (
+        {"stages": ("detect", "track", "attributes")},
+        "f6d3c3286a2526f76dea2831bb1b047d",
+    ),
 }
 # Results stored by tracking revision 1 (Ultralytics' trackers as shipped, ByteTrack by
 # default): the current tracker would track them differently, so they are not current.
@@ -44,6 +48,14 @@ REVISION_1_HASHES = {
 }
 
 
+# Attributes stored by revision 1 of the stage (colours read without the frame's levels).
+ATTRIBUTES_REVISION_1 = (
+    {"stages": ("detect", "track", "attributes"), "tracker": "botsort"},
+    "4c65bdb947d4822476879ddaf47f58c6",
+    "e03cc5346f34d13b47ae20e8305b74d6",
+)
+
+
 @pytest.mark.parametrize("case", sorted(STORED_HASHES))
 def test_params_hash_of_stored_results_is_unchanged(case: str) -> None:
     fields, expected = STORED_HASHES[case]
@@ -54,6 +66,18 @@ def test_params_hash_of_stored_results_is_unchanged(case: str) -> None:
 def test_results_of_an_earlier_tracker_are_not_current(case: str) -> None:
     fields, stored = REVISION_1_HASHES[case]
     assert AnalysisParams(**fields).params_hash() != stored
+
+
+def test_results_of_an_earlier_stage_revision_are_not_current_nor_reused() -> None:
+    fields, params_hash, upstream_hash = ATTRIBUTES_REVISION_1
+    params = AnalysisParams(**fields)
+    assert params.params_hash() != params_hash
+    assert params.upstream_hash() != upstream_hash
+    # a revision of a stage that is not enabled changes nothing
+    assert (
+        AnalysisParams(stages=_EVENTS, tracker="botsort").params_hash()
+        == (STORED_HASHES["events"][1])
+    )
 
 
 def test_every_stage_declares_options_dependencies_and_records() -> None:

@@ -61,6 +61,10 @@ def ask(
     console.print(answer.text, markup=False, highlight=False)
     if answer.note:
         console.print(answer.note, style="yellow", markup=False, highlight=False)
+    for heatmap in answer.heatmaps:
+        size = f", {heatmap.width}x{heatmap.height} px" if heatmap.width else ""
+        console.print(f"where, {heatmap.video_id} ({heatmap.tracks} tracks{size}):", markup=False)
+        console.print("\n".join(heatmap.shaded()), markup=False, highlight=False)
     if answer.items:
         rows = [_row(i.model_dump(mode="json")) for i in answer.items]
         title = "moments (guessed by similarity)" if answer.guessing else "moments"

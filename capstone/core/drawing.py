@@ -121,3 +121,27 @@ def trails_of(tracked: Sequence[Detections]) -> dict[int, list[tuple[float, floa
         for tid, (x1, _y1, x2, y2) in zip(dets.tracker_id, dets.xyxy, strict=True):
             trails.setdefault(int(tid), []).append(((float(x1) + float(x2)) / 2, float(y2)))
     return trails
+
+
+def draw_heat(
+    image: np.ndarray, counts: Sequence[Sequence[float]], alpha: float = 0.6
+) -> np.ndarray:
+    """A copy of `image` (BGR) with a grid of counts (top row first) drawn over it as a heat
+    layer: log-scaled, JET colours, more opaque where there is more.
+
+    >>> image = np.zeros((90, 120, 3), np.uint8)
+    >>> out = draw_heat(image, [[0, 0, 0], [0, 0, 9]])
+    >>> bool(out[80, 110].any()), bool(out[5, 5].any()), bool(image.any())
+    (True, False, False)
+    """
+    import cv2
+
+    grid = np.log1p(np.asarray(counts, np.float32))
+    if grid.size == 0 or float(grid.max()) <= 0:
+        return image.copy()
+    h, w = image.shape[:2]
+    scaled = (255 * grid / float(grid.max())).astype(np.uint8)
+    big = cv2.resize(scaled, (w, h), interpolation=cv2.INTER_LINEAR)
+    color = cv2.applyColorMap(big, cv2.COLORMAP_JET)
+    weight = (big.astype(np.float32) / 255.0)[..., None] * alpha
+    return (image * (1 - weight) + color * weight).astype(np.uint8)

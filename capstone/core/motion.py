@@ -146,3 +146,26 @@ def _spaced(times: np.ndarray, step_s: float) -> np.ndarray:
     if first[-1] != len(times) - 1:
         first = np.r_[first, len(times) - 1]
     return first
+
+
+HEAT_COLS, HEAT_ROWS = 12, 9  # the grid of `place_counts`, over the whole frame
+
+
+def place_counts(
+    xyxy: np.ndarray, size: tuple[int, int], cols: int = HEAT_COLS, rows: int = HEAT_ROWS
+) -> list[int]:
+    """Where a track was: how many of its boxes have their anchor (bottom centre) in each
+    cell of a `cols` x `rows` grid over a frame of `size` (width, height), row by row from
+    the top left. Summed over tracks it is a heatmap of where things were.
+
+    >>> place_counts(np.array([[0, 0, 10, 10], [90, 80, 100, 100]]), (100, 100), 2, 2)
+    [1, 0, 0, 1]
+    """
+    width, height = max(1, size[0]), max(1, size[1])
+    boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    x = (boxes[:, 0] + boxes[:, 2]) / 2 / width
+    y = boxes[:, 3] / height
+    col = np.clip(np.floor(x * cols), 0, cols - 1).astype(np.int64)
+    row = np.clip(np.floor(y * rows), 0, rows - 1).astype(np.int64)
+    counts = np.bincount(row * cols + col, minlength=cols * rows)
+    return [int(c) for c in counts]

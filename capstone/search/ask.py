@@ -41,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from capstone.errors import DatabaseError, InputError
+from capstone.search.heat import Heatmap
 from capstone.search.ql import (
     COLOR_WORDS,
     Condition,
@@ -199,6 +200,9 @@ class Answer(BaseModel):
     guessing: bool = False
     note: str | None = None
     unmapped: list[str] = Field(default_factory=list)
+    heatmaps: list[Heatmap] = Field(
+        default_factory=list, description="for where-questions: where they were, per video"
+    )
 
 
 @dataclass
@@ -703,6 +707,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             note=note,
             unmapped=u.unmapped,
         )
+    maps: list[Heatmap] = []
     if u.kind == "count":
         unit = "identities" if any(h.identity_id is not None for h in result.hits) else "tracks"
         answer = (
@@ -720,8 +725,13 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         verb = "left at" if u.ends else "seen at"
         answer = f"{result.matched} {what} {verb} {moments}{more}."
     elif u.kind == "where":
-        places = ", ".join(_place(it) for it in items[:5])
-        answer = f"{result.matched} {what}: {places}."
+        maps = tracks.heatmaps(filters, session=session)
+        if maps:
+            spots = "; ".join(_spot(hm, named=len(maps) > 1 or not query.videos) for hm in maps)
+            answer = f"{result.matched} {what}{_window_words(query)}: {spots}."
+        else:
+            places = ", ".join(_place(it) for it in items[:5])
+            answer = f"{result.matched} {what}: {places}."
     else:
         shown = min(len(items), result.matched)
         answer = f"{result.matched} {what}{_window_words(query)}; showing {shown}, best first."
@@ -737,6 +747,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         guessing=guessing,
         note=note,
         unmapped=u.unmapped,
+        heatmaps=maps,
     )
 
 
@@ -789,6 +800,13 @@ def _clock(seconds: float | None) -> str:
         return "?"
     m, s = divmod(float(seconds), 60.0)
     return f"{int(m)}:{s:04.1f}"
+
+
+def _spot(heatmap: Heatmap, named: bool) -> str:
+    region, share = heatmap.region()
+    where = "mostly in the" if share >= 0.5 else "most often in the"
+    video = f", {heatmap.video_id}" if named else ""
+    return f"{where} {region} of the frame ({share:.0%} of their time in view{video})"
 
 
 def _place(item: AnswerItem) -> str:

@@ -12,7 +12,8 @@ completed analysis of each video. Filters:
 - only plausible tracks (`plausible`), unless `all:true`.
 
 Free text terms rank (they do not filter): a term that is the class, the fine type or a
-label among `fine_types` scores that label's score. Order: plausible first, then the text
+label among `fine_types` scores that label's score; with `color:`, the track's share of the
+asked colour adds to it (the reddest red car first). Order: plausible first, then that
 score, then confidence x duration, so a doubtful detection never outranks confident ones.
 `count` is the number of distinct identities among all matches (a track's `identity_id`
 when the identity stage linked it, else the track itself), computed in the same statement.
@@ -32,6 +33,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlmodel import Session
 
+from capstone.core.motion import HEAT_COLS, HEAT_ROWS
+from capstone.search.heat import Heatmap
 from capstone.search.ql import Query
 from capstone.search.query import LATEST_SCOPE_CTE
 from capstone.store.engine import session_scope
@@ -108,6 +111,106 @@ def plan(query: Query) -> tuple[str, dict[str, Any]]:
     False
     """
     params: dict[str, Any] = {"limit": query.limit or DEFAULT_LIMIT}
+    where = _filters(query, params)
+    if query.text:
+        params["terms"] = list(query.text)
+        score = (
+            "(SELECT coalesce(sum(greatest("
+            "CASE WHEN replace(a.class_name, ' ', '_') = w OR a.class_name = w THEN 1 ELSE 0 END, "
+            "CASE WHEN a.fine_type = w THEN 1 ELSE 0 END, "
+            "coalesce((SELECT max((kv.value)::float8) FROM jsonb_each_text(a.fine_types) kv "
+            "WHERE kv.key = w OR kv.key LIKE '%\\_' || w ESCAPE '\\' "
+            "OR kv.key LIKE w || '\\_%' ESCAPE '\\'), 0))), 0) "
+            "FROM unnest(CAST(:terms AS text[])) AS u(w))"
+        )
+    else:
+        score = "0.0"
+    if query.colors:  # the most of the asked colours first, not the longest track
+        score += (
+            " + coalesce((SELECT max((a.color_shares->>c)::float8) "
+            "FROM unnest(CAST(:colors AS text[])) AS u(c)), 0)"
+        )
+    conditions = "\n  AND ".join(where)
+    sql = f"""WITH {LATEST_SCOPE_CTE},
+matched AS MATERIALIZED (
+  SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
+    {score} AS score,
+    CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id
+         ELSE 't' || a.analysis_id || ':' || a.track_id END AS who
+  FROM apps_db_trackattributes a
+  JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
+  WHERE {conditions}
+),
+totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
+page AS (
+  SELECT * FROM matched
+  ORDER BY plausible DESC, score DESC, coalesce(confidence, 0) * coalesce(duration_s, 0) DESC,
+    video_id, track_id
+  LIMIT :limit
+)
+SELECT p.*, totals.n_who, totals.n_rows,
+  ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
+        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
+          AND e.event_type = 'line_cross') AS lines_crossed,
+  ARRAY(SELECT DISTINCT e.attributes->>'zone' FROM apps_db_event e
+        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
+          AND e.event_type = 'dwell') AS zones_visited
+FROM totals LEFT JOIN page p ON true
+ORDER BY p.plausible DESC, p.score DESC,
+  coalesce(p.confidence, 0) * coalesce(p.duration_s, 0) DESC, p.video_id, p.track_id"""
+    return sql, params
+
+
+def heatmaps(query: Query, *, session: Session | None = None, top: int = 3) -> list[Heatmap]:
+    """Where the tracks matching `query` were, one `Heatmap` per video (the `top` videos
+    with the most boxes), summed from the stored per-track grids in one statement."""
+    params: dict[str, Any] = {"top": top}
+    where = _filters(query, params)
+    conditions = "\n  AND ".join([*where, "a.heat IS NOT NULL"])
+    sql = f"""WITH {LATEST_SCOPE_CTE},
+matched AS MATERIALIZED (
+  SELECT a.video_id, a.heat FROM apps_db_trackattributes a WHERE {conditions}
+),
+cells AS (
+  SELECT m.video_id, u.i, sum(u.v)::bigint AS n
+  FROM matched m, unnest(m.heat) WITH ORDINALITY AS u(v, i) GROUP BY m.video_id, u.i
+),
+videos AS (
+  SELECT video_id, sum(n) AS total FROM cells GROUP BY video_id ORDER BY total DESC, video_id
+  LIMIT :top
+)
+SELECT c.video_id, v.width, v.height, array_agg(c.n ORDER BY c.i) AS counts,
+  (SELECT count(*) FROM matched m WHERE m.video_id = c.video_id) AS tracks
+FROM cells c JOIN videos t ON t.video_id = c.video_id
+JOIN apps_db_video v ON v.video_id = c.video_id
+GROUP BY c.video_id, v.width, v.height, t.total ORDER BY t.total DESC, c.video_id"""
+    if session is None:
+        with session_scope() as own:
+            rows = own.execute(text(sql), params).all()
+    else:
+        rows = session.execute(text(sql), params).all()
+    out = []
+    for r in rows:
+        flat = [int(n) for n in r.counts]
+        if len(flat) != HEAT_COLS * HEAT_ROWS:
+            continue  # a grid of another shape: not summable with this one
+        grid = [flat[i * HEAT_COLS : (i + 1) * HEAT_COLS] for i in range(HEAT_ROWS)]
+        out.append(
+            Heatmap(
+                video_id=r.video_id,
+                width=r.width,
+                height=r.height,
+                cols=HEAT_COLS,
+                rows=HEAT_ROWS,
+                counts=grid,
+                tracks=int(r.tracks),
+            )
+        )
+    return out
+
+
+def _filters(query: Query, params: dict[str, Any]) -> list[str]:
+    """The WHERE conditions on `apps_db_trackattributes a` for `query`; fills `params`."""
     where = ["a.analysis_id IN (SELECT id FROM scope)"]
     for name, column, values in (
         ("classes", "a.class_name", query.classes),
@@ -149,48 +252,7 @@ def plan(query: Query) -> tuple[str, dict[str, Any]]:
         )
     if not query.all:
         where.append("a.plausible")
-    if query.text:
-        params["terms"] = list(query.text)
-        score = (
-            "(SELECT coalesce(sum(greatest("
-            "CASE WHEN replace(a.class_name, ' ', '_') = w OR a.class_name = w THEN 1 ELSE 0 END, "
-            "CASE WHEN a.fine_type = w THEN 1 ELSE 0 END, "
-            "coalesce((SELECT max((kv.value)::float8) FROM jsonb_each_text(a.fine_types) kv "
-            "WHERE kv.key = w OR kv.key LIKE '%\\_' || w ESCAPE '\\' "
-            "OR kv.key LIKE w || '\\_%' ESCAPE '\\'), 0))), 0) "
-            "FROM unnest(CAST(:terms AS text[])) AS u(w))"
-        )
-    else:
-        score = "0.0"
-    conditions = "\n  AND ".join(where)
-    sql = f"""WITH {LATEST_SCOPE_CTE},
-matched AS MATERIALIZED (
-  SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
-    {score} AS score,
-    CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id
-         ELSE 't' || a.analysis_id || ':' || a.track_id END AS who
-  FROM apps_db_trackattributes a
-  JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
-  WHERE {conditions}
-),
-totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
-page AS (
-  SELECT * FROM matched
-  ORDER BY plausible DESC, score DESC, coalesce(confidence, 0) * coalesce(duration_s, 0) DESC,
-    video_id, track_id
-  LIMIT :limit
-)
-SELECT p.*, totals.n_who, totals.n_rows,
-  ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
-        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
-          AND e.event_type = 'line_cross') AS lines_crossed,
-  ARRAY(SELECT DISTINCT e.attributes->>'zone' FROM apps_db_event e
-        WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
-          AND e.event_type = 'dwell') AS zones_visited
-FROM totals LEFT JOIN page p ON true
-ORDER BY p.plausible DESC, p.score DESC,
-  coalesce(p.confidence, 0) * coalesce(p.duration_s, 0) DESC, p.video_id, p.track_id"""
-    return sql, params
+    return where
 
 
 def run(query: Query, *, session: Session | None = None) -> TrackResult:

@@ -6,7 +6,8 @@ made in `publish`:
 - times (`t_start`, `t_end`, `duration_s`, seconds of video) and `confidence` (the mean
   detector confidence of its boxes, as `apps_db_track.mean_confidence`);
 - `color` / `color_shares`: the 11 basic colour terms of Berlin & Kay
-  (`capstone.core.colors`) over the *centre* of the box (people: the middle half of the
+  (`capstone.core.colors`, values stretched by the frame's own levels) over the *centre*
+  of the box (people: the middle half of the
   width, 20-70 % of the height, i.e. the torso, not the face, legs or ground; other
   classes: the inner 60 %), sampled while the frame is in memory at most once every
   `SAMPLE_EVERY_S` s per track, keeping the `MAX_SAMPLES` best samples (confident, large,
@@ -14,7 +15,9 @@ made in `publish`:
   the shares are their mean, and `color` is the dominant chromatic term when it holds at
   least 30 % of the pixels, else the dominant one of black/white/grey;
 - `direction`, `dx_px`, `dy_px`, `path_px`, `speed_px_s`, `width_px`, `height_px`,
-  `size_frac` from every tracked box of the video (`capstone.core.motion`); `speed_m_s`
+  `size_frac`, and `heat` (where its boxes stood: counts of their bottom centres on a 12 x 9
+  grid over the frame, summed into heatmaps for *where* questions) from every tracked box
+  of the video (`capstone.core.motion`); `speed_m_s`
   only with a ground calibration: option `ground_scale_m_per_px` (metres per pixel on the
   ground), or `ground_points` (two image points `[[x, y], [x, y]]`) and
   `ground_distance_m` (their distance on the ground). One scale for the whole image: right
@@ -92,9 +95,9 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, StrictBool, model_validator
 
-from capstone.core.colors import TERMS, dominant_color, shares_of
+from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
-from capstone.core.motion import motion_of
+from capstone.core.motion import motion_of, place_counts
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame
 from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
@@ -282,6 +285,7 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
+    revision = 2  # 2: colour values stretched by the frame's levels
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -294,6 +298,7 @@ class AttributesStage(Stage):
         slot = math.floor(frame.timestamp / SAMPLE_EVERY_S + 1e-9)
         labels = detections.labels
         quality: np.ndarray | None = None
+        levels: tuple[float, float] | None = None
         for i, tid in enumerate(detections.tracker_id.tolist()):
             if tid < 0:
                 continue
@@ -317,7 +322,9 @@ class AttributesStage(Stage):
             if len(st.samples) >= MAX_SAMPLES and (q, -slot) <= st.worst():
                 continue
             name = summary.class_name if summary is not None else labels[i]
-            counts = _region_counts(frame.image, detections.xyxy[i], name)
+            if levels is None:
+                levels = frame_levels(frame.image)
+            counts = _region_counts(frame.image, detections.xyxy[i], name, levels)
             if counts is None:
                 continue
             st.samples[slot] = (q, counts)
@@ -568,6 +575,7 @@ def attribute_rows(
             "fine_types": {k: round(v, 4) for k, v in ranked} or None,
             "plausible": plausible,
             "doubts": doubts,
+            "heat": None,
         }
         if motion is not None:
             speed_m_s = None if metres_per_px is None else motion.speed_px_s * metres_per_px
@@ -581,6 +589,7 @@ def attribute_rows(
                 width_px=round(motion.width_px, 2),
                 height_px=round(motion.height_px, 2),
                 size_frac=round(fracs[tid], 5),
+                heat=place_counts(xyxy[slices[tid]], size),
             )
         rows.append(row)
     return rows
@@ -592,8 +601,11 @@ def _crop(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
     return crop_box(image, box)
 
 
-def _region_counts(image: np.ndarray, box: Sequence[float], class_name: str) -> list[int] | None:
-    """Colour term counts of the sampled part of a box; None when it is under 2x2 px."""
+def _region_counts(
+    image: np.ndarray, box: Sequence[float], class_name: str, levels: tuple[float, float]
+) -> list[int] | None:
+    """Colour term counts of the sampled part of a box (values stretched from the frame's
+    `levels`); None when it is under 2x2 px."""
     from capstone.core.colors import color_counts
 
     h, w = image.shape[:2]
@@ -602,4 +614,4 @@ def _region_counts(image: np.ndarray, box: Sequence[float], class_name: str) -> 
     x2, y2 = min(w, math.ceil(x2)), min(h, math.ceil(y2))
     if x2 - x1 < 2 or y2 - y1 < 2:
         return None
-    return [int(c) for c in color_counts(image[y1:y2, x1:x2])]
+    return [int(c) for c in color_counts(image[y1:y2, x1:x2], levels=levels)]

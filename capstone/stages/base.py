@@ -133,7 +133,10 @@ class Stage:
       boxes and a chunk state that `replay_state` rebuilds from them: its options (and
       whether it runs) are then not part of `AnalysisParams.upstream_hash`, and a run that
       changes only them reuses the stored detections and tracks
-      (`capstone.runtime.reuse`). A stage that needs pixels is never derived.
+      (`capstone.runtime.reuse`). A stage that needs pixels is never derived;
+    - `revision`: raised when the same options come to give different results; a revision
+      above 1 of an enabled stage is part of `AnalysisParams.params_hash`, so a result of an
+      earlier revision is recomputed, never served or reused as the current one's.
 
     >>> class Blur(Stage):
     ...     name = "blur_example"
@@ -150,6 +153,7 @@ class Stage:
     emits: ClassVar[tuple[Record, ...]] = ()
     track_extras: ClassVar[tuple[str, ...]] = ()
     derived: ClassVar[bool] = False
+    revision: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -177,8 +177,9 @@ class AnalysisParams(BaseModel):
         return self.model_dump(mode="json")
 
     def params_hash(self) -> str:
-        """The name of the result: the parameters and the tracking revision, so results
-        made by an earlier tracker are never served as results of the current one."""
+        """The name of the result: the parameters, the tracking revision and the revisions
+        of its stages (`Stage.revision`), so results made by an earlier tracker or stage are
+        never served as results of the current one."""
         return _hash(self.canonical())
 
     def upstream(self) -> dict[str, Any]:
@@ -225,5 +226,12 @@ class AnalysisParams(BaseModel):
 def _hash(data: dict[str, Any]) -> str:
     if TRACKING_REVISION > 1:
         data = {**data, "tracking_revision": TRACKING_REVISION}
+    revisions = {
+        n: REGISTRY[n].revision
+        for n in data.get("stages", ())
+        if n in REGISTRY and REGISTRY[n].revision > 1
+    }
+    if revisions:
+        data = {**data, "stage_revisions": revisions}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

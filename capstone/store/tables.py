@@ -355,6 +355,7 @@ class TrackAttributes(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"),
     )
+    heat: list[int] | None = Field(default=None, sa_column=Column(ARRAY(Integer)))
 
 
 ALL_TABLES = [

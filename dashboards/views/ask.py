@@ -44,6 +44,14 @@ with guarded():
         st.warning(md(answer["note"]))
     if answer["kind"] == "count" and answer["count"] is not None:
         st.metric("Answer", answer["count"])
+    for heatmap in answer.get("heatmaps") or []:
+        picture = data.answer_heatmap(heatmap)
+        if picture:
+            st.image(
+                picture,
+                caption=f"where: {heatmap['video_id']}, {heatmap['tracks']} track(s) "
+                "(warmer: more time there)",
+            )
     items = answer["items"]
     if items:
         label = "moments (guessed by similarity)" if answer["guessing"] else "moments"
