@@ -116,6 +116,11 @@ class Settings(BaseSettings):
         description="state directory; unset: <project root>/.capstone, else per-user",
     )
     capstone_models_dir: Path | None = Field(default=None, description="offline model weights")
+    capstone_detection_memo: Path | None = Field(
+        default=None,
+        description="directory of detections of frames already seen, reused for the same"
+        " pixels and detector settings (the test suite's; off by default)",
+    )
 
     aws_region: str = Field(default="ap-northeast-2", alias="AWS_DEFAULT_REGION")
     aws_endpoint_url: str | None = Field(

@@ -6,8 +6,11 @@ Every test that touches storage gets its own database, cloned from a migrated te
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +36,12 @@ if MODELS.exists():
     os.environ.setdefault("CAPSTONE_MODELS_DIR", str(MODELS))
 for _var in ("DATABASE_URL", "DB_SECRET_ARN"):
     os.environ.pop(_var, None)
+# Detections of frames seen earlier in this session are read back, not run again
+# (`capstone.models.detection_memo`): most tests analyze the same real clips and differ
+# only downstream. Child processes inherit it; `real_detection` turns it off for a test.
+DETECTION_MEMO = Path(tempfile.mkdtemp(prefix="capstone-test-detections-"))
+os.environ["CAPSTONE_DETECTION_MEMO"] = str(DETECTION_MEMO)
+atexit.register(shutil.rmtree, DETECTION_MEMO, True)
 
 
 def _clear_caches() -> None:
@@ -41,6 +50,19 @@ def _clear_caches() -> None:
 
     get_settings.cache_clear()
     reset_engines()
+
+
+@pytest.fixture
+def real_detection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every frame goes through the detector (no detection memo): for tests that need an
+    analysis to take its real time (killed, cancelled or watched while it runs)."""
+    from capstone.config import get_settings
+
+    monkeypatch.delenv("CAPSTONE_DETECTION_MEMO", raising=False)
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

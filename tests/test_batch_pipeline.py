@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
+# analyses here must take their real time (killed, cancelled or watched while running)
+pytestmark = pytest.mark.usefixtures("real_detection")
+
 BIKES = VIDEOS / "bikes.mp4"
 PETS = VIDEOS / "pets09-s2l1.avi"  # 795 frames: an analysis that outlasts two visibilities
 TOKEN = "batch-token-" + uuid.uuid4().hex

@@ -20,6 +20,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT, VIDEOS, _clear_caches, require, start_api_server
 
+# analyses here must take their real time (killed, cancelled or watched while running)
+pytestmark = pytest.mark.usefixtures("real_detection")
+
 API_KEY = "hardening-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 BIKES = VIDEOS / "bikes.mp4"

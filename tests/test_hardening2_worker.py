@@ -25,6 +25,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import _clear_caches, start_api_server
 
+# analyses here must take their real time (killed, cancelled or watched while running)
+pytestmark = pytest.mark.usefixtures("real_detection")
+
 CHEAP = ("detect", "track")
 API_KEY = "hardening2-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -15,6 +15,9 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
+# analyses here must take their real time (killed, cancelled or watched while running)
+pytestmark = pytest.mark.usefixtures("real_detection")
+
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:

@@ -30,9 +30,11 @@ import numpy as np
 
 from capstone.core.detections import Detections
 from capstone.errors import ModelNotFoundError
+from capstone.models.detection_memo import DetectionMemo, configured_memo
 from capstone.models.weights import DEFAULT_DETECTOR, resolve_model
 
 T = TypeVar("T")
+MEMO_BATCH = 8  # frames not in the detection memo are detected in runs of at most this many
 
 
 def _class_name_map(names: dict[int, str] | list[str]) -> dict[int, str]:
@@ -215,7 +217,7 @@ class Detector:
         return self.model
 
     def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        if self._engine is None:
+        if self._engine is None and configured_memo() is None:
             return self._predict_ultralytics(images)
         return [dets for _, dets in self.stream(images)]
 
@@ -223,13 +225,66 @@ class Detector:
         """Detect every frame with several in flight; yields `(frame, detections)` in order.
 
         Items are `capstone.core.video.Frame`s or BGR arrays. The iterable is consumed at most
-        one request ahead of what has been yielded.
+        one request ahead of what has been yielded (`MEMO_BATCH` frames with the detection
+        memo on, `capstone.models.detection_memo`).
         """
+        memo = configured_memo()
+        if memo is not None:
+            yield from self._stream_memo(frames, memo)
+            return
+        yield from self._stream_models(frames)
+
+    def _stream_models(self, frames: Iterable[T]) -> Iterator[tuple[T, Detections]]:
         if self._engine is None:
             for item in frames:
                 yield item, self._predict_ultralytics([_image_of(item)])[0]
             return
         yield from self._stream_openvino(frames)
+
+    def _settings_key(self) -> str:
+        """Everything that decides the boxes of a frame, as text (the memo's key)."""
+        path = Path(str(self.model_path))
+        try:
+            stat = path.stat()
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "-"
+        classes = None if self.classes is None else sorted(self.classes)
+        precision = os.environ.get("CAPSTONE_OV_PRECISION", "")
+        return (
+            f"{path}|{stamp}|{self.backend}|{precision}|conf={self.conf}|iou={self.iou}"
+            f"|imgsz={self.imgsz}|classes={classes}|max_det={self.max_det}"
+        )
+
+    def _stream_memo(
+        self, frames: Iterable[T], memo: DetectionMemo
+    ) -> Iterator[tuple[T, Detections]]:
+        """`stream` reading frames seen before from `memo` and detecting the others (runs of
+        up to `MEMO_BATCH` of them, pipelined), then saving theirs."""
+        settings, names = self._settings_key(), self.class_names
+        misses: list[tuple[T, str]] = []
+
+        def detect_misses() -> Iterator[tuple[T, Detections]]:
+            if not misses:
+                return
+            items = [item for item, _ in misses]
+            keys = [key for _, key in misses]
+            misses.clear()
+            for (item, dets), key in zip(self._stream_models(items), keys, strict=True):
+                memo.put(key, dets)
+                yield item, dets
+
+        for item in frames:
+            key = memo.key(_image_of(item), settings)
+            hit = memo.get(key, names)
+            if hit is None:
+                misses.append((item, key))
+                if len(misses) >= MEMO_BATCH:
+                    yield from detect_misses()
+                continue
+            yield from detect_misses()
+            yield item, hit
+        yield from detect_misses()
 
     # -- Ultralytics predict() -------------------------------------------------------------
 

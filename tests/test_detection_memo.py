@@ -1,0 +1,98 @@
+"""The detection memo (`capstone.models.detection_memo`): frames seen before give the
+detector's own boxes back without running it; other settings or pixels are detected again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from capstone.core.video import iter_frames
+from capstone.models.detector import get_detector
+from tests.conftest import VIDEOS, _clear_caches, require
+
+
+@pytest.fixture
+def memo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CAPSTONE_DETECTION_MEMO", str(tmp_path / "memo"))
+    _clear_caches()
+    yield tmp_path / "memo"
+    monkeypatch.undo()
+    _clear_caches()
+
+
+def _frames(n: int) -> list[np.ndarray]:
+    return [f.image for f in iter_frames(require(VIDEOS / "bikes.mp4"), max_frames=n)]
+
+
+def _same(a, b) -> bool:  # type: ignore[no-untyped-def]
+    return (
+        np.array_equal(a.xyxy, b.xyxy)
+        and np.array_equal(a.confidence, b.confidence)
+        and np.array_equal(a.class_id, b.class_id)
+        and a.labels == b.labels
+    )
+
+
+def test_seen_frames_are_read_back_equal_and_others_detected(
+    memo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = _frames(12)
+    detector = get_detector()
+    first = detector(frames)  # every frame detected, then saved
+    assert len(list(memo_dir.rglob("*.npz"))) == len(frames)
+    assert sum(len(d) for d in first) > 0
+
+    ran: list[int] = []
+    models = type(detector)._stream_models
+
+    def counting(self, items):  # type: ignore[no-untyped-def]
+        items = list(items)
+        ran.append(len(items))
+        return models(self, items)
+
+    monkeypatch.setattr(type(detector), "_stream_models", counting)
+    again = detector(frames)
+    assert ran == [] and all(_same(a, b) for a, b in zip(first, again, strict=True))
+
+    # a new frame among seen ones: only it is detected, in order
+    flipped = np.ascontiguousarray(frames[3][:, ::-1])
+    mixed = detector([frames[0], flipped, frames[1]])
+    assert ran == [1]
+    assert _same(mixed[0], first[0]) and _same(mixed[2], first[1])
+
+    # other settings are another key: detected again, and with their own result
+    strict = detector.using(conf=0.6)
+    high = strict(frames[:4])
+    assert ran == [1, 4]
+    assert all((d.confidence >= 0.6).all() for d in high)
+
+    # a damaged entry is detected again, not trusted
+    for path in memo_dir.rglob("*.npz"):
+        path.write_bytes(b"not an npz")
+    repaired = detector(frames[:2])
+    assert ran == [1, 4, 2] and all(_same(a, b) for a, b in zip(first, repaired, strict=False))
+
+
+def test_without_the_setting_every_frame_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAPSTONE_DETECTION_MEMO", raising=False)
+    _clear_caches()
+    try:
+        detector = get_detector()
+        ran: list[int] = []
+        models = type(detector)._stream_models
+
+        def counting(self, items):  # type: ignore[no-untyped-def]
+            items = list(items)
+            ran.append(len(items))
+            return models(self, items)
+
+        monkeypatch.setattr(type(detector), "_stream_models", counting)
+        frames = _frames(3)
+        detector(frames)
+        detector(frames)
+        assert ran == [3, 3]
+    finally:
+        monkeypatch.undo()
+        _clear_caches()
