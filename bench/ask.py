@@ -186,6 +186,29 @@ def color_precision(k: int = 5) -> list[list[Any]]:
     return out
 
 
+# hand-labelled types -> the fine types (ImageNet labels) that name them
+TYPE_QUERIES = {"van": "type:minivan,moving_van,police_van", "truck": "type:pickup,trailer_truck"}
+
+
+def type_precision(k: int = 5) -> list[list[Any]]:
+    """precision@k of fine-type queries over the labelled videos: of the first k hits that
+    match a labelled object, how many have that hand-labelled type."""
+    from capstone.search import tracks
+    from capstone.search.ql import parse
+
+    labels = json.loads(LABELS.read_text())["labels"]
+    videos = ",".join(LABELLED.values())
+    out = []
+    for wanted, query in TYPE_QUERIES.items():
+        hits = tracks.find_tracks(parse(f"{query} video:{videos} limit:{k}"))
+        known = [lb for lb in (_label_of(h, labels) for h in hits) if lb is not None]
+        right = sum(lb["type"] == wanted for lb in known)
+        truth = sum(lb["type"] == wanted for lb in labels)
+        out.append([wanted, query, truth, len(hits), len(known), right,
+                    round(right / len(known), 2) if known else None])  # fmt: skip
+    return out
+
+
 def _right(got: int, want: int) -> bool:
     return abs(got - want) <= 0.1 * want if want else got == 0
 
@@ -470,7 +493,13 @@ def main() -> None:
             strict, fair = sum(r[4] for r in mine), sum(r[5] for r in mine)
             print(f"{name}: precision@5 {strict / labelled:.2f} strict, "
                   f"{fair / labelled:.2f} fair over {labelled} hits")  # fmt: skip
-    report.update(counts=rows, chosen=chosen, precision=precision, mapped=mapped, colour=colour)
+    kinds = type_precision()
+    print("\nfine-type precision@5 (hand labels):")
+    print(md_table(kinds, ["type", "query", "labelled", "hits", "matched", "right",
+                           "precision"]))  # fmt: skip
+    report.update(
+        counts=rows, chosen=chosen, precision=precision, mapped=mapped, colour=colour, types=kinds
+    )
     if not args.skip_latency:
         t = time.perf_counter()
         synthesize(args.events, args.tracks)

@@ -20,9 +20,6 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import VIDEOS, _clear_caches, require, start_api_server
 
-# analyses here must take their real time (killed, cancelled or watched while running)
-pytestmark = pytest.mark.usefixtures("real_detection")
-
 BIKES = VIDEOS / "bikes.mp4"
 PETS = VIDEOS / "pets09-s2l1.avi"  # 795 frames: an analysis that outlasts two visibilities
 TOKEN = "batch-token-" + uuid.uuid4().hex
@@ -293,6 +290,7 @@ def _wait_processing(p: Pipeline, timeout: float = 60) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("real_detection")  # killed or watched mid-run
 def test_sigkilled_worker_message_reappears_and_retry_stores_one_result(make_pipeline) -> None:
     require(BIKES)
     p = make_pipeline(visibility_s=8).start({"max_frames": 250})
@@ -312,6 +310,7 @@ def test_sigkilled_worker_message_reappears_and_retry_stores_one_result(make_pip
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("real_detection")  # killed or watched mid-run
 def test_heartbeat_keeps_a_long_analysis_from_being_redelivered(make_pipeline) -> None:
     require(PETS)
     p = make_pipeline(visibility_s=3, max_receive=1).start({"max_frames": 500})
@@ -324,6 +323,7 @@ def test_heartbeat_keeps_a_long_analysis_from_being_redelivered(make_pipeline) -
     assert p.queue_counts(p.dlq_url) == (0, 0)  # maxReceiveCount 1: a redelivery = DLQ
 
 
+@pytest.mark.usefixtures("real_detection")  # killed or watched mid-run
 def test_sigterm_stops_the_job_and_leaves_the_message(make_pipeline) -> None:
     require(BIKES)
     p = make_pipeline(visibility_s=3).start({"max_frames": 250})
