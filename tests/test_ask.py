@@ -391,6 +391,55 @@ def test_unmapped_words_fall_back_to_the_hybrid_search(seeded: dict[str, Any]) -
     assert answer.items[0].t_start == 0.0
 
 
+def test_a_noun_outside_the_vocabulary_is_matched_to_stored_imagenet_labels(
+    seeded: dict[str, Any],
+) -> None:
+    from capstone.search import zeroshot
+
+    looks = [  # (class, what the classifier saw in its best crop)
+        ("person", {"suit": 0.7, "jersey": 0.1}),
+        ("person", {"jersey": 0.8, "suit": 0.02}),
+        ("person", {"suit": 0.3, "military_uniform": 0.2}),
+        ("person", None),
+        ("car", {"sports_car": 0.6, "suit": 0.01}),
+        ("car", {"window_screen": 0.9}),
+    ]
+    tracks_, attrs = [], []
+    for t, (cls, seen) in enumerate(looks, start=1):
+        tracks_.append({"track_id": t, "class_name": cls, "first_frame": 25 * t,
+                        "last_frame": 25 * t + 50, "first_timestamp": float(t),
+                        "last_timestamp": t + 2.0, "length": 51,
+                        "mean_confidence": 0.8})  # fmt: skip
+        attrs.append({"track_id": t, "class_name": cls, "t_start": float(t), "t_end": t + 2.0,
+                      "duration_s": 2.0, "confidence": 0.8, "plausible": True, "doubts": [],
+                      "imagenet": seen})  # fmt: skip
+    aid = store_result("cam-z", {"apps_db_track": tracks_})
+    with session_scope() as s:
+        s.add_all(TrackAttributes(video_id="cam-z", analysis_id=aid, **a) for a in attrs)
+
+    labels = sorted({k for _, seen in looks for k in (seen or {})})
+    expansions = zeroshot.expand(["suits"], labels)
+    assert [e.word for e in expansions] == ["suits"] and "suit" in expansions[0].labels
+    weights = zeroshot.weights(expansions)
+
+    def score(seen: dict[str, float] | None) -> float:
+        return sum(p * weights.get(k, 0.0) for k, p in (seen or {}).items())
+
+    want = [t for t, (cls, seen) in enumerate(looks, start=1)
+            if cls == "person" and score(seen) >= zeroshot.MIN_SCORE]  # fmt: skip
+    want.sort(key=lambda t: -score(looks[t - 1][1]))
+    answer = asking.ask("show me the people in suits", video_id="cam-z")
+    assert answer.guessing and answer.note and "'suits' ~ suit" in answer.note
+    assert [i.track_id for i in answer.items] == want and 1 in want and 2 not in want
+    assert "Guessed: 'suits'" in answer.text
+    count = asking.ask("how many people in suits?", video_id="cam-z")
+    assert count.count == len(want)
+    # a word close to no stored label: no guess from the labels, the understood query stands
+    odd = asking.ask("show me the people with xylophones", video_id="cam-z")
+    assert odd.guessing and "'xylophones'" in (odd.note or "") and "~" not in (odd.note or "")
+    assert {i.track_id for i in odd.items} == {1, 2, 3, 4}
+
+
 def test_cli_ask_and_find(seeded: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     import json
 

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from capstone.errors import DatabaseError, InputError
+from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import (
     COLOR_WORDS,
@@ -669,23 +670,46 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     canonical = query.canonical()
     guessing = bool(u.unmapped)
     note = None
-    if guessing:
+    expansions = _zero_shot(session, u) if guessing else []
+    unknown = [w for w in u.unmapped if w.lower() not in {e.word for e in expansions}]
+    if expansions:
         note = (
-            "I could not map " + ", ".join(repr(x) for x in u.unmapped) + " onto the query "
-            "language; the counts use what I understood, and the moments shown are ranked "
-            "by text/vector similarity (a guess)."
+            "Not a class I know, so matched to what the image classifier saw in the tracks' "
+            "best crops (a guess): " + "; ".join(e.describe() for e in expansions) + "."
+        )
+    if unknown:
+        note = (note + " " if note else "") + (
+            "I could not map " + ", ".join(repr(x) for x in unknown) + " onto the query "
+            "language; the counts use what I understood"
+            + (
+                "."
+                if expansions
+                else ", and the moments shown are ranked by text/vector similarity (a guess)."
+            )
         )
     said = f"Understood: {_kind_phrase(u.kind)} `{canonical or '(everything)'}`."
+    if expansions:
+        said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
-    result = tracks.run(filters.model_copy(update={"limit": limit}), session=session)
+    result = tracks.run(
+        filters.model_copy(update={"limit": limit}),
+        session=session,
+        zero_shot=zeroshot.weights(expansions) or None,
+    )
     items = [_track_item(h) for h in result.hits]
     if u.ends:
         items.sort(key=lambda it: it.t_end or 0.0)
     elif u.kind == "when":
         items.sort(key=lambda it: it.t_start or 0.0)
     what = _what(query, result.count if u.kind == "count" else result.matched)
+    if expansions:
+        what += " like " + "/".join(repr(e.word) for e in expansions)
     if result.count == 0:
-        aside = tracks.run(filters.model_copy(update={"all": True, "limit": 5}), session=session)
+        aside = tracks.run(
+            filters.model_copy(update={"all": True, "limit": 5}),
+            session=session,
+            zero_shot=zeroshot.weights(expansions) or None,
+        )
         answer = f"None: no {what} found" + _window_words(query) + "."
         if aside.matched and not query.all:
             doubts = sorted({d for h in aside.hits for d in (h.attributes.get("doubts") or [])})
@@ -694,7 +718,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
                 + (f": {', '.join(doubts)}" if doubts else "")
                 + "; add all:true to see them.)"
             )
-        if guessing:
+        if guessing and not expansions:
             items = _hybrid_items(session, question, u)
         return Answer(
             question=question,
@@ -735,7 +759,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     else:
         shown = min(len(items), result.matched)
         answer = f"{result.matched} {what}{_window_words(query)}; showing {shown}, best first."
-    if guessing:
+    if guessing and not expansions:
         items = _hybrid_items(session, question, u) or items
     return Answer(
         question=question,
@@ -835,6 +859,19 @@ def _track_item(hit: Any) -> AnswerItem:
         attributes=attributes,
         thumbnail=hit.thumbnail,
     )
+
+
+def _zero_shot(session: Any, u: Understood) -> list[zeroshot.Expansion]:
+    """The unmapped words that match ImageNet labels stored for the tracks in scope
+    (ConSE, `capstone.search.zeroshot`); [] when none does or no text model is at hand."""
+    from capstone.errors import ModelNotFoundError
+    from capstone.search import tracks
+
+    labels = tracks.stored_labels(u.query.filters_only(), session=session)
+    try:
+        return zeroshot.expand(u.unmapped, labels)
+    except ModelNotFoundError:
+        return []
 
 
 def _hybrid_items(session: Any, question: str, u: Understood) -> list[AnswerItem]:

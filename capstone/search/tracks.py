@@ -34,6 +34,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from capstone.core.motion import HEAT_COLS, HEAT_ROWS
+from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query
 from capstone.search.query import LATEST_SCOPE_CTE
@@ -65,6 +66,7 @@ ATTRIBUTE_COLUMNS = (
     "duration_s",
     "plausible",
     "doubts",
+    "imagenet",
 )
 
 
@@ -99,7 +101,7 @@ class TrackResult(BaseModel):
     hits: list[TrackHit]
 
 
-def plan(query: Query) -> tuple[str, dict[str, Any]]:
+def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, dict[str, Any]]:
     """The SQL statement and its bind parameters for `query` (nothing from the query string
     is ever formatted into the SQL: only column names chosen here).
 
@@ -109,6 +111,10 @@ def plan(query: Query) -> tuple[str, dict[str, Any]]:
     (['red', 'white'], 40.0, ['A'])
     >>> "'red'" in sql
     False
+
+    `zero_shot` (ImageNet label -> weight, `zeroshot.weights`): only the tracks whose
+    stored labels score at least `zeroshot.MIN_SCORE` (probability x weight, summed),
+    ranked by that score.
     """
     params: dict[str, Any] = {"limit": query.limit or DEFAULT_LIMIT}
     where = _filters(query, params)
@@ -130,6 +136,15 @@ def plan(query: Query) -> tuple[str, dict[str, Any]]:
             " + coalesce((SELECT max((a.color_shares->>c)::float8) "
             "FROM unnest(CAST(:colors AS text[])) AS u(c)), 0)"
         )
+    if zero_shot:
+        params["zs_labels"], params["zs_weights"] = list(zero_shot), list(zero_shot.values())
+        params["zs_min"] = zeroshot.MIN_SCORE
+        guess = (
+            "coalesce((SELECT sum((a.imagenet->>z.l)::float8 * z.w) FROM unnest("
+            "CAST(:zs_labels AS text[]), CAST(:zs_weights AS float8[])) AS z(l, w)), 0)"
+        )
+        where.append(f"{guess} >= :zs_min")
+        score += f" + {guess}"
     conditions = "\n  AND ".join(where)
     sql = f"""WITH {LATEST_SCOPE_CTE},
 matched AS MATERIALIZED (
@@ -255,12 +270,26 @@ def _filters(query: Query, params: dict[str, Any]) -> list[str]:
     return where
 
 
-def run(query: Query, *, session: Session | None = None) -> TrackResult:
-    """Run `query` (see the module docstring): the hits, best first, and the count."""
+def run(
+    query: Query, *, session: Session | None = None, zero_shot: dict[str, float] | None = None
+) -> TrackResult:
+    """Run `query` (see the module docstring): the hits, best first, and the count;
+    `zero_shot` as in `plan`."""
     if session is not None:
-        return _run_in(session, query)
+        return _run_in(session, query, zero_shot)
     with session_scope() as own:
-        return _run_in(own, query)
+        return _run_in(own, query, zero_shot)
+
+
+def stored_labels(query: Query, *, session: Session, limit: int = 2000) -> list[str]:
+    """The distinct ImageNet labels stored for the tracks `query` matches (what zero-shot
+    nouns can be matched against)."""
+    params: dict[str, Any] = {"n": limit}
+    conditions = "\n  AND ".join([*_filters(query, params), "jsonb_typeof(a.imagenet) = 'object'"])
+    sql = f"""WITH {LATEST_SCOPE_CTE}
+SELECT DISTINCT k FROM apps_db_trackattributes a, jsonb_object_keys(a.imagenet) AS k
+WHERE {conditions} ORDER BY k LIMIT :n"""
+    return [r[0] for r in session.execute(text(sql), params).all()]
 
 
 def find_tracks(query: Query, *, session: Session | None = None) -> list[TrackHit]:
@@ -273,8 +302,8 @@ def find_tracks(query: Query, *, session: Session | None = None) -> list[TrackHi
     return run(query, session=session).hits
 
 
-def _run_in(session: Session, query: Query) -> TrackResult:
-    sql, params = plan(query)
+def _run_in(session: Session, query: Query, zero_shot: dict[str, float] | None) -> TrackResult:
+    sql, params = plan(query, zero_shot)
     rows = session.execute(text(sql), params).all()
     hits = [_hit(r._mapping) for r in rows if r._mapping["track_id"] is not None]
     first = rows[0]._mapping if rows else {"n_who": 0, "n_rows": 0}

@@ -24,10 +24,13 @@ made in `publish`:
   for a camera looking straight down, rough for an oblique one (no perspective model);
 - `fine_type` / `fine_types`: the MobileNetV2 ImageNet classifier (the embed stage's
   model instance, `capstone.models.embedders.image_embedder`) on the best crop of each
-  vehicle track (at its chunk's end, one forward pass per track), keeping only ImageNet
+  track (at its chunk's end, one forward pass per track), keeping only ImageNet
   labels that refine its class (`FINE_TYPES`, e.g. car -> minivan, pickup, cab, ...), with
-  their probabilities; `fine_type` is the likeliest when it reaches `FINE_MIN_SCORE`.
-  Option `classify_fine_types` (true) turns it off;
+  their probabilities; `fine_type` is the likeliest when it reaches `FINE_MIN_SCORE`;
+- `imagenet`: the same classifier's `IMAGENET_TOP_K` likeliest ImageNet labels of the best
+  crop of every track (people too: suit, jersey, backpack, ...) with their probabilities,
+  which zero-shot nouns are matched against (`capstone.search.zeroshot`). Option
+  `classify_fine_types` (true) turns both off;
 - `plausible` / `doubts`: whether the track may be counted or answered (`plausibility`):
 
   * `doubtful`: mean confidence below `DOUBTFUL_CONF` (0.4);
@@ -106,6 +109,7 @@ SAMPLE_EVERY_S = 0.5
 MAX_SAMPLES = 12
 FINE_MIN_SCORE = 0.1
 FINE_TOP_K = 20
+IMAGENET_TOP_K = 10  # labels kept per track for zero-shot nouns (`capstone.search.zeroshot`)
 
 DOUBTFUL_CONF = 0.4
 MIN_BOXES = 3
@@ -285,7 +289,7 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
-    revision = 2  # 2: colour values stretched by the frame's levels
+    revision = 2  # 2: colours stretched by the frame's levels, `heat`, `imagenet`
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -308,7 +312,6 @@ class AttributesStage(Stage):
             if (
                 self.options.classify_fine_types
                 and summary is not None
-                and summary.class_name in FINE_TYPES
                 and summary.best_frame == frame.index
             ):
                 self.crops[tid] = _crop(frame.image, detections.xyxy[i])
@@ -361,10 +364,12 @@ class AttributesStage(Stage):
         for tid, top in zip(tids, labels, strict=True):
             summary = ctx.tracks[tid]
             allowed = FINE_TYPES.get(summary.class_name, frozenset())
-            scores = {
-                n: p for n, p in ((label.replace(" ", "_"), p) for label, p in top) if n in allowed
+            named = [(label.replace(" ", "_"), p) for label, p in top]
+            out[tid] = {
+                "score": summary.best_score,
+                "types": {n: p for n, p in named if n in allowed},
+                "imagenet": dict(named[:IMAGENET_TOP_K]),
             }
-            out[tid] = {"score": summary.best_score, "types": scores}
         ctx.timings["attributes.fine_type"] = ctx.timings.get("attributes.fine_type", 0.0) + (
             time.perf_counter() - started
         )
@@ -394,6 +399,7 @@ class MergedTrack:
     samples: dict[int, tuple[float, list[int]]] = field(default_factory=dict)
     fine_score: float = -1.0
     fine: dict[str, float] | None = None
+    imagenet: dict[str, float] | None = None
 
     def color_shares(self) -> dict[str, float]:
         """The mean of the best `MAX_SAMPLES` samples' shares (each sample weighs the same)."""
@@ -428,6 +434,7 @@ def merge_states(states: Any, final_id_of: Mapping[int, int]) -> dict[int, Merge
             fine = part.get("fine")
             if fine is not None and fine["score"] > track.fine_score:
                 track.fine_score, track.fine = float(fine["score"]), dict(fine["types"])
+                track.imagenet = dict(fine.get("imagenet") or {}) or None
     return dict(merged)
 
 
@@ -573,6 +580,7 @@ def attribute_rows(
             "size_frac": None,
             "fine_type": fine_type,
             "fine_types": {k: round(v, 4) for k, v in ranked} or None,
+            "imagenet": state.imagenet,
             "plausible": plausible,
             "doubts": doubts,
             "heat": None,
