@@ -44,6 +44,7 @@ PAGES = {
     "events": ("/events?video=pets09", ["Matching events", "Export CSV", "showing 1"]),
     "search": ("/search?q=person", ["results", "found by", "pets09 · frame"]),
     "ask": ("/ask?q=how+many+people+walked+left%3F", ["Understood", "person dir:left", "Answer"]),
+    "ask-where": ("/ask?q=where+were+the+people%3F", ["Understood", "where for", "where: pets09"]),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 
