@@ -30,6 +30,7 @@ import numpy as np
 
 from capstone.core.detections import Detections
 from capstone.errors import ModelNotFoundError
+from capstone.models import yolo_ops
 from capstone.models.detection_memo import DetectionMemo, configured_memo
 from capstone.models.weights import DEFAULT_DETECTOR, resolve_model
 
@@ -66,19 +67,20 @@ def openvino_xml(path: Path | str) -> Path | None:
 class _OpenVINOEngine:
     """One compiled OpenVINO model with a pool of asynchronous infer requests.
 
-    Pre-processing is Ultralytics' `LetterBox` (to the model's fixed input size, centred
-    padding of 114) followed by BGR->RGB and /255, which OpenVINO's PrePostProcessor folds
-    into the compiled graph so it runs off the Python thread.
+    Pre-processing is a letterbox (`capstone.models.yolo_ops`, Ultralytics' arithmetic: to
+    the model's fixed input size, centred padding of 114) followed by BGR->RGB and /255,
+    which OpenVINO's PrePostProcessor folds into the compiled graph so it runs off the
+    Python thread; post-processing (suppression, boxes back to the frame) is NumPy.
     """
 
     def __init__(self, xml: Path, *, requests: int | None = None) -> None:
         import openvino as ov
-        from ultralytics.utils import YAML
+        import yaml
 
         self.xml = xml
         metadata_path = xml.parent / "metadata.yaml"
         self.metadata: dict[str, Any] = (
-            dict(YAML.load(metadata_path)) if metadata_path.exists() else {}
+            dict(yaml.safe_load(metadata_path.read_text()) or {}) if metadata_path.exists() else {}
         )
         self.names = _class_name_map(self.metadata.get("names") or {})
         self.stride = int(self.metadata.get("stride", 32))
@@ -320,25 +322,19 @@ class Detector:
         assert engine is not None
         if engine.native_imgsz is not None:  # a static export runs at its own size, as in
             return engine.native_imgsz  # Ultralytics (which ignores `imgsz` for it)
-        from ultralytics.utils.checks import check_imgsz
-
-        size = check_imgsz(self.imgsz, stride=engine.stride, min_dim=2)
-        return (int(size[0]), int(size[1]))
+        return yolo_ops.input_size(self.imgsz, engine.stride)
 
     def _stream_openvino(self, frames: Iterable[T]) -> Iterator[tuple[T, Detections]]:
-        from ultralytics.data.augment import LetterBox
-
         engine = self._engine
         assert engine is not None
         imgsz = self._input_size()
         free = engine.infer_requests(imgsz)
-        letterbox = LetterBox(imgsz, auto=False, stride=engine.stride)
         postprocess = self._postprocessor(imgsz)
         in_flight: deque[tuple[T, np.ndarray, Any]] = deque()
         try:
             for item in frames:
                 image = _image_of(item)
-                blob = np.ascontiguousarray(letterbox(image=image))[None]
+                blob = np.ascontiguousarray(yolo_ops.letterbox(image, imgsz))[None]
                 if not free:
                     done_item, done_image, request = in_flight.popleft()
                     request.wait()
@@ -360,28 +356,22 @@ class Detector:
                 request.wait()
 
     def _postprocessor(self, imgsz: tuple[int, int]) -> Callable[[np.ndarray, tuple], Detections]:
-        import torch
-        import torchvision  # noqa: F401  (Ultralytics' NMS uses torchvision's once imported,
-        from ultralytics.utils import nms, ops  # as predict() does; ties then break the same)
-
         engine = self._engine
         assert engine is not None
         names = self.class_names
         conf, iou, classes, max_det = self.conf, self.iou, self.classes, self.max_det
 
         def postprocess(output: np.ndarray, shape: tuple) -> Detections:
-            pred = nms.non_max_suppression(
-                torch.from_numpy(output),
-                conf,
-                iou,
-                classes,
-                False,
+            rows = yolo_ops.postprocess(
+                output,
+                imgsz,
+                shape[:2],
+                conf=conf,
+                iou=iou,
+                classes=classes,
                 max_det=max_det,
-                nc=0,
                 end2end=engine.end2end,
-            )[0]
-            pred[:, :4] = ops.scale_boxes(imgsz, pred[:, :4], shape[:2])
-            rows = pred[:, :6].numpy()
+            )
             return Detections(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64), None, names)
 
         return postprocess
