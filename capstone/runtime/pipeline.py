@@ -108,14 +108,11 @@ def plan(info: VideoInfo, params: AnalysisParams) -> list[ChunkSpan]:
 
 
 def _import_stage_modules() -> None:
-    """Import what the first frame needs (the detector's NMS: torch and torchvision, ~5 s
-    cold), the tracker and the stage modules while the main thread probes and hashes the
-    video, claims the analysis and compiles the detector."""
-    import torch  # noqa: F401
-    import torchvision  # noqa: F401
+    """Import what the first frame needs (the tracker: Ultralytics' trackers, which import
+    torch; the detector itself needs neither) and the stage modules while the main thread
+    probes and hashes the video, claims the analysis and compiles the detector."""
     import ultralytics.trackers.bot_sort
-    import ultralytics.trackers.byte_tracker
-    import ultralytics.utils.nms  # noqa: F401
+    import ultralytics.trackers.byte_tracker  # noqa: F401
 
     import capstone.stages  # noqa: F401
 
