@@ -749,7 +749,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         verb = "left at" if u.ends else "seen at"
         answer = f"{result.matched} {what} {verb} {moments}{more}."
     elif u.kind == "where":
-        maps = tracks.heatmaps(filters, session=session)
+        maps = tracks.heatmaps(
+            filters, session=session, zero_shot=zeroshot.weights(expansions) or None
+        )
         if maps:
             spots = "; ".join(_spot(hm, named=len(maps) > 1 or not query.videos) for hm in maps)
             answer = f"{result.matched} {what}{_window_words(query)}: {spots}."

@@ -137,12 +137,7 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
             "FROM unnest(CAST(:colors AS text[])) AS u(c)), 0)"
         )
     if zero_shot:
-        params["zs_labels"], params["zs_weights"] = list(zero_shot), list(zero_shot.values())
-        params["zs_min"] = zeroshot.MIN_SCORE
-        guess = (
-            "coalesce((SELECT sum((a.imagenet->>z.l)::float8 * z.w) FROM unnest("
-            "CAST(:zs_labels AS text[]), CAST(:zs_weights AS float8[])) AS z(l, w)), 0)"
-        )
+        guess = _zero_shot_score(zero_shot, params)
         where.append(f"{guess} >= :zs_min")
         score += f" + {guess}"
     conditions = "\n  AND ".join(where)
@@ -176,11 +171,20 @@ ORDER BY p.plausible DESC, p.score DESC,
     return sql, params
 
 
-def heatmaps(query: Query, *, session: Session | None = None, top: int = 3) -> list[Heatmap]:
-    """Where the tracks matching `query` were, one `Heatmap` per video (the `top` videos
-    with the most boxes), summed from the stored per-track grids in one statement."""
+def heatmaps(
+    query: Query,
+    *,
+    session: Session | None = None,
+    top: int = 3,
+    zero_shot: dict[str, float] | None = None,
+) -> list[Heatmap]:
+    """Where the tracks matching `query` (and `zero_shot`, as in `plan`) were, one
+    `Heatmap` per video (the `top` videos with the most boxes), summed from the stored
+    per-track grids in one statement."""
     params: dict[str, Any] = {"top": top}
     where = _filters(query, params)
+    if zero_shot:
+        where.append(f"{_zero_shot_score(zero_shot, params)} >= :zs_min")
     conditions = "\n  AND ".join([*where, "a.heat IS NOT NULL"])
     sql = f"""WITH {LATEST_SCOPE_CTE},
 matched AS MATERIALIZED (
@@ -222,6 +226,17 @@ GROUP BY c.video_id, v.width, v.height, t.total ORDER BY t.total DESC, c.video_i
             )
         )
     return out
+
+
+def _zero_shot_score(zero_shot: dict[str, float], params: dict[str, Any]) -> str:
+    """The SQL of a track's zero-shot score (its stored labels' probability x weight,
+    summed); binds the labels, weights and `zeroshot.MIN_SCORE` (as `:zs_min`)."""
+    params["zs_labels"], params["zs_weights"] = list(zero_shot), list(zero_shot.values())
+    params["zs_min"] = zeroshot.MIN_SCORE
+    return (
+        "coalesce((SELECT sum((a.imagenet->>z.l)::float8 * z.w) FROM unnest("
+        "CAST(:zs_labels AS text[]), CAST(:zs_weights AS float8[])) AS z(l, w)), 0)"
+    )
 
 
 def _filters(query: Query, params: dict[str, Any]) -> list[str]:
