@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from capstone.core.video import iter_frames
-from capstone.models.detector import get_detector
+from capstone.models.detector import Detector, get_detector
 from tests.conftest import VIDEOS, _clear_caches, require
 
 
@@ -24,6 +24,20 @@ def memo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _frames(n: int) -> list[np.ndarray]:
     return [f.image for f in iter_frames(require(VIDEOS / "bikes.mp4"), max_frames=n)]
+
+
+def _count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the number of frames of each call that reaches the model."""
+    ran: list[int] = []
+    models = Detector._stream_models
+
+    def counting(self, items):  # type: ignore[no-untyped-def]
+        items = list(items)
+        ran.append(len(items))
+        return models(self, items)
+
+    monkeypatch.setattr(Detector, "_stream_models", counting)
+    return ran
 
 
 def _same(a, b) -> bool:  # type: ignore[no-untyped-def]
@@ -44,15 +58,7 @@ def test_seen_frames_are_read_back_equal_and_others_detected(
     assert len(list(memo_dir.rglob("*.npz"))) == len(frames)
     assert sum(len(d) for d in first) > 0
 
-    ran: list[int] = []
-    models = type(detector)._stream_models
-
-    def counting(self, items):  # type: ignore[no-untyped-def]
-        items = list(items)
-        ran.append(len(items))
-        return models(self, items)
-
-    monkeypatch.setattr(type(detector), "_stream_models", counting)
+    ran = _count_model_runs(monkeypatch)
     again = detector(frames)
     assert ran == [] and all(_same(a, b) for a, b in zip(first, again, strict=True))
 
@@ -80,15 +86,7 @@ def test_without_the_setting_every_frame_is_detected(monkeypatch: pytest.MonkeyP
     _clear_caches()
     try:
         detector = get_detector()
-        ran: list[int] = []
-        models = type(detector)._stream_models
-
-        def counting(self, items):  # type: ignore[no-untyped-def]
-            items = list(items)
-            ran.append(len(items))
-            return models(self, items)
-
-        monkeypatch.setattr(type(detector), "_stream_models", counting)
+        ran = _count_model_runs(monkeypatch)
         frames = _frames(3)
         detector(frames)
         detector(frames)
