@@ -328,6 +328,34 @@ def test_how_many_counts_plausible_identities(seeded: dict[str, Any]) -> None:
     assert answer.count == len({_who(r) for r in left})
 
 
+def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
+    seeded: dict[str, Any],
+) -> None:
+    rows = [r for r in seeded["rows"] if r["plausible"]]
+
+    def who(cls: str, color: str | None = None) -> set[tuple]:
+        return {_who(r) for r in rows if r["class_name"] == cls and color in (None, r["color"])}
+
+    answer = asking.ask("how many red cars and white trucks?")
+    assert answer.kind == "count" and answer.query == "car color:red ; truck color:white"
+    red_cars, white_trucks = who("car", "red"), who("truck", "white")
+    assert answer.count == len(red_cars) + len(white_trucks)
+    assert f"{len(red_cars)} red car" in answer.text and f"({answer.count} in all)" in answer.text
+    cited = {(i.class_name, i.attributes["color"]) for i in answer.items}
+    assert cited <= {("car", "red"), ("truck", "white")}
+    # white cars and red trucks are not counted, as the single query would have
+    both = tracks.run(ql.parse("car truck color:red,white"))
+    assert both.count >= answer.count
+
+    people_and_cars = asking.ask("how many people and cars?")
+    assert people_and_cars.count == len(who("person")) + len(who("car"))
+    # an attribute given to one noun only applies to both: one query
+    shared = asking.ask("how many red cars and trucks?")
+    assert shared.query == "car truck color:red"
+    want = {_who(r) for r in rows if r["class_name"] in ("car", "truck") and r["color"] == "red"}
+    assert shared.count == len(want)
+
+
 def test_how_many_trains_is_zero_when_the_train_is_implausible(seeded: dict[str, Any]) -> None:
     trains = [r for r in seeded["rows"] if r["class_name"] == "train"]
     assert trains and not any(r["plausible"] for r in trains)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -215,6 +216,7 @@ class Understood:
     unmapped: list[str] = field(default_factory=list)
     ends: bool = False  # the question asks when something left (report track ends)
     notes: list[str] = field(default_factory=list)
+    parts: list[Query] = field(default_factory=list)  # "red cars and white trucks": one each
 
 
 class _Words:
@@ -554,7 +556,49 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         text=tuple(unmapped),
         **fields,
     )
-    return Understood(kind=kind, query=query, unmapped=unmapped, ends=ends, notes=notes)
+    parts = _object_parts(w, query, video_id) if (classes or types) else []
+    return Understood(
+        kind=kind, query=query, unmapped=unmapped, ends=ends, notes=notes, parts=parts
+    )
+
+
+def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
+    """The objects of a question joined by "and", each with its own class and attributes
+    ("red cars and white trucks": `car color:red`, `truck color:white`; the window, lines,
+    zones and conditions are shared). [] for one object, and when attributes are given to
+    only some of the nouns ("red cars and trucks": the colour applies to both, one query).
+
+    >>> [p.canonical() for p in understand("how many red cars and white trucks?").parts]
+    ['car color:red', 'truck color:white']
+    >>> understand("how many red cars and trucks between 0:10 and 0:30?").parts
+    []
+    """
+    cuts = [k for k in range(len(w)) if w.low[k] == "and" and not w.used[k]]
+    if not cuts:
+        return []
+    bounds = [-1, *cuts, len(w)]
+    segments = [" ".join(w.raw[a + 1 : b]) for a, b in pairwise(bounds)]
+    own = [understand(text, video_id).query for text in segments if text.strip()]
+    objects = [q for q in own if q.classes or q.types]
+    if len(objects) < 2:
+        return []
+    attributed = [bool(q.colors or q.directions) for q in objects]
+    if any(attributed) and not all(attributed):
+        return []
+    shared = query.model_dump()
+    return [
+        Query(
+            **{
+                **shared,
+                "classes": q.classes,
+                "types": q.types,
+                "colors": q.colors,
+                "directions": q.directions,
+                "text": (),
+            }
+        )
+        for q in objects
+    ]
 
 
 def _is_name(raw: str) -> bool:
@@ -664,6 +708,9 @@ def _sentence(question: str, kind: Kind, text: str, understood: Understood | Non
 
 def _answer(session: Any, question: str, u: Understood) -> Answer:
     from capstone.search import tracks
+
+    if u.parts:
+        return _answer_parts(session, question, u)
 
     query = u.query
     filters = query.filters_only()
@@ -861,6 +908,69 @@ def _track_item(hit: Any) -> AnswerItem:
         attributes=attributes,
         thumbnail=hit.thumbnail,
     )
+
+
+def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
+    """A question about several objects ("red cars and white trucks"): each part answered
+    on its own, then together (counts per part and in all; moments of every part)."""
+    from capstone.search import tracks
+
+    limit = u.query.limit or (MAX_ITEMS if u.kind != "when" else 50)
+    results = [
+        tracks.run(q.filters_only().model_copy(update={"limit": limit}), session=session)
+        for q in u.parts
+    ]
+    canonicals = [q.canonical() for q in u.parts]
+    said = f"Understood: {_kind_phrase(u.kind)} " + " and ".join(f"`{c}`" for c in canonicals)
+    items = [_track_item(h) for r in results for h in r.hits]
+    if u.kind == "when" or u.ends:
+        items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
+    each = " and ".join(
+        f"{r.count if u.kind == 'count' else r.matched} "
+        f"{_what(q, r.count if u.kind == 'count' else r.matched)}"
+        for q, r in zip(u.parts, results, strict=True)
+    )
+    total = sum(r.count if u.kind == "count" else r.matched for r in results)
+    maps: list[Heatmap] = []
+    if u.kind == "where":
+        maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])
+    spots = "; ".join(_spot(hm, named=len(maps) > 1 or not u.query.videos) for hm in maps)
+    answer = f"{each}{_window_words(u.query)} ({total} in all)" + (f": {spots}" if spots else "")
+    note = None
+    if u.unmapped:
+        note = (
+            "I could not map " + ", ".join(repr(x) for x in u.unmapped) + " onto the query "
+            "language; the answer uses what I understood."
+        )
+    return Answer(
+        question=question,
+        query=" ; ".join(canonicals),
+        kind=u.kind,
+        count=total if u.kind == "count" else None,
+        items=items[: max(limit, MAX_ITEMS)],
+        text=f"{said}. {answer}.",
+        guessing=bool(u.unmapped),
+        note=note,
+        unmapped=u.unmapped,
+        heatmaps=maps,
+    )
+
+
+def _summed(groups: list[list[Heatmap]]) -> list[Heatmap]:
+    """Heatmaps of several parts summed per video (the busiest video first)."""
+    by_video: dict[str, Heatmap] = {}
+    for group in groups:
+        for hm in group:
+            known = by_video.get(hm.video_id)
+            if known is None:
+                by_video[hm.video_id] = hm.model_copy(deep=True)
+                continue
+            known.counts = [
+                [a + b for a, b in zip(x, y, strict=True)]
+                for x, y in zip(known.counts, hm.counts, strict=True)
+            ]
+            known.tracks += hm.tracks
+    return sorted(by_video.values(), key=lambda hm: (-sum(map(sum, hm.counts)), hm.video_id))
 
 
 def _zero_shot(session: Any, u: Understood) -> list[zeroshot.Expansion]:
