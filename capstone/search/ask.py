@@ -194,7 +194,10 @@ class Answer(BaseModel):
     """The answer to a question: what was understood, the answer, the cited moments."""
 
     question: str
-    query: str = Field(description="the canonical query-language string it was mapped onto")
+    query: str = Field(
+        description="the canonical query-language string it was mapped onto (several objects: "
+        "one query each, joined by ' ; ')"
+    )
     kind: Kind
     count: int | None = Field(default=None, description="for how-many questions")
     items: list[AnswerItem] = Field(default_factory=list)
