@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,50 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CAPSTONE_SHARED", ROOT.parent / "shared"))
 VIDEOS = SHARED / "data" / "videos"
 BENCH_HOME = Path(os.environ.get("CAPSTONE_BENCH_HOME") or ROOT / ".capstone" / "bench")
+
+
+def copy_synthetic_detections(
+    session: Any,
+    video_id: str,
+    analysis_id: int,
+    rows: int,
+    *,
+    confidence: float,
+    track_of: Callable[[int, int], int],
+    per_frame: int = 20,
+    seed: int = 0,
+    batch: int = 100_000,
+) -> None:
+    """`rows` detection events of one analysis written with COPY in batches: `per_frame`
+    per frame at 25 fps, 20 x 20 px boxes at random places, `confidence`, the track id
+    `track_of(row, frame)`."""
+    import numpy as np
+
+    from capstone.store.bulk import copy_rows
+
+    rng = np.random.default_rng(seed)
+    for start in range(0, rows, batch):
+        n = min(batch, rows - start)
+        frames = (np.arange(start, start + n) // per_frame).tolist()
+        xy = rng.uniform(0, 300, size=(n, 2)).round(1).tolist()
+        copy_rows(
+            session,
+            "apps_db_event",
+            [
+                {
+                    "video_id": video_id,
+                    "analysis_id": analysis_id,
+                    "frame_number": f,
+                    "timestamp": f / 25.0,
+                    "event_type": "detection",
+                    "class_name": "car",
+                    "confidence": confidence,
+                    "bbox": [x, y, x + 20.0, y + 20.0],
+                    "track_id": track_of(start + j, f),
+                }
+                for j, (f, (x, y)) in enumerate(zip(frames, xy, strict=True))
+            ],
+        )
 
 
 def setup_environment() -> None:

@@ -34,7 +34,15 @@ from typing import Any
 
 import httpx
 
-from bench import ROOT, VIDEOS, drop_database, fresh_database, machine_note, setup_environment
+from bench import (
+    ROOT,
+    VIDEOS,
+    copy_synthetic_detections,
+    drop_database,
+    fresh_database,
+    machine_note,
+    setup_environment,
+)
 
 SEED_VIDEO = "bench-load"
 BIG_VIDEO = "bench-1m"
@@ -80,40 +88,23 @@ def _seed_analysis() -> int:
 
 def _synthesize_big_video(rows: int, batch: int = 100_000) -> None:
     """A completed analysis with `rows` detection events, written with COPY."""
-    import numpy as np
-
     from capstone.stages.params import AnalysisParams
     from capstone.store import analyses
-    from capstone.store.bulk import copy_rows
     from capstone.store.engine import session_scope
 
     params = AnalysisParams(max_frames=1)
     lease = analyses.claim_analysis(BIG_VIDEO, params, analyses.worker_id())
-    rng = np.random.default_rng(0)
     with session_scope() as session:
         analyses.fence(session, lease)
-        for start in range(0, rows, batch):
-            n = min(batch, rows - start)
-            frames = (np.arange(start, start + n) // 20).tolist()
-            boxes = rng.uniform(0, 300, size=(n, 2)).round(1).tolist()
-            copy_rows(
-                session,
-                "apps_db_event",
-                [
-                    {
-                        "video_id": BIG_VIDEO,
-                        "analysis_id": lease.analysis_id,
-                        "frame_number": f,
-                        "timestamp": f / 25.0,
-                        "event_type": "detection",
-                        "class_name": "car",
-                        "confidence": 0.5,
-                        "bbox": [x, y, x + 20.0, y + 20.0],
-                        "track_id": f % 500,
-                    }
-                    for f, (x, y) in zip(frames, boxes, strict=True)
-                ],
-            )
+        copy_synthetic_detections(
+            session,
+            BIG_VIDEO,
+            lease.analysis_id,
+            rows,
+            confidence=0.5,
+            track_of=lambda _row, frame: frame % 500,
+            batch=batch,
+        )
         analyses.mark_completed(
             session, lease, frames_processed=rows // 20, fps=0.0, summary={"synthetic": True}
         )

@@ -32,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from bench import BENCH_HOME, SHARED, _clear_caches, _with_db, machine_note, setup_environment
+from bench import (
+    BENCH_HOME,
+    SHARED,
+    _clear_caches,
+    _with_db,
+    copy_synthetic_detections,
+    machine_note,
+    setup_environment,
+)
 from bench import table as md_table
 from bench.make_questions import OUT as QUESTIONS
 from bench.make_questions import SEQUENCES, load_gt, tracks_of
@@ -345,29 +353,15 @@ def synthesize(events: int, n_tracks: int) -> None:
     dirs = np.array(["left", "right", "toward", "away", "static"])
     with session_scope() as session:
         analyses.fence(session, lease)
-        batch = 100_000
-        for start in range(0, events, batch):
-            n = min(batch, events - start)
-            frames = (np.arange(start, start + n) // per_frame).tolist()
-            xy = rng.uniform(0, 300, size=(n, 2)).round(1).tolist()
-            copy_rows(
-                session,
-                "apps_db_event",
-                [
-                    {
-                        "video_id": BIG_VIDEO,
-                        "analysis_id": lease.analysis_id,
-                        "frame_number": f,
-                        "timestamp": f / 25.0,
-                        "event_type": "detection",
-                        "class_name": "car",
-                        "confidence": 0.6,
-                        "bbox": [x, y, x + 20.0, y + 20.0],
-                        "track_id": (start + j) % n_tracks + 1,
-                    }
-                    for j, (f, (x, y)) in enumerate(zip(frames, xy, strict=True))
-                ],
-            )
+        copy_synthetic_detections(
+            session,
+            BIG_VIDEO,
+            lease.analysis_id,
+            events,
+            confidence=0.6,
+            track_of=lambda row, _frame: row % n_tracks + 1,
+            per_frame=per_frame,
+        )
         length = events / per_frame / 25.0
         track_rows, attr_rows, crossings = [], [], []
         for t in range(1, n_tracks + 1):

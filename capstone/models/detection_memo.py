@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -80,4 +81,9 @@ def configured_memo() -> DetectionMemo | None:
     from capstone.config import get_settings
 
     directory = get_settings().capstone_detection_memo
-    return DetectionMemo(directory) if directory else None
+    return _memo_in(str(directory)) if directory else None
+
+
+@lru_cache(maxsize=8)
+def _memo_in(directory: str) -> DetectionMemo:
+    return DetectionMemo(directory)

@@ -533,19 +533,15 @@ def get_thumbnail(
     session: Session | None = None,
 ) -> bytes | None:
     """The JPEG bytes of the keyframe thumbnail at `frame_number` (None when absent)."""
-    with _reading(session) as s:
-        chosen = _analysis_for(s, video_id, analysis_id)
-        if chosen is None:
-            return None
-        image = s.exec(
-            select(DisplayData.image).where(
-                DisplayData.video_id == video_id,
-                DisplayData.analysis_id == chosen,
-                DisplayData.kind == "thumbnail",
-                DisplayData.frame_number == frame_number,
-            )
-        ).first()
-    return bytes(image) if image is not None else None
+    return _stored_bytes(
+        DisplayData,
+        DisplayData.image,
+        video_id,
+        analysis_id,
+        session,
+        DisplayData.kind == "thumbnail",
+        DisplayData.frame_number == frame_number,
+    )
 
 
 def get_track_crop(
@@ -556,18 +552,29 @@ def get_track_crop(
     session: Session | None = None,
 ) -> bytes | None:
     """The JPEG bytes of a track's best crop (`apps_db_track.best_crop`; None when absent)."""
+    return _stored_bytes(
+        Track, Track.best_crop, video_id, analysis_id, session, Track.track_id == track_id
+    )
+
+
+def _stored_bytes(
+    table: Any,
+    column: Any,
+    video_id: str,
+    analysis_id: int | None,
+    session: Session | None,
+    *where: Any,
+) -> bytes | None:
+    """`column` (bytes) of the row of `table` in the chosen analysis of `video_id` that
+    matches `where`; None when there is no such analysis or row."""
     with _reading(session) as s:
         chosen = _analysis_for(s, video_id, analysis_id)
         if chosen is None:
             return None
-        image = s.exec(
-            select(Track.best_crop).where(
-                Track.video_id == video_id,
-                Track.analysis_id == chosen,
-                Track.track_id == track_id,
-            )
+        value = s.exec(
+            select(column).where(table.video_id == video_id, table.analysis_id == chosen, *where)
         ).first()
-    return bytes(image) if image is not None else None
+    return bytes(value) if value is not None else None
 
 
 def get_display_data(
