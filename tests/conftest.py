@@ -38,13 +38,15 @@ for _var in ("DATABASE_URL", "DB_SECRET_ARN"):
     os.environ.pop(_var, None)
 # Detections of frames seen earlier in this session are read back, not run again
 # (`capstone.models.detection_memo`): most tests analyze the same real clips and differ
-# only downstream. Child processes inherit it; `real_detection` turns it off for a test,
+# only downstream. Child processes inherit it (pytest-xdist workers too: the session's
+# workers share one memo); `real_detection` turns it off for a test,
 # CAPSTONE_TEST_DETECTION_MEMO=off for the whole session (every frame detected).
-os.environ.pop("CAPSTONE_DETECTION_MEMO", None)
-if os.environ.get("CAPSTONE_TEST_DETECTION_MEMO", "on") != "off":
-    DETECTION_MEMO = Path(tempfile.mkdtemp(prefix="capstone-test-detections-"))
-    os.environ["CAPSTONE_DETECTION_MEMO"] = str(DETECTION_MEMO)
-    atexit.register(shutil.rmtree, DETECTION_MEMO, True)
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ.pop("CAPSTONE_DETECTION_MEMO", None)
+    if os.environ.get("CAPSTONE_TEST_DETECTION_MEMO", "on") != "off":
+        DETECTION_MEMO = Path(tempfile.mkdtemp(prefix="capstone-test-detections-"))
+        os.environ["CAPSTONE_DETECTION_MEMO"] = str(DETECTION_MEMO)
+        atexit.register(shutil.rmtree, DETECTION_MEMO, True)
 
 
 def _clear_caches() -> None:

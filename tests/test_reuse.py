@@ -66,6 +66,28 @@ def _status(url: str, analysis_id: int) -> tuple[str, dict]:
     return row.status, row.summary or {}
 
 
+def line_across_a_stored_path(url: str, analysis_id: int, name: str) -> dict:
+    """A vertical line halfway along the stored track whose box bottom centre travels
+    furthest left or right: some track crosses it whatever this machine's detector saw."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT track_id, frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+                "AND event_type = 'detection' AND track_id IS NOT NULL ORDER BY frame_number"
+            ),
+            {"a": analysis_id},
+        ).all()
+    engine.dispose()
+    paths: dict[int, list[float]] = {}
+    for track_id, _, (x1, _, x2, _) in rows:
+        paths.setdefault(track_id, []).append((x1 + x2) / 2)
+    start, end = max(((p[0], p[-1]) for p in paths.values()), key=lambda p: abs(p[1] - p[0]))
+    assert abs(end - start) > 20, "no track moved sideways in the first frames"
+    x = round((start + end) / 2) + 0.5
+    return {"name": name, "points": [[x, 0], [x, 576]]}
+
+
 def params(lines: list[dict], **kw: Any) -> AnalysisParams:
     return AnalysisParams(max_frames=kw.pop("max_frames", 60), chunk_s=2.0,
                           options={"lines": lines}, **kw)  # fmt: skip
@@ -82,9 +104,10 @@ def test_moving_a_line_reuses_tracks_and_equals_a_full_run(db_url: str) -> None:
     assert a.status == "completed", a.error
     assert a.reused_from is None and a.frames_run == 60
     rows_a = rows_of(db_url, a.analysis_id)
+    crossed = line_across_a_stored_path(db_url, a.analysis_id, "L2")
 
     t = time.perf_counter()
-    b = analyze(video, video_id="pets", params=params([L2]))
+    b = analyze(video, video_id="pets", params=params([crossed]))
     second = time.perf_counter() - t
     assert b.status == "completed", b.error
     assert b.analysis_id != a.analysis_id
@@ -101,7 +124,7 @@ def test_moving_a_line_reuses_tracks_and_equals_a_full_run(db_url: str) -> None:
     assert rows_of(db_url, a.analysis_id) == rows_a  # the source is untouched
     assert second < first / 2, (first, second)
 
-    c = analyze(video, video_id="pets", params=params([L2]), reuse=False)
+    c = analyze(video, video_id="pets", params=params([crossed]), reuse=False)
     assert c.status == "completed", c.error
     assert c.analysis_id == b.analysis_id and c.reused_from is None and c.frames_run == 60
     rows_c = rows_of(db_url, c.analysis_id)
