@@ -36,6 +36,10 @@ CHECKS = [
 HOSTILE = "hostile"  # valid input with one NUL string or beyond-64-bit integer in it
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6, HOSTILE: 16}
 NUL_TEXT = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=4), st.text(max_size=4))
+# in a path segment, '#' '?' '/' '%' would end or re-split the path before the server saw it
+# (the request would reach another route): the hostile part there is the NUL alone
+_SEGMENT = st.text(st.characters(exclude_characters="#?/%"), max_size=4)
+NUL_SEGMENT = st.builds(lambda a, b: f"{a}\x00{b}", _SEGMENT, _SEGMENT)
 HUGE_INT = st.one_of(
     st.integers(min_value=2**63, max_value=2**80),
     st.integers(min_value=-(2**80), max_value=-(2**63) - 1),
@@ -62,7 +66,8 @@ def _make_hostile(case: schemathesis.Case, data: st.DataObject) -> None:
     if not spots:
         return
     kind, where = data.draw(st.sampled_from(spots), label="where")
-    value = data.draw(st.one_of(NUL_TEXT, HUGE_INT), label="hostile value")
+    text = NUL_SEGMENT if kind == "path" else NUL_TEXT
+    value = data.draw(st.one_of(text, HUGE_INT), label="hostile value")
     if kind == "body":
         parent = case.body
         for step in where[:-1]:
