@@ -11,6 +11,10 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export CAPSTONE_MODELS_DIR ?= $(SHARED)/models
 PYTEST_ARGS ?=
+# the suite runs in pytest-xdist workers, one test module per worker at a time (module
+# fixtures are built once); 2 was fastest on 2 cores (3: slower, the detector contends)
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 # pip's notes about this machine's extra package indexes are noise in logs
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
@@ -33,10 +37,10 @@ system-deps:  ## headless Chromium for the dashboard browser test (Debian; skipp
 test: venv system-deps  ## set up and run the whole suite (slow tier included)
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory imports
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: venv  ## the suite without the slow tier
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: venv  ## ruff, formatting, the layer contract and the import-cycle check
 	$(BIN)/ruff check . && $(BIN)/ruff format --check capstone service batch tests bench
