@@ -73,14 +73,14 @@ def line_across_a_stored_path(url: str, analysis_id: int, name: str) -> dict:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT track_id, frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+                "SELECT track_id, bbox FROM apps_db_event WHERE analysis_id = :a "
                 "AND event_type = 'detection' AND track_id IS NOT NULL ORDER BY frame_number"
             ),
             {"a": analysis_id},
         ).all()
     engine.dispose()
     paths: dict[int, list[float]] = {}
-    for track_id, _, (x1, _, x2, _) in rows:
+    for track_id, (x1, _, x2, _) in rows:
         paths.setdefault(track_id, []).append((x1 + x2) / 2)
     start, end = max(((p[0], p[-1]) for p in paths.values()), key=lambda p: abs(p[1] - p[0]))
     assert abs(end - start) > 20, "no track moved sideways in the first frames"

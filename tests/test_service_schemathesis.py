@@ -35,11 +35,16 @@ CHECKS = [
 ]
 HOSTILE = "hostile"  # valid input with one NUL string or beyond-64-bit integer in it
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6, HOSTILE: 16}
-NUL_TEXT = st.builds(lambda a, b: f"{a}\x00{b}", st.text(max_size=4), st.text(max_size=4))
+
+
+def _around_nul(part: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(lambda a, b: f"{a}\x00{b}", part, part)
+
+
+NUL_TEXT = _around_nul(st.text(max_size=4))
 # in a path segment, '#' '?' '/' '%' would end or re-split the path before the server saw it
 # (the request would reach another route): the hostile part there is the NUL alone
-_SEGMENT = st.text(st.characters(exclude_characters="#?/%"), max_size=4)
-NUL_SEGMENT = st.builds(lambda a, b: f"{a}\x00{b}", _SEGMENT, _SEGMENT)
+NUL_SEGMENT = _around_nul(st.text(st.characters(exclude_characters="#?/%"), max_size=4))
 HUGE_INT = st.one_of(
     st.integers(min_value=2**63, max_value=2**80),
     st.integers(min_value=-(2**80), max_value=-(2**63) - 1),
