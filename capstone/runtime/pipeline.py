@@ -231,6 +231,8 @@ def analyze(
             info = probe(path)
         except InputError as exc:
             reason = _public(str(exc), path, label) if path is not None else str(exc)
+            _discard_fetched(path, text)  # gone before the row says failed
+            path = None
             analysis_id = analyses.record_rejected_input(
                 video_id, params, reason, label, owner=owner
             )
@@ -260,6 +262,8 @@ def analyze(
                 if status == "completed":
                     return AnalysisResult(video_id, analysis_id, "completed")
         except analyses.ContentConflictError as exc:
+            _discard_fetched(path, text)
+            path = None
             analysis_id = analyses.record_rejected_input(
                 video_id, params, str(exc), label, code="content_conflict", owner=owner
             )
@@ -267,10 +271,15 @@ def analyze(
         result = AnalysisResult(video_id, analysis_id, "processing")
         _run_leased(info, params, lease, owner, lease_seconds, result, run, public)
     finally:
-        if path is not None and text.startswith("s3://"):
-            discard_download(path)
+        _discard_fetched(path, text)
     result.wall_time = time.perf_counter() - started
     return result
+
+
+def _discard_fetched(path: Path | None, source: str) -> None:
+    """Remove what `fetch` downloaded for an `s3://` source (a local file stays)."""
+    if path is not None and source.startswith("s3://"):
+        discard_download(path)
 
 
 def _run_leased(
