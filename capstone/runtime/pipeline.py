@@ -15,6 +15,7 @@ chunks (an AWS Batch array child) and a later call publishes (`capstone.runtime.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import threading
@@ -145,6 +146,8 @@ class _Run:
     chunks: Sequence[int] | None = None
     publish: bool = True
     reuse: bool = True
+    release_input: Callable[[], None] = lambda: None
+    """Called once the video is no longer read (before the result is published)."""
 
 
 def analyze(
@@ -238,6 +241,7 @@ def analyze(
             )
             return AnalysisResult(video_id, analysis_id, "failed", error=reason)
         fetched = path
+        run.release_input = functools.partial(_discard_fetched, fetched, text)
 
         def public(message: str) -> str:
             return _public(message, fetched, label)
@@ -378,6 +382,7 @@ def _run(
     if run.reuse and run.publish and run.chunks is None and lease is not None:
         source = reuse.find_source(result.video_id, params, analysis_id)
         if source is not None:
+            run.release_input()
             _publish_reused(info, params, lease, result, run, source)
             return
     detector = _settings_detector(params, run.detector)
@@ -424,6 +429,7 @@ def _run(
         result.frames_processed = job.frames
         result.timings = {k: round(v, 3) for k, v in timings.items()}
         return
+    run.release_input()
     heartbeat.check()
     records = staging.chunk_records(analysis_id, job.step)
     frames = sum(r.frames_processed for r in records)
