@@ -16,7 +16,10 @@ Per SQS record (see batch/README.md for why):
   `batchItemFailures`, the other records still submitted: it returns after the
   visibility timeout and, after `maxReceiveCount` receives, lands in the dead-letter queue;
 * a video whose job is already active (same deterministic job name) -> done: that job
-  holds the message that started it, so this duplicate adds nothing;
+  holds the message that started it, so this duplicate adds nothing; invocations that
+  check at the same time all submit, then each lists the active jobs of the name again
+  and every one but the first submitted (`createdAt`, then job id: all agree) terminates
+  its own jobs (`TerminateJob`, before they start on AWS) and is done;
 * otherwise the video is split (`plan`): HeadObject reads `x-amz-meta-duration` (written by
   the upload route); `chunk_count(duration, chunk_s)` chunks, at least the threshold ->
   an **array job** `{name}-chunks` (`arrayProperties.size` = chunks, one child per chunk,
@@ -293,18 +296,26 @@ class Split:
         return n if self.min_chunks <= n else 0
 
 
-def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:
-    """An active job of that name in the queue (ListJobs by name returns every status)."""
+def _jobs_named(batch: Any, queue: str, name: str) -> list[dict[str, Any]]:
+    """Every job of that name in the queue, any status (ListJobs by name, all pages)."""
     pages = {"jobQueue": queue, "filters": [{"name": "JOB_NAME", "values": [name]}]}
+    found = []
     while True:
         answer = batch.list_jobs(**pages)
-        for job in answer.get("jobSummaryList", []):
-            if job.get("jobName") == name and job.get("status") in ACTIVE_STATES:
-                return job
+        found += [j for j in answer.get("jobSummaryList", []) if j.get("jobName") == name]
         token = answer.get("nextToken")
         if not token:
-            return None
+            return found
         pages["nextToken"] = token
+
+
+def active_job(batch: Any, queue: str, name: str) -> dict[str, Any] | None:
+    """The first-submitted active job of that name in the queue (by `createdAt`, then id:
+    every invocation that asks picks the same one), or None."""
+    active = [j for j in _jobs_named(batch, queue, name) if j.get("status") in ACTIVE_STATES]
+    return (
+        min(active, key=lambda j: (j.get("createdAt", 0), j.get("jobId", ""))) if active else None
+    )
 
 
 def submit(
@@ -317,9 +328,9 @@ def submit(
     record: dict[str, Any],
     size: int,
     split: Split | None,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     """Submit the single job (`size` 0) or the array job of `size` children + the stitch
-    job; the answer of the job that holds the message."""
+    job; the answers in order of submission (the last job holds the message)."""
     body = str(record.get("body", ""))
     message = [
         {"name": ENV_MESSAGE_ID, "value": str(record.get("messageId", ""))},
@@ -335,9 +346,11 @@ def submit(
         "parameters": {"s3_bucket": bucket, "s3_key": key},
     }
     if size < MIN_ARRAY_SIZE:
-        return batch.submit_job(
-            jobName=name, containerOverrides={"environment": message + params}, **common
-        )
+        return [
+            batch.submit_job(
+                jobName=name, containerOverrides={"environment": message + params}, **common
+            )
+        ]
     array = batch.submit_job(
         jobName=name + ARRAY_SUFFIX,
         arrayProperties={"size": size},
@@ -351,7 +364,7 @@ def submit(
         **common,
     )
     log.info("submitted array job %s%s (%s), %d chunks", name, ARRAY_SUFFIX, array["jobId"], size)
-    return batch.submit_job(
+    stitch = batch.submit_job(
         jobName=name,
         dependsOn=[{"jobId": array["jobId"]}],
         containerOverrides={
@@ -359,6 +372,7 @@ def submit(
         },
         **common,
     )
+    return [array, stitch]
 
 
 def handle(
@@ -388,13 +402,22 @@ def handle(
                 continue
             bucket, key = objects[0]
             size = split.plan(bucket, key) if split is not None and len(objects) == 1 else 0
-            answer = submit(batch, queue, definition, name, bucket, key, record, size, split)
+            created = submit(batch, queue, definition, name, bucket, key, record, size, split)
+            holder = created[-1].get("jobId")
+            first = active_job(batch, queue, name)
+            if first is not None and first.get("jobId") != holder:
+                # A concurrent invocation submitted the same video first: ours goes.
+                for job in reversed(created):
+                    reason = f"duplicate of job {first.get('jobId')}"
+                    batch.terminate_job(jobId=job["jobId"], reason=reason)
+                log.info("message %s: job %s was submitted twice; duplicate", message_id, name)
+                continue
         except Exception as exc:  # Batch throttling or outage: SQS redelivers the record
             log.error("message %s: cannot submit job %s: %s", message_id, name, exc)
             failures.append({"itemIdentifier": message_id})
             continue
         submitted.add(name)
-        log.info("message %s: submitted job %s (%s)", message_id, name, answer.get("jobId"))
+        log.info("message %s: submitted job %s (%s)", message_id, name, holder)
         # The job owns the in-flight message now: keep the event source from deleting it.
         failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}

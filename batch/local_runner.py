@@ -1,9 +1,10 @@
 """Local stand-ins for AWS Batch and the Lambda SQS trigger, with the same semantics.
 
 `LocalBatch` answers the Batch calls the Lambda handler makes (`submit_job`, `list_jobs`,
-`describe_jobs`) and runs each job as a subprocess, `python -m batch.process_video`, with
-the job definition's environment plus the job's container overrides; at most `max_jobs` run
-at once, the rest wait as RUNNABLE. Array jobs and dependencies behave as on AWS:
+`describe_jobs`, `terminate_job`) and runs each job as a subprocess,
+`python -m batch.process_video`, with the job definition's environment plus the job's
+container overrides; at most `max_jobs` run at once, the rest wait as RUNNABLE. Array jobs
+and dependencies behave as on AWS:
 
 * `arrayProperties={"size": n}` (2..10000) makes one parent job (it never runs itself) and
   n children `{parent}:{i}` with `AWS_BATCH_JOB_ARRAY_INDEX=i`; the parent is PENDING until a
@@ -70,6 +71,7 @@ class LocalJob:
     array_index: int | None = None  # a child: its index
     children: list[LocalJob] = field(default_factory=list)
     status_reason: str | None = None
+    terminated: bool = False
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -228,6 +230,21 @@ class LocalBatch:
             ]
         }
 
+    def terminate_job(self, *, jobId: str, reason: str) -> dict[str, Any]:
+        """End a job as AWS does: one not started never runs, a running one gets SIGTERM;
+        either ends FAILED with `reason` (an array parent: its children too)."""
+        with self._lock:
+            job = self._jobs.get(jobId)
+        if job is None:
+            raise ValueError(f"unknown job {jobId!r}")
+        for target in (job, *job.children):
+            if target.status in DONE_STATES:
+                continue
+            target.terminated, target.status_reason = True, reason
+            if target.process is not None and target.process.poll() is None:
+                target.process.send_signal(signal.SIGTERM)
+        return {}
+
     # -- local helpers ------------------------------------------------------------------
     def jobs(self) -> list[LocalJob]:
         """Submitted jobs in order (array children are in their parent's `children`)."""
@@ -273,7 +290,8 @@ class LocalBatch:
             self._jobs[dep].done.wait()
         failed = [d for d in job.depends_on if self._jobs[d].status != "SUCCEEDED"]
         if failed:
-            self._finish(job, "FAILED", None, f"Dependent Job failed: {failed[0]}")
+            reason = job.status_reason if job.terminated else None
+            self._finish(job, "FAILED", None, reason or f"Dependent Job failed: {failed[0]}")
             return
         if job.children:
             threads = [
@@ -284,16 +302,16 @@ class LocalBatch:
                 t.start()
             for t in threads:
                 t.join()
-            ok = all(c.status == "SUCCEEDED" for c in job.children)
-            self._finish(job, "SUCCEEDED" if ok else "FAILED", None)
+            ok = all(c.status == "SUCCEEDED" for c in job.children) and not job.terminated
+            self._finish(job, "SUCCEEDED" if ok else "FAILED", None, job.status_reason)
             return
         self._run_process(job)
 
     def _run_process(self, job: LocalJob) -> None:
         job.status = "RUNNABLE"
         with self._slots:
-            if self._closed:
-                self._finish(job, "FAILED", None, "runner shut down")
+            if self._closed or job.terminated:
+                self._finish(job, "FAILED", None, job.status_reason or "runner shut down")
                 return
             job.status = "STARTING"
             self._note_parent_running(job)
@@ -306,8 +324,11 @@ class LocalBatch:
                     stderr=subprocess.STDOUT,
                 )
                 job.status = "RUNNING"
+                if job.terminated:  # terminate_job ran before there was a process to signal
+                    job.process.send_signal(signal.SIGTERM)
                 code = job.process.wait()
-        self._finish(job, "SUCCEEDED" if code == 0 else "FAILED", code)
+        ok = code == 0 and not job.terminated
+        self._finish(job, "SUCCEEDED" if ok else "FAILED", code, job.status_reason)
 
     def _note_parent_running(self, child: LocalJob) -> None:
         if child.array_index is not None:

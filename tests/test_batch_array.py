@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -229,6 +230,70 @@ def test_lambda_splits_150_s_into_three_children_and_a_stitch_job(raw_bucket, tm
         # and after it ended, a redelivery submits again (the recovery path)
         handle({"Records": [record]}, runner, "local", "local", split)
         assert len(runner.jobs()) == 4
+    finally:
+        runner.shutdown()
+
+
+@pytest.mark.parametrize("duration", [None, "150.000"], ids=["single", "array"])
+def test_invocations_racing_on_duplicate_events_leave_one_job(
+    raw_bucket, tmp_path, duration
+) -> None:
+    """Concurrent invocations with duplicate events: each one's first ListJobs is held until
+    all of them asked (so every one finds no active job and submits); afterwards each sees
+    the first-submitted job, and every other terminates its own (array and stitch)."""
+    from batch.lambda_handler import ENV_RECEIPT, Split, handle, job_name
+
+    s3, bucket = raw_bucket
+    key = "videos/v1/race.mp4"
+    put_video(s3, bucket, key, duration)
+    runner = tiny_batch(tmp_path, max_jobs=4, SLEEP_S="2")
+    racers = 4
+    barrier = threading.Barrier(racers)
+    asked = threading.local()
+
+    class HeldListing:
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(runner, attr)
+
+        def list_jobs(self, **kwargs: Any) -> dict[str, Any]:
+            if not getattr(asked, "once", False):
+                asked.once = True
+                barrier.wait(30)
+            return runner.list_jobs(**kwargs)
+
+    split = Split(s3=s3, chunk_s=60.0)
+    records = [s3_event(bucket, key) for _ in range(racers)]
+    answers: dict[str, Any] = {}
+
+    def invoke(record: dict[str, Any]) -> None:
+        answers[record["messageId"]] = handle(
+            {"Records": [record]}, HeldListing(), "local", "local", split
+        )
+
+    threads = [threading.Thread(target=invoke, args=(r,)) for r in records]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert runner.wait_all(60)
+        name = job_name(bucket, key)
+        holders = [j for j in runner.jobs() if j.name == name]
+        assert len(holders) == racers, "every invocation submitted (none saw another's job)"
+        first = min(holders, key=lambda j: (int(j.created_at * 1000), j.job_id))
+        assert [j for j in holders if j.status == "SUCCEEDED"] == [first]
+        for job in holders:
+            if job is not first:
+                assert job.status == "FAILED", job.summary()
+                assert job.status_reason == f"duplicate of job {first.job_id}"
+        arrays = [j for j in runner.jobs() if j.name == name + "-chunks"]
+        assert len(arrays) == (racers if duration else 0)
+        assert sum(a.status == "SUCCEEDED" for a in arrays) == (1 if duration else 0)
+        # the kept job holds its message (the event source keeps it); the others are done
+        kept = [m for m, a in answers.items() if a["batchItemFailures"]]
+        assert len(answers) == racers and len(kept) == 1
+        (record,) = [r for r in records if r["messageId"] == kept[0]]
+        assert first.env[ENV_RECEIPT] == record["receiptHandle"]
     finally:
         runner.shutdown()
 

@@ -290,6 +290,8 @@ def check_lambda_may_submit_array_jobs(tree: dict[str, Module]) -> None:
     assert any("var.job_queue_arns" in r for r in resources), resources
     assert any("var.job_definition_arns" in r for r in resources), resources
     assert any(grants(st, "batch:ListJobs") for st in statements), "no de-duplication"
+    terminate = [st for st in statements if grants(st, "batch:TerminateJob")]
+    assert terminate and all(unq(r) != "*" for st in terminate for r in as_list(st["resources"]))
     root = tree["root"]
     assert unq(root.modules["lambda"]["array_min_chunks"]) == "var.batch_array_min_chunks"
     assert root.var_default("batch_array_min_chunks") >= 2

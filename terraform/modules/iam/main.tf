@@ -6,15 +6,18 @@
 #   batch_execution  pulls the Batch image, writes the job's logs.
 #   lambda           consumes the main queue, reads the metadata of videos/* (HeadObject, which
 #                    IAM grants as s3:GetObject; never PutObject), submits Batch jobs (array
-#                    jobs and dependsOn need no further action), writes its logs.
+#                    jobs and dependsOn need no further action), terminates the duplicate it
+#                    submitted when a concurrent invocation submitted first, writes its logs.
 #   service_task     the FastAPI app: the upload endpoint is the only writer of videos/*.
 #   service_execution pulls the service image, injects secrets, writes logs.
 #   batch_instance   (GPU compute environment only) the ECS container instance role.
 
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 locals {
   partition       = data.aws_partition.current.partition
+  batch_jobs      = "arn:${local.partition}:batch:${var.region}:${data.aws_caller_identity.current.account_id}:job/*"
   video_objects   = "${var.raw_bucket_arn}/${var.video_prefix}*"
   service_secrets = compact([var.db_secret_arn, var.api_token_secret_arn])
 }
@@ -193,6 +196,13 @@ data "aws_iam_policy_document" "lambda" {
     sid       = "DeduplicateJobs"
     actions   = ["batch:ListJobs", "batch:DescribeJobs"]
     resources = ["*"] # read-only Batch APIs without resource-level permissions
+  }
+
+  # Two invocations racing on duplicate events both submit; the later job is terminated.
+  statement {
+    sid       = "TerminateDuplicateJobs"
+    actions   = ["batch:TerminateJob"]
+    resources = [local.batch_jobs]
   }
 
   statement {
