@@ -116,7 +116,7 @@ def test_a_killed_run_resumes_at_its_chunk_and_readers_never_see_a_partial_resul
     video = require(VIDEOS / "pets09-s2l1.avi")
     env = {**os.environ, "DATABASE_URL": db_url, "CAPSTONE_LEASE_S": "3"}
     args = ["analyze", str(video), "--video-id", "pets-long", "--chunk-s", "4"]
-    args += ["--max-frames", "400", "--json"]
+    args += ["--max-frames", "240", "--json"]  # 9 chunks of 4 s (28 frames)
     first = _cli(args, env)
     out, err = first.communicate(timeout=900)
     assert first.returncode == 0, err.decode()[-2000:]
