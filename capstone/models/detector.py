@@ -32,6 +32,7 @@ from capstone.core.detections import Detections
 from capstone.errors import ModelNotFoundError
 from capstone.models import yolo_ops
 from capstone.models.detection_memo import DetectionMemo, configured_memo
+from capstone.models.inference_requests import outputs, submit
 from capstone.models.weights import DEFAULT_DETECTOR, resolve_model
 
 T = TypeVar("T")
@@ -337,19 +338,17 @@ class Detector:
                 blob = np.ascontiguousarray(yolo_ops.letterbox(image, imgsz))[None]
                 if not free:
                     done_item, done_image, request = in_flight.popleft()
-                    request.wait()
-                    output = request.get_output_tensor(0).data.copy()
-                    request.start_async({0: blob})  # reuse it at once, then post-process
+                    (output,) = outputs(request)
+                    submit(request, {0: blob})  # reuse it at once, then post-process
                     in_flight.append((item, image, request))
                     yield done_item, postprocess(output, done_image.shape)
                     continue
                 request = free.pop()
-                request.start_async({0: blob})
+                submit(request, {0: blob})
                 in_flight.append((item, image, request))
             while in_flight:
                 done_item, done_image, request = in_flight.popleft()
-                request.wait()
-                output = request.get_output_tensor(0).data.copy()
+                (output,) = outputs(request)
                 yield done_item, postprocess(output, done_image.shape)
         finally:
             for _, _, request in in_flight:  # abandoned mid-stream: leave no request running

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from capstone.errors import CapstoneError, ConfigError, ModelNotFoundError
+from capstone.models import inference_requests
 from capstone.models.weights import search_dirs
 
 IMAGE_DIM = 1280
@@ -267,7 +268,10 @@ class ImageEmbedder:
             return np.zeros((0, IMAGE_DIM), np.float32), np.zeros((0, 1000), np.float32)
         if self._compiled is not None:
             request = self._compiled.create_infer_request()
-            outs = [request.infer({0: _to_rgb_batch([image], self.input_size)}) for image in images]
+            outs = [
+                inference_requests.infer(request, {0: _to_rgb_batch([image], self.input_size)}, 2)
+                for image in images
+            ]
             return (
                 np.concatenate([o[0] for o in outs]).astype(np.float32),
                 np.concatenate([o[1] for o in outs]).astype(np.float32),
@@ -481,7 +485,8 @@ class TextEmbedder:
         for start in range(0, len(texts), self.batch_size):
             index = order[start : start + self.batch_size]
             tokens = self._tokenize([texts[i] for i in index], "np")
-            hidden = request.infer({k: v for k, v in tokens.items() if k in names})[0]
+            feed = {k: v for k, v in tokens.items() if k in names}
+            (hidden,) = inference_requests.infer(request, feed)
             mask = tokens["attention_mask"][..., None].astype(np.float32)
             out[index] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         return l2_normalize(out)
