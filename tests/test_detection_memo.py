@@ -22,8 +22,8 @@ def memo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _clear_caches()
 
 
-def _frames(n: int) -> list[np.ndarray]:
-    return [f.image for f in iter_frames(require(VIDEOS / "bikes.mp4"), max_frames=n)]
+def _frames(n: int, video: str = "bikes.mp4") -> list[np.ndarray]:
+    return [f.image for f in iter_frames(require(VIDEOS / video), max_frames=n)]
 
 
 def _count_model_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -79,6 +79,46 @@ def test_seen_frames_are_read_back_equal_and_others_detected(
         path.write_bytes(b"not an npz")
     repaired = detector(frames[:2])
     assert ran == [1, 4, 2] and all(_same(a, b) for a, b in zip(first, repaired, strict=False))
+
+
+def test_a_request_for_some_classes_shares_the_every_class_entry(
+    memo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = _frames(8, "highway-cctv.avi")  # cars, trucks, a motorcyclist
+    detector = get_detector()
+    car = detector.class_ids(["car"])
+    cars = detector.using(classes=car)
+    direct = [d for _, d in cars._stream_models(frames)]  # the model itself, no memo
+    assert sum(len(d) for d in direct) > 0
+
+    every = detector(frames)
+    ran = _count_model_runs(monkeypatch)
+    from_memo = cars(frames)
+    assert ran == []  # read back, not detected
+    assert all(_same(a, b) for a, b in zip(direct, from_memo, strict=True))
+    assert any(set(d.class_id.tolist()) - set(car) for d in every)  # other classes too
+
+    # the other way round: cars first (the entry holds every class), then every class
+    flipped = [np.ascontiguousarray(f[:, ::-1]) for f in frames[:3]]
+    cars(flipped)
+    assert ran == [3]
+    detector(flipped)
+    assert ran == [3]
+
+    # a cut all-class list (max_det reached) is not trusted for a subset: a frame whose
+    # last car comes after another class, with max_det just above the boxes before it
+    cut = next(
+        (k, p)
+        for k, d in enumerate(every)
+        for p in [max((i for i, c in enumerate(d.class_id.tolist()) if c in car), default=0)]
+        if any(c not in car for c in d.class_id[:p].tolist())
+    )
+    few = detector.using(classes=car)
+    few.max_det = cut[1]
+    expected = next(few._stream_models([frames[cut[0]]]))[1]
+    got = few([frames[cut[0]]])[0]
+    assert _same(expected, got)
+    assert len(got) == sum(c in car for c in every[cut[0]].class_id.tolist())
 
 
 def test_without_the_setting_every_frame_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,10 @@ only downstream of detection); benchmarks and production leave it off.
 
 A key is the BLAKE2b digest of the frame's pixels and shape plus everything that decides
 the boxes (the model file's path, size and modification time, the backend and its
-`CAPSTONE_OV_PRECISION`, `conf`, `iou`, `imgsz`, `classes`, `max_det`); a value is an `.npz` of the
-boxes, scores and class ids (read without pickle), written atomically so processes can
-share the directory.
+`CAPSTONE_OV_PRECISION`, `conf`, `iou`, `imgsz`, `max_det`); a value is an `.npz` of the
+boxes, scores and class ids of every class (read without pickle), written atomically so
+processes can share the directory. A detector asked for some classes keeps theirs
+(`Detector._stream_memo`): a people-only run and an every-class run of one clip share it.
 
 >>> import numpy as np, tempfile
 >>> memo = DetectionMemo(tempfile.mkdtemp())

@@ -245,7 +245,8 @@ class Detector:
         yield from self._stream_openvino(frames)
 
     def _settings_key(self) -> str:
-        """Everything that decides the boxes of a frame, as text (the memo's key)."""
+        """Everything that decides the boxes of a frame, as text (the memo's key; the memo
+        keys by the all-class view, `_stream_memo`)."""
         path = Path(str(self.model_path))
         try:
             stat = path.stat()
@@ -263,8 +264,14 @@ class Detector:
         self, frames: Iterable[T], memo: DetectionMemo
     ) -> Iterator[tuple[T, Detections]]:
         """`stream` reading frames seen before from `memo` and detecting the others (runs of
-        up to `MEMO_BATCH` of them, pipelined), then saving theirs."""
-        settings, names = self._settings_key(), self.class_names
+        up to `MEMO_BATCH` of them, pipelined), then saving theirs.
+
+        The memo holds every class: a request for some classes reads the all-class entry
+        and keeps its classes. Suppression is per class and the class filter comes before
+        it, so that is exactly what the model gives for those classes, unless `max_det`
+        cut the all-class list; then the frame is detected with the classes asked."""
+        every = self.using(classes=None)
+        settings, names = every._settings_key(), self.class_names
         misses: list[tuple[T, str]] = []
 
         def detect_misses() -> Iterator[tuple[T, Detections]]:
@@ -273,9 +280,9 @@ class Detector:
             items = [item for item, _ in misses]
             keys = [key for _, key in misses]
             misses.clear()
-            for (item, dets), key in zip(self._stream_models(items), keys, strict=True):
+            for (item, dets), key in zip(every._stream_models(items), keys, strict=True):
                 memo.put(key, dets)
-                yield item, dets
+                yield item, self._of_my_classes(item, dets)
 
         for item in frames:
             key = memo.key(_image_of(item), settings)
@@ -286,8 +293,16 @@ class Detector:
                     yield from detect_misses()
                 continue
             yield from detect_misses()
-            yield item, hit
+            yield item, self._of_my_classes(item, hit)
         yield from detect_misses()
+
+    def _of_my_classes(self, item: T, every: Detections) -> Detections:
+        """The boxes of `self.classes` from a frame's all-class detections."""
+        if self.classes is None:
+            return every
+        if len(every) >= self.max_det:  # the all-class list was cut: not the same boxes
+            return next(self._stream_models([item]))[1]
+        return every[np.isin(every.class_id, self.classes)]
 
     # -- Ultralytics predict() -------------------------------------------------------------
 
