@@ -321,8 +321,8 @@ def test_sigkilled_worker_message_reappears_and_retry_stores_one_result(make_pip
 @pytest.mark.usefixtures("real_detection")  # killed or watched mid-run
 def test_heartbeat_keeps_a_long_analysis_from_being_redelivered(make_pipeline) -> None:
     require(PETS)
-    # 300 frames take several 2 s visibility timeouts on any machine below ~75 frames/s
-    p = make_pipeline(visibility_s=2, max_receive=1).start({"max_frames": 300})
+    # 200 frames take several 2 s visibility timeouts on any machine below ~50 frames/s
+    p = make_pipeline(visibility_s=2, max_receive=1).start({"max_frames": 200})
     _upload(p, "long-001", PETS)
     p.poll_until(lambda: p.runner.jobs() and p.drained(), 180, "the long analysis")
     jobs = p.runner.jobs()

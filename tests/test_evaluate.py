@@ -242,3 +242,18 @@ def test_pets09_analysis_reaches_mota(db_url: str) -> None:
     metrics = evaluate_mot(pets, rows)
     assert metrics["MOTA"] >= 0.75, metrics
     assert metrics["IDF1"] > 0.5 and metrics["HOTA"] > 0.4, metrics
+
+
+def test_detecting_for_evaluation_leaves_the_shared_detector_as_it_was() -> None:
+    """`detect_video` uses a view with its settings; the cached detector every analysis
+    shares keeps its own (a people-only, conf 0.6 evaluation leaked into later callers)."""
+    from capstone.eval.mot import detect_video
+    from capstone.models.detector import get_detector
+
+    shared = get_detector()
+    before = (shared.conf, shared.imgsz, shared.classes)
+    params = AnalysisParams(conf=0.6, imgsz=320, classes=("person",), max_frames=2)
+    detections, numbers, _ = detect_video(require(VIDEOS / "bikes.mp4"), params)
+    assert numbers == [1, 2]
+    assert all((d.confidence >= 0.6).all() and set(d.labels) <= {"person"} for d in detections)
+    assert (shared.conf, shared.imgsz, shared.classes) == before

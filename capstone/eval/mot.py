@@ -156,9 +156,10 @@ def detect_video(
     params = _mot_params(params)
     info = probe(video)
     detector = detector or get_detector(params.model)
-    detector.conf, detector.imgsz = params.conf, params.imgsz
-    try:
-        detector.classes = detector.class_ids(params.classes)
+    try:  # a view: the cached detector other callers share keeps its own settings
+        detector = detector.using(
+            conf=params.conf, imgsz=params.imgsz, classes=detector.class_ids(params.classes)
+        )
     except ValueError as exc:
         raise EvaluationError(str(exc)) from exc
     step = params.stride if not params.target_fps else max(1, round(info.fps / params.target_fps))
