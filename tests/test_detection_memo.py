@@ -106,19 +106,19 @@ def test_a_request_for_some_classes_shares_the_every_class_entry(
     assert ran == [3]
 
     # a cut all-class list (max_det reached) is not trusted for a subset: a frame whose
-    # last car comes after another class, with max_det just above the boxes before it
-    cut = next(
-        (k, p)
-        for k, d in enumerate(every)
-        for p in [max((i for i, c in enumerate(d.class_id.tolist()) if c in car), default=0)]
-        if any(c not in car for c in d.class_id[:p].tolist())
-    )
+    # last car comes after another class, with max_det the boxes before that car
+    def last_car_after_another_class(classes: list[int]) -> int:
+        last = max((i for i, c in enumerate(classes) if c in car), default=0)
+        return last if any(c not in car for c in classes[:last]) else 0
+
+    cut = {k: last_car_after_another_class(d.class_id.tolist()) for k, d in enumerate(every)}
+    k = next(k for k, boxes_before in cut.items() if boxes_before)
     few = detector.using(classes=car)
-    few.max_det = cut[1]
-    expected = next(few._stream_models([frames[cut[0]]]))[1]
-    got = few([frames[cut[0]]])[0]
+    few.max_det = cut[k]
+    expected = next(few._stream_models([frames[k]]))[1]
+    got = few([frames[k]])[0]
     assert _same(expected, got)
-    assert len(got) == sum(c in car for c in every[cut[0]].class_id.tolist())
+    assert len(got) == sum(c in car for c in every[k].class_id.tolist())
 
 
 def test_without_the_setting_every_frame_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -298,11 +298,9 @@ class Detector:
 
     def _of_my_classes(self, item: T, every: Detections) -> Detections:
         """The boxes of `self.classes` from a frame's all-class detections."""
-        if self.classes is None:
-            return every
-        if len(every) >= self.max_det:  # the all-class list was cut: not the same boxes
-            return next(self._stream_models([item]))[1]
-        return every[np.isin(every.class_id, self.classes)]
+        if self.classes is not None and len(every) >= self.max_det:
+            return next(self._stream_models([item]))[1]  # the list was cut: not the same boxes
+        return every.filter_classes(set(self.classes or ()))
 
     # -- Ultralytics predict() -------------------------------------------------------------
 

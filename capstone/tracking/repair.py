@@ -57,9 +57,9 @@ class RepairConfig:
     motion_per_s: float = 0.2  # the allowance grows this much per second of gap
     max_height_ratio: float = 1.35  # box heights at the facing ends agree this well
     max_appearance: float = 0.25  # cosine distance of re-id features at the facing ends
-    appearance_margin: float = 0.0  # the chosen partner beats every rival by this much
-    # (0: no rival may look as alike; 0.05 cost 0-9 pts IDF1 on every PETS09 row with
-    # appearance and changed no TUD-Campus row, bench/README)
+    appearance_margin: float = 0.0  # a rival within this much of the partner's distance
+    # blocks the link (0: one that looks as alike; 0.05 cost 0-9 pts IDF1 on every PETS09
+    # row with appearance and changed no TUD-Campus row, bench/README)
     ambiguity: float = 2.0  # a rival within this many gates makes a motion-only link moot
     min_length: int = 3  # observations a fragment needs to take part in a link
     motion_weight: float = 0.1
