@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         description="state directory; unset: <project root>/.capstone, else per-user",
     )
     capstone_models_dir: Path | None = Field(default=None, description="offline model weights")
+    capstone_model_cache: Path | None = Field(
+        default=None,
+        description="converted and compiled models (OpenVINO IR and compiled blobs, keyed by"
+        " model, version and CPU); unset: <CAPSTONE_HOME>/cache/openvino. Several homes, or a"
+        " container image, can share one",
+    )
     capstone_detection_memo: Path | None = Field(
         default=None,
         description="directory of detections of frames already seen, reused for the same"
@@ -256,6 +262,13 @@ class Settings(BaseSettings):
         """Buckets that `/analyze` and queue messages may name."""
         extra = {b.strip() for b in self.analyze_buckets.split(",") if b.strip()}
         return {self.s3_bucket_raw} | extra
+
+    @property
+    def model_cache(self) -> Path:
+        """Where converted and compiled models are kept (`CAPSTONE_MODEL_CACHE`)."""
+        if self.capstone_model_cache is not None:
+            return self.capstone_model_cache.expanduser().absolute()
+        return self.home / "cache" / "openvino"
 
     @property
     def pgdata(self) -> Path:

@@ -47,6 +47,9 @@ if "PYTEST_XDIST_WORKER" not in os.environ:
         DETECTION_MEMO = Path(tempfile.mkdtemp(prefix="capstone-test-detections-"))
         os.environ["CAPSTONE_DETECTION_MEMO"] = str(DETECTION_MEMO)
         atexit.register(shutil.rmtree, DETECTION_MEMO, True)
+# Models are converted and compiled once for every process of the session, whatever its
+# CAPSTONE_HOME (tests of the first conversion drop it: `cold_model_cache`).
+os.environ.setdefault("CAPSTONE_MODEL_CACHE", str(TEST_HOME / "model-cache"))
 
 
 def _clear_caches() -> None:
@@ -64,6 +67,19 @@ def real_detection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from capstone.config import get_settings
 
     monkeypatch.delenv("CAPSTONE_DETECTION_MEMO", raising=False)
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def cold_model_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Models are converted and compiled under this test's CAPSTONE_HOME (not the session's
+    shared model cache): for tests of the first conversion."""
+    from capstone.config import get_settings
+
+    monkeypatch.delenv("CAPSTONE_MODEL_CACHE", raising=False)
     get_settings.cache_clear()
     yield
     monkeypatch.undo()

@@ -375,6 +375,35 @@ def test_highway_attributes_count_real_vehicles_not_a_train(
 
 
 @pytest.mark.slow
+def test_every_tracked_box_carries_its_tracks_one_class(
+    highway_attributes: tuple[str, int],
+) -> None:
+    """Issue 28, one object one class: the tracker's running vote may change a track's
+    class along the way (car, then truck); published, every box of a track has the class
+    of the track."""
+    url, analysis_id = highway_attributes
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            boxes = conn.execute(
+                text(
+                    "SELECT e.track_id, array_agg(DISTINCT e.class_name) AS classes, "
+                    "min(t.class_name) AS track_class, count(t.class_name) AS n "
+                    "FROM apps_db_event e LEFT JOIN apps_db_track t "
+                    "ON t.analysis_id = e.analysis_id AND t.track_id = e.track_id "
+                    "WHERE e.analysis_id = :a AND e.event_type = 'detection' "
+                    "AND e.track_id IS NOT NULL GROUP BY e.track_id"
+                ),
+                {"a": analysis_id},
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(boxes) >= 15
+    for track_id, classes, track_class, n in boxes:
+        assert n > 0 and classes == [track_class], (track_id, classes, track_class)
+
+
+@pytest.mark.slow
 def test_highway_caption_buses_and_whole_frame_train_are_implausible() -> None:
     """Ultralytics' stock ByteTrack over the detector's boxes of highway-cctv.avi (frames
     400-747) makes the tracks issue 27 saw: a `train` over a lorry and a car spanning the

@@ -59,6 +59,7 @@ def test_listing_commands_import_no_model_runtime(db_url: str) -> None:
         assert not loaded & HEAVY, (argv, loaded & HEAVY)
 
 
+@pytest.mark.usefixtures("cold_model_cache")
 def test_hybrid_search_embeds_text_without_the_training_stack(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -71,6 +71,7 @@ def test_embedders_shapes_norms_and_labels() -> None:
     assert reid.embed([frame.image[:200, :80]] * 3).shape == (3, 512)
 
 
+@pytest.mark.usefixtures("cold_model_cache")
 def test_text_embedder_openvino_matches_sentence_transformers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -72,6 +72,17 @@ def test_explicit_capstone_home_wins(
     assert Settings().home == tmp_path / "rel-state"
 
 
+def test_models_are_cached_under_the_home_unless_a_model_cache_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CAPSTONE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("CAPSTONE_MODEL_CACHE", raising=False)
+    assert Settings().model_cache == tmp_path / "state" / "cache" / "openvino"
+    monkeypatch.setenv("CAPSTONE_MODEL_CACHE", str(tmp_path / "shared-models"))
+    assert Settings().model_cache == tmp_path / "shared-models"
+    assert Settings().home == tmp_path / "state"  # only the model cache moves
+
+
 def test_outside_a_source_checkout_the_default_is_per_user(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_home_env: None
 ) -> None:

@@ -115,8 +115,8 @@ def test_a_killed_run_resumes_at_its_chunk_and_readers_never_see_a_partial_resul
     uninterrupted run's, row for row, and appears at once (all new ids)."""
     video = require(VIDEOS / "pets09-s2l1.avi")
     env = {**os.environ, "DATABASE_URL": db_url, "CAPSTONE_LEASE_S": "3"}
-    args = ["analyze", str(video), "--video-id", "pets-long", "--chunk-s", "4"]
-    args += ["--max-frames", "240", "--json"]  # 9 chunks of 4 s (28 frames)
+    args = ["analyze", str(video), "--video-id", "pets-long", "--chunk-s", "2"]
+    args += ["--max-frames", "120", "--json"]  # 9 chunks of 2 s (14 frames)
     first = _cli(args, env)
     out, err = first.communicate(timeout=900)
     assert first.returncode == 0, err.decode()[-2000:]

@@ -127,7 +127,7 @@ class _OpenVINOEngine:
         model = ppp.build()
         from capstone.config import get_settings
 
-        cache = get_settings().home / "cache" / "openvino" / "detector"
+        cache = get_settings().model_cache / "detector"
         cache.mkdir(parents=True, exist_ok=True)
         # the compiled blob is reused by the next process (keyed by model, settings and CPU)
         config = {"PERFORMANCE_HINT": "THROUGHPUT", "CACHE_DIR": str(cache)}

@@ -147,12 +147,12 @@ def _openvino_cache(key: str) -> Path:
     from capstone.config import get_settings
 
     version = ov.__version__.split("-")[0]  # e.g. 2026.4.1
-    return get_settings().home / "cache" / "openvino" / f"{key}-ov{version}.xml"
+    return get_settings().model_cache / f"{key}-ov{version}.xml"
 
 
 def _openvino_model(key: str, convert: Callable[[], Any]) -> Any:
     """An OpenVINO model converted from torch once and then read back from its IR under
-    `<CAPSTONE_HOME>/cache/openvino/<key>.xml` (tracing and converting take seconds; reading
+    `<model cache>/<key>.xml` (`Settings.model_cache`) (tracing and converting take seconds; reading
     the IR milliseconds). An unwritable cache only costs the conversion next time."""
     import openvino as ov
 

@@ -8,8 +8,9 @@ Once every chunk is `done`, this step (run by whoever holds the analysis's lease
 3. reads every staged tracked box back as column arrays (`VideoResult.observations`) and
    runs the stages' `publish` (identity repair, events, trails, heatmap, text embeddings);
 4. in ONE transaction, fenced by the lease: replaces the analysis's result rows with the
-   staged rows (track ids mapped) plus what step 3 made, drops the staging, and marks the
-   analysis completed. Until that commit every reader sees the previous result.
+   staged rows (track ids mapped, every tracked box labelled with its track's class) plus
+   what step 3 made, drops the staging, and marks the analysis completed. Until that
+   commit every reader sees the previous result.
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def publish_analysis(
             video_id=video_id,
             track_map=track_map,
             rows=rows,
+            track_classes={t.track_id: t.class_name for t in tracks.values()},
             fail_after=fail_after,
         )
         if frame_log is not None:  # what a later run with other derived options reuses

@@ -454,6 +454,12 @@ def _move_staged(session: Session, table: str, analysis_id: int) -> int:
     for c in columns:
         if c == "track_id":
             select.append("coalesce(m.final_id, s.track_id)")
+        elif c == "class_name" and table == "apps_db_event":
+            # a tracked box takes its track's class (one object, one class)
+            select.append(
+                "CASE WHEN s.event_type = 'detection' AND m.class_name IS NOT NULL "
+                "THEN m.class_name ELSE s.class_name END"
+            )
         elif c == "data" and table == "apps_db_displaydata":
             select.append(_THUMBNAIL_OBJECTS)
         else:
@@ -481,11 +487,13 @@ def publish(
     video_id: str,
     track_map: dict[int, int],
     rows: Rows,
+    track_classes: dict[int, str] | None = None,
     fail_after: str | None = None,
 ) -> dict[str, int]:
     """Inside the publishing transaction (fenced by the analysis lease): replace the
-    analysis's result rows with its staged rows (track ids mapped to their final ids) plus
-    `rows` (made by the publish step), and drop its staging. Returns counts per table.
+    analysis's result rows with its staged rows (track ids mapped to their final ids, each
+    tracked box labelled with its track's class from `track_classes`, final id -> class)
+    plus `rows` (made by the publish step), and drop its staging. Returns counts per table.
     `fail_after` names a table after which an error is raised (the tests' proof that a
     failed publish leaves the previous result and the staging as they were)."""
     lift_timeouts(session)  # moving every staged row may take longer than a request may
@@ -493,15 +501,19 @@ def publish(
     a = lease.analysis_id
     session.execute(
         text(
-            "CREATE TEMP TABLE IF NOT EXISTS capstone_track_map "
-            "(staged_id bigint PRIMARY KEY, final_id bigint NOT NULL) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS capstone_track_map (staged_id bigint PRIMARY KEY,"
+            " final_id bigint NOT NULL, class_name text) ON COMMIT DELETE ROWS"
         )
     )
     session.execute(text("DELETE FROM pg_temp.capstone_track_map"))
+    classes = track_classes or {}
     copy_rows(
         session,
         "pg_temp.capstone_track_map",
-        [{"staged_id": k, "final_id": v} for k, v in track_map.items()],
+        [
+            {"staged_id": k, "final_id": v, "class_name": classes.get(v)}
+            for k, v in track_map.items()
+        ],
     )
     rows = by_table(rows)
     for table in RESULT_TABLES:
