@@ -73,7 +73,8 @@ def _seed(n_frames: int = 60, seed: int = RNG_SEED) -> dict:
                     "class_name": cls,
                     "confidence": 0.9,
                     "bbox": [1.0, 2.0, 30.0, 40.0],
-                    "track_id": i % 6,
+                    # a track of the box's class (published boxes carry their track's class)
+                    "track_id": (i + v_i) % 4 or 4,
                 }
             )
         for t in range(6):
