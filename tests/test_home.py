@@ -81,6 +81,16 @@ def test_models_are_cached_under_the_home_unless_a_model_cache_is_named(
     monkeypatch.setenv("CAPSTONE_MODEL_CACHE", str(tmp_path / "shared-models"))
     assert Settings().model_cache == tmp_path / "shared-models"
     assert Settings().home == tmp_path / "state"  # only the model cache moves
+    # a kernel starts in notebooks/: it gets the cache as an absolute path
+    from capstone.runtime.notebooks import kernel_environment
+
+    monkeypatch.setenv("CAPSTONE_MODEL_CACHE", "rel-models")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        assert kernel_environment()["CAPSTONE_MODEL_CACHE"] == str(tmp_path / "rel-models")
+    finally:
+        get_settings.cache_clear()
 
 
 def test_outside_a_source_checkout_the_default_is_per_user(

@@ -133,7 +133,10 @@ def kernel_environment() -> dict[str, str]:
     for key, value in KERNEL_ENV.items():
         env.setdefault(key, value)
     env["MPLBACKEND"] = KERNEL_ENV["MPLBACKEND"]
-    env["CAPSTONE_HOME"] = str(get_settings().home.expanduser().resolve())
+    settings = get_settings()
+    env["CAPSTONE_HOME"] = str(settings.home.expanduser().resolve())
+    if settings.capstone_model_cache is not None:  # absolute too: kernels start elsewhere
+        env["CAPSTONE_MODEL_CACHE"] = str(settings.model_cache)
     return env
 
 
