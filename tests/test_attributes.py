@@ -269,36 +269,24 @@ def test_plausibility_rules() -> None:
 # -- real footage ---------------------------------------------------------------------------
 
 
-def _rows(url: str, analysis_id: int) -> list[dict[str, Any]]:
+def _query(url: str, sql: str, **params: Any) -> list[Any]:
+    """The rows of one SQL statement on the database at `url`."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return [
-                dict(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT * FROM apps_db_trackattributes WHERE analysis_id = :a "
-                        "ORDER BY track_id"
-                    ),
-                    {"a": analysis_id},
-                ).mappings()
-            ]
+            return list(conn.execute(text(sql), params))
     finally:
         engine.dispose()
+
+
+def _rows(url: str, analysis_id: int) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM apps_db_trackattributes WHERE analysis_id = :a ORDER BY track_id"
+    return [dict(r._mapping) for r in _query(url, sql, a=analysis_id)]
 
 
 def _track_ids(url: str, analysis_id: int) -> list[int]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text("SELECT track_id FROM apps_db_track WHERE analysis_id = :a ORDER BY 1"),
-                    {"a": analysis_id},
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
+    sql = "SELECT track_id FROM apps_db_track WHERE analysis_id = :a ORDER BY 1"
+    return [r.track_id for r in _query(url, sql, a=analysis_id)]
 
 
 @pytest.fixture(scope="module")
@@ -382,22 +370,16 @@ def test_every_tracked_box_carries_its_tracks_one_class(
     class along the way (car, then truck); published, every box of a track has the class
     of the track."""
     url, analysis_id = highway_attributes
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            boxes = conn.execute(
-                text(
-                    "SELECT e.track_id, array_agg(DISTINCT e.class_name) AS classes, "
-                    "min(t.class_name) AS track_class, count(t.class_name) AS n "
-                    "FROM apps_db_event e LEFT JOIN apps_db_track t "
-                    "ON t.analysis_id = e.analysis_id AND t.track_id = e.track_id "
-                    "WHERE e.analysis_id = :a AND e.event_type = 'detection' "
-                    "AND e.track_id IS NOT NULL GROUP BY e.track_id"
-                ),
-                {"a": analysis_id},
-            ).all()
-    finally:
-        engine.dispose()
+    boxes = _query(
+        url,
+        "SELECT e.track_id, array_agg(DISTINCT e.class_name) AS classes, "
+        "min(t.class_name) AS track_class, count(t.class_name) AS n "
+        "FROM apps_db_event e LEFT JOIN apps_db_track t "
+        "ON t.analysis_id = e.analysis_id AND t.track_id = e.track_id "
+        "WHERE e.analysis_id = :a AND e.event_type = 'detection' "
+        "AND e.track_id IS NOT NULL GROUP BY e.track_id",
+        a=analysis_id,
+    )
     assert len(boxes) >= 15
     for track_id, classes, track_class, n in boxes:
         assert n > 0 and classes == [track_class], (track_id, classes, track_class)
@@ -488,18 +470,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _track_boxes(url: str, analysis_id: int) -> dict[int, dict[int, np.ndarray]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT track_id, frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
-                    "AND event_type = 'detection' AND track_id IS NOT NULL"
-                ),
-                {"a": analysis_id},
-            ).all()
-    finally:
-        engine.dispose()
+    rows = _query(
+        url,
+        "SELECT track_id, frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+        "AND event_type = 'detection' AND track_id IS NOT NULL",
+        a=analysis_id,
+    )
     out: dict[int, dict[int, np.ndarray]] = {}
     for tid, frame, bbox in rows:
         out.setdefault(tid, {})[frame] = np.asarray(bbox, np.float64)
