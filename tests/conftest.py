@@ -60,30 +60,29 @@ def _clear_caches() -> None:
     reset_engines()
 
 
-@pytest.fixture
-def real_detection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every frame goes through the detector (no detection memo): for tests that need an
-    analysis to take its real time (killed, cancelled or watched while it runs)."""
+def _without_setting(monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[None]:
+    """The test runs with environment variable `name` unset (settings read again)."""
     from capstone.config import get_settings
 
-    monkeypatch.delenv("CAPSTONE_DETECTION_MEMO", raising=False)
+    monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def real_detection(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every frame goes through the detector (no detection memo): for tests that need an
+    analysis to take its real time (killed, cancelled or watched while it runs)."""
+    yield from _without_setting(monkeypatch, "CAPSTONE_DETECTION_MEMO")
 
 
 @pytest.fixture
 def cold_model_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Models are converted and compiled under this test's CAPSTONE_HOME (not the session's
     shared model cache): for tests of the first conversion."""
-    from capstone.config import get_settings
-
-    monkeypatch.delenv("CAPSTONE_MODEL_CACHE", raising=False)
-    get_settings.cache_clear()
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    yield from _without_setting(monkeypatch, "CAPSTONE_MODEL_CACHE")
 
 
 @pytest.fixture(scope="session")

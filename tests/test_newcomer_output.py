@@ -30,7 +30,7 @@ def test_first_analyze_prints_no_third_party_noise(db_url: str, tmp_path: Path) 
     home, state = tmp_path / "home", tmp_path / "state"
     home.mkdir()
     drop = ("YOLO_CONFIG_DIR", "XDG_CONFIG_HOME", "YOLO_VERBOSE", "TRANSFORMERS_VERBOSITY")
-    drop += ("CAPSTONE_MODEL_CACHE",)  # a first run: every model converted
+    drop += ("CAPSTONE_MODEL_CACHE",)  # a first run: every model is converted
     env = {k: v for k, v in os.environ.items() if k not in drop and k != "CAPSTONE_DEBUG"}
     env.update(HOME=str(home), CAPSTONE_HOME=str(state), DATABASE_URL=db_url)
     result = subprocess.run(

@@ -152,8 +152,8 @@ def _openvino_cache(key: str) -> Path:
 
 def _openvino_model(key: str, convert: Callable[[], Any]) -> Any:
     """An OpenVINO model converted from torch once and then read back from its IR under
-    `<model cache>/<key>.xml` (`Settings.model_cache`) (tracing and converting take seconds; reading
-    the IR milliseconds). An unwritable cache only costs the conversion next time."""
+    `<Settings.model_cache>/<key>.xml` (tracing and converting take seconds; reading the IR
+    milliseconds). An unwritable cache only costs the conversion next time."""
     import openvino as ov
 
     core = ov.Core()
