@@ -277,44 +277,81 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def direction_precision(k: int = 5) -> list[list[Any]]:
-    """precision@k of "people walking left/right" against ground-truth directions."""
+def _gt_boxes(sequence: str) -> dict[int, dict[int, np.ndarray]]:
+    """Ground-truth identity -> MOT frame (1-based) -> xyxy box."""
+    boxes: dict[int, dict[int, np.ndarray]] = {}
+    for f, i, x, y, w, h in load_gt(sequence):
+        boxes.setdefault(int(i), {})[int(f)] = np.array([x, y, x + w, y + h])
+    return boxes
+
+
+def _truth_of(
+    analysis_id: int, track_id: int, truth: dict[int, dict[int, np.ndarray]]
+) -> int | None:
+    """The ground-truth identity a stored track follows: the best mean IoU over the frames
+    both have, at least 0.3; None when it follows no one."""
     from sqlalchemy import text
 
+    from capstone.store.engine import session_scope
+
+    with session_scope() as s:
+        det = s.execute(
+            text(
+                "SELECT frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+                "AND track_id = :t AND event_type = 'detection'"
+            ),
+            {"a": analysis_id, "t": track_id},
+        ).all()
+    best, best_iou = None, 0.0
+    for ident, gt_boxes in truth.items():
+        ious = [_iou(np.asarray(b), gt_boxes[f + 1]) for f, b in det if f + 1 in gt_boxes]
+        if ious and np.mean(ious) > best_iou:
+            best, best_iou = ident, float(np.mean(ious))
+    return best if best_iou >= 0.3 else None
+
+
+def direction_precision(k: int = 5) -> list[list[Any]]:
+    """precision@k of "people walking left/right" against ground-truth directions."""
     from capstone.search import tracks
     from capstone.search.ql import parse
-    from capstone.store.engine import session_scope
 
     out = []
     for sequence, (_video, fps, width, _windows) in SEQUENCES.items():
         video_id = VIDEO_IDS[sequence]
-        gt = load_gt(sequence)
-        gt_tracks = tracks_of(gt, fps, width)
-        boxes: dict[int, dict[int, np.ndarray]] = {}
-        for f, i, x, y, w, h in gt:
-            boxes.setdefault(int(i), {})[int(f)] = np.array([x, y, x + w, y + h])
+        truth = _gt_boxes(sequence)
+        gt_tracks = tracks_of(load_gt(sequence), fps, width)
         for direction in ("left", "right"):
             hits = tracks.find_tracks(parse(f"person dir:{direction} video:{video_id} limit:{k}"))
             right = 0
             for h in hits:
-                with session_scope() as s:
-                    det = s.execute(
-                        text(
-                            "SELECT frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
-                            "AND track_id = :t AND event_type = 'detection'"
-                        ),
-                        {"a": h.analysis_id, "t": h.track_id},
-                    ).all()
-                best, best_iou = None, 0.0
-                for ident, gt_boxes in boxes.items():
-                    ious = [
-                        _iou(np.asarray(b), gt_boxes[f + 1]) for f, b in det if f + 1 in gt_boxes
-                    ]
-                    if ious and np.mean(ious) > best_iou:
-                        best, best_iou = ident, float(np.mean(ious))
-                if best is not None and best_iou >= 0.3:
+                best = _truth_of(h.analysis_id, h.track_id, truth)
+                if best is not None:
                     right += gt_tracks[best]["direction"] == direction
             out.append([sequence, direction, len(hits), right, right / len(hits) if hits else None])
+    return out
+
+
+def direction_agreement() -> list[list[Any]]:
+    """Every plausible person track that follows a ground-truth person: does its stored
+    direction say what the person's whole walk says (`make_questions`: left, right, or
+    neither)? The questions count people by that direction."""
+    from capstone.search import tracks
+    from capstone.search.ql import parse
+
+    out = []
+    for sequence, (_video, fps, width, _windows) in SEQUENCES.items():
+        truth = _gt_boxes(sequence)
+        gt_tracks = tracks_of(load_gt(sequence), fps, width)
+        hits = tracks.find_tracks(parse(f"person video:{VIDEO_IDS[sequence]} limit:1000"))
+        agree = compared = 0
+        for h in hits:
+            best = _truth_of(h.analysis_id, h.track_id, truth)
+            if best is None:
+                continue
+            said = h.attributes.get("direction")
+            compared += 1
+            agree += (said if said in ("left", "right") else None) == gt_tracks[best]["direction"]
+        out.append([sequence, len(hits), compared, agree, agree / compared if compared else None])
     return out
 
 
@@ -499,6 +536,9 @@ def main() -> None:
     precision = direction_precision()
     print("\ndirection precision@5 (ground-truth directions):")
     print(md_table(precision, ["sequence", "direction", "hits (<= 5)", "right", "precision"]))
+    agreement = direction_agreement()
+    print("\ndirection of every person track that follows a ground-truth person:")
+    print(md_table(agreement, ["sequence", "tracks", "following a person", "agree", "share"]))
     report["labelled_analysis_s"] = analyse_labelled()
     colour = color_precision()
     print("\ncolour precision@5 (hand labels, bench/data/attribute_labels.json):")
@@ -516,7 +556,13 @@ def main() -> None:
     print(md_table(kinds, ["type", "query", "labelled", "hits", "matched", "right",
                            "precision"]))  # fmt: skip
     report.update(
-        counts=rows, chosen=chosen, precision=precision, mapped=mapped, colour=colour, types=kinds
+        counts=rows,
+        chosen=chosen,
+        precision=precision,
+        agreement=agreement,
+        mapped=mapped,
+        colour=colour,
+        types=kinds,
     )
     if not args.skip_latency:
         t = time.perf_counter()

@@ -155,6 +155,38 @@ def test_ground_calibration_gives_metres_per_second() -> None:
     assert attribute_rows({1: summary}, dets, {}, (640, 480))[0]["speed_m_s"] is None
 
 
+def test_tracks_of_one_identity_share_its_motion_others_keep_their_own() -> None:
+    """A person walks left for 6 s, lost after 3 s; the second fragment, on its own, mostly
+    climbs. Linked by identity repair, both fragments read the person's "left"; the same
+    fragments unlinked keep their own directions. Size and plausibility stay per track."""
+    times, boxes = _track(61, 10.0, (500, 200, 540, 280), (200, 200, 240, 280))
+    boxes[31:, 1::2] -= np.linspace(0, 100, 30)[:, None]  # the second fragment climbs 100 px
+    boxes[31:, 0::2] = boxes[31, 0::2]  # ... without moving sideways
+    ids = np.array([1] * 30 + [0] * 1 + [2] * 30)
+    keep = ids > 0  # frame 30: the person was lost
+    dets = Detections(boxes[keep], np.full(60, 0.9), np.zeros(60), ids[keep],
+                      data={"timestamp": times[keep]})  # fmt: skip
+
+    def summaries(identity: dict[int, int]) -> dict[int, TrackSummary]:
+        out = {}
+        for tid, (a, b) in {1: (0, 29), 2: (31, 60)}.items():
+            out[tid] = TrackSummary(tid, 0, "person", a, b, a / 10, b / 10, 30, 27.0)
+            if tid in identity:
+                out[tid].extra["identity_id"] = identity[tid]
+        return out
+
+    alone = attribute_rows(summaries({}), dets, {}, (640, 480))
+    assert [r["direction"] for r in alone] == ["left", "up"]
+    linked = attribute_rows(summaries({1: 1, 2: 1}), dets, {}, (640, 480))
+    assert [r["direction"] for r in linked] == ["left", "left"]
+    assert linked[0]["dx_px"] == linked[1]["dx_px"] < -150
+    per_track = ("height_px", "plausible", "heat")
+    for a, b in zip(alone, linked, strict=True):
+        assert [a[k] for k in per_track] == [b[k] for k in per_track]
+    # each its own identity (repair ran and linked nothing): as if alone
+    assert attribute_rows(summaries({1: 1, 2: 2}), dets, {}, (640, 480)) == alone
+
+
 # -- the stage over synthetic frames: one chunk or several give the same attributes --------
 
 SIZE = (160, 120)
@@ -495,17 +527,26 @@ def test_pets_person_directions_agree_with_ground_truth(db_url: str) -> None:
     )
     assert result.status == "completed", result.error
     rows = {r["track_id"]: r for r in _rows(db_url, result.analysis_id)}
-    ours = _track_boxes(db_url, result.analysis_id)
+    tracks = _track_boxes(db_url, result.analysis_id)
+    # a track's direction is its object's: the boxes of every track of its identity
+    sql = (
+        "SELECT track_id, coalesce(identity_id, track_id) FROM apps_db_track WHERE analysis_id = :a"
+    )
+    identity_of = dict(_query(db_url, sql, a=result.analysis_id))
+    ours: dict[int, dict[int, np.ndarray]] = {}
+    for tid, boxes in tracks.items():
+        ours.setdefault(identity_of[tid], {}).update(boxes)
     truth = _gt_boxes()
     fps = 10.0  # the container's rate: timestamps are frame / 10
     agree, compared = 0, 0
     for tid, row in rows.items():
         if not row["plausible"] or row["class_name"] != "person" or row["duration_s"] < 1.5:
             continue
-        frames = sorted(ours[tid])
+        boxes = ours[identity_of[tid]]
+        frames = sorted(boxes)
         best, best_share = None, 0.0
         for gid, gt in truth.items():
-            hits = [f for f in frames if f in gt and _iou(ours[tid][f], gt[f]) >= 0.5]
+            hits = [f for f in frames if f in gt and _iou(boxes[f], gt[f]) >= 0.5]
             if len(hits) / len(frames) > best_share:
                 best, best_share = gid, len(hits) / len(frames)
         if best is None or best_share < 0.6:

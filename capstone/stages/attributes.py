@@ -17,7 +17,11 @@ made in `publish`:
 - `direction`, `dx_px`, `dy_px`, `path_px`, `speed_px_s`, `width_px`, `height_px`,
   `size_frac`, and `heat` (where its boxes stood: counts of their bottom centres on a 12 x 9
   grid over the frame, summed into heatmaps for *where* questions) from every tracked box
-  of the video (`capstone.core.motion`); `speed_m_s`
+  of the video (`capstone.core.motion`). The movement (`direction`, `dx_px`, `dy_px`,
+  `path_px`, the speeds) is the *object's*: when the `identity` stage linked several tracks
+  into one identity, over all their boxes in time order (`object_motions`), so a person
+  lost behind another and found again has one direction; size, `heat` and plausibility
+  stay the track's own. `speed_m_s`
   only with a ground calibration: option `ground_scale_m_per_px` (metres per pixel on the
   ground), or `ground_points` (two image points `[[x, y], [x, y]]`) and
   `ground_distance_m` (their distance on the ground). One scale for the whole image: right
@@ -100,7 +104,7 @@ from pydantic import Field, StrictBool, model_validator
 
 from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
-from capstone.core.motion import motion_of, place_counts
+from capstone.core.motion import Motion, motion_of, place_counts
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame
 from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
@@ -289,7 +293,8 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
-    revision = 2  # 2: colours stretched by the frame's levels, `heat`, `imagenet`
+    revision = 3  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
+    # of repaired identities
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -519,6 +524,7 @@ def attribute_rows(
     motions = {
         tid: motion_of(stamps[slices[tid]], xyxy[slices[tid]]) for tid in tracks if tid in slices
     }
+    moves = {**motions, **object_motions(tracks, stamps, xyxy, slices)}
     fracs = {tid: m.width_px * m.height_px / frame_area for tid, m in motions.items()}
     vehicle_fracs = [f for t, f in fracs.items() if tracks[t].class_name in VEHICLES]
     scene = float(np.median(vehicle_fracs)) if vehicle_fracs else None
@@ -586,13 +592,14 @@ def attribute_rows(
             "heat": None,
         }
         if motion is not None:
-            speed_m_s = None if metres_per_px is None else motion.speed_px_s * metres_per_px
+            move = moves[tid]
+            speed_m_s = None if metres_per_px is None else move.speed_px_s * metres_per_px
             row.update(
-                direction=motion.direction,
-                dx_px=round(motion.dx_px, 2),
-                dy_px=round(motion.dy_px, 2),
-                path_px=round(motion.path_px, 2),
-                speed_px_s=round(motion.speed_px_s, 2),
+                direction=move.direction,
+                dx_px=round(move.dx_px, 2),
+                dy_px=round(move.dy_px, 2),
+                path_px=round(move.path_px, 2),
+                speed_px_s=round(move.speed_px_s, 2),
                 speed_m_s=None if speed_m_s is None else round(speed_m_s, 3),
                 width_px=round(motion.width_px, 2),
                 height_px=round(motion.height_px, 2),
@@ -601,6 +608,47 @@ def attribute_rows(
             )
         rows.append(row)
     return rows
+
+
+def object_motions(
+    tracks: Mapping[int, TrackSummary],
+    stamps: np.ndarray,
+    xyxy: np.ndarray,
+    slices: Mapping[int, slice],
+) -> dict[int, Motion]:
+    """The movement of each object that several tracks make up (the `identity` stage linked
+    them: `extra["identity_id"]`), over all their boxes in time order, for each of those
+    tracks. A person lost behind another and found again walked left once, not left in one
+    fragment and up in the next.
+
+    >>> def track(i):
+    ...     summary = TrackSummary(i, 0, "person", 0, 0, 0.0, 0.0)
+    ...     summary.extra["identity_id"] = 1
+    ...     return summary
+    >>> t = np.arange(6.0)
+    >>> boxes = np.stack([100 - 10 * t, t * 0, 120 - 10 * t, t * 0 + 40], axis=1)
+    >>> boxes[3:, 1::2] -= [[15], [30], [45]]  # the second fragment also rises: alone, "up"
+    >>> fragments = {1: slice(0, 3), 2: slice(3, 6)}
+    >>> motion_of(t[3:], boxes[3:]).direction
+    'up'
+    >>> m = object_motions({1: track(1), 2: track(2)}, t, boxes, fragments)
+    >>> m[1].direction, m[2].direction, round(m[2].dx_px)
+    ('left', 'left', -40)
+    """
+    members: dict[int, list[int]] = defaultdict(list)
+    for tid, summary in tracks.items():
+        identity = summary.extra.get("identity_id")
+        if identity is not None and tid in slices:
+            members[int(identity)].append(tid)
+    out: dict[int, Motion] = {}
+    for tids in members.values():
+        if len(tids) < 2:
+            continue
+        rows = np.concatenate([np.arange(len(stamps))[slices[t]] for t in tids])
+        rows = rows[np.argsort(stamps[rows], kind="stable")]
+        movement = motion_of(stamps[rows], xyxy[rows])
+        out.update(dict.fromkeys(tids, movement))
+    return out
 
 
 def _crop(image: np.ndarray, box: Sequence[float]) -> np.ndarray:
