@@ -371,13 +371,31 @@ def test_when_and_which_answers_cite_the_tracks(seeded: dict[str, Any]) -> None:
     answer = asking.ask("when did cars appear?")
     assert answer.kind == "when" and answer.count is None
     starts = [i.t_start for i in answer.items]
-    assert starts == sorted(starts) and len(answer.items) == len(cars)
+    assert starts == sorted(starts) and len(answer.items) == len({_who(r) for r in cars})
     for item in answer.items:
         assert item.source == "tracks" and item.class_name == "car"
         assert item.thumbnail and item.attributes["color"] in COLORS
     answer = asking.ask("show me the white cars", video_id="cam-a")
     want = {r["track_id"] for r in cars if r["color"] == "white" and r["video_id"] == "cam-a"}
-    assert {i.track_id for i in answer.items} == want
+    assert {t for i in answer.items for t in i.attributes["track_ids"]} == want
+
+
+def test_answers_cite_each_object_once(seeded: dict[str, Any]) -> None:
+    """Tracks 1 and 2 of cam-a are one identity: one item, spanning both."""
+    query = ql.parse("video:cam-a all:true limit:1000")
+    result = tracks.run(query)
+    items = asking.object_items(result.hits)
+    assert len(items) == result.count == result.matched - 1
+    rows = {r["track_id"]: r for r in seeded["rows"] if r["video_id"] == "cam-a"}
+    linked = [i for i in items if len(i.attributes["track_ids"]) > 1]
+    assert len(linked) == 1 and linked[0].attributes["track_ids"] == [1, 2]
+    assert linked[0].t_start == min(rows[1]["t_start"], rows[2]["t_start"])
+    assert linked[0].t_end == max(rows[1]["t_end"], rows[2]["t_end"])
+    assert set(linked[0].attributes["lines"]) == rows[1]["lines"] | rows[2]["lines"]
+    assert all(i.attributes["track_ids"] == [i.track_id] for i in items if i is not linked[0])
+    answer = asking.ask("show me everything all:true", video_id="cam-a")
+    assert len(answer.items) == min(result.count, asking.MAX_ITEMS)
+    assert answer.text.count(f"{result.count} ") >= 1
 
 
 def test_bad_and_empty_questions_get_a_sentence(seeded: dict[str, Any]) -> None:

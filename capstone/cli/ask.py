@@ -36,6 +36,8 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     what = attrs.get("fine_type") or attrs.get("description") or ""
     if attrs.get("doubts"):
         what = f"{what} (doubts: {', '.join(attrs['doubts'])})".strip()
+    if len(attrs.get("track_ids") or []) > 1:  # one object the identity stage linked
+        what = f"{what} tracks {'+'.join(map(str, attrs['track_ids']))}".strip()
     return {
         **item,
         "color": attrs.get("color") or "",

@@ -13,9 +13,12 @@ statement (`capstone.search.tracks.run`).
 
 - *how many*: the number of distinct plausible tracks (identities, when the identity stage
   linked tracks), never raw detections; implausible tracks set aside are mentioned.
-- *when*: the matching tracks' times (their end for *leave/exit*).
-- *which / show*: the tracks, best first, with attributes and a thumbnail of the best crop.
-- *where*: the tracks with the zones they dwelt in and where their best box was.
+- *when*: the matching objects' times (their end for *leave/exit*).
+- *which / show*: the objects, best first, with attributes and a thumbnail of the best crop.
+- *where*: the objects with the zones they dwelt in and where their best box was.
+
+An object is an identity when the identity stage linked several tracks, else one track:
+answers cite it once (`object_items`), spanning its matching tracks (`track_ids`).
 
 Words it cannot map are reported (`guessing`, `note`) and ranked by the existing hybrid
 text/vector search over keyframes (`capstone.search.query.search`); those items are labelled
@@ -35,9 +38,10 @@ exception (only an unreachable database raises, as `DatabaseError`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -53,6 +57,9 @@ from capstone.search.ql import (
     parse,
     parse_time,
 )
+
+if TYPE_CHECKING:
+    from capstone.search.tracks import TrackHit
 
 Kind = Literal["count", "when", "which", "where"]
 MAX_ITEMS = 20
@@ -746,12 +753,12 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         session=session,
         zero_shot=zeroshot.weights(expansions) or None,
     )
-    items = [_track_item(h) for h in result.hits]
+    items = object_items(result.hits)
     if u.ends:
         items.sort(key=lambda it: it.t_end or 0.0)
     elif u.kind == "when":
         items.sort(key=lambda it: it.t_start or 0.0)
-    what = _what(query, result.count if u.kind == "count" else result.matched)
+    what = _what(query, result.count)
     if expansions:
         what += " like " + "/".join(repr(e.word) for e in expansions)
     if result.count == 0:
@@ -795,22 +802,22 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             + f" ({it.video_id})"
             for it in items[:5]
         )
-        more = f" and {result.matched - 5} more" if result.matched > 5 else ""
+        more = f" and {result.count - 5} more" if result.count > 5 else ""
         verb = "left at" if u.ends else "seen at"
-        answer = f"{result.matched} {what} {verb} {moments}{more}."
+        answer = f"{result.count} {what} {verb} {moments}{more}."
     elif u.kind == "where":
         maps = tracks.heatmaps(
             filters, session=session, zero_shot=zeroshot.weights(expansions) or None
         )
         if maps:
             spots = "; ".join(_spot(hm, named=len(maps) > 1 or not query.videos) for hm in maps)
-            answer = f"{result.matched} {what}{_window_words(query)}: {spots}."
+            answer = f"{result.count} {what}{_window_words(query)}: {spots}."
         else:
             places = ", ".join(_place(it) for it in items[:5])
-            answer = f"{result.matched} {what}: {places}."
+            answer = f"{result.count} {what}: {places}."
     else:
-        shown = min(len(items), result.matched)
-        answer = f"{result.matched} {what}{_window_words(query)}; showing {shown}, best first."
+        shown = min(len(items), result.count)
+        answer = f"{result.count} {what}{_window_words(query)}; showing {shown}, best first."
     if guessing and not expansions:
         items = _hybrid_items(session, question, u) or items
     return Answer(
@@ -895,13 +902,46 @@ def _place(item: AnswerItem) -> str:
     return f"track {item.track_id}"
 
 
-def _track_item(hit: Any) -> AnswerItem:
+def object_items(hits: Sequence[TrackHit]) -> list[AnswerItem]:
+    """One item per object among `hits` (best first): an identity the identity stage linked
+    (`identity_id`), else a track. Its picture and attributes are those of its best-ranked
+    track, its times span all of its tracks among `hits` (`attributes["track_ids"]`), its
+    lines and zones are theirs together.
+
+    >>> from capstone.search.tracks import TrackHit
+    >>> def hit(track, identity, t0, t1):
+    ...     return TrackHit(video_id="v", analysis_id=1, track_id=track, identity_id=identity,
+    ...                     class_name="person", t_start=t0, t_end=t1, plausible=True,
+    ...                     attributes={"lines": [], "zones": []}, score=0.0)
+    >>> items = object_items([hit(3, 3, 8.0, 20.0), hit(7, None, 1.0, 2.0), hit(5, 3, 0.0, 6.5)])
+    >>> [(i.track_id, i.t_start, i.t_end, i.attributes["track_ids"]) for i in items]
+    [(3, 0.0, 20.0, [3, 5]), (7, 1.0, 2.0, [7])]
+    """
+    items: dict[tuple[int, str, int], AnswerItem] = {}
+    for hit in hits:
+        key = (hit.analysis_id, "t", hit.track_id)
+        if hit.identity_id is not None:
+            key = (hit.analysis_id, "i", hit.identity_id)
+        item = items.get(key)
+        if item is None:
+            items[key] = _track_item(hit)
+            continue
+        item.t_start = min(hit.t_start, hit.t_start if item.t_start is None else item.t_start)
+        item.t_end = max(hit.t_end, hit.t_end if item.t_end is None else item.t_end)
+        item.attributes["track_ids"] = sorted([*item.attributes["track_ids"], hit.track_id])
+        for name in ("lines", "zones"):
+            item.attributes[name] = sorted({*item.attributes[name], *hit.attributes[name]})
+    return list(items.values())
+
+
+def _track_item(hit: TrackHit) -> AnswerItem:
     attributes = dict(hit.attributes)
     attributes["best_bbox"] = hit.best_bbox
     attributes["best_frame"] = hit.best_frame
     attributes["analysis_id"] = hit.analysis_id
     if hit.identity_id is not None:
         attributes["identity_id"] = hit.identity_id
+    attributes["track_ids"] = [hit.track_id]
     return AnswerItem(
         video_id=hit.video_id,
         track_id=hit.track_id,
@@ -925,15 +965,13 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     ]
     canonicals = [q.canonical() for q in u.parts]
     said = f"Understood: {_kind_phrase(u.kind)} " + " and ".join(f"`{c}`" for c in canonicals)
-    items = [_track_item(h) for r in results for h in r.hits]
+    items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
         items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
     each = " and ".join(
-        f"{r.count if u.kind == 'count' else r.matched} "
-        f"{_what(q, r.count if u.kind == 'count' else r.matched)}"
-        for q, r in zip(u.parts, results, strict=True)
+        f"{r.count} {_what(q, r.count)}" for q, r in zip(u.parts, results, strict=True)
     )
-    total = sum(r.count if u.kind == "count" else r.matched for r in results)
+    total = sum(r.count for r in results)
     maps: list[Heatmap] = []
     if u.kind == "where":
         maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])

@@ -65,7 +65,10 @@ with guarded():
             attrs = item.get("attributes") or {}
             title = item.get("class_name") or ""
             if item.get("track_id") is not None:
-                title += f" #{item['track_id']}"
+                linked = attrs.get("track_ids") or []
+                title += " #" + "+".join(
+                    map(str, linked if len(linked) > 1 else [item["track_id"]])
+                )
             when = fmt_seconds(item.get("t_start"))
             if item.get("t_end") not in (None, item.get("t_start")):
                 when += f"–{fmt_seconds(item['t_end'])}"
