@@ -262,6 +262,40 @@ def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str
     assert max(hits.index(h) for h in confident) < min(hits.index(h) for h in doubtful)
 
 
+@pytest.mark.parametrize("sort", ["speed", "-speed", "dur", "-size", "start", "-end", "-conf"])
+def test_sort_orders_by_the_value_plausible_first(seeded: dict[str, Any], sort: str) -> None:
+    column = {"speed": "speed_px_s", "dur": "duration_s", "size": "size_frac", "conf": "confidence",
+              "start": "t_start", "end": "t_end"}[sort.lstrip("-")]  # fmt: skip
+    query = ql.parse(f"all:true sort:{sort} limit:1000")
+    hits = tracks.find_tracks(query)
+    assert len(hits) == len(_expected(seeded["rows"], query))
+    rows = {(r["video_id"], r["track_id"]): r for r in seeded["rows"]}
+    sign = -1 if sort.startswith("-") else 1
+    keys = [(not h.plausible, sign * rows[(h.video_id, h.track_id)][column]) for h in hits]
+    assert keys == sorted(keys)
+    best = tracks.find_tracks(ql.parse(f"sort:{sort} limit:1"))
+    plausible = [r for r in seeded["rows"] if r["plausible"]]
+    assert len(best) == 1
+    assert (
+        rows[(best[0].video_id, best[0].track_id)][column]
+        == min(sign * r[column] for r in plausible) * sign
+    )
+
+
+def test_superlatives_answer_with_the_one_asked_for(seeded: dict[str, Any]) -> None:
+    cars = [r for r in seeded["rows"] if r["class_name"] == "car" and r["plausible"]]
+    answer = asking.ask("show me the fastest car")
+    assert answer.query == "car sort:-speed limit:1" and len(answer.items) == 1
+    assert answer.items[0].attributes["speed_px_s"] == max(r["speed_px_s"] for r in cars)
+    assert f"{len({_who(r) for r in cars})} cars; showing 1, fastest first" in answer.text
+    answer = asking.ask("when did the last car leave?")
+    assert answer.kind == "when" and len(answer.items) == 1
+    assert answer.items[0].t_end == max(r["t_end"] for r in cars)
+    assert answer.text.endswith(f"The last to leave of {len({_who(r) for r in cars})} cars: "
+                                f"{asking._clock(answer.items[0].t_end)} "
+                                f"({answer.items[0].video_id}).")  # fmt: skip
+
+
 def test_a_colour_query_ranks_the_most_of_that_colour_first(seeded: dict[str, Any]) -> None:
     hits = tracks.find_tracks(ql.parse("color:white,red all:true limit:1000"))
     assert len(hits) >= 5

@@ -52,6 +52,9 @@ def queries(draw: st.DrawFn) -> Query:
         zones=tuple(draw(st.lists(_NAMES, max_size=2))),
         videos=tuple(draw(st.lists(_NAMES, max_size=2))),
         text=tuple(draw(st.lists(_WORDS, max_size=3))),
+        sort=draw(
+            st.none() | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
+        ),
         all=draw(st.booleans()),
         limit=draw(st.none() | st.integers(1, ql.MAX_LIMIT)),
     )
@@ -134,6 +137,8 @@ def test_times(text: str, seconds: float) -> None:
         ("weight>3", "weight>3"),
         ("car '; DROP TABLE apps_db_track; --", "';"),
         ("dir:sideways", "dir:sideways"),
+        ("car sort:colour", "sort:colour"),
+        ("car sort:--speed", "sort:--speed"),
     ],
 )
 def test_bad_tokens_are_named(query: str, bad: str) -> None:
@@ -182,6 +187,14 @@ QUESTIONS = [
     ("what time did the ambulance appear", "when", "type:ambulance"),
     ("how many car color:red t:..30s", "count", "car color:red t:..0:30"),
     ("how many people in the first minute", "count", "person t:0:00..1:00"),
+    ("show me the fastest car", "which", "car sort:-speed limit:1"),
+    ("the 3 slowest trucks", "which", "truck sort:speed limit:3"),
+    ("the fastest red cars going left", "which", "car color:red dir:left sort:-speed"),
+    ("which person stayed longest?", "which", "person sort:-dur limit:1"),
+    ("who was the first to appear?", "which", "person sort:start limit:1"),
+    ("when did the last car leave?", "when", "car sort:-end limit:1"),
+    ("the two biggest vehicles after 10 seconds", "which",
+     "bus car motorcycle truck t:0:10.. sort:-size limit:2"),
 ]  # fmt: skip
 
 

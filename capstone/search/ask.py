@@ -50,6 +50,7 @@ from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import (
     COLOR_WORDS,
+    MAX_LIMIT,
     Condition,
     Query,
     QueryError,
@@ -170,9 +171,26 @@ IGNORED = frozenset(
     ride rides rode riding run runs ran running pass passes passed passing cross crosses
     crossed crossing come comes came coming leave leaves leaving exit exits exited enter
     enters entered entering arrive arrives arrived arriving approach side direction way
+    stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away""")
 )
 END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
+# superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
+# about leaving in a question about leaving ("the last person to leave": `sort:-end`)
+SUPERLATIVES: dict[str, str] = {
+    "fastest": "-speed", "quickest": "-speed", "slowest": "speed",
+    "longest": "-dur", "shortest": "dur",
+    "biggest": "-size", "largest": "-size", "smallest": "size",
+    "first": "start", "earliest": "start", "last": "-start", "latest": "-start",
+}  # fmt: skip
+SORT_WORDS: dict[str, str] = {
+    "-speed": "fastest", "speed": "slowest", "-speed_m_s": "fastest", "speed_m_s": "slowest",
+    "-dur": "longest in view", "dur": "shortest in view", "-size": "biggest",
+    "size": "smallest", "start": "earliest", "-start": "latest",
+    "end": "first to leave", "-end": "last to leave", "-conf": "most confident",
+    "conf": "least confident",
+}  # fmt: skip
+_IRREGULAR_PLURALS = frozenset(_words("people men women children persons"))
 _TOKEN = re.compile(
     r"\d+:\d{1,2}(?::\d{1,2})?(?:\.\d+)?"  # clock times 0:10, 1:02:03
     r"|(?:\d+(?:\.\d+)?[hms])+(?![a-z])"  # 10s, 2m, 1m30s
@@ -297,6 +315,18 @@ def _time(w: _Words, i: int) -> tuple[float, int, bool] | None:
     return value, used, False
 
 
+def _plural_follows(w: _Words, i: int) -> bool:
+    """Whether the first class word within three tokens from i is a plural ("the fastest
+    red cars": a ranking, not one car)."""
+    for k in range(i, min(i + 3, len(w))):
+        word = w.at(k)
+        if class_of_word(word) is not None:
+            return word in _IRREGULAR_PLURALS or (
+                word.endswith("s") and any(class_of_word(word[:-n]) for n in (1, 2))
+            )
+    return False
+
+
 def _kind(w: _Words) -> tuple[Kind, bool]:
     text = " ".join(w.low)
     ends = any(t in END_VERBS for t in w.low) and not re.search(
@@ -404,6 +434,25 @@ def understand(question: str, video_id: str | None = None) -> Understood:
                 w.take(*range(i, i + 1 + a[1]))
                 i += 1 + a[1]
                 continue
+        if (
+            tok in SUPERLATIVES
+            and "sort" not in fields  # "the fastest cars, latest first": the first one
+            and not (tok == "last" and _time(w, i + 1) is not None)
+        ):
+            sort = SUPERLATIVES[tok]
+            if ends and sort.endswith("start"):
+                sort = sort.replace("start", "end")
+            fields["sort"] = sort
+            taken = [i]
+            counted = _number(w, i - 1) if i > 0 and not w.used[i - 1] else None
+            if counted is not None and counted[0] >= 1 and w.at(i - 1) not in ("a", "an"):
+                fields["limit"] = min(int(counted[0]), MAX_LIMIT)  # "the 3 fastest cars"
+                taken.append(i - 1)
+            elif not _plural_follows(w, i + 1):
+                fields["limit"] = 1  # "the fastest car", "who left last"
+            w.take(*taken)
+            i += 1
+            continue
         if tok == "at" and ":" in nxt:
             a = _time(w, i + 1)
             if a is not None:
@@ -546,6 +595,8 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             continue
         i += 1
 
+    if not classes and not types and w.at(0) in ("who", "whom", "whose"):
+        classes.append("person")  # "who stayed the longest?": people, not parked cars
     unmapped = [
         w.low[k]
         for k in range(n)
@@ -805,6 +856,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         more = f" and {result.count - 5} more" if result.count > 5 else ""
         verb = "left at" if u.ends else "seen at"
         answer = f"{result.count} {what} {verb} {moments}{more}."
+        if query.sort is not None and len(items) < result.count:
+            ranked = SORT_WORDS.get(query.sort, f"by {query.sort}")
+            answer = f"The {ranked} of {result.count} {what}: {moments}."
     elif u.kind == "where":
         maps = tracks.heatmaps(
             filters, session=session, zero_shot=zeroshot.weights(expansions) or None
@@ -817,7 +871,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             answer = f"{result.count} {what}: {places}."
     else:
         shown = min(len(items), result.count)
-        answer = f"{result.count} {what}{_window_words(query)}; showing {shown}, best first."
+        first = SORT_WORDS.get(query.sort, f"by {query.sort}") if query.sort else "best"
+        answer = f"{result.count} {what}{_window_words(query)}; showing {shown}, {first} first."
     if guessing and not expansions:
         items = _hybrid_items(session, question, u) or items
     return Answer(

@@ -18,6 +18,10 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   (box area / frame area 0..1), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
   times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`.
+- `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
+  (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `start`, `end`: the first / last time in
+  view); plausible tracks still come first. With `limit:1`: "the fastest car" is
+  `car sort:-speed limit:1`.
 - `all:true` also returns tracks that are not plausible (see `capstone.stages.attributes`);
   `limit:20` caps the number of tracks.
 - any other word is a free text term (matched by the hybrid text/vector search).
@@ -67,6 +71,7 @@ COLORS: tuple[str, ...] = (
 )  # fmt: skip
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", "static")
 NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size")
+SORT_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 MAX_LIMIT = 1000
 
@@ -193,6 +198,11 @@ class Query(BaseModel):
     zones: tuple[str, ...] = ()
     videos: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
+    sort: str | None = Field(
+        default=None,
+        pattern=r"^-?(" + "|".join(SORT_FIELDS) + r")$",
+        description="a `SORT_FIELDS` name, smallest first; with a leading `-`, largest first",
+    )
     all: bool = False
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
 
@@ -225,6 +235,8 @@ class Query(BaseModel):
             if values:
                 parts.append(f"{key}:{','.join(_quote(v) for v in values)}")
         parts += [_quote(t) for t in self.text]
+        if self.sort is not None:
+            parts.append(f"sort:{self.sort}")
         if self.all:
             parts.append("all:true")
         if self.limit is not None:
@@ -236,7 +248,7 @@ class Query(BaseModel):
 
     def is_empty(self) -> bool:
         """True when nothing filters and no text is given (every track matches)."""
-        return self == Query(all=self.all, limit=self.limit)
+        return self == Query(all=self.all, limit=self.limit, sort=self.sort)
 
     def filters_only(self) -> Query:
         """The same query without its free text terms."""
@@ -469,6 +481,12 @@ def _parse_token(
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
                 raise ValueError(f"limit is a whole number from 1 to {MAX_LIMIT}")
             fields["limit"] = int(raw)
+        elif key == "sort":
+            if raw.lower().removeprefix("-") not in SORT_FIELDS:
+                raise ValueError(
+                    f"sort: takes {', '.join(SORT_FIELDS)} (largest first: a leading '-')"
+                )
+            fields["sort"] = raw.lower()
         elif key == "all":
             if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
                 raise ValueError("all: takes true or false")
@@ -476,7 +494,7 @@ def _parse_token(
         else:
             raise ValueError(
                 f"unknown key {key!r} (keys: class, color, dir, type, line, zone, video, t, "
-                "all, limit; comparisons: speed, speed_m_s, conf, dur, size)"
+                "sort, all, limit; comparisons: speed, speed_m_s, conf, dur, size)"
             )
         return
     classes = class_of_word(lower)

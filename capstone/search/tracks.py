@@ -13,8 +13,9 @@ completed analysis of each video. Filters:
 
 Free text terms rank (they do not filter): a term that is the class, the fine type or a
 label among `fine_types` scores that label's score; with `color:`, the track's share of the
-asked colour adds to it (the reddest red car first). Order: plausible first, then that
-score, then confidence x duration, so a doubtful detection never outranks confident ones.
+asked colour adds to it (the reddest red car first). Order: plausible first, then the
+`sort:` value when one is asked (missing values last), then that score, then confidence x
+duration, so a doubtful detection never outranks confident ones.
 `count` is the number of distinct identities among all matches (a track's `identity_id`
 when the identity stage linked it, else the track itself), computed in the same statement.
 
@@ -47,6 +48,12 @@ _COLUMN_OF = {
     "conf": "a.confidence",
     "dur": "a.duration_s",
     "size": "a.size_frac",
+}
+# `sort:` names -> columns of `apps_db_trackattributes` (chosen here, never from the query)
+_SORT_COLUMN = {
+    **{name: column.removeprefix("a.") for name, column in _COLUMN_OF.items()},
+    "start": "t_start",
+    "end": "t_end",
 }
 ATTRIBUTE_COLUMNS = (
     "color",
@@ -141,6 +148,14 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
         where.append(f"{guess} >= :zs_min")
         score += f" + {guess}"
     conditions = "\n  AND ".join(where)
+    order = "plausible DESC, "
+    if query.sort is not None:
+        column = _SORT_COLUMN[query.sort.removeprefix("-")]
+        order += f"{{p}}{column} {'DESC' if query.sort.startswith('-') else 'ASC'} NULLS LAST, "
+    order += (
+        "{p}score DESC, coalesce({p}confidence, 0) * coalesce({p}duration_s, 0) DESC, "
+        "{p}video_id, {p}track_id"
+    )
     sql = f"""WITH {LATEST_SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
@@ -154,8 +169,7 @@ matched AS MATERIALIZED (
 totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
 page AS (
   SELECT * FROM matched
-  ORDER BY plausible DESC, score DESC, coalesce(confidence, 0) * coalesce(duration_s, 0) DESC,
-    video_id, track_id
+  ORDER BY {order.format(p="")}
   LIMIT :limit
 )
 SELECT p.*, totals.n_who, totals.n_rows,
@@ -166,8 +180,7 @@ SELECT p.*, totals.n_who, totals.n_rows,
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
           AND e.event_type = 'dwell') AS zones_visited
 FROM totals LEFT JOIN page p ON true
-ORDER BY p.plausible DESC, p.score DESC,
-  coalesce(p.confidence, 0) * coalesce(p.duration_s, 0) DESC, p.video_id, p.track_id"""
+ORDER BY p.{order.format(p="p.")}"""
     return sql, params
 
 
