@@ -8,8 +8,9 @@ digits or words (*ten*, *the first 30 seconds*, *between 0:10 and 0:30*, *after 
 *before 20s*), colour words, direction words (*left*, *from left to right*, *towards the
 camera*, *away*), class names with plurals and synonyms (*people*, *pedestrians*,
 *vehicles*, *cyclists*), fine types (*minivan*, *pickup*, *police van*), *line A*,
-*zone door*, *faster than 40*, *for more than 5 seconds*. The query then runs in one SQL
-statement (`capstone.search.tracks.run`).
+*zone door*, *faster than 40*, *for more than 5 seconds*, superlatives (*the fastest car*:
+`car sort:-speed limit:1`; *the last person to leave*: `person sort:-end limit:1`). The
+query then runs in one SQL statement (`capstone.search.tracks.run`).
 
 - *how many*: the number of distinct plausible tracks (identities, when the identity stage
   linked tracks), never raw detections; implausible tracks set aside are mentioned.
