@@ -35,6 +35,7 @@ questions = [
     "how many cars?",
     "show me the black cars",
     "when did the cars leave?",
+    "which was the fastest car?",  # a superlative: sort:-speed limit:1
     "where were the cars?",
     "how many people wearing hats?",  # words it cannot map: it says so, and guesses
 ]

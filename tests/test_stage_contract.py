@@ -32,9 +32,9 @@ STORED_HASHES = {
         {"stages": ("detect", "track", "identity", "events", "display")},
         "a32bfe66583f3d9375299f039a284eff",
     ),
-    "attributes revision 2": (
+    "attributes revision 3": (
         {"stages": ("detect", "track", "attributes")},
-        "f6d3c3286a2526f76dea2831bb1b047d",
+        "f922b5ac74610c025871438334117085",
     ),
 }
 # Results stored by tracking revision 1 (Ultralytics' trackers as shipped, ByteTrack by
@@ -73,6 +73,8 @@ def test_results_of_an_earlier_stage_revision_are_not_current_nor_reused() -> No
     params = AnalysisParams(**fields)
     assert params.params_hash() != params_hash
     assert params.upstream_hash() != upstream_hash
+    # revision 2: each track's own movement (3: the movement of its repaired identity)
+    assert params.params_hash() != "f6d3c3286a2526f76dea2831bb1b047d"
     # a revision of a stage that is not enabled changes nothing
     assert (
         AnalysisParams(stages=_EVENTS, tracker="botsort").params_hash()
