@@ -432,6 +432,29 @@ def test_answers_cite_each_object_once(seeded: dict[str, Any]) -> None:
     assert answer.text.count(f"{result.count} ") >= 1
 
 
+def test_a_fine_type_no_track_was_recognised_as_falls_back_to_its_classes(
+    seeded: dict[str, Any],
+) -> None:
+    """No stored track is a pickup (the seed's fine types are minivans): "white pickups"
+    answers 0, says why, and shows the white cars and trucks as a guess."""
+    assert not any(r["fine_type"] == "pickup" for r in seeded["rows"])
+    answer = asking.ask("how many white pickups?")
+    assert answer.count == 0 and answer.guessing
+    assert "No track was recognised as a pickup" in (answer.note or "")
+    assert "`car truck color:white`" in (answer.note or "")
+    white = [r for r in seeded["rows"] if r["plausible"] and r["color"] == "white"
+             and r["class_name"] in ("car", "truck")]  # fmt: skip
+    assert white and len(answer.items) == len({_who(r) for r in white})
+    assert {i.class_name for i in answer.items} <= {"car", "truck"}
+    # nothing else to go by: no guess, only the reason
+    bare = asking.ask("show me the pickups")
+    assert bare.items == [] and not bare.guessing and "recognised" in (bare.note or "")
+    # minivans were recognised, just none of them is purple: no fallback, no such note
+    assert any(r["fine_type"] == "minivan" for r in seeded["rows"])
+    purple = asking.ask("how many purple minivans?")
+    assert purple.count == 0 and not purple.guessing and purple.note is None
+
+
 def test_bad_and_empty_questions_get_a_sentence(seeded: dict[str, Any]) -> None:
     for question in ("", "   ", "x" * 5000, "car colr:red", "how many car speed>>4"):
         answer = asking.ask(question)

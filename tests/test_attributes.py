@@ -19,11 +19,11 @@ from sqlalchemy import create_engine, text
 
 from capstone.core.colors import TERMS, color_shares, dominant_color
 from capstone.core.detections import Detections
+from capstone.core.fine_types import FINE_TYPES
 from capstone.core.motion import direction_of, motion_of
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame, VideoInfo
 from capstone.stages.attributes import (
-    FINE_TYPES,
     AttributesOptions,
     AttributesStage,
     Evidence,

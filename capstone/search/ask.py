@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from capstone.core.fine_types import classes_of_type
 from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
@@ -829,6 +830,27 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             )
         if guessing and not expansions:
             items = _hybrid_items(session, question, u)
+        parents = tuple(sorted({c for t in query.types for c in classes_of_type(t)}))
+        recognised = Query(types=query.types, videos=query.videos, all=True, limit=1)
+        if parents and not query.classes and not tracks.run(recognised, session=session).count:
+            kind_only = _what(query.model_copy(update={"colors": (), "directions": ()}), 1)
+            note = (note + " " if note else "") + (
+                f"No track was recognised as {_article(kind_only)} {kind_only}: fine types come "
+                "from the image classifier on each track's best crop, which small or blurred "
+                "crops rarely reach."
+            )
+            # "when did the white van leave?": vans are detected as cars and trucks; with
+            # something else to go by (a colour, a direction, a time...), show those
+            broader = filters.model_copy(update={"types": (), "classes": parents})
+            narrowed = broader != Query(classes=parents, videos=query.videos, all=query.all)
+            near = tracks.run(broader.model_copy(update={"limit": limit}), session=session)
+            if narrowed and near.count:
+                guessing, items = True, object_items(near.hits)
+                note += (
+                    f" Shown instead: the {_what(broader, near.count)} "
+                    f"(`{broader.canonical()}`), a guess."
+                )
+                answer += f" Nearest: {near.count} {_what(broader, near.count)} (see note)."
         return Answer(
             question=question,
             query=canonical,
@@ -922,6 +944,10 @@ def _what(query: Query, n: int = 2) -> str:
     if query.directions:
         noun += " moving " + "/".join(query.directions)
     return noun
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _window_words(query: Query) -> str:

@@ -29,8 +29,9 @@ made in `publish`:
 - `fine_type` / `fine_types`: the MobileNetV2 ImageNet classifier (the embed stage's
   model instance, `capstone.models.embedders.image_embedder`) on the best crop of each
   track (at its chunk's end, one forward pass per track), keeping only ImageNet
-  labels that refine its class (`FINE_TYPES`, e.g. car -> minivan, pickup, cab, ...), with
-  their probabilities; `fine_type` is the likeliest when it reaches `FINE_MIN_SCORE`;
+  labels that refine its class (`capstone.core.fine_types.FINE_TYPES`, e.g. car ->
+  minivan, pickup, cab, ...), with their probabilities; `fine_type` is the likeliest when
+  it reaches `FINE_MIN_SCORE`;
 - `imagenet`: the same classifier's `IMAGENET_TOP_K` likeliest ImageNet labels of the best
   crop of every track (people too: suit, jersey, backpack, ...) with their probabilities,
   which zero-shot nouns are matched against (`capstone.search.zeroshot`). Option
@@ -104,6 +105,7 @@ from pydantic import Field, StrictBool, model_validator
 
 from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
+from capstone.core.fine_types import FINE_TYPES
 from capstone.core.motion import Motion, motion_of, place_counts
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame
@@ -133,55 +135,6 @@ VEHICLES = frozenset({"car", "truck", "bus", "train", "motorcycle", "bicycle", "
 # bottom edge is an overlay (caption, logo) rather than the thing
 MOVERS = VEHICLES | {"airplane", "horse", "dog", "cat", "cow", "sheep", "bird"}
 DISQUALIFYING = ("doubtful", "short", "oversized", "static_overlay")
-
-# ImageNet labels (torchvision's names, spaces as underscores) that refine a COCO class
-FINE_TYPES: dict[str, frozenset[str]] = {
-    "car": frozenset(
-        {
-            "ambulance",
-            "beach_wagon",
-            "cab",
-            "convertible",
-            "go-kart",
-            "golfcart",
-            "jeep",
-            "limousine",
-            "minibus",
-            "minivan",
-            "moving_van",
-            "pickup",
-            "police_van",
-            "racer",
-            "sports_car",
-            "tow_truck",
-        }
-    ),
-    "truck": frozenset(
-        {
-            "ambulance",
-            "fire_engine",
-            "forklift",
-            "garbage_truck",
-            "minivan",
-            "moving_van",
-            "pickup",
-            "police_van",
-            "tank",
-            "tow_truck",
-            "tractor",
-            "trailer_truck",
-        }
-    ),
-    "bus": frozenset({"minibus", "passenger_car", "school_bus", "trolleybus"}),
-    "train": frozenset(
-        {"bullet_train", "electric_locomotive", "passenger_car", "steam_locomotive", "streetcar"}
-    ),
-    "bicycle": frozenset({"bicycle-built-for-two", "mountain_bike", "tricycle", "unicycle"}),
-    "motorcycle": frozenset({"moped", "motor_scooter"}),
-    "boat": frozenset(
-        {"canoe", "catamaran", "fireboat", "gondola", "lifeboat", "speedboat", "yawl"}
-    ),
-}
 
 
 def sample_region(box: Sequence[float], class_name: str) -> tuple[float, float, float, float]:
