@@ -45,6 +45,10 @@ PAGES = {
     "search": ("/search?q=person", ["results", "found by", "pets09 · frame"]),
     "ask": ("/ask?q=how+many+people+walked+left%3F", ["Understood", "person dir:left", "Answer"]),
     "ask-where": ("/ask?q=where+were+the+people%3F", ["Understood", "where for", "where: pets09"]),
+    "ask-fastest": (
+        "/ask?q=show+me+the+fastest+person",
+        ["Understood", "person sort:-speed limit:1", "fastest first", "1 moment"],
+    ),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 

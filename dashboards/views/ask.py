@@ -54,7 +54,8 @@ with guarded():
             )
     items = answer["items"]
     if items:
-        label = "moments (guessed by similarity)" if answer["guessing"] else "moments"
+        label = "moment" if len(items) == 1 else "moments"
+        label += " (guessed)" if answer["guessing"] else ""
         st.caption(f"{len(items)} {label}")
     grid = st.columns(4)
     for i, item in enumerate(items):
