@@ -62,6 +62,8 @@ LATENCY_QUESTIONS = (
     "how many people in zone door",
     "where were the cars?",
     "show me the sedans",
+    "show me the fastest car",
+    "when did the white van leave?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")
