@@ -69,7 +69,7 @@ def ask(
         console.print("\n".join(heatmap.shaded()), markup=False, highlight=False)
     if answer.items:
         rows = [_row(i.model_dump(mode="json")) for i in answer.items]
-        title = "moments (guessed by similarity)" if answer.guessing else "moments"
+        title = "moments (guessed: see the note)" if answer.guessing else "moments"
         console.print(table(title, rows, ITEM_COLUMNS, console.width))
 
 
