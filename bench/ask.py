@@ -231,8 +231,9 @@ def _right(got: int, want: int) -> bool:
 def count_answers(questions: list[dict]) -> list[dict]:
     """Each question asked once per duration threshold: the counts."""
     from capstone.search import tracks
-    from capstone.search.ask import ask, understand
+    from capstone.search.ask import ask
     from capstone.search.ql import Condition, Query
+    from capstone.search.understand import understand
 
     rows = []
     for q in questions:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from capstone.errors import InputError
 from capstone.search import ql
-from capstone.search.ask import understand
 from capstone.search.ql import Condition, Query, QueryError, parse, parse_time
+from capstone.search.understand import understand
 
 _NAMES = st.text(alphabet=st.sampled_from("abcXYZ019_-. "), min_size=1, max_size=12).filter(
     lambda s: s == s.strip()

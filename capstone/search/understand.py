@@ -1,0 +1,625 @@
+"""English questions mapped onto the query language: `understand("how many people walked
+left between 0:10 and 0:30?")` -> `Understood(kind="count", query=person dir:left t:0:10..0:30)`.
+
+Deterministic: the same words give the same query. The kind from the first words (*how many
+/ count / number of* -> count, *when / what time* -> when, *where* -> where, anything else ->
+which), numbers and times in digits or words (*ten*, *the first 30 seconds*, *between 0:10
+and 0:30*, *after 1 minute*, *before 20s*), colour words, direction words (*left*, *from
+left to right*, *towards the camera*, *away*), class names with plurals and synonyms
+(*people*, *pedestrians*, *vehicles*, *cyclists*; a question starting with *who* is about
+people), fine types (*minivan*, *pickup*, *police van*), *line A*, *zone door*, *faster
+than 40*, *for more than 5 seconds*, superlatives (*the fastest car*: `car sort:-speed
+limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several objects
+joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
+(`Understood.unmapped`). `capstone.search.ask` answers the result.
+
+>>> u = understand("How many people walked left between 0:10 and 0:30?")
+>>> u.kind, u.query.canonical()
+('count', 'person dir:left t:0:10..0:30')
+>>> understand("show me every red car going towards the camera").query.canonical()
+'car color:red dir:toward'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, Literal
+
+from capstone.search.ql import (
+    COLOR_WORDS,
+    MAX_LIMIT,
+    Condition,
+    Query,
+    class_of_word,
+    parse,
+    parse_time,
+)
+
+Kind = Literal["count", "when", "which", "where"]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+NUMBER_WORDS: dict[str, float] = {
+    w: float(i)
+    for i, w in enumerate(
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+        )
+    )
+} | {
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "a": 1,
+    "an": 1,
+    "half": 0.5,
+}
+_TENS = frozenset(_words("twenty thirty forty fourty fifty sixty seventy eighty ninety"))
+UNITS: dict[str, float] = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
+}
+EXTRA_COLORS = {"silver": "grey", "golden": "yellow", "gold": "yellow", "violet": "purple"}
+# Fine types: ImageNet labels (lower case, spaces as underscores) that refine a class.
+TYPE_WORDS: dict[str, tuple[str, ...]] = {
+    "minivan": ("minivan",),
+    "minivans": ("minivan",),
+    "van": ("minivan", "moving_van", "police_van"),
+    "vans": ("minivan", "moving_van", "police_van"),
+    "pickup": ("pickup",),
+    "pickups": ("pickup",),
+    "pick-up": ("pickup",),
+    "ambulance": ("ambulance",),
+    "ambulances": ("ambulance",),
+    "police van": ("police_van",),
+    "police vans": ("police_van",),
+    "moving van": ("moving_van",),
+    "taxi": ("cab",),
+    "taxis": ("cab",),
+    "cab": ("cab",),
+    "cabs": ("cab",),
+    "jeep": ("jeep",),
+    "jeeps": ("jeep",),
+    "limousine": ("limousine",),
+    "limo": ("limousine",),
+    "convertible": ("convertible",),
+    "convertibles": ("convertible",),
+    "sports car": ("sports_car",),
+    "sports cars": ("sports_car",),
+    "race car": ("racer",),
+    "racing car": ("racer",),
+    "station wagon": ("beach_wagon",),
+    "estate car": ("beach_wagon",),
+    "school bus": ("school_bus",),
+    "minibus": ("minibus",),
+    "minibuses": ("minibus",),
+    "forklift": ("forklift",),
+    "forklifts": ("forklift",),
+    "tractor": ("tractor",),
+    "tractors": ("tractor",),
+    "trolleybus": ("trolleybus",),
+    "tram": ("streetcar",),
+    "trams": ("streetcar",),
+    "streetcar": ("streetcar",),
+    "tow truck": ("tow_truck",),
+    "garbage truck": ("garbage_truck",),
+    "fire engine": ("fire_engine",),
+    "fire truck": ("fire_engine",),
+    "semi": ("trailer_truck",),
+    "trailer truck": ("trailer_truck",),
+    "mountain bike": ("mountain_bike",),
+    "mountain bikes": ("mountain_bike",),
+    "moped": ("moped",),
+    "mopeds": ("moped",),
+    "scooter": ("moped", "motor_scooter"),
+    "scooters": ("moped", "motor_scooter"),
+    "tricycle": ("tricycle",),
+    "go-kart": ("go-kart",),
+    "golf cart": ("golfcart",),
+}
+IGNORED = frozenset(
+    _words("""a an the of in on at to into onto from by for with within during as than and or but
+    is are was were be been being do does did done has have had having can could will would
+    should may might must shall there here it its this that these those they them their he she
+    his her we us our you your i me my mine who whom whose which what when where why how
+    please tell give show list find display get look see seen saw visible appear appears
+    appeared appearing many much number count total overall amount any some all every each
+    only just also ever still same other others different one ones thing things object objects
+    something anything anyone anybody someone somebody everyone everything video videos footage
+    clip scene frame frames camera image screen picture moment moments time times while whole
+    walk walks walked walking move moves moved moving go goes going went gone head heads headed
+    heading travel travels travelled traveled travelling traveling drive drives drove driving
+    ride rides rode riding run runs ran running pass passes passed passing cross crosses
+    crossed crossing come comes came coming leave leaves leaving exit exits exited enter
+    enters entered entering arrive arrives arrived arriving approach side direction way
+    stay stays stayed staying remain remains remained remaining linger lingers lingered
+    toward towards away""")
+)
+END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
+# superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
+# about leaving in a question about leaving ("the last person to leave": `sort:-end`)
+SUPERLATIVES: dict[str, str] = {
+    "fastest": "-speed", "quickest": "-speed", "slowest": "speed",
+    "longest": "-dur", "shortest": "dur",
+    "biggest": "-size", "largest": "-size", "smallest": "size",
+    "first": "start", "earliest": "start", "last": "-start", "latest": "-start",
+}  # fmt: skip
+_IRREGULAR_PLURALS = frozenset(_words("people men women children persons"))
+_TOKEN = re.compile(
+    r"\d+:\d{1,2}(?::\d{1,2})?(?:\.\d+)?"  # clock times 0:10, 1:02:03
+    r"|(?:\d+(?:\.\d+)?[hms])+(?![a-z])"  # 10s, 2m, 1m30s
+    r"|\d+(?:\.\d+)?"
+    r"|[a-z][a-z0-9_]*(?:[-'.][a-z0-9_]+)*"
+    r"|>=|<=|[<>=]"
+    r"|\S",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Understood:
+    """A question mapped onto the query language (see `understand`)."""
+
+    kind: Kind
+    query: Query
+    unmapped: list[str] = field(default_factory=list)
+    ends: bool = False  # the question asks when something left (report track ends)
+    notes: list[str] = field(default_factory=list)
+    parts: list[Query] = field(default_factory=list)  # "red cars and white trucks": one each
+
+
+class _Words:
+    """The question's tokens (lower case, and as written) with a cursor-free lookahead."""
+
+    def __init__(self, question: str) -> None:
+        self.raw = [t for t in _TOKEN.findall(question.replace("\u2013", "-"))]
+        self.low = [t.lower() for t in self.raw]
+        self.used = [False] * len(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.low)
+
+    def at(self, i: int) -> str:
+        return self.low[i] if 0 <= i < len(self.low) else ""
+
+    def take(self, *indexes: int) -> None:
+        for i in indexes:
+            if 0 <= i < len(self.used):
+                self.used[i] = True
+
+
+def _number(w: _Words, i: int) -> tuple[float, int] | None:
+    """A number in digits or words at token i: (value, tokens used)."""
+    tok = w.at(i)
+    if re.fullmatch(r"\d+(?:\.\d+)?", tok):
+        return float(tok), 1
+    tens, dash, unit = tok.partition("-")  # "thirty-five"
+    if dash and tens in _TENS and unit in NUMBER_WORDS and 1 <= NUMBER_WORDS[unit] <= 9:
+        return NUMBER_WORDS[tens] + NUMBER_WORDS[unit], 1
+    if tok in NUMBER_WORDS:
+        value = NUMBER_WORDS[tok]
+        used = 1
+        if tok in _TENS:
+            nxt = w.at(i + 1)
+            if nxt == "-":
+                nxt, extra = w.at(i + 2), 2
+            else:
+                extra = 1
+            if nxt in NUMBER_WORDS and 1 <= NUMBER_WORDS[nxt] <= 9 and nxt not in ("a", "an"):
+                value += NUMBER_WORDS[nxt]
+                used += extra
+        elif tok == "half" and w.at(i + 1) in ("a", "an"):
+            used = 2
+        return value, used
+    return None
+
+
+def _time(w: _Words, i: int) -> tuple[float, int, bool] | None:
+    """A time at token i: (seconds, tokens used, whether a unit was written)."""
+    tok = w.at(i)
+    if ":" in tok or re.fullmatch(r"(?:\d+(?:\.\d+)?[hms])+", tok):
+        try:
+            return parse_time(tok), 1, True
+        except ValueError:
+            return None
+    found = _number(w, i)
+    if found is None:
+        if tok in UNITS:  # "the first minute"
+            return UNITS[tok], 1, True
+        return None
+    value, used = found
+    unit = w.at(i + used)
+    if unit in UNITS:
+        return value * UNITS[unit], used + 1, True
+    if w.at(i) in ("a", "an") or w.at(i) == "half":  # "a", "half" alone are not times
+        return None
+    return value, used, False
+
+
+def _plural_follows(w: _Words, i: int) -> bool:
+    """Whether the first class word within three tokens from i is a plural ("the fastest
+    red cars": a ranking, not one car)."""
+    for k in range(i, min(i + 3, len(w))):
+        word = w.at(k)
+        if class_of_word(word) is not None:
+            return word in _IRREGULAR_PLURALS or (
+                word.endswith("s") and any(class_of_word(word[:-n]) for n in (1, 2))
+            )
+    return False
+
+
+def _kind(w: _Words) -> tuple[Kind, bool]:
+    text = " ".join(w.low)
+    ends = any(t in END_VERBS for t in w.low) and not re.search(
+        r"\b(walk|walks|walked|walking|mov\w+|go|goes|going|went|head\w*|travel\w*|driv\w+|"
+        r"drove|rid\w+|rode|run\w*|ran|turn\w*|to the|towards?|from)\s+(the\s+)?left\b",
+        text,
+    )
+    if re.search(r"\b(how many|how much|number of|count|counts|counting|total)\b", text):
+        return "count", ends
+    if re.search(r"\b(when|what time|at what time|what times|which time|which times)\b", text):
+        return "when", ends
+    if re.search(r"^\s*where\b|\bwhere (is|are|was|were|did|do|does)\b", text):
+        return "where", ends
+    return "which", ends
+
+
+def understand(question: str, video_id: str | None = None) -> Understood:
+    """Map an English question (or a query-language string) onto a `Query`.
+
+    Deterministic: the same words give the same query. Raises `QueryError` only for a
+    query-language string with a bad token.
+
+    >>> understand("how many cars between ten and thirty seconds").query.canonical()
+    'car t:0:10..0:30'
+    >>> understand("when did the white van leave?").query.canonical()
+    'type:minivan,moving_van,police_van color:white'
+    >>> u = understand("which pedestrians wore hats")
+    >>> u.query.canonical(), u.unmapped
+    ('person wore hats', ['wore', 'hats'])
+    """
+    w = _Words(question)
+    kind, ends = _kind(w)
+    if _looks_like_ql(question):
+        q = parse(_strip_kind_words(question))
+        if video_id is not None and not q.videos:
+            q = Query(**{**q.model_dump(), "videos": (video_id,)})
+        return Understood(kind=kind, query=q)
+
+    fields: dict[str, Any] = {}
+    classes: list[str] = []
+    colors: list[str] = []
+    directions: list[str] = []
+    types: list[str] = []
+    lines: list[str] = []
+    zones: list[str] = []
+    videos: list[str] = [video_id] if video_id else []
+    conds: list[Condition] = []
+    notes: list[str] = []
+    n = len(w)
+    i = 0
+    while i < n:
+        tok = w.at(i)
+        nxt = w.at(i + 1)
+        # ---- time windows
+        if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
+            a = _time(w, i + 1)
+            if a is not None:
+                j = i + 1 + a[1]
+                if w.at(j) in ("and", "to", "until", "till", "-"):
+                    b = _time(w, j + 1)
+                    if b is not None:
+                        lo, hi = a[0], b[0]
+                        if not a[2] and b[2]:  # "between 10 and 30 seconds": one unit for both
+                            unit = UNITS.get(w.at(j + b[1]), 1.0)
+                            lo = a[0] * unit
+                        fields["t_from"], fields["t_to"] = min(lo, hi), max(lo, hi)
+                        w.take(*range(i, j + 1 + b[1]))
+                        i = j + 1 + b[1]
+                        continue
+                if tok == "from":
+                    fields["t_from"] = a[0]
+                    w.take(*range(i, j))
+                    i = j
+                    continue
+        if (
+            tok == "from"
+            and nxt in ("left", "right", "the")
+            and (nxt != "the" or w.at(i + 2) in ("left", "right"))
+        ):
+            side = nxt if nxt != "the" else w.at(i + 2)
+            directions.append("right" if side == "left" else "left")  # "from the left"
+            end = i + (2 if nxt != "the" else 3)
+            w.take(*range(i, end))
+            i = end
+            continue
+        if tok in ("after", "since", "past"):
+            a = _time(w, i + 1)
+            if a is not None:
+                fields["t_from"] = a[0]
+                w.take(*range(i, i + 1 + a[1]))
+                i += 1 + a[1]
+                continue
+        if tok in ("before", "until", "till", "by") or (tok == "up" and nxt == "to"):
+            start = i + (2 if tok == "up" else 1)
+            a = _time(w, start)
+            if a is not None:
+                fields["t_to"] = a[0]
+                w.take(*range(i, start + a[1]))
+                i = start + a[1]
+                continue
+        if tok == "first":
+            a = _time(w, i + 1)
+            if a is not None:
+                fields["t_from"], fields["t_to"] = 0.0, a[0]
+                w.take(*range(i, i + 1 + a[1]))
+                i += 1 + a[1]
+                continue
+        if (
+            tok in SUPERLATIVES
+            and "sort" not in fields  # "the fastest cars, latest first": the first one
+            and not (tok == "last" and _time(w, i + 1) is not None)
+        ):
+            sort = SUPERLATIVES[tok]
+            if ends and sort.endswith("start"):
+                sort = sort.replace("start", "end")
+            fields["sort"] = sort
+            taken = [i]
+            counted = _number(w, i - 1) if i > 0 and not w.used[i - 1] else None
+            if counted is not None and counted[0] >= 1 and w.at(i - 1) not in ("a", "an"):
+                fields["limit"] = min(int(counted[0]), MAX_LIMIT)  # "the 3 fastest cars"
+                taken.append(i - 1)
+            elif not _plural_follows(w, i + 1):
+                fields["limit"] = 1  # "the fastest car", "who left last"
+            w.take(*taken)
+            i += 1
+            continue
+        if tok == "at" and ":" in nxt:
+            a = _time(w, i + 1)
+            if a is not None:
+                fields["t_from"] = fields["t_to"] = a[0]
+                w.take(i, i + 1)
+                i += 2
+                continue
+        # ---- durations and speeds
+        if (tok in ("longer", "shorter") and nxt == "than") or (
+            tok == "for" and nxt in ("more", "over", "at", "less", "under")
+        ):
+            j = i + 1
+            op = ">" if tok == "longer" else "<"
+            if tok == "for":
+                phrase = (nxt, w.at(i + 2))
+                j = i + 2
+                if phrase == ("at", "least"):
+                    op, j = ">=", i + 3
+                elif phrase == ("at", "most"):
+                    op, j = "<=", i + 3
+                elif nxt in ("more", "less"):
+                    op = ">" if nxt == "more" else "<"
+                    j = i + 3 if w.at(i + 2) == "than" else i + 2
+                else:
+                    op = ">" if nxt == "over" else "<"
+            else:
+                j = i + 2
+            a = _time(w, j)
+            if a is not None:
+                conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
+                w.take(*range(i, j + a[1]))
+                i = j + a[1]
+                continue
+        if tok in ("faster", "slower", "quicker") and nxt == "than":
+            a = _number(w, i + 2)
+            if a is not None:
+                j = i + 2 + a[1]
+                unit_m_s = w.at(j) == "m" and w.at(j + 1) == "/" and w.at(j + 2) == "s"
+                name = "speed_m_s" if unit_m_s else "speed"
+                conds.append(
+                    Condition(field=name, op=">" if tok != "slower" else "<", value=a[0])  # type: ignore[arg-type]
+                )
+                end = j + 3 if unit_m_s or (w.at(j) == "px" and w.at(j + 1) == "/") else j
+                w.take(*range(i, end))
+                i = end
+                continue
+        # ---- lines, zones, videos (names as written)
+        if tok in ("line", "zone", "video") and i + 1 < n and _is_name(w.raw[i + 1]):
+            name = w.raw[i + 1]
+            {"line": lines, "zone": zones, "video": videos}[tok].append(name)
+            w.take(i, i + 1)
+            i += 2
+            continue
+        if (
+            nxt in ("line", "zone")
+            and (tok not in IGNORED or w.raw[i] != tok)
+            and _is_name(w.raw[i])
+            and not _is_known(tok)
+        ):
+            # "the door zone", "crossed the A line"
+            {"line": lines, "zone": zones}[nxt].append(w.raw[i])
+            w.take(i, i + 1)
+            i += 2
+            continue
+        # ---- directions
+        if tok in ("left", "right") and nxt == "to" and w.at(i + 2) in ("left", "right"):
+            directions.append(w.at(i + 2))  # "from left to right": moving right
+            w.take(i, i + 1, i + 2)
+            i += 3
+            continue
+        if tok in ("towards", "toward", "approaching", "closer", "nearer"):
+            directions.append("toward")
+            end = i + 1
+            if nxt == "the" and w.at(i + 2) in ("camera", "viewer", "us"):
+                end = i + 3
+            elif nxt in ("camera", "us", "me"):
+                end = i + 2
+            w.take(*range(i, end))
+            i = end
+            continue
+        if tok in ("away", "receding"):
+            directions.append("away")
+            w.take(i)
+            i += 1
+            continue
+        if tok == "left" and ends:
+            w.take(i)  # "when did the van leave/left": the end of the track, not a direction
+            i += 1
+            continue
+        if tok in ("left", "leftward", "leftwards", "right", "rightward", "rightwards"):
+            directions.append("left" if tok.startswith("left") else "right")
+            w.take(i)
+            i += 1
+            continue
+        if tok in ("up", "upward", "upwards", "down", "downward", "downwards") and nxt not in (
+            "to",
+        ):
+            directions.append("up" if tok.startswith("up") else "down")
+            w.take(i)
+            i += 1
+            continue
+        if (
+            tok in ("static", "stationary", "parked", "motionless")
+            or (tok == "standing" and nxt == "still")
+            or (tok == "not" and nxt == "moving")
+        ):
+            directions.append("static")
+            end = i + 2 if tok in ("standing", "not") else i + 1
+            w.take(*range(i, end))
+            i = end
+            continue
+        # ---- fine types (two words first), colours, classes
+        pair = f"{tok} {nxt}"
+        if pair in TYPE_WORDS:
+            types += TYPE_WORDS[pair]
+            w.take(i, i + 1)
+            i += 2
+            continue
+        if tok in TYPE_WORDS:
+            types += TYPE_WORDS[tok]
+            w.take(i)
+            i += 1
+            continue
+        if tok in COLOR_WORDS or tok in EXTRA_COLORS:
+            colors.append(COLOR_WORDS.get(tok) or EXTRA_COLORS[tok])
+            w.take(i)
+            i += 1
+            continue
+        two = class_of_word(pair) if nxt and nxt.isalpha() else None
+        if two is not None and " " in two[0]:
+            classes += two
+            w.take(i, i + 1)
+            i += 2
+            continue
+        one = class_of_word(tok) if tok.isalpha() and tok not in IGNORED else None
+        if one is not None:
+            classes += one
+            w.take(i)
+            i += 1
+            continue
+        i += 1
+
+    if not classes and not types and w.at(0) in ("who", "whom", "whose"):
+        classes.append("person")  # "who stayed the longest?": people, not parked cars
+    unmapped = [
+        w.low[k]
+        for k in range(n)
+        if not w.used[k] and w.low[k] not in IGNORED and re.fullmatch(r"[a-z][a-z'\-]*", w.low[k])
+    ]
+    lo, hi = fields.get("t_from"), fields.get("t_to")
+    if lo is not None and hi is not None and lo > hi:
+        fields["t_from"], fields["t_to"] = fields["t_to"], fields["t_from"]
+    query = Query(
+        classes=tuple(classes),
+        colors=tuple(colors),
+        directions=tuple(directions),
+        types=tuple(types),
+        lines=tuple(lines),
+        zones=tuple(zones),
+        videos=tuple(videos),
+        conditions=tuple(conds),
+        text=tuple(unmapped),
+        **fields,
+    )
+    parts = _object_parts(w, query, video_id) if (classes or types) else []
+    return Understood(
+        kind=kind, query=query, unmapped=unmapped, ends=ends, notes=notes, parts=parts
+    )
+
+
+def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
+    """The objects of a question joined by "and", each with its own class and attributes
+    ("red cars and white trucks": `car color:red`, `truck color:white`; the window, lines,
+    zones and conditions are shared). [] for one object, and when attributes are given to
+    only some of the nouns ("red cars and trucks": the colour applies to both, one query).
+
+    >>> [p.canonical() for p in understand("how many red cars and white trucks?").parts]
+    ['car color:red', 'truck color:white']
+    >>> understand("how many red cars and trucks between 0:10 and 0:30?").parts
+    []
+    """
+    cuts = [k for k in range(len(w)) if w.low[k] == "and" and not w.used[k]]
+    if not cuts:
+        return []
+    bounds = [-1, *cuts, len(w)]
+    segments = [" ".join(w.raw[a + 1 : b]) for a, b in pairwise(bounds)]
+    own = [understand(text, video_id).query for text in segments if text.strip()]
+    objects = [q for q in own if q.classes or q.types]
+    if len(objects) < 2:
+        return []
+    attributed = [bool(q.colors or q.directions) for q in objects]
+    if any(attributed) and not all(attributed):
+        return []
+    shared = query.model_dump()
+    return [
+        Query(
+            **{
+                **shared,
+                "classes": q.classes,
+                "types": q.types,
+                "colors": q.colors,
+                "directions": q.directions,
+                "text": (),
+            }
+        )
+        for q in objects
+    ]
+
+
+def _is_name(raw: str) -> bool:
+    """A line, zone or video name as written after `line`/`zone`/`video` ("line A")."""
+    return bool(re.fullmatch(r"[\w.\-]+", raw)) and raw.lower() not in _NOT_NAMES
+
+
+_NOT_NAMES = frozenset(_words("the and or of in on at to from between after before during"))
+
+
+def _is_known(tok: str) -> bool:
+    return tok in COLOR_WORDS or class_of_word(tok) is not None or tok in TYPE_WORDS
+
+
+# a `key:value` token or a comparison (`speed>40`): the question is a query-language string
+_QL_HINT = re.compile(r"(?:^|\s)[a-z_]+(?::\S|>=|<=|>|<|=)", re.IGNORECASE)
+_KIND_WORDS = re.compile(
+    r"^\s*(?:how many|how much|number of|count|when|what time|where|which|show(?: me)?|"
+    r"list|find)\b[:\s]*",
+    re.IGNORECASE,
+)
+
+
+def _looks_like_ql(question: str) -> bool:
+    return _QL_HINT.search(question) is not None
+
+
+def _strip_kind_words(question: str) -> str:
+    return _KIND_WORDS.sub("", question.strip()).rstrip("?").strip()
