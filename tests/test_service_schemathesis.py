@@ -43,8 +43,12 @@ def _around_nul(part: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 NUL_TEXT = _around_nul(st.text(max_size=4))
 # in a path segment, '#' '?' '/' '%' would end or re-split the path before the server saw it
-# (the request would reach another route): the hostile part there is the NUL alone
-NUL_SEGMENT = _around_nul(st.text(st.characters(exclude_characters="#?/%"), max_size=4))
+# (the request would reach another route): the hostile part there is the NUL alone; and
+# only UTF-8-encodable characters (a lone surrogate cannot be put in a URL: the client
+# failed before sending: 2 of 10 runs of this test in one stop)
+NUL_SEGMENT = _around_nul(
+    st.text(st.characters(codec="utf-8", exclude_characters="#?/%"), max_size=4)
+)
 HUGE_INT = st.one_of(
     st.integers(min_value=2**63, max_value=2**80),
     st.integers(min_value=-(2**80), max_value=-(2**63) - 1),
