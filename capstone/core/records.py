@@ -6,6 +6,8 @@ each kind to its table and fills in `video_id`/`analysis_id`. `Rows` groups them
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -51,3 +53,19 @@ class TrackSummary:
     @property
     def mean_confidence(self) -> float:
         return self.confidence_sum / max(1, self.length)
+
+
+def objects_of(tracks: Mapping[int, TrackSummary], among: Collection[int]) -> dict[int, list[int]]:
+    """The objects the tracks in `among` make up: identity id (`extra["identity_id"]`, set by
+    the `identity` stage when it linked tracks; else the track's own id) -> its track ids.
+
+    >>> a, b, c = (TrackSummary(i, 0, "person", 0, 0, 0.0, 0.0) for i in (1, 2, 3))
+    >>> a.extra["identity_id"] = b.extra["identity_id"] = 1
+    >>> objects_of({1: a, 2: b, 3: c}, among={1, 2, 3})
+    {1: [1, 2], 3: [3]}
+    """
+    groups: dict[int, list[int]] = defaultdict(list)
+    for tid, summary in sorted(tracks.items()):
+        if tid in among:
+            groups[int(summary.extra.get("identity_id") or tid)].append(tid)
+    return dict(groups)

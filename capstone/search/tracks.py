@@ -148,14 +148,6 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
         where.append(f"{guess} >= :zs_min")
         score += f" + {guess}"
     conditions = "\n  AND ".join(where)
-    order = "plausible DESC, "
-    if query.sort is not None:
-        column = _SORT_COLUMN[query.sort.removeprefix("-")]
-        order += f"{{p}}{column} {'DESC' if query.sort.startswith('-') else 'ASC'} NULLS LAST, "
-    order += (
-        "{p}score DESC, coalesce({p}confidence, 0) * coalesce({p}duration_s, 0) DESC, "
-        "{p}video_id, {p}track_id"
-    )
     sql = f"""WITH {LATEST_SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
@@ -169,7 +161,7 @@ matched AS MATERIALIZED (
 totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
 page AS (
   SELECT * FROM matched
-  ORDER BY {order.format(p="")}
+  ORDER BY {_order(query)}
   LIMIT :limit
 )
 SELECT p.*, totals.n_who, totals.n_rows,
@@ -180,8 +172,23 @@ SELECT p.*, totals.n_who, totals.n_rows,
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
           AND e.event_type = 'dwell') AS zones_visited
 FROM totals LEFT JOIN page p ON true
-ORDER BY p.{order.format(p="p.")}"""
+ORDER BY {_order(query, "p.")}"""
     return sql, params
+
+
+def _order(query: Query, of: str = "") -> str:
+    """The ranking (module docstring) as an ORDER BY list over the columns of `of`."""
+    keys = [f"{of}plausible DESC"]
+    if query.sort is not None:
+        column = _SORT_COLUMN[query.sort.removeprefix("-")]
+        keys.append(f"{of}{column} {'DESC' if query.sort.startswith('-') else 'ASC'} NULLS LAST")
+    keys += [
+        f"{of}score DESC",
+        f"coalesce({of}confidence, 0) * coalesce({of}duration_s, 0) DESC",
+        f"{of}video_id",
+        f"{of}track_id",
+    ]
+    return ", ".join(keys)
 
 
 def heatmaps(

@@ -107,7 +107,7 @@ from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
 from capstone.core.fine_types import FINE_TYPES
 from capstone.core.motion import Motion, motion_of, place_counts
-from capstone.core.records import Record, TrackSummary
+from capstone.core.records import Record, TrackSummary, objects_of
 from capstone.core.video import Frame
 from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
 
@@ -588,16 +588,11 @@ def object_motions(
     >>> m[1].direction, m[2].direction, round(m[2].dx_px)
     ('left', 'left', -40)
     """
-    members: dict[int, list[int]] = defaultdict(list)
-    for tid, summary in tracks.items():
-        identity = summary.extra.get("identity_id")
-        if identity is not None and tid in slices:
-            members[int(identity)].append(tid)
     out: dict[int, Motion] = {}
-    for tids in members.values():
+    for tids in objects_of(tracks, slices).values():
         if len(tids) < 2:
             continue
-        rows = np.concatenate([np.arange(len(stamps))[slices[t]] for t in tids])
+        rows = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in tids])
         rows = rows[np.argsort(stamps[rows], kind="stable")]
         movement = motion_of(stamps[rows], xyxy[rows])
         out.update(dict.fromkeys(tids, movement))

@@ -55,7 +55,7 @@ from pydantic import Field, model_validator
 
 from capstone.core.detections import Detections
 from capstone.core.geometry import Line, Zone, lines_from_options, zones_from_options
-from capstone.core.records import Record, TrackSummary
+from capstone.core.records import Record, TrackSummary, objects_of
 from capstone.core.video import Frame
 from capstone.errors import ConfigError
 from capstone.stages.base import (
@@ -115,12 +115,9 @@ def tracked_objects(
     """The objects (identities: `extra["identity_id"]`, else the track itself) of `tracks`,
     one at a time, from their `boxes` sorted by track (`Detections.sorted_by_track`)."""
     slices = dict(boxes.by_track())
-    groups: dict[int, list[int]] = defaultdict(list)
-    for tid, summary in tracks.items():
-        if tid in slices:
-            groups[int(summary.extra.get("identity_id") or tid)].append(tid)
+    groups = objects_of(tracks, slices)
     for identity in sorted(groups):
-        members = sorted(groups[identity])
+        members = groups[identity]
         idx = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in members])
         own = boxes[idx]
         own = own[np.lexsort((own.tracker_id, own["frame"]))]
