@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.identity_repair --loo      # + leave-one-out threshold choice
     .venv/bin/python -m bench.identity_repair --json out.json
     .venv/bin/python -m bench.identity_repair --loo-tracker  # + tracker settings, leave-one-out
+    .venv/bin/python -m bench.identity_repair --velocity-noise   # + Kalman velocity noise, leave-one-out
 
 Every run also scores each tracker with our settings (`Tracker`'s defaults, what
 `capstone analyze` runs) + repair against the best stock tracker of each row (issue 28).
@@ -691,6 +692,65 @@ def tracker_loo(
     return out
 
 
+# exponents of the frame-rate scaling of the Kalman filter's velocity noise tried by
+# `--velocity-noise` (`capstone.tracking.tracker.velocity_noise_scale`; 0: Ultralytics')
+VELOCITY_NOISE_GRID = (0.0, 0.25, 0.5, 0.625, 0.75, 1.0)
+
+
+def _objective(rows: Sequence[dict[str, Any]], seq: str) -> float:
+    """`tracker_loo`'s objective over the rows of `seq`."""
+    s = versus_summary([r for r in rows if r["sequence"] == seq])
+    return s["mean_dIDF1"] - 10 * s["rows_below"]
+
+
+def velocity_noise_loo(
+    materials: Sequence[Material],
+    sources: Sequence[str],
+    kinds: Sequence[str],
+    stock: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """Each exponent of `VELOCITY_NOISE_GRID` with our other settings, + repair, against
+    the best stock tracker: every row, per sequence, and leave-one-out (the exponent with
+    the best objective of `tracker_loo` on one sequence, scored on the other)."""
+    out: dict[str, Any] = {}
+    print("\n## velocity noise: (30 / fps) ** exponent, our settings + repair vs best stock\n")
+    print(
+        "| tracker | exponent | rows | mean Δ IDF1 | worst Δ IDF1 | mean Δ MOTA | worst Δ MOTA |"
+        " rows below −0.5 pt |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        rows_of = {}
+        for exponent in VELOCITY_NOISE_GRID:
+            overrides = {"velocity_noise_exponent": exponent}
+            rows_of[exponent] = versus_stock(
+                stock,
+                kind,
+                run(materials, None, sources, (kind,), {}, hota=False, overrides=overrides),
+            )
+            for seq in (None, *sorted({m.seq for m in materials})):
+                s = versus_summary([r for r in rows_of[exponent] if seq in (None, r["sequence"])])
+                out[f"{kind} {exponent} {seq or 'all'}"] = s
+                print(
+                    f"| {kind}{'' if seq is None else ' · ' + seq} | {exponent} | {s['rows']} "
+                    f"| {s['mean_dIDF1']:+.2f} | {s['worst_dIDF1']:+.2f} | {s['mean_dMOTA']:+.2f} "
+                    f"| {s['worst_dMOTA']:+.2f} | {s['rows_below']} |",
+                    flush=True,
+                )
+        for train in sorted({m.seq for m in materials}):
+            chosen = max(VELOCITY_NOISE_GRID, key=lambda e: _objective(rows_of[e], train))
+            held = [r for r in rows_of[chosen] if r["sequence"] != train]
+            s = versus_summary(held)
+            out[f"{kind} chosen_on_{train}"] = {"exponent": chosen, "held_out": s}
+            print(
+                f"\nleave-one-out, {kind}: exponent {chosen} chosen on {train}; held out "
+                f"({s['rows']} rows): mean Δ IDF1 {s['mean_dIDF1']:+.2f} (worst "
+                f"{s['worst_dIDF1']:+.2f}), worst Δ MOTA {s['worst_dMOTA']:+.2f}, rows below "
+                f"−0.5 pt: {s['rows_below']}"
+            )
+    return out
+
+
 def _changed(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -707,6 +767,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sources", nargs="*", default=["public", "ours"])
     parser.add_argument("--trackers", nargs="*", default=["bytetrack", "botsort"])
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--velocity-noise",
+        action="store_true",
+        help="compare the Kalman filter's velocity-noise exponents, leave-one-out",
+    )
     parser.add_argument(
         "--loo", action="store_true", help="choose thresholds on one sequence, report the other"
     )
@@ -731,6 +796,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         report[f"versus_{kind}"] = print_versus(
             results, kind, f"our {kind} + repair against the best stock tracker", ours
+        )
+    if args.velocity_noise:
+        report["velocity_noise"] = velocity_noise_loo(
+            materials, args.sources, args.trackers, results
         )
     if args.loo_tracker:
         report["tracker_loo"] = tracker_loo(materials, args.sources, args.trackers, cache, results)

@@ -22,28 +22,39 @@ from tests.conftest import ROOT
 # tracking does bumps `tracking.tracker.REVISION`, and the hashes with it.
 _EVENTS = ("detect", "track", "events")
 STORED_HASHES = {
-    "events": ({"stages": _EVENTS}, "8b8a9722c07d6c9a6cefc3470692c056"),
-    "stride": ({"stages": _EVENTS, "stride": 2}, "f13d44016e59e010feb502bfc99090d8"),
+    "events": ({"stages": _EVENTS}, "522d747eb554ee44b4883dbf022ce862"),
+    "stride": ({"stages": _EVENTS, "stride": 2}, "ab9137966bac51fb8e7e3039f8f8b82a"),
     "a line": (
         {"stages": _EVENTS, "options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
-        "b43ff92bf893ed5d8f4b9254bd4e48d2",
+        "369135d059b16e4d0d097cb5d4df682e",
     ),
     "stage order": (
         {"stages": ("detect", "track", "identity", "events", "display")},
-        "a32bfe66583f3d9375299f039a284eff",
+        "10506539eeec8ace7ded224f3af05bfb",
     ),
     "attributes revision 3": (
         {"stages": ("detect", "track", "attributes")},
-        "f922b5ac74610c025871438334117085",
+        "c3064029d6babae1df3d28828c046512",
     ),
 }
-# Results stored by tracking revision 1 (Ultralytics' trackers as shipped, ByteTrack by
-# default): the current tracker would track them differently, so they are not current.
-REVISION_1_HASHES = {
+# Results stored by earlier tracking revisions (1: Ultralytics' trackers as shipped,
+# ByteTrack by default): the current tracker would track them differently, so they are
+# not current.
+EARLIER_TRACKER_HASHES = {
     "defaults": ({}, "a919c21a37ae78d4b1b9d37c587adca3"),
     "events only": (
         {"stages": _EVENTS, "tracker": "bytetrack"},
         "e259d794cd0aad6272ba72658d2ebc95",
+    ),
+    # revision 2: our settings, but the Kalman filter's velocity noise of a 30 fps stream
+    # at every frame rate
+    "revision 2, events": (
+        {"stages": _EVENTS, "tracker": "botsort"},
+        "8b8a9722c07d6c9a6cefc3470692c056",
+    ),
+    "revision 2, stride": (
+        {"stages": _EVENTS, "tracker": "botsort", "stride": 2},
+        "f13d44016e59e010feb502bfc99090d8",
     ),
 }
 
@@ -62,9 +73,9 @@ def test_params_hash_of_stored_results_is_unchanged(case: str) -> None:
     assert AnalysisParams(tracker="botsort", **fields).params_hash() == expected
 
 
-@pytest.mark.parametrize("case", sorted(REVISION_1_HASHES))
+@pytest.mark.parametrize("case", sorted(EARLIER_TRACKER_HASHES))
 def test_results_of_an_earlier_tracker_are_not_current(case: str) -> None:
-    fields, stored = REVISION_1_HASHES[case]
+    fields, stored = EARLIER_TRACKER_HASHES[case]
     assert AnalysisParams(**fields).params_hash() != stored
 
 

@@ -15,6 +15,7 @@ detections too (MOT `det.txt`, see `capstone.eval.mot`).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,18 @@ VEHICLE_IOU = 0.7
 
 # What our tracking does to the same detections changed (1: Ultralytics' trackers as
 # shipped, ByteTrack by default; 2: `TUNED`, vehicle suppression and the class vote,
-# BoT-SORT by default). It is part of every `params_hash`, so a result stored by an earlier
-# revision is recomputed, never served (or reused) as the current one's.
-REVISION = 2
+# BoT-SORT by default; 3: the Kalman filter's velocity noise scaled by the frame interval).
+# It is part of every `params_hash`, so a result stored by an earlier revision is
+# recomputed, never served (or reused) as the current one's.
+REVISION = 3
+
+# Ultralytics' Kalman filters add the same velocity noise per frame at any frame rate,
+# tuned on ~30 fps footage, so at 7 fps a walker's velocity estimate lags a turn for three
+# times as long in seconds. Ours: the per-frame velocity noise x (VELOCITY_NOISE_FPS /
+# fps) ** exponent below that rate (1 at 30 fps and above). The exponent is
+# `velocity_noise_exponent` in `TUNED`; `bench/identity_repair.py --velocity-noise`
+# compares the choices (README, "Tracking quality").
+VELOCITY_NOISE_FPS = 30.0
 
 # Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
 # uses). A new track needs a detection of confidence >= 0.6 (stock: 0.25, the detector's
@@ -51,9 +61,58 @@ REVISION = 2
 # `bench/identity_repair.py --loo-tracker` picks on PETS09-S2L1 and its variants; scored
 # on held-out TUD-Campus (README, "Tracking quality").
 TUNED: dict[str, dict[str, Any]] = {
-    "bytetrack": {"new_track_thresh": 0.6},
-    "botsort": {"new_track_thresh": 0.6},
+    "bytetrack": {"new_track_thresh": 0.6, "velocity_noise_exponent": 0.75},
+    "botsort": {"new_track_thresh": 0.6, "velocity_noise_exponent": 0.75},
 }
+
+
+def velocity_noise_scale(frame_rate: float, exponent: float) -> float:
+    """Factor on the Kalman filter's per-frame velocity noise at `frame_rate`.
+
+    >>> round(velocity_noise_scale(7.0, 0.75), 2), velocity_noise_scale(60.0, 0.75)
+    (2.98, 1.0)
+    """
+    return max(1.0, VELOCITY_NOISE_FPS / max(frame_rate, 1e-6)) ** exponent
+
+
+@functools.cache
+def _tracker_classes() -> dict[str, type]:
+    """Ultralytics' trackers, each owning its Kalman filter.
+
+    Their tracks predict with a Kalman filter held by the *class* (`STrack.shared_kalman`),
+    shared by every tracker in the process; ours predict with the tracker's own, so one
+    analysis' noise settings never reach another's.
+    """
+    from ultralytics.trackers.basetrack import TrackState
+    from ultralytics.trackers.bot_sort import BOTSORT
+    from ultralytics.trackers.byte_tracker import BYTETracker
+
+    def own_filter(base: type, still: tuple[int, ...]) -> type:
+        class Owned(base):  # type: ignore[misc, valid-type]
+            velocity_scale = 1.0
+
+            def get_kalmanfilter(self) -> Any:
+                kalman = super().get_kalmanfilter()
+                kalman._std_weight_velocity *= self.velocity_scale
+                return kalman
+
+            def multi_predict(self, tracks: list[Any]) -> None:
+                # as Ultralytics' `multi_predict`: a lost track's size stops changing
+                if not tracks:
+                    return
+                means = np.asarray([t.mean for t in tracks])
+                covariances = np.asarray([t.covariance for t in tracks])
+                for i, t in enumerate(tracks):
+                    if t.state != TrackState.Tracked:
+                        means[i, list(still)] = 0
+                means, covariances = self.kalman_filter.multi_predict(means, covariances)
+                for t, mean, covariance in zip(tracks, means, covariances, strict=True):
+                    t.mean, t.covariance = mean, covariance
+
+        Owned.__name__ = Owned.__qualname__ = base.__name__
+        return Owned
+
+    return {"bytetrack": own_filter(BYTETracker, (7,)), "botsort": own_filter(BOTSORT, (6, 7))}
 
 
 def box_iou(a: Any, b: Any) -> np.ndarray:
@@ -136,7 +195,8 @@ class Tracker:
             its boxes so far, so one track keeps one class when the detector flips between
             e.g. `car` and `truck` (stock: the class of the latest box).
         **overrides: Ultralytics tracker settings (`track_high_thresh`, `track_buffer`,
-            `match_thresh`, ...; see `tracker_config`).
+            `match_thresh`, ...; see `tracker_config`), and `velocity_noise_exponent`
+            (`velocity_noise_scale`; 0 is Ultralytics' filter, `TUNED` has ours).
 
     `update(detections, image)` returns the tracked boxes as `Detections` with `tracker_id`
     set (the image is optional for ByteTrack; BoT-SORT uses it for camera motion).
@@ -161,18 +221,20 @@ class Tracker:
         class_vote: bool = True,
         **overrides: Any,
     ):
-        from ultralytics.trackers.bot_sort import BOTSORT
-        from ultralytics.trackers.byte_tracker import BYTETracker
-
         settings = {} if stock else dict(TUNED.get(kind, {}))
-        cfg = tracker_config(kind, **{**settings, **overrides})
+        settings.update(overrides)
+        exponent = float(settings.pop("velocity_noise_exponent", 0.0))
+        cfg = tracker_config(kind, **settings)
         if "track_buffer" not in overrides:
             cfg.track_buffer = max(1, round(cfg.track_buffer * frame_rate / 30.0))
         if kind == "botsort":
             cfg.with_reid = False
         self.kind = kind
         self.config = cfg
-        self._tracker = BOTSORT(cfg) if kind == "botsort" else BYTETracker(cfg)
+        self.velocity_scale = velocity_noise_scale(frame_rate, exponent)
+        self._tracker = _tracker_classes()[kind](cfg)
+        self._tracker.velocity_scale = self.velocity_scale
+        self._tracker.kalman_filter = self._tracker.get_kalmanfilter()
         self.vehicle_iou = None if stock else vehicle_iou
         self.class_vote = class_vote and not stock
         self._votes: dict[int, dict[int, float]] = {}

@@ -1,0 +1,64 @@
+"""Our trackers' Kalman filter: velocity noise scaled by the frame interval, per tracker."""
+
+from __future__ import annotations
+
+import pytest
+
+from capstone.core.detections import Detections
+from capstone.tracking.tracker import TUNED, Tracker, velocity_noise_scale
+
+
+def _speeding_up(tracker: Tracker, steps: tuple[float, ...]) -> list[int | None]:
+    """One 40x100 box moving right by each step's pixels a frame; the id it gets per frame."""
+    x, ids = 100.0, []
+    for step in steps:
+        x += step
+        out = tracker.update(Detections([[x, 100, x + 40, 200]], [0.9], [0]))
+        ids.append(int(out.tracker_id[0]) if len(out) else None)
+    return ids
+
+
+@pytest.mark.parametrize("kind", ["bytetrack", "botsort"])
+def test_a_walker_breaking_into_a_run_keeps_one_track_at_a_low_frame_rate(kind: str) -> None:
+    """At 5 fps a box going from 8 to 30 px a frame: with the velocity noise of a 30 fps
+    filter the prediction lags behind and the track is lost; ours follows it."""
+    steps = (8.0,) * 6 + (30.0,) * 8
+    ours = _speeding_up(Tracker(kind, frame_rate=5), steps)
+    unscaled = _speeding_up(Tracker(kind, frame_rate=5, velocity_noise_exponent=0.0), steps)
+    assert ours == [1] * len(steps)
+    assert None in unscaled[6:], unscaled
+
+
+def test_at_30_fps_and_above_the_filter_is_ultralytics_own() -> None:
+    steps = (8.0,) * 6 + (30.0,) * 8
+    for fps in (30.0, 60.0):
+        assert velocity_noise_scale(fps, TUNED["botsort"]["velocity_noise_exponent"]) == 1.0
+        ours = _speeding_up(Tracker("botsort", frame_rate=fps), steps)
+        unscaled = _speeding_up(
+            Tracker("botsort", frame_rate=fps, velocity_noise_exponent=0), steps
+        )
+        assert ours == unscaled
+
+
+def test_each_tracker_owns_its_filter() -> None:
+    """Ultralytics' tracks predict with a filter held by their class, shared by every
+    tracker in the process; two analyses at different frame rates must not share one."""
+    from ultralytics.trackers.bot_sort import BOTrack
+    from ultralytics.trackers.byte_tracker import STrack
+
+    slow, fast = Tracker("botsort", frame_rate=5), Tracker("botsort", frame_rate=30)
+    stock = Tracker("botsort", frame_rate=5, stock=True)
+    base = 1 / 160  # Ultralytics' velocity weight
+    assert slow._tracker.kalman_filter._std_weight_velocity == pytest.approx(
+        base * velocity_noise_scale(5, TUNED["botsort"]["velocity_noise_exponent"])
+    )
+    assert fast._tracker.kalman_filter._std_weight_velocity == pytest.approx(base)
+    assert stock._tracker.kalman_filter._std_weight_velocity == pytest.approx(base)
+    steps = (8.0,) * 6 + (30.0,) * 8
+    _speeding_up(slow, steps)
+    _speeding_up(fast, steps)
+    assert BOTrack.shared_kalman._std_weight_velocity == pytest.approx(base)
+    assert STrack.shared_kalman._std_weight_velocity == pytest.approx(base)
+    # a reset keeps the tracker's own scale
+    slow._tracker.reset()
+    assert slow._tracker.kalman_filter._std_weight_velocity > base
