@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.identity_repair --loo      # + leave-one-out threshold choice
     .venv/bin/python -m bench.identity_repair --json out.json
     .venv/bin/python -m bench.identity_repair --loo-tracker  # + tracker settings, leave-one-out
-    .venv/bin/python -m bench.identity_repair --velocity-noise   # + Kalman velocity noise, leave-one-out
+    .venv/bin/python -m bench.identity_repair --velocity-noise  # + Kalman velocity noise, LOO
 
 Every run also scores each tracker with our settings (`Tracker`'s defaults, what
 `capstone analyze` runs) + repair against the best stock tracker of each row (issue 28).
