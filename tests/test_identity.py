@@ -319,14 +319,17 @@ def test_default_analysis_beats_stock_trackers_on_mot_ground_truth(
     sequence: str, video: Path
 ) -> None:
     """What `capstone analyze` stores by default beats the best stock tracker on the same
-    detections by >= 1 pt IDF1."""
+    detections by >= 2 pts IDF1 (issue 28's target; measured +13.3 on PETS09-S2L1 and +6.1
+    on TUD-Campus) without losing more than 0.5 pt MOTA."""
     from capstone.eval import mot as evaluate
 
     stock = _stock_tracks(sequence, require(video))
     scores = evaluate.evaluate_many(stock.root, {"default": evaluate.analyze_rows(video)})
     best_stock_idf1 = max(v["IDF1"] for v in stock.scores.values())
     print(sequence, {"default": scores["default"]["IDF1"], "best stock": best_stock_idf1})
-    assert scores["default"]["IDF1"] >= best_stock_idf1 + 0.01
+    assert scores["default"]["IDF1"] >= best_stock_idf1 + 0.02
+    best = max(stock.scores.values(), key=lambda v: v["IDF1"])
+    assert scores["default"]["MOTA"] >= best["MOTA"] - 0.005
 
 
 @pytest.mark.slow
