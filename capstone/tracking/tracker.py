@@ -47,12 +47,13 @@ VEHICLE_IOU = 0.7
 REVISION = 3
 
 # Ultralytics' Kalman filters add the same velocity noise per frame at any frame rate,
-# tuned on ~30 fps footage, so at 7 fps a walker's velocity estimate lags a turn for three
-# times as long in seconds. Ours: the per-frame velocity noise x (VELOCITY_NOISE_FPS /
-# fps) ** exponent below that rate (1 at 30 fps and above). The exponent is
-# `velocity_noise_exponent` in `TUNED`; `bench/identity_repair.py --velocity-noise`
-# compares the choices (README, "Tracking quality").
-VELOCITY_NOISE_FPS = 30.0
+# tuned on 25-30 fps footage (MOT17), so at 7 fps a walker's velocity estimate trusts its
+# past three to four times as long in seconds. Ours: the per-frame velocity noise x
+# (VELOCITY_NOISE_FPS / fps) ** exponent below that rate, Ultralytics' filter at 25 fps
+# and above. The exponent is `velocity_noise_exponent` in `TUNED`;
+# `bench/identity_repair.py --velocity-noise` compares the choices (README, "Which
+# tracker, and why").
+VELOCITY_NOISE_FPS = 25.0
 
 # Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
 # uses). A new track needs a detection of confidence >= 0.6 (stock: 0.25, the detector's
@@ -69,8 +70,8 @@ TUNED: dict[str, dict[str, Any]] = {
 def velocity_noise_scale(frame_rate: float, exponent: float) -> float:
     """Factor on the Kalman filter's per-frame velocity noise at `frame_rate`.
 
-    >>> round(velocity_noise_scale(7.0, 0.75), 2), velocity_noise_scale(60.0, 0.75)
-    (2.98, 1.0)
+    >>> round(velocity_noise_scale(7.0, 0.75), 2), velocity_noise_scale(30.0, 0.75)
+    (2.6, 1.0)
     """
     return max(1.0, VELOCITY_NOISE_FPS / max(frame_rate, 1e-6)) ** exponent
 
