@@ -319,7 +319,7 @@ def test_default_analysis_beats_stock_trackers_on_mot_ground_truth(
     sequence: str, video: Path
 ) -> None:
     """What `capstone analyze` stores by default beats the best stock tracker on the same
-    detections by >= 2 pts IDF1 (issue 28's target; measured +13.3 on PETS09-S2L1 and +6.1
+    detections by >= 2 pts IDF1 (issue 28's target; measured +12.7 on PETS09-S2L1 and +6.4
     on TUD-Campus) without losing more than 0.5 pt MOTA."""
     from capstone.eval import mot as evaluate
 
