@@ -321,11 +321,11 @@ def test_sigkilled_worker_message_reappears_and_retry_stores_one_result(make_pip
 @pytest.mark.usefixtures("real_detection")  # killed or watched mid-run
 def test_heartbeat_keeps_a_long_analysis_from_being_redelivered(make_pipeline) -> None:
     require(PETS)
-    # 300 frames (every stage) take several 4 s visibility timeouts below ~35 frames/s.
+    # 240 frames (every stage) take several 4 s visibility timeouts below ~30 frames/s.
     # Not 2 s: the job's first beat comes after its process starts, up to 3 s after the
     # handler received the message on a loaded 2-core machine, when the message is
     # already visible again and the job rightly gives up.
-    p = make_pipeline(visibility_s=4, max_receive=1).start({"max_frames": 300})
+    p = make_pipeline(visibility_s=4, max_receive=1).start({"max_frames": 240})
     _upload(p, "long-001", PETS)
     p.poll_until(lambda: p.runner.jobs() and p.drained(), 240, "the long analysis")
     jobs = p.runner.jobs()
