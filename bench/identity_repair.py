@@ -652,6 +652,13 @@ TRACKER_GRID: dict[str, tuple[float, ...]] = {
 }
 
 
+def _objective(rows: Sequence[dict[str, Any]]) -> float:
+    """What the leave-one-out choices maximise over `rows` (of `versus_stock`): the mean
+    IDF1 gain over the best stock tracker, minus 10 per row more than 0.5 pt below it."""
+    s = versus_summary(rows)
+    return s["mean_dIDF1"] - 10 * s["rows_below"]
+
+
 def tracker_loo(
     materials: Sequence[Material],
     sources: Sequence[str],
@@ -681,8 +688,7 @@ def tracker_loo(
             rows = versus_stock(
                 stock, kind, run(fit, None, sources, (kind,), cache, hota=False, overrides=settings)
             )
-            s = versus_summary(rows)
-            scored.append((s["mean_dIDF1"] - 10 * s["rows_below"], kind, settings))
+            scored.append((_objective(rows), kind, settings))
             print(f"#   {train}: {kind} {settings}: {scored[-1][0]:+.2f}", file=sys.stderr)
         _, kind, settings = max(scored, key=lambda t: t[0])
         held_rows = run(held, None, sources, (kind,), cache, overrides=settings)
@@ -697,12 +703,6 @@ def tracker_loo(
 VELOCITY_NOISE_GRID = (0.0, 0.25, 0.5, 0.625, 0.75, 1.0)
 
 
-def _objective(rows: Sequence[dict[str, Any]], seq: str) -> float:
-    """`tracker_loo`'s objective over the rows of `seq`."""
-    s = versus_summary([r for r in rows if r["sequence"] == seq])
-    return s["mean_dIDF1"] - 10 * s["rows_below"]
-
-
 def velocity_noise_loo(
     materials: Sequence[Material],
     sources: Sequence[str],
@@ -713,7 +713,12 @@ def velocity_noise_loo(
     the best stock tracker: every row, per sequence, and leave-one-out (the exponent with
     the best objective of `tracker_loo` on one sequence, scored on the other)."""
     out: dict[str, Any] = {}
-    print("\n## velocity noise: (30 / fps) ** exponent, our settings + repair vs best stock\n")
+    from capstone.tracking.tracker import VELOCITY_NOISE_FPS
+
+    print(
+        f"\n## velocity noise: ({VELOCITY_NOISE_FPS:g} / fps) ** exponent below "
+        f"{VELOCITY_NOISE_FPS:g} fps, our settings + repair vs best stock\n"
+    )
     print(
         "| tracker | exponent | rows | mean Δ IDF1 | worst Δ IDF1 | mean Δ MOTA | worst Δ MOTA |"
         " rows below −0.5 pt |"
@@ -738,7 +743,10 @@ def velocity_noise_loo(
                     flush=True,
                 )
         for train in sorted({m.seq for m in materials}):
-            chosen = max(VELOCITY_NOISE_GRID, key=lambda e: _objective(rows_of[e], train))
+            chosen = max(
+                VELOCITY_NOISE_GRID,
+                key=lambda e: _objective([r for r in rows_of[e] if r["sequence"] == train]),
+            )
             held = [r for r in rows_of[chosen] if r["sequence"] != train]
             s = versus_summary(held)
             out[f"{kind} chosen_on_{train}"] = {"exponent": chosen, "held_out": s}
