@@ -44,6 +44,7 @@ from bench import (
 from bench import table as md_table
 from bench.make_questions import OUT as QUESTIONS
 from bench.make_questions import SEQUENCES, load_gt, tracks_of
+from capstone.core.geometry import box_iou
 from capstone.core.motion import HEAT_COLS, HEAT_ROWS
 
 STAGES = ("detect", "track", "identity", "events", "attributes")
@@ -172,7 +173,7 @@ def _label_of(hit: Any, labels: list[dict]) -> dict | None:
     for frame, box in boxes:
         for lb in mine:
             if lb["frame"] == frame:
-                iou = _iou(np.asarray(box), np.asarray(lb["bbox"]))
+                iou = float(box_iou(box, lb["bbox"])[0, 0])
                 if iou >= best_iou:
                     best, best_iou = lb, iou
     return best
@@ -272,14 +273,6 @@ def choose_and_report(rows: list[dict]) -> list[list[Any]]:
     return out
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _gt_boxes(sequence: str) -> dict[int, dict[int, np.ndarray]]:
     """Ground-truth identity -> MOT frame (1-based) -> xyxy box."""
     boxes: dict[int, dict[int, np.ndarray]] = {}
@@ -307,7 +300,7 @@ def _truth_of(
         ).all()
     best, best_iou = None, 0.0
     for ident, gt_boxes in truth.items():
-        ious = [_iou(np.asarray(b), gt_boxes[f + 1]) for f, b in det if f + 1 in gt_boxes]
+        ious = [float(box_iou(b, gt_boxes[f + 1])[0, 0]) for f, b in det if f + 1 in gt_boxes]
         if ious and np.mean(ious) > best_iou:
             best, best_iou = ident, float(np.mean(ious))
     return best if best_iou >= 0.3 else None

@@ -356,17 +356,6 @@ class _CachedGMC:
         self.i = 0
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 @dataclass
 class Tracked:
     rows: list[Any]
@@ -378,6 +367,7 @@ def track(
     material: Material, source: str, kind: str, overrides: dict[str, Any] | None = None
 ) -> Tracked:
     from capstone.core.detections import Detections
+    from capstone.core.geometry import box_iou
     from capstone.io.mot import PERSON, MotRow
     from capstone.tracking.tracker import Tracker
 
@@ -404,7 +394,7 @@ def track(
             continue
         if source == "ours":
             if len(boxes):
-                best = _iou(out.xyxy, boxes[:, :4]).argmax(axis=1)
+                best = box_iou(out.xyxy, boxes[:, :4]).argmax(axis=1)
                 feats.extend(material.features[i][best])
             else:
                 feats.extend(np.full((len(out), 512), np.nan))

@@ -74,7 +74,7 @@ def detections_of(video: Path, rebuild: bool = False) -> tuple[list[Any], float,
 
 def cross_class_ious(frames: Sequence[Any]) -> np.ndarray:
     """Best IoU of each vehicle box with a vehicle box of another class in its frame."""
-    from capstone.tracking.tracker import box_iou
+    from capstone.core.geometry import box_iou
 
     out = []
     for xyxy, _, cls in frames:
@@ -108,7 +108,7 @@ def count_duplicates(
     rows: Sequence[tuple[int, int, np.ndarray, int]], min_len: int = 5, iou: float = 0.5
 ) -> dict[str, int]:
     """Vehicle tracks, same-place duplicate pairs and multi-class tracks (see the module)."""
-    from capstone.tracking.tracker import box_iou
+    from capstone.core.geometry import box_iou
 
     boxes: dict[int, dict[int, np.ndarray]] = defaultdict(dict)
     classes: dict[int, set[int]] = defaultdict(set)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from capstone.core.geometry import box_iou
 from capstone.io.mot import MotRow, load_mot_gt, load_sequence, mot_rows_to_detections
 from capstone.tracking.repair import RepairConfig, repair_identities
-from capstone.tracking.tracker import box_iou
 from tests.conftest import MOT, require
 
 OFFSET = 10_000  # the id of a track's second half: its own id + OFFSET

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capstone.core.geometry import box_iou_pairs
+
 MAX_OVERLAP_S = 2.0
 MAX_CHUNKS = 2000  # staged track ids are chunk * ID_SPAN + n (32-bit columns)
 ID_SPAN = 1_000_000
@@ -97,15 +99,6 @@ def staged_id(chunk: int, local: int) -> int:
     return chunk * ID_SPAN + local
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
-    x2, y2 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
-
-
 def _boxes_by_track(rows: Sequence[Sequence[float]]) -> dict[int, dict[int, list[float]]]:
     out: dict[int, dict[int, list[float]]] = {}
     for frame, track, *box in rows:
@@ -138,7 +131,7 @@ def match_overlap(
             common = sorted(nxt[n].keys() & prev[p].keys())
             if not common:
                 continue
-            ious = _iou(
+            ious = box_iou_pairs(
                 np.array([nxt[n][f] for f in common]), np.array([prev[p][f] for f in common])
             )
             agree = ious >= MATCH_IOU

@@ -1,4 +1,5 @@
-"""Counting lines and zones in image coordinates: parsing, segment crossing, point in polygon.
+"""Image geometry: box overlap (IoU), and counting lines and zones (parsing, segment
+crossing, point in polygon).
 
 Coordinates are pixels of the analysed frame, x to the right and y down.
 
@@ -110,6 +111,41 @@ def points_in_polygon(points: Any, polygon: Any) -> np.ndarray:
         x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     hits = straddles & (x < x_cross)
     return (hits.sum(axis=1) % 2) == 1
+
+
+# -- boxes ----------------------------------------------------------------------------------
+
+
+def box_iou(a: Any, b: Any) -> np.ndarray:
+    """Pairwise IoU of (n, 4) and (m, 4) `xyxy` boxes: an (n, m) array.
+
+    >>> box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10]]).round(2).tolist()
+    [[1.0, 0.33]]
+    """
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def box_iou_pairs(a: Any, b: Any) -> np.ndarray:
+    """IoU of each box of (n, 4) `xyxy` boxes `a` with the box in the same row of `b`: (n,).
+
+    >>> box_iou_pairs([[0, 0, 10, 10], [0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10]])
+    array([1.        , 0.33333333])
+    """
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x2, y2 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 # -- configuration: dicts (options / YAML / JSON) and short CLI specs -----------------------

@@ -116,11 +116,11 @@ def load_sequence(seq_dir: str | Path) -> MotSequence:
     )
 
 
-def _read_mot_table(path: str | Path, what: str) -> np.ndarray:
+def _mot_values(path: str | Path, what: str) -> Iterator[tuple[int, list[float]]]:
+    """(line number, the first 7 values) of each non-empty line of a MOT text file."""
     path = Path(path)
     if not path.is_file():
         raise EvaluationError(f"{path}: no such {what} file")
-    rows = []
     with path.open() as fh:
         for number, line in enumerate(fh, 1):
             line = line.strip()
@@ -132,7 +132,11 @@ def _read_mot_table(path: str | Path, what: str) -> np.ndarray:
                 raise EvaluationError(f"{path}:{number}: not a MOT row: {line[:60]!r}") from None
             if len(values) < 7:
                 raise EvaluationError(f"{path}:{number}: a MOT row needs at least 7 columns")
-            rows.append(values[:7])
+            yield number, values[:7]
+
+
+def _read_mot_table(path: str | Path, what: str) -> np.ndarray:
+    rows = [values for _, values in _mot_values(path, what)]
     return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
 
 
@@ -146,23 +150,10 @@ def iter_mot_file(path: str | Path) -> Iterator[MotRow]:
     >>> [tuple(r) for r in iter_mot_file(path)]
     [(1, 7, 10.0, 20.0, 5.0, 8.0, 0.9), (2, -1, 1.0, 2.0, 3.0, 4.0, 0.5)]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"{path}: no such MOT file")
-    with path.open() as fh:
-        for number, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                values = [float(v) for v in line.replace(" ", "").split(",")]
-            except ValueError:
-                raise EvaluationError(f"{path}:{number}: not a MOT row: {line[:60]!r}") from None
-            if len(values) < 7:
-                raise EvaluationError(f"{path}:{number}: a MOT row needs at least 7 columns")
-            if values[0] != int(values[0]) or values[1] != int(values[1]):
-                raise EvaluationError(f"{path}:{number}: frame and id must be whole numbers")
-            yield MotRow(int(values[0]), int(values[1]), *values[2:7])  # type: ignore[arg-type]
+    for number, values in _mot_values(path, "MOT"):
+        if values[0] != int(values[0]) or values[1] != int(values[1]):
+            raise EvaluationError(f"{path}:{number}: frame and id must be whole numbers")
+        yield MotRow(int(values[0]), int(values[1]), *values[2:7])  # type: ignore[arg-type]
 
 
 def load_mot_gt(path: str | Path, *, include_ignored: bool = False) -> list[MotRow]:

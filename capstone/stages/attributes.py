@@ -106,6 +106,7 @@ from pydantic import Field, StrictBool, model_validator
 from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
 from capstone.core.fine_types import FINE_TYPES
+from capstone.core.geometry import box_iou
 from capstone.core.motion import Motion, motion_of, place_counts
 from capstone.core.records import Record, TrackSummary, objects_of
 from capstone.core.video import Frame
@@ -449,16 +450,6 @@ def plausibility(e: Evidence) -> tuple[bool, list[str]]:
     return not disqualified, doubts
 
 
-def _iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each of (N, 4) boxes."""
-    ix = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
-    iy = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
-    inter = ix * iy
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    own = (box[2] - box[0]) * (box[3] - box[1])
-    return inter / np.maximum(area + own - inter, 1e-9)
-
-
 def attribute_rows(
     tracks: Mapping[int, TrackSummary],
     boxes: Detections,
@@ -505,7 +496,7 @@ def attribute_rows(
             evidence = replace(
                 evidence,
                 oversized_share=float(np.mean(box_frac[slices[tid]] > too_big)),
-                stable_share=float(np.mean(_iou_with(median_box, own) >= 0.5)),
+                stable_share=float(np.mean(box_iou(median_box, own)[0] >= 0.5)),
                 moved=motion.direction != "static",
                 caption_like=bool(
                     centre_y < CAPTION_BAND

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from capstone.core.detections import Detections
+from capstone.core.geometry import box_iou
 
 TRACKERS = ("bytetrack", "botsort")
 
@@ -114,23 +115,6 @@ def _tracker_classes() -> dict[str, type]:
         return Owned
 
     return {"bytetrack": own_filter(BYTETracker, (7,)), "botsort": own_filter(BOTSORT, (6, 7))}
-
-
-def box_iou(a: Any, b: Any) -> np.ndarray:
-    """Pairwise IoU of (n, 4) and (m, 4) `xyxy` boxes: an (n, m) array.
-
-    >>> box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10]]).round(2).tolist()
-    [[1.0, 0.33]]
-    """
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def suppress_cross_class(

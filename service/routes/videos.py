@@ -49,6 +49,15 @@ After = Annotated[
 ]
 Seconds = Annotated[float | None, Query(ge=0, le=10**7, allow_inf_nan=False)]
 _READ_ERRORS = error_responses(401, 403, 404, 422)
+_JPEG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+    **_READ_ERRORS,
+}
+
+
+def _jpeg(image: bytes) -> Response:
+    """A stored JPEG (a keyframe thumbnail or a track's best crop), cacheable for an hour."""
+    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 
 _PAGES: OrderedDict[str, bytes] = OrderedDict()  # ETag -> rendered page of a completed result
@@ -309,10 +318,7 @@ async def list_thumbnails(video_id: ExistingVideo, analysis_id: AnalysisId = Non
     "/videos/{video_id}/thumbnails/{frame_number}",
     summary="One annotated keyframe thumbnail",
     response_class=Response,
-    responses={
-        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-        **_READ_ERRORS,
-    },
+    responses=_JPEG_RESPONSES,
 )
 async def get_thumbnail(
     video_id: ExistingVideo,
@@ -324,17 +330,14 @@ async def get_thumbnail(
     )
     if image is None:
         raise ApiError(404, f"no thumbnail of {video_id!r} at frame {frame_number}")
-    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+    return _jpeg(image)
 
 
 @router.get(
     "/videos/{video_id}/tracks/{track_id}/crop",
     summary="The best crop of a track (the thumbnail of a track in /ask and /tracks answers)",
     response_class=Response,
-    responses={
-        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
-        **_READ_ERRORS,
-    },
+    responses=_JPEG_RESPONSES,
 )
 async def get_track_crop(
     video_id: ExistingVideo,
@@ -346,7 +349,7 @@ async def get_track_crop(
     )
     if image is None:
         raise ApiError(404, f"no crop of track {track_id} of {video_id!r}")
-    return Response(image, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+    return _jpeg(image)
 
 
 @router.get(
