@@ -106,6 +106,19 @@ def fmt_chunks(status: str | None, done: int | None, total: int | None, frames: 
     return f"{done or 0}/{total} chunks · {frames or 0:,} frames"
 
 
+def progress_table(table: Any) -> None:
+    """A table of analyses whose `progress` column (0-100) is drawn as a bar."""
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0, max_value=100, format="%d%%"
+            )
+        },
+    )
+
+
 def status_badge(status: str | None) -> str:
     """The status as shown (plain text: emoji fonts are often missing on servers)."""
     return status or "not analyzed"

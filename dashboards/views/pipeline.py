@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, guarded, md
+from dashboards.ui import EMPTY_VIDEOS, fmt_chunks, guarded, md, progress_table
 
 st.title("Pipeline")
 
@@ -55,15 +55,7 @@ def pipeline_status() -> None:
                 "error": [a["error"] or "" for a in recent],
             }
         )
-        st.dataframe(
-            table,
-            hide_index=True,
-            column_config={
-                "progress": st.column_config.ProgressColumn(
-                    "progress", min_value=0, max_value=100, format="%d%%"
-                )
-            },
-        )
+        progress_table(table)
         for a in recent:
             if a["status"] == "failed":
                 st.error(f"analysis {a['id']} of {md(a['video_id'])} failed: {md(a['error'])}")

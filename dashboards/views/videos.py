@@ -13,6 +13,7 @@ from dashboards.ui import (
     fmt_seconds,
     guarded,
     md,
+    progress_table,
     status_badge,
 )
 
@@ -55,15 +56,7 @@ def video_list() -> None:
                 "fps": [round(r["analysis_fps"], 1) if r["analysis_fps"] else None for r in rows],
             }
         )
-        st.dataframe(
-            table,
-            hide_index=True,
-            column_config={
-                "progress": st.column_config.ProgressColumn(
-                    "progress", min_value=0, max_value=100, format="%d%%"
-                ),
-            },
-        )
+        progress_table(table)
         for job in data.local_jobs():
             if job.status in ("queued", "running"):
                 doing = "analyzing" if job.status == "running" else "waiting to analyze"
