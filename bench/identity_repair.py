@@ -635,7 +635,7 @@ def tune(
     return best, best_score
 
 
-# tracker settings tried by `--loo-tracker` (over Ultralytics' stock ones)
+# tracker settings tried by `--loo-tracker` (over ours, `TUNED`)
 TRACKER_GRID: dict[str, tuple[float, ...]] = {
     "new_track_thresh": (0.25, 0.4, 0.5, 0.6, 0.7),
     "match_thresh": (0.8, 0.9),
@@ -658,12 +658,15 @@ def tracker_loo(
 ) -> dict[str, Any]:
     """Tracker + settings chosen on one sequence (objective: mean IDF1 gain over the best
     stock tracker, minus 10 per row more than 0.5 pt below it in IDF1 or MOTA), scored on
-    the other; repair with its defaults throughout."""
+    the other; each trial is our settings (`TUNED`, the velocity noise included) with the
+    `TRACKER_GRID` values over them; repair with its defaults throughout."""
     import itertools
+
+    from capstone.tracking.tracker import TUNED
 
     names = list(TRACKER_GRID)
     trials = [
-        (kind, {"stock": True, **dict(zip(names, values, strict=True))})
+        (kind, {**TUNED[kind], **dict(zip(names, values, strict=True))})
         for kind in kinds
         for values in itertools.product(*TRACKER_GRID.values())
     ]
