@@ -85,9 +85,9 @@ def test_our_botsort_and_repair_beat_the_best_stock_tracker_on_public_variants(
 ) -> None:
     """Public detections of both sequences and their variants (11 rows): BoT-SORT with our
     settings + repair against the better stock tracker of each row. One known loss:
-    PETS09-S2L1 through the panning virtual camera, where the tracker gets no frames (public
-    detections only) and so no camera-motion compensation: the whole scene's motion is in
-    every track's velocity, which our frame-rate-scaled filter follows more loosely."""
+    TUD-Campus at a third of its frame rate (24 frames at 8.3 fps), where stock ByteTrack
+    tracks better than BoT-SORT before any repair (IDF1 0.605 against 0.571; ours 0.583
+    after repair, -2.1 pt; README, "Which tracker, and why")."""
     import bench.identity_repair as bench
 
     monkeypatch.setattr(bench, "CACHE", tmp_path)
@@ -104,6 +104,6 @@ def test_our_botsort_and_repair_beat_the_best_stock_tracker_on_public_variants(
     rows = bench.versus_stock(stock, "botsort", ours)
     assert len(rows) == 11
     below = [f"{r['sequence']}/{r['variant']}" for r in rows if min(r["dIDF1"], r["dMOTA"]) < -0.5]
-    assert below in ([], ["PETS09-S2L1/pan"]), below
+    assert below in ([], ["TUD-Campus/lowfps"]), below
     assert np.mean([r["dIDF1"] for r in rows]) >= 1.0
     assert min(r["dMOTA"] for r in rows) >= -0.5

@@ -22,19 +22,19 @@ from tests.conftest import ROOT
 # tracking does bumps `tracking.tracker.REVISION`, and the hashes with it.
 _EVENTS = ("detect", "track", "events")
 STORED_HASHES = {
-    "events": ({"stages": _EVENTS}, "522d747eb554ee44b4883dbf022ce862"),
-    "stride": ({"stages": _EVENTS, "stride": 2}, "ab9137966bac51fb8e7e3039f8f8b82a"),
+    "events": ({"stages": _EVENTS}, "b83e97f544ebab967d502b6e28ae71e4"),
+    "stride": ({"stages": _EVENTS, "stride": 2}, "0ce3a16a04ca9ec9fa4bfd855af6bf88"),
     "a line": (
         {"stages": _EVENTS, "options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
-        "369135d059b16e4d0d097cb5d4df682e",
+        "480a2aed50eaaca25782e80ee473f0b1",
     ),
     "stage order": (
         {"stages": ("detect", "track", "identity", "events", "display")},
-        "10506539eeec8ace7ded224f3af05bfb",
+        "326a4d1204c79a676927802a238ddfce",
     ),
     "attributes revision 3": (
         {"stages": ("detect", "track", "attributes")},
-        "c3064029d6babae1df3d28828c046512",
+        "d31a1a8a5934a4a9a679b77fe9a6c5d7",
     ),
 }
 # Results stored by earlier tracking revisions (1: Ultralytics' trackers as shipped,
@@ -55,6 +55,15 @@ EARLIER_TRACKER_HASHES = {
     "revision 2, stride": (
         {"stages": _EVENTS, "tracker": "botsort", "stride": 2},
         "f13d44016e59e010feb502bfc99090d8",
+    ),
+    # revision 3: the velocity noise of the box sizes scaled with that of the positions
+    "revision 3, events": (
+        {"stages": _EVENTS, "tracker": "botsort"},
+        "522d747eb554ee44b4883dbf022ce862",
+    ),
+    "revision 3, stride": (
+        {"stages": _EVENTS, "tracker": "botsort", "stride": 2},
+        "ab9137966bac51fb8e7e3039f8f8b82a",
     ),
 }
 

@@ -48,17 +48,43 @@ def test_each_tracker_owns_its_filter() -> None:
 
     slow, fast = Tracker("botsort", frame_rate=5), Tracker("botsort", frame_rate=25)
     stock = Tracker("botsort", frame_rate=5, stock=True)
-    base = 1 / 160  # Ultralytics' velocity weight
-    assert slow._tracker.kalman_filter._std_weight_velocity == pytest.approx(
-        base * velocity_noise_scale(5, TUNED["botsort"]["velocity_noise_exponent"])
-    )
-    assert fast._tracker.kalman_filter._std_weight_velocity == pytest.approx(base)
-    assert stock._tracker.kalman_filter._std_weight_velocity == pytest.approx(base)
+    scale = velocity_noise_scale(5, TUNED["botsort"]["velocity_noise_exponent"])
+    assert scale > 1
+    assert slow._tracker.kalman_filter.velocity_scale == pytest.approx(scale)
+    assert fast._tracker.kalman_filter.velocity_scale == 1.0
+    assert stock._tracker.kalman_filter.velocity_scale == 1.0
     steps = (8.0,) * 6 + (30.0,) * 8
     _speeding_up(slow, steps)
     _speeding_up(fast, steps)
-    assert BOTrack.shared_kalman._std_weight_velocity == pytest.approx(base)
-    assert STrack.shared_kalman._std_weight_velocity == pytest.approx(base)
+    for shared in (BOTrack.shared_kalman, STrack.shared_kalman):
+        assert getattr(shared, "velocity_scale", 1.0) == 1.0
     # a reset keeps the tracker's own scale
     slow._tracker.reset()
-    assert slow._tracker.kalman_filter._std_weight_velocity > base
+    assert slow._tracker.kalman_filter.velocity_scale == pytest.approx(scale)
+
+
+@pytest.mark.parametrize("kind", ["bytetrack", "botsort"])
+def test_only_the_position_velocities_get_more_noise(kind: str) -> None:
+    """Against Ultralytics' filter, one prediction (single and batched) differs only in the
+    variance of the x and y velocities, by the square of the scale; sizes keep theirs."""
+    import numpy as np
+
+    ours = Tracker(kind, frame_rate=5)._tracker.kalman_filter
+    stock = Tracker(kind, frame_rate=5, stock=True)._tracker.kalman_filter
+    shipped = type(ours).__mro__[1]()
+    assert type(shipped).__module__.startswith("ultralytics.")
+    scale = ours.velocity_scale
+    box = np.array([120.0, 150.0, 40.0 if kind == "botsort" else 0.4, 100.0])
+    mean, covariance = shipped.initiate(box)
+    ours_mean, ours_cov = ours.predict(mean, covariance)
+    base_mean, base_cov = shipped.predict(mean, covariance)
+    batch_mean, batch_cov = ours.multi_predict(mean[None], covariance[None])
+    np.testing.assert_allclose(ours_mean, base_mean)
+    np.testing.assert_allclose(stock.predict(mean, covariance)[1], base_cov)
+    np.testing.assert_allclose(batch_cov[0], ours_cov)
+    np.testing.assert_allclose(batch_mean[0], ours_mean)
+    added = ours_cov - base_cov
+    std = shipped._std_weight_velocity * (box[[2, 3]] if kind == "botsort" else box[[3, 3]])
+    expected = np.zeros((8, 8))
+    expected[[4, 5], [4, 5]] = (scale**2 - 1) * std**2
+    np.testing.assert_allclose(added, expected, atol=1e-12)

@@ -42,18 +42,19 @@ VEHICLE_IOU = 0.7
 
 # What our tracking does to the same detections changed (1: Ultralytics' trackers as
 # shipped, ByteTrack by default; 2: `TUNED`, vehicle suppression and the class vote,
-# BoT-SORT by default; 3: the Kalman filter's velocity noise scaled by the frame interval).
+# BoT-SORT by default; 3: the Kalman filter's velocity noise scaled by the frame interval;
+# 4: only the position velocities' noise scaled, box sizes' as shipped).
 # It is part of every `params_hash`, so a result stored by an earlier revision is
 # recomputed, never served (or reused) as the current one's.
-REVISION = 3
+REVISION = 4
 
 # Ultralytics' Kalman filters add the same velocity noise per frame at any frame rate,
 # tuned on 25-30 fps footage (MOT17), so at 7 fps a walker's velocity estimate trusts its
-# past three to four times as long in seconds. Ours: the per-frame velocity noise x
-# (VELOCITY_NOISE_FPS / fps) ** exponent below that rate, Ultralytics' filter at 25 fps
-# and above. The exponent is `velocity_noise_exponent` in `TUNED`;
-# `bench/identity_repair.py --velocity-noise` compares the choices (README, "Which
-# tracker, and why").
+# past three to four times as long in seconds. Ours: the per-frame noise of the x and y
+# velocities x (VELOCITY_NOISE_FPS / fps) ** exponent below that rate (`_moving_faster`),
+# Ultralytics' filter at 25 fps and above. The exponent is `velocity_noise_exponent` in
+# `TUNED`; `bench/identity_repair.py --velocity-noise` compares the choices (README,
+# "Which tracker, and why").
 VELOCITY_NOISE_FPS = 25.0
 
 # Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
@@ -78,6 +79,43 @@ def velocity_noise_scale(frame_rate: float, exponent: float) -> float:
 
 
 @functools.cache
+def _moving_faster(base: type) -> type:
+    """Ultralytics' Kalman filter `base` whose per-frame noise on the *position* velocities
+    (x, y) is `velocity_scale` times its own; box sizes, the first frame and the update as
+    shipped. People turn and speed up between frames; their boxes do not grow faster, and a
+    size that follows every jitter of the detections drifts while a track is lost."""
+    from ultralytics.trackers.utils.kalman_filter import KalmanFilterXYWH
+
+    # the state's x- and y-velocity noise scale with (w, h) in XYWH, with h in XYAH
+    sizes = [2, 3] if issubclass(base, KalmanFilterXYWH) else [3, 3]
+
+    class MovingFaster(base):  # type: ignore[misc, valid-type]
+        velocity_scale = 1.0
+
+        def _extra(self, mean: np.ndarray) -> np.ndarray:
+            """(n, 2) variance added to the x and y velocities of n states per frame."""
+            weight = self._std_weight_velocity * np.atleast_2d(mean)[:, sizes]
+            return (self.velocity_scale**2 - 1.0) * np.square(weight)
+
+        def predict(self, mean: np.ndarray, covariance: np.ndarray) -> Any:
+            extra = self._extra(mean)[0]
+            mean, covariance = super().predict(mean, covariance)
+            covariance = covariance.copy()
+            covariance[[4, 5], [4, 5]] += extra
+            return mean, covariance
+
+        def multi_predict(self, mean: np.ndarray, covariance: np.ndarray) -> Any:
+            extra = self._extra(mean)
+            mean, covariance = super().multi_predict(mean, covariance)
+            covariance[:, 4, 4] += extra[:, 0]
+            covariance[:, 5, 5] += extra[:, 1]
+            return mean, covariance
+
+    MovingFaster.__name__ = MovingFaster.__qualname__ = base.__name__
+    return MovingFaster
+
+
+@functools.cache
 def _tracker_classes() -> dict[str, type]:
     """Ultralytics' trackers, each owning its Kalman filter.
 
@@ -94,8 +132,8 @@ def _tracker_classes() -> dict[str, type]:
             velocity_scale = 1.0
 
             def get_kalmanfilter(self) -> Any:
-                kalman = super().get_kalmanfilter()
-                kalman._std_weight_velocity *= self.velocity_scale
+                kalman = _moving_faster(type(super().get_kalmanfilter()))()
+                kalman.velocity_scale = self.velocity_scale
                 return kalman
 
             def multi_predict(self, tracks: list[Any]) -> None:
