@@ -1,4 +1,4 @@
-"""Our trackers' Kalman filter: velocity noise scaled by the frame interval, per tracker."""
+"""Our trackers' Kalman filter: position-velocity noise scaled by the frame interval."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ TUNED: dict[str, dict[str, Any]] = {
 
 
 def velocity_noise_scale(frame_rate: float, exponent: float) -> float:
-    """Factor on the Kalman filter's per-frame velocity noise at `frame_rate`.
+    """Factor on the Kalman filter's per-frame position-velocity noise at `frame_rate`.
 
     >>> round(velocity_noise_scale(7.0, 0.75), 2), velocity_noise_scale(30.0, 0.75)
     (2.6, 1.0)
