@@ -51,10 +51,10 @@ REVISION = 4
 # Ultralytics' Kalman filters add the same velocity noise per frame at any frame rate,
 # tuned on 25-30 fps footage (MOT17), so at 7 fps a walker's velocity estimate trusts its
 # past three to four times as long in seconds. Ours: the per-frame noise of the x and y
-# velocities x (VELOCITY_NOISE_FPS / fps) ** exponent below that rate (`_moving_faster`),
-# Ultralytics' filter at 25 fps and above. The exponent is `velocity_noise_exponent` in
-# `TUNED`; `bench/identity_repair.py --velocity-noise` compares the choices (README,
-# "Which tracker, and why").
+# velocities x (VELOCITY_NOISE_FPS / fps) ** exponent below that rate
+# (`_scaled_position_noise`), Ultralytics' filter at 25 fps and above. The exponent is
+# `velocity_noise_exponent` in `TUNED`; `bench/identity_repair.py --velocity-noise`
+# compares the choices (README, "Which tracker, and why").
 VELOCITY_NOISE_FPS = 25.0
 
 # Our settings over Ultralytics' stock ones (`Tracker(stock=False)`, what `capstone analyze`
@@ -79,7 +79,7 @@ def velocity_noise_scale(frame_rate: float, exponent: float) -> float:
 
 
 @functools.cache
-def _moving_faster(base: type) -> type:
+def _scaled_position_noise(base: type) -> type:
     """Ultralytics' Kalman filter `base` whose per-frame noise on the *position* velocities
     (x, y) is `velocity_scale` times its own; box sizes, the first frame and the update as
     shipped. People turn and speed up between frames; their boxes do not grow faster, and a
@@ -89,7 +89,7 @@ def _moving_faster(base: type) -> type:
     # the state's x- and y-velocity noise scale with (w, h) in XYWH, with h in XYAH
     sizes = [2, 3] if issubclass(base, KalmanFilterXYWH) else [3, 3]
 
-    class MovingFaster(base):  # type: ignore[misc, valid-type]
+    class ScaledPositionNoise(base):  # type: ignore[misc, valid-type]
         velocity_scale = 1.0
 
         def _extra(self, mean: np.ndarray) -> np.ndarray:
@@ -111,8 +111,8 @@ def _moving_faster(base: type) -> type:
             covariance[:, 5, 5] += extra[:, 1]
             return mean, covariance
 
-    MovingFaster.__name__ = MovingFaster.__qualname__ = base.__name__
-    return MovingFaster
+    ScaledPositionNoise.__name__ = ScaledPositionNoise.__qualname__ = base.__name__
+    return ScaledPositionNoise
 
 
 @functools.cache
@@ -132,7 +132,7 @@ def _tracker_classes() -> dict[str, type]:
             velocity_scale = 1.0
 
             def get_kalmanfilter(self) -> Any:
-                kalman = _moving_faster(type(super().get_kalmanfilter()))()
+                kalman = _scaled_position_noise(type(super().get_kalmanfilter()))()
                 kalman.velocity_scale = self.velocity_scale
                 return kalman
 
