@@ -705,9 +705,9 @@ def velocity_noise_loo(
     """Each exponent of `VELOCITY_NOISE_GRID` with our other settings, + repair, against
     the best stock tracker: every row, per sequence, and leave-one-out (the exponent with
     the best objective of `tracker_loo` on one sequence, scored on the other)."""
-    out: dict[str, Any] = {}
     from capstone.tracking.tracker import VELOCITY_NOISE_FPS
 
+    out: dict[str, Any] = {}
     print(
         f"\n## velocity noise: ({VELOCITY_NOISE_FPS:g} / fps) ** exponent below "
         f"{VELOCITY_NOISE_FPS:g} fps, our settings + repair vs best stock\n"
