@@ -11,7 +11,9 @@
    absolute error) and scored on sequence B, both ways round; `D = 0` is plain `ask`.
 4. Direction precision@5: the first five tracks of "people walking left/right" are matched
    to ground-truth identities (mean IoU of their boxes on shared frames >= 0.3); a hit is
-   right when that identity's ground-truth direction is the one asked.
+   right when that identity's ground-truth direction is the one asked. Direction of short
+   glimpses: 0.4-1.5 s pieces of those tracks against the ground-truth walk around each,
+   `walk_min` (`capstone.core.motion.WALK_MIN`) chosen on one sequence, reported on the other.
 5. Latency, warm: a video with `--events` detection events (1M) and `--tracks` tracks with
    attributes and line crossings, written with COPY; p50/p99 of `ask` over a question mix.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -45,7 +48,7 @@ from bench import table as md_table
 from bench.make_questions import OUT as QUESTIONS
 from bench.make_questions import SEQUENCES, load_gt, tracks_of
 from capstone.core.geometry import box_iou
-from capstone.core.motion import HEAT_COLS, HEAT_ROWS
+from capstone.core.motion import HEAT_COLS, HEAT_ROWS, WALK_MIN, Motion, direction_of, motion_of
 
 STAGES = ("detect", "track", "identity", "events", "attributes")
 VIDEO_IDS = {"PETS09-S2L1": "pets09", "TUD-Campus": "tud-campus"}
@@ -351,6 +354,83 @@ def direction_agreement() -> list[list[Any]]:
     return out
 
 
+GLIMPSE_S = (0.4, 0.6, 1.0, 1.5)  # lengths of the pieces cut from each track
+GLIMPSE_CONTEXT_S = 1.5  # the ground truth's walk around a piece, each side
+WALK_MINS = (math.inf, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # inf: half a height, however brief
+
+
+def _left_right(direction: str) -> str:
+    return direction if direction in ("left", "right") else "other"
+
+
+def glimpses(sequence: str) -> list[tuple[str, Motion]]:
+    """Pieces of every stored person track that follows a ground-truth person, as brief
+    tracks would be: per piece, the direction the person's ground-truth walk has around it
+    (`GLIMPSE_CONTEXT_S` each side, judged like a long track) and the piece's own motion."""
+    from sqlalchemy import text
+
+    from capstone.search import tracks
+    from capstone.search.ql import parse
+    from capstone.store.engine import session_scope
+
+    _video, fps, _width, _windows = SEQUENCES[sequence]
+    truth = _gt_boxes(sequence)
+    hits = tracks.find_tracks(parse(f"person video:{VIDEO_IDS[sequence]} limit:1000"))
+    out = []
+    for h in hits:
+        person = _truth_of(h.analysis_id, h.track_id, truth)
+        if person is None:
+            continue
+        with session_scope() as s:
+            det = s.execute(
+                text(
+                    "SELECT frame_number, bbox FROM apps_db_event WHERE analysis_id = :a "
+                    "AND track_id = :t AND event_type = 'detection' ORDER BY frame_number"
+                ),
+                {"a": h.analysis_id, "t": h.track_id},
+            ).all()
+        frames = np.array([f for f, _ in det])
+        boxes = np.array([b for _, b in det], np.float64)
+        walk = truth[person]  # MOT frames, 1-based
+        for seconds in GLIMPSE_S:
+            n = max(3, round(seconds * fps))
+            for i in range(0, len(frames) - n + 1, n):
+                piece = frames[i : i + n]
+                if piece[-1] - piece[0] > 1.5 * n:  # a gap: not one glimpse
+                    continue
+                middle = (piece[0] + piece[-1]) / 2 + 1
+                around = [f for f in sorted(walk) if abs(f - middle) <= GLIMPSE_CONTEXT_S * fps]
+                if len(around) < fps:
+                    continue
+                gt = motion_of(np.array(around) / fps, np.array([walk[f] for f in around]))
+                reference = direction_of(gt.dx_px, gt.dy_px, gt.height_px, gt.growth)
+                out.append((_left_right(reference), motion_of(piece / fps, boxes[i : i + n])))
+    return out
+
+
+def glimpse_directions() -> list[list[Any]]:
+    """Left / right / neither of brief tracks against the ground truth, for each `walk_min`
+    (`capstone.core.motion.WALK_MIN`): chosen on one sequence, reported on the other."""
+    pieces = {seq: glimpses(seq) for seq in SEQUENCES}
+
+    def accuracy(seq: str, walk_min: float) -> float:
+        said = [
+            _left_right(direction_of(m.dx_px, m.dy_px, m.height_px, m.growth, m.duration_s,
+                                     walk_min=walk_min)) == ref
+            for ref, m in pieces[seq]
+        ]  # fmt: skip
+        return sum(said) / len(said)
+
+    out = []
+    for choose_on in SEQUENCES:
+        report_on = next(s for s in SEQUENCES if s != choose_on)
+        best = max(WALK_MINS, key=lambda w: accuracy(choose_on, w))
+        out.append([choose_on, len(pieces[choose_on]), best, accuracy(choose_on, best),
+                    report_on, len(pieces[report_on]), accuracy(report_on, best),
+                    accuracy(report_on, math.inf), accuracy(report_on, WALK_MIN)])  # fmt: skip
+    return out
+
+
 def synthesize(events: int, n_tracks: int) -> None:
     """A completed analysis with `events` detection rows and `n_tracks` tracks with
     attributes and line crossings (COPY), unless it is there already."""
@@ -535,6 +615,14 @@ def main() -> None:
     agreement = direction_agreement()
     print("\ndirection of every person track that follows a ground-truth person:")
     print(md_table(agreement, ["sequence", "tracks", "following a person", "agree", "share"]))
+    glimpse = glimpse_directions()
+    print(
+        "\ndirection of short glimpses (0.4-1.5 s pieces of person tracks; walk_min chosen on "
+        "one sequence, reported on the other; inf = half a height however brief):"
+    )
+    print(md_table(glimpse, ["chosen on", "pieces", "walk_min", "accuracy there", "reported on",
+                             "pieces", "accuracy", "accuracy (half a height)",
+                             f"accuracy (default {WALK_MIN})"]))  # fmt: skip
     report["labelled_analysis_s"] = analyse_labelled()
     colour = color_precision()
     print("\ncolour precision@5 (hand labels, bench/data/attribute_labels.json):")
@@ -556,6 +644,7 @@ def main() -> None:
         chosen=chosen,
         precision=precision,
         agreement=agreement,
+        glimpse=glimpse,
         mapped=mapped,
         colour=colour,
         types=kinds,

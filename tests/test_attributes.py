@@ -123,6 +123,17 @@ def test_direction_of_synthetic_tracks(end: tuple[float, ...], expected: str) ->
     assert motion_of(times, boxes).direction == expected
 
 
+def test_a_brief_walk_has_a_direction_a_slow_drift_does_not() -> None:
+    person = (300, 100, 380, 300)  # 200 px tall
+    moved = (240, 100, 320, 300)  # 60 px left: 0.3 heights
+    glimpse = motion_of(*_track(13, 25.0, person, moved))  # in half a second
+    assert glimpse.duration_s == pytest.approx(0.48)
+    assert glimpse.direction == "left"
+    assert motion_of(*_track(100, 25.0, person, moved)).direction == "static"  # in 4 s
+    still = motion_of(*_track(13, 25.0, person, person))  # detector jitter only
+    assert still.direction == "static"
+
+
 def test_path_speed_and_size_of_a_track() -> None:
     times, boxes = _track(51, 10.0, (0, 100, 20, 140), (250, 100, 270, 140))  # 50 px/s
     m = motion_of(times, boxes)

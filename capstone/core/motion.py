@@ -13,11 +13,13 @@ ground), in pixels and seconds of video:
 
 `direction_of` turns these into one word:
 
-- the anchor moved at least `MOVE_MIN` median box heights (and `MOVE_MIN_PX` pixels): the
-  dominant axis names it, `left`/`right` or `up`/`down`; but a mostly vertical move that
-  grows the box by at least `APPROACH_GROWTH` (down + growing) is `toward` the camera, one
-  that shrinks it as much (up + shrinking) is `away`: on a road seen from above,
-  approaching traffic moves down the image *and* grows;
+- the anchor moved at least `MOVE_MIN` median box heights (and `MOVE_MIN_PX` pixels) — or,
+  for a track seen too briefly to cover that, at least `WALK_MIN` box heights per second of
+  the track (a glimpse of someone walking has a direction): the dominant axis names it,
+  `left`/`right` or `up`/`down`; but a mostly vertical move that grows the box by at least
+  `APPROACH_GROWTH` (down + growing) is `toward` the camera, one that shrinks it as much
+  (up + shrinking) is `away`: on a road seen from above, approaching traffic moves down the
+  image *and* grows;
 - it did not move that far: `toward`/`away` when the box grew/shrank by `SIZE_CHANGE`
   (30 %) or more, else `static`.
 
@@ -38,15 +40,26 @@ import numpy as np
 
 MOVE_MIN = 0.5  # median box heights the anchor must move to have a direction
 MOVE_MIN_PX = 4.0
+# heights per second; chosen on 0.3-1.5 s pieces of PETS09-S2L1 person tracks against the
+# ground truth's direction (`python -m bench.ask`, "direction of short glimpses")
+WALK_MIN = 0.2
 APPROACH_GROWTH = 1.5  # a vertical move that changes the box height this much: toward/away
 SIZE_CHANGE = 1.3  # a box that grows/shrinks this much without moving: toward/away
 STEP_S = 0.5  # path and speed are measured over windows of this many seconds
 END_BOXES = 3  # boxes at each end whose median anchor / height is the track's end
 
 
-def direction_of(dx: float, dy: float, height: float, growth: float) -> str:
+def direction_of(
+    dx: float,
+    dy: float,
+    height: float,
+    growth: float,
+    duration_s: float = math.inf,
+    walk_min: float = WALK_MIN,
+) -> str:
     """One of left right up down toward away static (see the module docstring); `dy` grows
-    downwards (image coordinates), `growth` is last height / first height.
+    downwards (image coordinates), `growth` is last height / first height, `duration_s` the
+    time between the first and the last box.
 
     >>> direction_of(dx=-60, dy=-20, height=50, growth=1.0)
     'left'
@@ -56,9 +69,14 @@ def direction_of(dx: float, dy: float, height: float, growth: float) -> str:
     'up'
     >>> direction_of(dx=2, dy=1, height=80, growth=1.4)
     'toward'
+    >>> direction_of(dx=-60, dy=0, height=200, growth=1.0)  # 0.3 heights over the video
+    'static'
+    >>> direction_of(dx=-60, dy=0, height=200, growth=1.0, duration_s=0.5)  # in half a second
+    'left'
     """
     distance = math.hypot(dx, dy)
-    if distance >= max(MOVE_MIN * height, MOVE_MIN_PX):
+    needed = min(MOVE_MIN, walk_min * max(duration_s, 0.0)) * height
+    if distance >= max(needed, MOVE_MIN_PX):
         if abs(dx) >= abs(dy):
             return "right" if dx > 0 else "left"
         if dy > 0 and growth >= APPROACH_GROWTH:
@@ -85,10 +103,11 @@ class Motion:
     height_px: float
     growth: float
     extent_px: float  # largest distance of the box centre from its median position
+    duration_s: float = math.inf  # first box to last
 
     @property
     def direction(self) -> str:
-        return direction_of(self.dx_px, self.dy_px, self.height_px, self.growth)
+        return direction_of(self.dx_px, self.dy_px, self.height_px, self.growth, self.duration_s)
 
 
 def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Motion:
@@ -134,6 +153,7 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         height_px=float(np.median(heights)),
         growth=growth,
         extent_px=float(np.linalg.norm(centres - centre, axis=1).max()) if n else 0.0,
+        duration_s=float(times[-1] - times[0]) if n else 0.0,
     )
 
 

@@ -247,8 +247,8 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
-    revision = 3  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
-    # of repaired identities
+    revision = 4  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
+    # of repaired identities; 4: a brief track moving `WALK_MIN` heights/s has a direction
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
