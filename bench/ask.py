@@ -232,6 +232,11 @@ def _right(got: int, want: int) -> bool:
     return abs(got - want) <= 0.1 * want if want else got == 0
 
 
+def _bracketed(row: dict) -> bool:
+    """The ground truth lies in the range the answer gives: [at least, count]."""
+    return row["at_least"] <= row["answer"] <= row["got"]
+
+
 def count_answers(questions: list[dict]) -> list[dict]:
     """Each question asked once per duration threshold: the counts."""
     from capstone.search import tracks
@@ -251,7 +256,10 @@ def count_answers(questions: list[dict]) -> list[dict]:
                 conds = (*understood.conditions, Condition(field="dur", op=">=", value=d))
                 query = Query(**{**understood.model_dump(), "conditions": conds})
             by_dur[d] = tracks.run(query.model_copy(update={"limit": 1})).count
-        rows.append({**q, "got": answer.count, "query": answer.query, "by_dur": by_dur})
+        rows.append(
+            {**q, "got": answer.count, "at_least": answer.at_least, "query": answer.query,
+             "by_dur": by_dur}
+        )  # fmt: skip
     return rows
 
 
@@ -590,16 +598,19 @@ def main() -> None:
     print(
         md_table(
             [
-                [r["sequence"], r["question"], r["answer"], r["got"], _right(r["got"], r["answer"])]
+                [r["sequence"], r["question"], r["answer"], r["got"], _right(r["got"], r["answer"]),
+                 r["at_least"], _bracketed(r)]
                 for r in rows
             ],
-            ["sequence", "question", "truth", "answer", "within 10%"],
+            ["sequence", "question", "truth", "answer", "within 10%", "at least (in view at once)",
+             "truth in [at least, answer]"],
         )
-    )
+    )  # fmt: skip
     for seq in SEQUENCES:
         mine = [r for r in rows if r["sequence"] == seq]
         acc = sum(_right(r["got"], r["answer"]) for r in mine) / len(mine)
-        print(f"{seq}: count accuracy (±10 %) {acc:.2f} over {len(mine)} questions")
+        print(f"{seq}: count accuracy (±10 %) {acc:.2f} over {len(mine)} questions; "
+              f"truth within [at least, answer] for {sum(map(_bracketed, mine))}")  # fmt: skip
     chosen = choose_and_report(rows)
     print("\nminimum duration chosen on one sequence, reported on the other:")
     print(

@@ -8,6 +8,7 @@ the rows the test stored, never typed in.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -204,6 +205,19 @@ def _who(r: dict) -> tuple:
     )
 
 
+def _at_once(rows: list[dict], q: Query) -> int:
+    """The most of `rows` in view at one moment inside the query's window (closed
+    intervals), per video, summed."""
+    lo = -math.inf if q.t_from is None else q.t_from
+    hi = math.inf if q.t_to is None else q.t_to
+    total = 0
+    for video in {r["video_id"] for r in rows}:
+        spans = [(r["t_start"], r["t_end"]) for r in rows if r["video_id"] == video]
+        moments = [min(max(t, lo), hi) for t, _ in spans]
+        total += max(sum(s <= t <= e for s, e in spans) for t in moments)
+    return total
+
+
 def _random_query(rng: random.Random) -> Query:
     conds = []
     if rng.random() < 0.4:
@@ -234,7 +248,7 @@ def _random_query(rng: random.Random) -> Query:
 
 def test_sql_filters_match_the_stored_rows(seeded: dict[str, Any]) -> None:
     rng = random.Random(5)
-    nonempty = 0
+    nonempty = bracketed = 0
     for _ in range(80):
         q = _random_query(rng)
         # the canonical string runs the same query as the object
@@ -245,10 +259,13 @@ def test_sql_filters_match_the_stored_rows(seeded: dict[str, Any]) -> None:
         assert got == {(r["video_id"], r["track_id"]) for r in want}, q.canonical()
         assert result.matched == len(want)
         assert result.count == len({_who(r) for r in want}), q.canonical()
+        assert result.at_once == min(_at_once(want, q), result.count), q.canonical()
         nonempty += bool(want)
+        bracketed += 0 < result.at_once < result.count
         for h in result.hits:
             assert h.analysis_id == seeded[h.video_id]  # only the latest analysis
     assert nonempty >= 20  # the generated filters were not all empty
+    assert bracketed >= 5  # and some counts are ranges
 
 
 def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str, Any]) -> None:
@@ -349,6 +366,10 @@ def test_how_many_counts_plausible_identities(seeded: dict[str, Any]) -> None:
     assert answer.kind == "count" and answer.query == "person"
     assert answer.count == len({_who(r) for r in people})
     assert str(answer.count) in answer.text and "`person`" in answer.text
+    # a range when tracks that were never in view together may be one person
+    assert answer.at_least == min(_at_once(people, ql.parse("person")), answer.count)
+    assert 0 < answer.at_least < answer.count
+    assert f"at least {answer.at_least} in view at once" in answer.text
     assert {(i.video_id, i.track_id) for i in answer.items} <= {
         (r["video_id"], r["track_id"]) for r in people
     }

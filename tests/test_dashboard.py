@@ -47,6 +47,8 @@ def test_ask_page_answers_through_the_same_function(dash_db: str) -> None:
     assert md(answer["text"]) in texts(at)
     assert at.code[0].value == "person"
     assert metric(at, "Answer") == str(answer["count"])
+    shown = [m.value for m in at.metric if m.label == "At least"]
+    assert shown == ([str(answer["at_least"])] if answer["at_least"] < answer["count"] else [])
     assert len([c for c in at.caption if "moments" in c.value]) == (1 if answer["items"] else 0)
 
     question = "where were the people?"

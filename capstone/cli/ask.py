@@ -86,7 +86,8 @@ def find(
         return
     console = Console()
     console.print(
-        f"`{result.query}`: {result.matched} track(s), {result.count} distinct",
+        f"`{result.query}`: {result.matched} track(s), {result.count} distinct, "
+        f"at least {result.at_once} in view at once",
         markup=False,
         highlight=False,
     )

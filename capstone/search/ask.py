@@ -7,7 +7,9 @@ The question is mapped onto the query language by `capstone.search.understand.un
 query), then the answer, then the cited moments:
 
 - *how many*: the number of distinct plausible tracks (identities, when the identity stage
-  linked tracks), never raw detections; implausible tracks set aside are mentioned.
+  linked tracks), never raw detections; implausible tracks set aside are mentioned. With it
+  `at_least`, the most of them in view at the same moment: a lower bound, so a person the
+  tracker lost and found again as a track repair did not link shows as a range.
 - *when*: the matching objects' times (their end for *leave/exit*).
 - *which / show*: the objects, best first, with attributes and a thumbnail of the best crop.
 - *where*: the objects with the zones they dwelt in and where their best box was.
@@ -78,6 +80,11 @@ class Answer(BaseModel):
     )
     kind: Kind
     count: int | None = Field(default=None, description="for how-many questions")
+    at_least: int | None = Field(
+        default=None,
+        description="for how-many questions: the most of them in view at the same moment, a "
+        "lower bound on `count` (a person whose tracks were not linked is counted twice)",
+    )
     items: list[AnswerItem] = Field(default_factory=list)
     text: str = Field(description="one human sentence: what it understood, then the answer")
     guessing: bool = False
@@ -248,6 +255,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             query=canonical,
             kind=u.kind,
             count=0 if u.kind == "count" else None,
+            at_least=0 if u.kind == "count" else None,
             items=items,
             text=f"{said} {answer}",
             guessing=guessing,
@@ -257,9 +265,12 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     maps: list[Heatmap] = []
     if u.kind == "count":
         unit = "identities" if any(h.identity_id is not None for h in result.hits) else "tracks"
+        together = ""
+        if result.at_once < result.count:  # fragments of one person may be counted apart
+            together = f"; at least {result.at_once} in view at once"
         answer = (
             f"{result.count} {what}{_window_words(query)} (distinct {unit} among "
-            f"{result.matched} plausible track(s))."
+            f"{result.matched} plausible track(s){together})."
         )
     elif u.kind == "when":
         moments = ", ".join(
@@ -295,6 +306,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         query=canonical,
         kind=u.kind,
         count=result.count if u.kind == "count" else None,
+        at_least=result.at_once if u.kind == "count" else None,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -462,6 +474,7 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         query=" ; ".join(canonicals),
         kind=u.kind,
         count=total if u.kind == "count" else None,
+        at_least=sum(r.at_once for r in results) if u.kind == "count" else None,
         items=items[: max(limit, MAX_ITEMS)],
         text=f"{said}. {answer}.",
         guessing=bool(u.unmapped),

@@ -17,7 +17,12 @@ asked colour adds to it (the reddest red car first). Order: plausible first, the
 `sort:` value when one is asked (missing values last), then that score, then confidence x
 duration, so a doubtful detection never outranks confident ones.
 `count` is the number of distinct identities among all matches (a track's `identity_id`
-when the identity stage linked it, else the track itself), computed in the same statement.
+when the identity stage linked it, else the track itself), computed in the same statement,
+and so is `at_once`: the most matches in view at the same moment of one video, summed over
+videos (with a window, that moment is inside it: tracks that all meet the window and each
+other meet at a moment within it). Tracks in view together are different
+objects, so `at_once` is a lower bound on how many there were; `count` overcounts a person
+whose tracks were not linked, so the truth is bracketed unless a false track is counted.
 
 >>> from capstone.search.ql import parse
 >>> result = run(parse("person dir:left t:0:10..0:30"))  # doctest: +SKIP
@@ -105,6 +110,11 @@ class TrackResult(BaseModel):
     query: str
     count: int = Field(description="distinct identities among all matching tracks")
     matched: int = Field(description="matching tracks (before `limit`)")
+    at_once: int = Field(
+        default=0,
+        description="the most matching tracks in view at the same time (per video, summed): "
+        "a lower bound on the number of objects",
+    )
     hits: list[TrackHit]
 
 
@@ -159,19 +169,31 @@ matched AS MATERIALIZED (
   WHERE {conditions}
 ),
 totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
+edges AS (
+  SELECT analysis_id, t_start AS t, 1 AS d FROM matched
+  UNION ALL SELECT analysis_id, t_end AS t, -1 AS d FROM matched
+),
+in_view AS (  -- entering sorts before leaving at the same moment: both were in view
+  SELECT analysis_id, sum(d) OVER (PARTITION BY analysis_id ORDER BY t, d DESC) AS n
+  FROM edges
+),
+peak AS (
+  SELECT coalesce(sum(n), 0) AS n_peak
+  FROM (SELECT max(n) AS n FROM in_view GROUP BY analysis_id) per_video
+),
 page AS (
   SELECT * FROM matched
   ORDER BY {_order(query)}
   LIMIT :limit
 )
-SELECT p.*, totals.n_who, totals.n_rows,
+SELECT p.*, totals.n_who, totals.n_rows, peak.n_peak,
   ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
           AND e.event_type = 'line_cross') AS lines_crossed,
   ARRAY(SELECT DISTINCT e.attributes->>'zone' FROM apps_db_event e
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
           AND e.event_type = 'dwell') AS zones_visited
-FROM totals LEFT JOIN page p ON true
+FROM totals CROSS JOIN peak LEFT JOIN page p ON true
 ORDER BY {_order(query, "p.")}"""
     return sql, params
 
@@ -341,11 +363,13 @@ def _run_in(session: Session, query: Query, zero_shot: dict[str, float] | None) 
     sql, params = plan(query, zero_shot)
     rows = session.execute(text(sql), params).all()
     hits = [_hit(r._mapping) for r in rows if r._mapping["track_id"] is not None]
-    first = rows[0]._mapping if rows else {"n_who": 0, "n_rows": 0}
+    first = rows[0]._mapping if rows else {"n_who": 0, "n_rows": 0, "n_peak": 0}
     return TrackResult(
         query=query.canonical(),
         count=int(first["n_who"] or 0),
         matched=int(first["n_rows"] or 0),
+        # fragments of one identity follow each other: no more in view than identities
+        at_once=min(int(first["n_peak"] or 0), int(first["n_who"] or 0)),
         hits=hits,
     )
 

@@ -43,7 +43,15 @@ with guarded():
     if answer.get("note"):
         st.warning(md(answer["note"]))
     if answer["kind"] == "count" and answer["count"] is not None:
-        st.metric("Answer", answer["count"])
+        counted = st.columns(2)
+        counted[0].metric("Answer", answer["count"])
+        if answer["at_least"] is not None and answer["at_least"] < answer["count"]:
+            counted[1].metric(
+                "At least",
+                answer["at_least"],
+                help="the most in view at the same moment: tracks the tracker lost and found "
+                "again that were not linked may be one object counted twice",
+            )
     for heatmap in answer.get("heatmaps") or []:
         picture = data.answer_heatmap(heatmap)
         if picture:

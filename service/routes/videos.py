@@ -150,20 +150,30 @@ def _page(
 async def result_page(
     request: Request,
     video_id: str,
-    analysis_id: int | None,
-    fetch: Callable[[tuple[int, int, bool] | None, Session], Any],
+    fetch: Callable[..., Any],
     params: dict[str, Any],
 ) -> Response:
-    """A page of an analysis's results with an ETag of the result's version and of what the
-    page depends on (`_page_key`: route, video, the route's parsed `params`, auth scope): a
+    """A page of an analysis's results: `fetch(video_id, **params, version=, session=)`
+    (a `capstone.store.queries` reader; `params` are the route's parsed query parameters,
+    `analysis_id` among them), with an ETag of the result's version and of what the
+    page depends on (`_page_key`: route, video, `params`, auth scope): a
     client that sends it back in `If-None-Match` gets 304 without the rows being read. A
     completed result cannot change until a re-run (which bumps its version), so its
     rendered pages are kept in memory (LRU, within `PAGE_CACHE_ENTRIES` and
     `PAGE_CACHE_BYTES`) by ETag; which analysis is shown is looked up on every request, so a
     new result is visible at once."""
     query = _page_key(request, video_id, params)
+
+    def read(version: tuple[int, int, bool] | None, session: Session) -> Any:
+        return fetch(video_id, **params, version=version, session=session)
+
     status, body, headers = await run_in_threadpool(
-        _page, video_id, analysis_id, query, request.headers.get("if-none-match", ""), fetch
+        _page,
+        video_id,
+        params.get("analysis_id"),
+        query,
+        request.headers.get("if-none-match", ""),
+        read,
     )
     if status == 304:
         return Response(status_code=304, headers=headers)
@@ -229,7 +239,7 @@ async def list_events(
     return await result_page(
         request,
         video_id,
-        analysis_id,
+        queries.list_events,
         params=dict(
             event_type=event_type,
             class_name=class_name,
@@ -240,20 +250,6 @@ async def list_events(
             offset=offset,
             after=after,
             analysis_id=analysis_id,
-        ),
-        fetch=lambda version, session: queries.list_events(
-            video_id,
-            event_type=event_type,
-            class_name=class_name,
-            track_id=track_id,
-            t_from=t_from,
-            t_to=t_to,
-            limit=limit,
-            offset=offset,
-            analysis_id=analysis_id,
-            after=after,
-            version=version,
-            session=session,
         ),
     )
 
@@ -276,23 +272,13 @@ async def list_tracks(
     return await result_page(
         request,
         video_id,
-        analysis_id,
+        queries.list_tracks,
         params=dict(
             class_name=class_name,
             limit=limit,
             offset=offset,
             after=after,
             analysis_id=analysis_id,
-        ),
-        fetch=lambda version, session: queries.list_tracks(
-            video_id,
-            class_name,
-            limit,
-            offset,
-            analysis_id=analysis_id,
-            after=after,
-            version=version,
-            session=session,
         ),
     )
 
@@ -372,7 +358,7 @@ async def get_depth(
     return await result_page(
         request,
         video_id,
-        analysis_id,
+        queries.get_depth,
         params=dict(
             frame_from=frame_from,
             frame_to=frame_to,
@@ -381,18 +367,6 @@ async def get_depth(
             offset=offset,
             after=after,
             analysis_id=analysis_id,
-        ),
-        fetch=lambda version, session: queries.get_depth(
-            video_id,
-            frame_from,
-            frame_to,
-            track_id,
-            limit,
-            offset,
-            analysis_id=analysis_id,
-            after=after,
-            version=version,
-            session=session,
         ),
     )
 
