@@ -727,3 +727,14 @@ def test_questions_on_a_real_highway_analysis(db_url: str) -> None:
             and r["direction"] == "away"}  # fmt: skip
     got = [i.track_id for i in which.items]
     assert set(got) <= want and len(got) == len(set(got)) == min(len(want), asking.MAX_ITEMS)
+
+
+def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
+    from tests.test_dashboard import metric, run_page
+
+    question = "How many people are there?"
+    answer = asking.ask(question)
+    assert 0 < answer.at_least < answer.count
+    at = run_page("ask", {"q": question})
+    assert metric(at, "Answer") == str(answer.count)
+    assert metric(at, "At least") == str(answer.at_least)
