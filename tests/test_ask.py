@@ -612,9 +612,10 @@ def test_api_ask_tracks_and_crop(api: str, seeded: dict[str, Any]) -> None:
         r = client.get("/ask", params={"q": "how many pedestrians?"})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert {"query", "kind", "count", "items", "text"} <= set(body)
+        assert {"query", "kind", "count", "at_least", "items", "text"} <= set(body)
         assert body["kind"] == "count" and body["query"] == "person"
         assert body["count"] == len({_who(x) for x in people})
+        assert body["at_least"] == min(_at_once(people, ql.parse("person")), body["count"])
         for item in body["items"]:
             assert {"video_id", "track_id", "class_name", "t_start", "t_end", "attributes",
                     "thumbnail"} <= set(item)  # fmt: skip
@@ -626,6 +627,9 @@ def test_api_ask_tracks_and_crop(api: str, seeded: dict[str, Any]) -> None:
         assert r.status_code == 200, r.text
         want = [x for x in people if x["direction"] == "left"]
         assert r.json()["matched"] == len(want)
+        assert r.json()["at_once"] == min(
+            _at_once(want, ql.parse("person dir:left")), len({_who(x) for x in want})
+        )
 
         bad = client.get("/tracks", params={"q": "car colr:red"})
         assert bad.status_code == 422 and "colr:red" in bad.text
