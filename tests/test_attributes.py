@@ -198,6 +198,19 @@ def test_tracks_of_one_identity_share_its_motion_others_keep_their_own() -> None
     assert attribute_rows(summaries({1: 1, 2: 2}), dets, {}, (640, 480)) == alone
 
 
+def test_a_brief_caption_that_drifts_has_a_direction_and_stays_an_overlay() -> None:
+    """A burnt-in caption detected as a car for 0.56 s whose box drifts 5 px (a third of
+    its height): brief enough for the glimpse rule to give it a direction, but it went
+    nowhere, so it is still set aside as a static overlay."""
+    times, boxes = _track(15, 25.0, (10, 5, 60, 20), (15, 5, 65, 20))
+    dets = Detections(boxes, np.full(15, 0.45), np.zeros(15), np.ones(15, np.int64),
+                      data={"timestamp": times})  # fmt: skip
+    track = {1: TrackSummary(1, 0, "car", 0, 14, 0.0, times[-1], 15, 0.45 * 15)}
+    (row,) = attribute_rows(track, dets, {}, (160, 120))
+    assert row["direction"] == "right"
+    assert row["doubts"] == ["static_overlay"] and not row["plausible"]
+
+
 # -- the stage over synthetic frames: one chunk or several give the same attributes --------
 
 SIZE = (160, 120)

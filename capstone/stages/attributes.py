@@ -47,8 +47,9 @@ made in `publish`:
     over several vehicles, a whole-frame "train"; a lone close-up (no scene to compare
     with) is never flagged;
   * `static_overlay`: a class that moves by itself (vehicles, animals), detected without
-    conviction (mean confidence below `OVERLAY_MAX_CONF`, 0.5) in at least 3 boxes, whose
-    direction is `static`, with at least `STABLE_SHARE` (80 %) of its boxes over its
+    conviction (mean confidence below `OVERLAY_MAX_CONF`, 0.5) in at least 3 boxes, that
+    did not move half its height (however brief; not the `direction` rule for brief
+    tracks), with at least `STABLE_SHARE` (80 %) of its boxes over its
     median box (IoU >= 0.5), placed like a caption: its centre in the top or bottom
     `CAPTION_BAND` (20 %) of the frame, or its median box within `CAPTION_BORDER` (3 %)
     of the frame width from the left or right border: burnt-in captions and logos
@@ -107,7 +108,7 @@ from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
 from capstone.core.fine_types import FINE_TYPES
 from capstone.core.geometry import box_iou
-from capstone.core.motion import Motion, motion_of, place_counts
+from capstone.core.motion import Motion, direction_of, motion_of, place_counts
 from capstone.core.records import Record, TrackSummary, objects_of
 from capstone.core.video import Frame
 from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
@@ -497,7 +498,9 @@ def attribute_rows(
                 evidence,
                 oversized_share=float(np.mean(box_frac[slices[tid]] > too_big)),
                 stable_share=float(np.mean(box_iou(median_box, own)[0] >= 0.5)),
-                moved=motion.direction != "static",
+                # went somewhere: half its height, however brief (a caption goes nowhere)
+                moved=direction_of(motion.dx_px, motion.dy_px, motion.height_px, motion.growth)
+                != "static",
                 caption_like=bool(
                     centre_y < CAPTION_BAND
                     or centre_y > 1 - CAPTION_BAND
