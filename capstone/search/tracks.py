@@ -20,9 +20,9 @@ duration, so a doubtful detection never outranks confident ones.
 when the identity stage linked it, else the track itself), computed in the same statement,
 and so is `at_once`: the most matches in view at the same moment of one video, summed over
 videos (with a window, that moment is inside it: tracks that all meet the window and each
-other meet at a moment within it). Tracks in view together are different
-objects, so `at_once` is a lower bound on how many there were; `count` overcounts a person
-whose tracks were not linked, so the truth is bracketed unless a false track is counted.
+other meet at a moment within it). Tracks in view together are different objects, so
+`at_once` is a lower bound on how many there were; `count` overcounts a person whose
+tracks were not linked, so the truth is bracketed unless a false track is counted.
 
 >>> from capstone.search.ql import parse
 >>> result = run(parse("person dir:left t:0:10..0:30"))  # doctest: +SKIP
