@@ -154,6 +154,8 @@ pd.DataFrame(hits_table(hybrid), columns=[*columns, "vector_rank", "text_rank"])
 # `ask` maps a question onto the query language (printed back as the canonical query), runs
 # it in SQL over the stored track attributes, and answers from plausible tracks only; the
 # same function answers `capstone ask`, `GET /ask` and the dashboard's Ask page. A
+# *how many* answer counts identities and gives `at_least`, the most of them in view at
+# once: a range when a person the tracker lost and found again may be counted twice. A
 # *where* question also returns a heatmap of where the tracks were.
 
 # %%
