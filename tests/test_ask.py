@@ -404,6 +404,11 @@ def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
 
     people_and_cars = asking.ask("how many people and cars?")
     assert people_and_cars.count == len(who("person")) + len(who("car"))
+    # different objects: each part's lower bound adds up
+    assert people_and_cars.at_least == sum(
+        tracks.run(ql.parse(q)).at_once for q in ("person", "car")
+    )
+    assert people_and_cars.at_least <= people_and_cars.count
     # an attribute given to one noun only applies to both: one query
     shared = asking.ask("how many red cars and trucks?")
     assert shared.query == "car truck color:red"
