@@ -5,7 +5,9 @@ Answers are computed from `gt/gt.txt` of PETS09-S2L1 and TUD-Campus (never typed
 - *how many people in a window*: ground-truth identities with a box in the window;
 - *how many people walked left/right in a window*: of those, the ones whose net motion
   (bottom-centre of the first -> last box) is mostly horizontal (|dx| >= |dy|) and at least
-  `MIN_SHIFT` of the frame width, to the left / right.
+  `MIN_SHIFT` of the frame width, to the left / right;
+- *how many people were in view at the same time in a window* (`"at_once": true`): the
+  most identities with a box in one frame of the window.
 
 Times are those of the video the analysis reads (`(frame - 1) / fps`, fps of the file:
 PETS09-S2L1's AVI says 10 fps, TUD-Campus.mp4 25 fps), windows are whole seconds.
@@ -77,10 +79,17 @@ def _clock(s: int) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def _most_at_once(gt: np.ndarray, fps: float, lo: float, hi: float) -> int:
+    times = (gt[:, 0] - 1) / fps
+    frames = gt[(times >= lo) & (times <= hi), 0]
+    return int(np.unique(frames, return_counts=True)[1].max()) if len(frames) else 0
+
+
 def build() -> list[dict]:
     questions = []
     for sequence, (video, fps, width, windows) in SEQUENCES.items():
-        tracks = tracks_of(load_gt(sequence), fps, width)
+        gt = load_gt(sequence)
+        tracks = tracks_of(gt, fps, width)
         for lo, hi in windows:
             present = [i for i, t in tracks.items() if _in_window(t, fps, lo, hi)]
             window = f"between {_clock(lo)} and {_clock(hi)}"
@@ -113,6 +122,21 @@ def build() -> list[dict]:
                         "ids": sorted(ids),
                     }
                 )
+        for lo, hi in windows:
+            window = f"between {_clock(lo)} and {_clock(hi)}"
+            questions.append(
+                {
+                    "sequence": sequence,
+                    "video": video.name,
+                    "question": f"how many people were in view at the same time {window}?",
+                    "expected_query": f"person t:{_clock(lo)}..{_clock(hi)}",
+                    "kind": "count",
+                    "at_once": True,
+                    "window": [lo, hi],
+                    "direction": None,
+                    "answer": _most_at_once(gt, fps, lo, hi),
+                }
+            )
     return questions
 
 

@@ -383,6 +383,44 @@ def test_how_many_counts_plausible_identities(seeded: dict[str, Any]) -> None:
     assert answer.count == len({_who(r) for r in left})
 
 
+def _in_view(rows: list[dict], video: str, t: float) -> list[dict]:
+    return [r for r in rows if r["video_id"] == video and r["t_start"] <= t <= r["t_end"]]
+
+
+def test_how_many_at_once_is_the_busiest_moment_and_cites_it(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    people = [r for r in rows if r["class_name"] == "person" and r["plausible"]]
+    # independently: the most in view together in one video (a maximum is reached at a start)
+    busiest = max(len(_in_view(people, r["video_id"], r["t_start"])) for r in people)
+    answer = asking.ask("how many people were in view at the same time?")
+    assert answer.kind == "count" and answer.query == "person"
+    assert answer.count == answer.at_least == busiest
+    assert "how many at once of `person`" in answer.text
+    assert (
+        f"{busiest} people in view at once" in answer.text and "busiest of 2 videos" in answer.text
+    )
+    # the moment is one where that many were in view, and the items are those objects
+    assert answer.moment is not None
+    video = answer.items[0].video_id
+    there = _in_view(people, video, answer.moment)
+    assert len(there) == busiest
+    cited = {t for i in answer.items for t in i.attributes["track_ids"]}
+    assert cited == {r["track_id"] for r in there}
+    assert all(i.video_id == video for i in answer.items)
+    # the first such moment: nothing earlier in that video had as many in view
+    earlier = [r for r in people if r["video_id"] == video and r["t_start"] < answer.moment]
+    assert all(len(_in_view(people, video, r["t_start"])) < busiest for r in earlier)
+    # inside a window (the moment moves into it), and for one video
+    window = asking.ask("how many people simultaneously between 0:20 and 0:30?", video_id="cam-b")
+    inside = [r for r in _expected(rows, ql.parse("person t:0:20..0:30 video:cam-b"))]
+    want = max(len(_in_view(inside, "cam-b", min(max(r["t_start"], 20.0), 30.0))) for r in inside)
+    assert window.count == want
+    assert window.moment is not None and 20.0 <= window.moment <= 30.0
+    assert len(_in_view(inside, "cam-b", window.moment)) == want
+    # a plain how-many is unchanged: everyone over the whole time
+    assert asking.ask("how many people?").count >= answer.count
+
+
 def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     seeded: dict[str, Any],
 ) -> None:
@@ -624,6 +662,10 @@ def test_api_ask_tracks_and_crop(api: str, seeded: dict[str, Any]) -> None:
         for item in body["items"]:
             assert {"video_id", "track_id", "class_name", "t_start", "t_end", "attributes",
                     "thumbnail"} <= set(item)  # fmt: skip
+        busiest = client.get("/ask", params={"q": "how many people at the same time?"}).json()
+        assert busiest["count"] == busiest["at_least"] <= body["at_least"]
+        assert busiest["moment"] is not None and busiest["items"]
+        assert r.json()["moment"] is None  # only for at-once questions
         crop = client.get(body["items"][0]["thumbnail"])
         assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
         assert crop.content == CROP
@@ -739,6 +781,7 @@ def test_questions_on_a_real_highway_analysis(db_url: str) -> None:
 
 
 def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
+    from dashboards.ui import fmt_seconds
     from tests.test_dashboard import metric, run_page
 
     question = "How many people are there?"
@@ -747,3 +790,9 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
     at = run_page("ask", {"q": question})
     assert metric(at, "Answer") == str(answer.count)
     assert metric(at, "At least") == str(answer.at_least)
+    # how many at once: one number, and the moment
+    question = "how many people at once?"
+    answer = asking.ask(question)
+    at = run_page("ask", {"q": question})
+    assert metric(at, "Answer") == str(answer.count)
+    assert metric(at, "First at") == fmt_seconds(answer.moment)

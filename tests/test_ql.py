@@ -195,6 +195,10 @@ QUESTIONS = [
     ("when did the last car leave?", "when", "car sort:-end limit:1"),
     ("the two biggest vehicles after 10 seconds", "which",
      "bus car motorcycle truck t:0:10.. sort:-size limit:2"),
+    ("how many people were in view at 0:30?", "count", "person t:0:30..0:30"),
+    ("what happened at 0:12?", "which", "t:0:12..0:12"),
+    ("how many people at once", "count", "person"),
+    ("how many cars were on screen at the same time after 0:10?", "count", "car t:0:10.."),
 ]  # fmt: skip
 
 
@@ -216,3 +220,21 @@ def test_unmapped_words_are_reported_and_kept_as_text() -> None:
 def test_how_many_left_means_leaving_not_a_direction() -> None:
     assert understand("how many people left").query.directions == ()
     assert understand("how many people walked left").query.directions == ("left",)
+
+
+@pytest.mark.parametrize(
+    ("question", "at_once"),
+    [
+        ("how many people at once?", True),
+        ("how many cars were in view at the same time", True),
+        ("what is the maximum number of people in view?", True),
+        ("how many people were there simultaneously between 0:10 and 0:20", True),
+        ("how many people were there between 0:10 and 0:20", False),
+        ("how many people stayed for at most 5 seconds", False),
+        ("which cars were in view at the same time", False),  # a list, not a number
+    ],
+)
+def test_at_once_asks_for_the_most_in_view_together(question: str, at_once: bool) -> None:
+    u = understand(question)
+    assert u.at_once is at_once
+    assert u.unmapped == []

@@ -10,6 +10,8 @@ query), then the answer, then the cited moments:
   linked tracks), never raw detections; implausible tracks set aside are mentioned. With it
   `at_least`, the most of them in view at the same moment: a lower bound, so a person the
   tracker lost and found again as a track repair did not link shows as a range.
+  *At once* (*at the same time*, *the maximum number of*): the most in view at one moment
+  in one video, that moment (`Answer.moment`), and the objects in view then.
 - *when*: the matching objects' times (their end for *leave/exit*).
 - *which / show*: the objects, best first, with attributes and a thumbnail of the best crop.
 - *where*: the objects with the zones they dwelt in and where their best box was.
@@ -84,6 +86,11 @@ class Answer(BaseModel):
         default=None,
         description="for how-many questions: the most of them in view at the same moment, a "
         "lower bound on `count` (a person whose tracks were not linked is counted twice)",
+    )
+    moment: float | None = Field(
+        default=None,
+        description="for how-many-at-once questions: the first moment (seconds) that many were "
+        "in view; `items` are the objects in view then",
     )
     items: list[AnswerItem] = Field(default_factory=list)
     text: str = Field(description="one human sentence: what it understood, then the answer")
@@ -196,7 +203,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
                 else ", and the moments shown are ranked by text/vector similarity (a guess)."
             )
         )
-    said = f"Understood: {_kind_phrase(u.kind)} `{canonical or '(everything)'}`."
+    said = f"Understood: {_kind_phrase(u.kind, u.at_once)} `{canonical or '(everything)'}`."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
@@ -263,7 +270,26 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             unmapped=u.unmapped,
         )
     maps: list[Heatmap] = []
-    if u.kind == "count":
+    count, at_least, moment = result.count, result.at_once, None
+    if u.kind == "count" and u.at_once:
+        count = at_least = result.busiest
+        moment = result.busiest_t
+        answer = (
+            f"{count} {_what(query, count)} in view at once{_window_words(query)}, first at "
+            f"{_clock(moment)} ({result.busiest_video})"
+        )
+        answer += f", the busiest of {result.videos} videos." if result.videos > 1 else "."
+        # the objects in view at that moment
+        there = filters.model_copy(
+            update={
+                "t_from": moment,
+                "t_to": moment,
+                "videos": (result.busiest_video,),
+                "limit": max(limit, count),
+            }
+        )
+        items = object_items(tracks.run(there, session=session).hits)
+    elif u.kind == "count":
         unit = "identities" if any(h.identity_id is not None for h in result.hits) else "tracks"
         together = ""
         if result.at_once < result.count:  # fragments of one person may be counted apart
@@ -305,8 +331,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         question=question,
         query=canonical,
         kind=u.kind,
-        count=result.count if u.kind == "count" else None,
-        at_least=result.at_once if u.kind == "count" else None,
+        count=count if u.kind == "count" else None,
+        at_least=at_least if u.kind == "count" else None,
+        moment=moment,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -316,7 +343,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     )
 
 
-def _kind_phrase(kind: Kind) -> str:
+def _kind_phrase(kind: Kind, at_once: bool = False) -> str:
+    if kind == "count" and at_once:
+        return "how many at once of"
     return {"count": "how many of", "when": "when for", "where": "where for", "which": "which"}[
         kind
     ]
@@ -355,6 +384,8 @@ def _article(noun: str) -> str:
 
 
 def _window_words(query: Query) -> str:
+    if query.t_from is not None and query.t_from == query.t_to:
+        return f" at {_clock(query.t_from)}"
     if query.t_from is not None and query.t_to is not None:
         return f" between {_clock(query.t_from)} and {_clock(query.t_to)}"
     if query.t_from is not None:
@@ -463,12 +494,18 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])
     spots = "; ".join(_spot(hm, named=len(maps) > 1 or not u.query.videos) for hm in maps)
     answer = f"{each}{_window_words(u.query)} ({total} in all)" + (f": {spots}" if spots else "")
-    note = None
+    notes = []
     if u.unmapped:
-        note = (
+        notes.append(
             "I could not map " + ", ".join(repr(x) for x in u.unmapped) + " onto the query "
             "language; the answer uses what I understood."
         )
+    if u.at_once:
+        notes.append(
+            "'At once' is answered for one kind of object at a time (e.g. 'how many people "
+            "at once?'); these are the counts over the whole window."
+        )
+    note = " ".join(notes) or None
     return Answer(
         question=question,
         query=" ; ".join(canonicals),

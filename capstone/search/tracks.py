@@ -110,11 +110,21 @@ class TrackResult(BaseModel):
     query: str
     count: int = Field(description="distinct identities among all matching tracks")
     matched: int = Field(description="matching tracks (before `limit`)")
+    videos: int = Field(default=0, description="videos with matching tracks")
     at_once: int = Field(
         default=0,
         description="the most matching tracks in view at the same time (per video, summed): "
         "a lower bound on the number of objects",
     )
+    busiest: int = Field(
+        default=0, description="the most matching tracks in view at the same time in one video"
+    )
+    busiest_t: float | None = Field(
+        default=None,
+        description="the first moment (seconds, inside the query's window) `busiest` of them "
+        "were in view",
+    )
+    busiest_video: str | None = Field(default=None, description="the video of `busiest_t`")
     hits: list[TrackHit]
 
 
@@ -168,25 +178,35 @@ matched AS MATERIALIZED (
   JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
   WHERE {conditions}
 ),
-totals AS (SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows FROM matched),
+totals AS (
+  SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows, count(DISTINCT video_id) AS n_videos
+  FROM matched
+),
 edges AS (
-  SELECT analysis_id, t_start AS t, 1 AS d FROM matched
-  UNION ALL SELECT analysis_id, t_end AS t, -1 AS d FROM matched
+  SELECT analysis_id, video_id, t_start AS t, 1 AS d FROM matched
+  UNION ALL SELECT analysis_id, video_id, t_end AS t, -1 AS d FROM matched
 ),
 in_view AS (  -- entering sorts before leaving at the same moment: both were in view
-  SELECT analysis_id, sum(d) OVER (PARTITION BY analysis_id ORDER BY t, d DESC) AS n
+  SELECT analysis_id, video_id, t,
+    sum(d) OVER (PARTITION BY analysis_id ORDER BY t, d DESC) AS n
   FROM edges
 ),
+busiest AS (  -- per video: the most in view at once, and the first moment it happens
+  SELECT DISTINCT ON (analysis_id) video_id, n, t FROM in_view ORDER BY analysis_id, n DESC, t
+),
 peak AS (
-  SELECT coalesce(sum(n), 0) AS n_peak
-  FROM (SELECT max(n) AS n FROM in_view GROUP BY analysis_id) per_video
+  SELECT coalesce(sum(n), 0) AS n_peak, max(n) AS n_busiest,
+    (array_agg(t ORDER BY n DESC, t, video_id))[1] AS t_busiest,
+    (array_agg(video_id ORDER BY n DESC, t, video_id))[1] AS busiest_video
+  FROM busiest
 ),
 page AS (
   SELECT * FROM matched
   ORDER BY {_order(query)}
   LIMIT :limit
 )
-SELECT p.*, totals.n_who, totals.n_rows, peak.n_peak,
+SELECT p.*, totals.n_who, totals.n_rows, totals.n_videos,
+  peak.n_peak, peak.n_busiest, peak.t_busiest, peak.busiest_video,
   ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
           AND e.event_type = 'line_cross') AS lines_crossed,
@@ -363,13 +383,23 @@ def _run_in(session: Session, query: Query, zero_shot: dict[str, float] | None) 
     sql, params = plan(query, zero_shot)
     rows = session.execute(text(sql), params).all()
     hits = [_hit(r._mapping) for r in rows if r._mapping["track_id"] is not None]
-    first = rows[0]._mapping if rows else {"n_who": 0, "n_rows": 0, "n_peak": 0}
+    first = rows[0]._mapping if rows else {}
+    who = int(first.get("n_who") or 0)
+    moment = first.get("t_busiest")
+    if moment is not None and query.t_from is not None:
+        # every track matched overlaps the window, so those in view together before it
+        # are still in view together at its start
+        moment = max(float(moment), query.t_from)
     return TrackResult(
         query=query.canonical(),
-        count=int(first["n_who"] or 0),
-        matched=int(first["n_rows"] or 0),
+        count=who,
+        matched=int(first.get("n_rows") or 0),
+        videos=int(first.get("n_videos") or 0),
         # fragments of one identity follow each other: no more in view than identities
-        at_once=min(int(first["n_peak"] or 0), int(first["n_who"] or 0)),
+        at_once=min(int(first.get("n_peak") or 0), who),
+        busiest=min(int(first.get("n_busiest") or 0), who),
+        busiest_t=None if moment is None else float(moment),
+        busiest_video=first.get("busiest_video"),
         hits=hits,
     )
 

@@ -11,7 +11,9 @@ people), fine types (*minivan*, *pickup*, *police van*), *line A*, *zone door*, 
 than 40*, *for more than 5 seconds*, superlatives (*the fastest car*: `car sort:-speed
 limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several objects
 joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
-(`Understood.unmapped`). `capstone.search.ask` answers the result.
+(`Understood.unmapped`). A how-many question *at once* (*at the same time*,
+*simultaneously*, *the maximum number of*) asks for the most in view at one moment
+(`Understood.at_once`). `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()
@@ -146,8 +148,15 @@ IGNORED = frozenset(
     crossed crossing come comes came coming leave leaves leaving exit exits exited enter
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
-    toward towards away""")
+    toward towards away view sight present happen happens happened happening occur occurs
+    occurred""")
 )
+# "how many people at once": the most in view at the same moment, not everyone over time
+_AT_ONCE = re.compile(
+    r"\b(at once|at the same time|simultaneously|concurrently|at one time|at any one time|"
+    r"at a time|maximum|max|peak|busiest)\b"
+)
+_AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
 END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
 # superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
 # about leaving in a question about leaving ("the last person to leave": `sort:-end`)
@@ -179,6 +188,7 @@ class Understood:
     ends: bool = False  # the question asks when something left (report track ends)
     notes: list[str] = field(default_factory=list)
     parts: list[Query] = field(default_factory=list)  # "red cars and white trucks": one each
+    at_once: bool = False  # how many at the same moment ("how many people at once")
 
 
 class _Words:
@@ -309,6 +319,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     videos: list[str] = [video_id] if video_id else []
     conds: list[Condition] = []
     notes: list[str] = []
+    at_once = kind == "count" and _AT_ONCE.search(" ".join(w.low)) is not None
+    if at_once:
+        w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS))
     n = len(w)
     i = 0
     while i < n:
@@ -553,7 +566,13 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     )
     parts = _object_parts(w, query, video_id) if (classes or types) else []
     return Understood(
-        kind=kind, query=query, unmapped=unmapped, ends=ends, notes=notes, parts=parts
+        kind=kind,
+        query=query,
+        unmapped=unmapped,
+        ends=ends,
+        notes=notes,
+        parts=parts,
+        at_once=at_once,
     )
 
 

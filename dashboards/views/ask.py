@@ -52,6 +52,8 @@ with guarded():
                 help="the most in view at the same moment: tracks the tracker lost and found "
                 "again that were not linked may be one object counted twice",
             )
+        if answer.get("moment") is not None:
+            counted[1].metric("First at", fmt_seconds(answer["moment"]), help="the busiest moment")
     for heatmap in answer.get("heatmaps") or []:
         picture = data.answer_heatmap(heatmap)
         if picture:
