@@ -421,6 +421,60 @@ def test_how_many_at_once_is_the_busiest_moment_and_cites_it(seeded: dict[str, A
     assert asking.ask("how many people?").count >= answer.count
 
 
+WINDOWS_BEFORE_THE_END = [
+    ("person", "t:-12.."),
+    ("", "t:..-15"),
+    ("car truck", "t:-20..-5"),
+    ("line:A", "t:-9.."),
+]
+
+
+@pytest.mark.parametrize(("what", "window"), WINDOWS_BEFORE_THE_END)
+def test_a_window_before_the_end_counts_back_from_each_video_s_end(
+    seeded: dict[str, Any], what: str, window: str
+) -> None:
+    rows = seeded["rows"]
+    # cam-a's length is known; cam-b was stored without one: its last tracked moment counts
+    last = {v: max(r["t_end"] for r in rows if r["video_id"] == v) for v in ("cam-a", "cam-b")}
+    ends = {"cam-a": last["cam-a"] + 7.5, "cam-b": last["cam-b"]}
+    with session_scope() as s:
+        s.execute(text("UPDATE apps_db_video SET duration = NULL"))
+        s.execute(
+            text("UPDATE apps_db_video SET duration = :d WHERE video_id = 'cam-a'"),
+            {"d": ends["cam-a"]},
+        )
+    relative = ql.parse(f"{what} {window} limit:1000")
+    want = set()
+    for video, end in ends.items():  # the same window from each video's own end
+        absolute = relative.model_copy(
+            update={
+                "videos": (video,),
+                "t_from": None if relative.t_from is None else end + relative.t_from,
+                "t_to": None if relative.t_to is None else end + relative.t_to,
+            }
+        )
+        want |= {(r["video_id"], r["track_id"]) for r in _expected(rows, absolute)}
+    got = tracks.run(relative)
+    assert {(h.video_id, h.track_id) for h in got.hits} == want
+    assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
+
+
+def test_questions_about_the_last_seconds(seeded: dict[str, Any]) -> None:
+    end = 3.0 + max(r["t_end"] for r in seeded["rows"] if r["video_id"] == "cam-b")
+    with session_scope() as s:
+        s.execute(
+            text("UPDATE apps_db_video SET duration = :d WHERE video_id = 'cam-b'"), {"d": end}
+        )
+    answer = asking.ask("how many people in the last 30 seconds?", video_id="cam-b")
+    assert answer.query == "person t:-0:30.. video:cam-b"
+    people = _expected(seeded["rows"], ql.parse(f"person video:cam-b t:{end - 30}.."))
+    assert answer.count == len({_who(r) for r in people}) > 0
+    assert "in the last 0:30.0" in answer.text
+    busiest = asking.ask("how many people at once in the last 30 seconds?", video_id="cam-b")
+    assert busiest.moment is not None and end - 30 <= busiest.moment <= end
+    assert len(_in_view(people, "cam-b", busiest.moment)) == busiest.count
+
+
 def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     seeded: dict[str, Any],
 ) -> None:

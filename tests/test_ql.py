@@ -36,6 +36,8 @@ def queries(draw: st.DrawFn) -> Query:
         conds.append(Condition(field=name, op=draw(st.sampled_from(ql.OPS)), value=value))
     t_from = draw(st.none() | _SECONDS)
     t_to = draw(st.none() | _SECONDS)
+    if draw(st.booleans()):  # a window before the end of the video
+        t_from, t_to = (None if t is None else -max(t, 0.5) for t in (t_to, t_from))
     if t_from is not None and t_to is not None and t_from > t_to:
         t_from, t_to = t_to, t_from
     return Query(
@@ -164,6 +166,14 @@ def test_length_is_bounded_by_the_setting(monkeypatch: pytest.MonkeyPatch) -> No
 def test_reversed_window_and_unbalanced_quote() -> None:
     with pytest.raises(QueryError, match="after"):
         parse("t:0:30..0:10")
+    with pytest.raises(QueryError, match="after"):
+        parse("t:-0:10..-0:30")
+    with pytest.raises(QueryError, match="from the start or from the end"):
+        parse("t:-0:10..0:30")
+    with pytest.raises(QueryError, match="-0"):
+        parse("t:-0..")
+    with pytest.raises(QueryError, match="dur needs a time"):
+        parse("dur>-5")
     with pytest.raises(QueryError, match="quote"):
         parse('line:"gate A')
 
@@ -199,6 +209,10 @@ QUESTIONS = [
     ("what happened at 0:12?", "which", "t:0:12..0:12"),
     ("how many people at once", "count", "person"),
     ("how many cars were on screen at the same time after 0:10?", "count", "car t:0:10.."),
+    ("how many people walked right in the last 10 seconds?", "count", "person dir:right t:-0:10.."),
+    ("show me the cars in the final minute", "which", "car t:-1:00.."),
+    ("which person came last in the last half minute", "which",
+     "person t:-0:30.. sort:-start limit:1"),
 ]  # fmt: skip
 
 

@@ -384,6 +384,13 @@ def _article(noun: str) -> str:
 
 
 def _window_words(query: Query) -> str:
+    lo, hi = query.t_from, query.t_to
+    if (lo is not None and lo < 0) or (hi is not None and hi < 0):  # before the end
+        if hi is None:
+            return f" in the last {_clock(-lo)}"  # type: ignore[operator]
+        if lo is None:
+            return f" before the last {_clock(-hi)}"
+        return f" between {_clock(-lo)} and {_clock(-hi)} before the end"
     if query.t_from is not None and query.t_from == query.t_to:
         return f" at {_clock(query.t_from)}"
     if query.t_from is not None and query.t_to is not None:
@@ -562,10 +569,10 @@ def _hybrid_items(session: Any, question: str, u: Understood) -> list[AnswerItem
             searching.SearchQuery.parse(
                 text=words,
                 k=MAX_ITEMS,
-                filters={
+                filters={  # a window before the end is not known to the keyframe search
                     "video_ids": list(q.videos) or None,
-                    "t_from": q.t_from,
-                    "t_to": q.t_to,
+                    "t_from": q.t_from if (q.t_from or 0) >= 0 else None,
+                    "t_to": q.t_to if (q.t_to or 0) >= 0 else None,
                 },
             ),
             session=session,

@@ -17,7 +17,10 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`) and `size`
   (box area / frame area 0..1), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
-  times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`.
+  times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`. A
+  time with a minus counts back from the end of each video: `t:-0:10..` is the last ten
+  seconds, `t:..-1m` all but the last minute (a window counts from the start or from the
+  end, not both).
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -192,8 +195,12 @@ class Query(BaseModel):
     colors: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    t_from: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    t_to: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    t_from: float | None = Field(
+        default=None, allow_inf_nan=False, description="seconds; negative: before the end"
+    )
+    t_to: float | None = Field(
+        default=None, allow_inf_nan=False, description="seconds; negative: before the end"
+    )
     lines: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
     videos: tuple[str, ...] = ()
@@ -207,6 +214,12 @@ class Query(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
 
     def model_post_init(self, _context: object) -> None:
+        lo, hi = self.t_from, self.t_to
+        if lo is not None and hi is not None:
+            if (lo < 0) != (hi < 0):
+                raise ValueError("a time window counts from the start or from the end, not both")
+            if lo > hi:
+                raise ValueError(f"bad time window: {lo} s is after {hi} s")
         for name in ("classes", "types", "colors", "directions", "lines", "zones", "videos"):
             values = getattr(self, name)
             for v in values:
@@ -263,7 +276,10 @@ def _num(value: float) -> str:
 
 
 def _clock(seconds: float) -> str:
-    """Whole seconds as m:ss or h:mm:ss, others as plain seconds (both parse back)."""
+    """Whole seconds as m:ss or h:mm:ss, others as plain seconds (both parse back);
+    negative ones (before the end) with a minus."""
+    if seconds < 0:
+        return "-" + _clock(-seconds)
     if seconds != int(seconds) or seconds >= 10**7:
         return _num(seconds)
     s = int(seconds)
@@ -305,6 +321,20 @@ def parse_time(text: str) -> float:
     if not math.isfinite(value) or value > 10**9:
         raise ValueError(f"not a time: {text!r}")
     return value
+
+
+def _window_time(text: str) -> float:
+    """A time of `t:` in seconds; with a leading minus, counted back from the video's end.
+
+    >>> _window_time("0:10"), _window_time("-1m")
+    (10.0, -60.0)
+    """
+    if text.startswith("-"):
+        value = parse_time(text[1:])
+        if value == 0:
+            raise ValueError("-0 is not a time before the end; leave that side out")
+        return -value
+    return parse_time(text)
 
 
 def class_of_word(word: str) -> tuple[str, ...] | None:
@@ -417,7 +447,8 @@ def _reason(exc: ValueError) -> str:
     if callable(errors):
         first = errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        msg = str(first.get("msg")).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
     return str(exc)
 
 
@@ -474,9 +505,9 @@ def _parse_token(
             if not lo and not hi:
                 raise ValueError("t: needs a start or an end")
             if lo:
-                fields["t_from"] = parse_time(lo)
+                fields["t_from"] = _window_time(lo)
             if hi:
-                fields["t_to"] = parse_time(hi)
+                fields["t_to"] = _window_time(hi)
         elif key == "limit":
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
                 raise ValueError(f"limit is a whole number from 1 to {MAX_LIMIT}")

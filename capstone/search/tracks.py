@@ -145,6 +145,7 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
     """
     params: dict[str, Any] = {"limit": query.limit or DEFAULT_LIMIT}
     where = _filters(query, params)
+    window_from = window_bounds(query, params)[0] or "NULL::float8"
     if query.text:
         params["terms"] = list(query.text)
         score = (
@@ -171,7 +172,7 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
     sql = f"""WITH {LATEST_SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
-    {score} AS score,
+    {score} AS score, {window_from} AS t_window,
     CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id
          ELSE 't' || a.analysis_id || ':' || a.track_id END AS who
   FROM apps_db_trackattributes a
@@ -183,16 +184,20 @@ totals AS (
   FROM matched
 ),
 edges AS (
-  SELECT analysis_id, video_id, t_start AS t, 1 AS d FROM matched
-  UNION ALL SELECT analysis_id, video_id, t_end AS t, -1 AS d FROM matched
+  SELECT analysis_id, video_id, t_window, t_start AS t, 1 AS d FROM matched
+  UNION ALL SELECT analysis_id, video_id, t_window, t_end AS t, -1 AS d FROM matched
 ),
 in_view AS (  -- entering sorts before leaving at the same moment: both were in view
-  SELECT analysis_id, video_id, t,
+  SELECT analysis_id, video_id, t_window, t,
     sum(d) OVER (PARTITION BY analysis_id ORDER BY t, d DESC) AS n
   FROM edges
 ),
-busiest AS (  -- per video: the most in view at once, and the first moment it happens
-  SELECT DISTINCT ON (analysis_id) video_id, n, t FROM in_view ORDER BY analysis_id, n DESC, t
+busiest AS (
+  -- per video: the most in view at once and the first moment it happens, moved into the
+  -- window (every track matched overlaps it, so those in view together before it still
+  -- are at its start)
+  SELECT DISTINCT ON (analysis_id) video_id, n, greatest(t, t_window) AS t
+  FROM in_view ORDER BY analysis_id, n DESC, t
 ),
 peak AS (
   SELECT coalesce(sum(n), 0) AS n_peak, max(n) AS n_busiest,
@@ -301,6 +306,35 @@ def _zero_shot_score(zero_shot: dict[str, float], params: dict[str, Any]) -> str
     )
 
 
+# the end of the video of track `a`: its length, else (a video stored without one) its
+# analysis' last tracked moment
+_VIDEO_END = (
+    "(SELECT coalesce(v.duration, (SELECT max(x.t_end) FROM apps_db_trackattributes x "
+    "WHERE x.analysis_id = a.analysis_id)) FROM apps_db_video v WHERE v.video_id = a.video_id)"
+)
+
+
+def window_bounds(query: Query, params: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The SQL of the query's window on the time line of track `a`'s video (a negative
+    time counts back from the video's end), or None for an open side; binds the times.
+
+    >>> from capstone.search.ql import parse
+    >>> params = {}
+    >>> window_bounds(parse("t:0:10..0:30"), params), params
+    ((':t_from', ':t_to'), {'t_from': 10.0, 't_to': 30.0})
+    >>> window_bounds(parse("t:-0:10.."), {})[0].endswith("+ :t_from)")
+    True
+    """
+    bounds: list[str | None] = []
+    for name, value in (("t_from", query.t_from), ("t_to", query.t_to)):
+        if value is None:
+            bounds.append(None)
+            continue
+        params[name] = value
+        bounds.append(f":{name}" if value >= 0 else f"({_VIDEO_END} + :{name})")
+    return bounds[0], bounds[1]
+
+
 def _filters(query: Query, params: dict[str, Any]) -> list[str]:
     """The WHERE conditions on `apps_db_trackattributes a` for `query`; fills `params`."""
     where = ["a.analysis_id IN (SELECT id FROM scope)"]
@@ -317,19 +351,18 @@ def _filters(query: Query, params: dict[str, Any]) -> list[str]:
     for i, cond in enumerate(query.conditions):
         params[f"c{i}"] = float(cond.value)
         where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}")
-    if query.t_from is not None:
-        params["t_from"] = query.t_from
-        where.append("a.t_end >= :t_from")
-    if query.t_to is not None:
-        params["t_to"] = query.t_to
-        where.append("a.t_start <= :t_to")
+    lo, hi = window_bounds(query, params)
+    if lo is not None:
+        where.append(f"a.t_end >= {lo}")
+    if hi is not None:
+        where.append(f"a.t_start <= {hi}")
     if query.lines:
         params["lines"] = list(query.lines)
         window = ""
-        if query.t_from is not None:
-            window += " AND e.timestamp >= :t_from"
-        if query.t_to is not None:
-            window += " AND e.timestamp <= :t_to"
+        if lo is not None:
+            window += f" AND e.timestamp >= {lo}"
+        if hi is not None:
+            window += f" AND e.timestamp <= {hi}"
         where.append(
             "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
             "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
@@ -386,10 +419,6 @@ def _run_in(session: Session, query: Query, zero_shot: dict[str, float] | None) 
     first = rows[0]._mapping if rows else {}
     who = int(first.get("n_who") or 0)
     moment = first.get("t_busiest")
-    if moment is not None and query.t_from is not None:
-        # every track matched overlaps the window, so those in view together before it
-        # are still in view together at its start
-        moment = max(float(moment), query.t_from)
     return TrackResult(
         query=query.canonical(),
         count=who,

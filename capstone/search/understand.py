@@ -4,8 +4,9 @@ left between 0:10 and 0:30?")` -> `Understood(kind="count", query=person dir:lef
 Deterministic: the same words give the same query. The kind from the first words (*how many
 / count / number of* -> count, *when / what time* -> when, *where* -> where, anything else ->
 which), numbers and times in digits or words (*ten*, *the first 30 seconds*, *between 0:10
-and 0:30*, *after 1 minute*, *before 20s*), colour words, direction words (*left*, *from
-left to right*, *towards the camera*, *away*), class names with plurals and synonyms
+and 0:30*, *after 1 minute*, *before 20s*, *the last 10 seconds*: `t:-0:10..`), colour
+words, direction words (*left*, *from left to right*, *towards the camera*, *away*), class
+names with plurals and synonyms
 (*people*, *pedestrians*, *vehicles*, *cyclists*; a question starting with *who* is about
 people), fine types (*minivan*, *pickup*, *police van*), *line A*, *zone door*, *faster
 than 40*, *for more than 5 seconds*, superlatives (*the fastest car*: `car sort:-speed
@@ -374,6 +375,14 @@ def understand(question: str, video_id: str | None = None) -> Understood:
                 w.take(*range(i, start + a[1]))
                 i = start + a[1]
                 continue
+        if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
+            a = _time(w, i + 1)
+            if a is not None and a[0] > 0:
+                fields["t_from"] = -a[0]
+                fields.pop("t_to", None)
+                w.take(*range(i, i + 1 + a[1]))
+                i += 1 + a[1]
+                continue
         if tok == "first":
             a = _time(w, i + 1)
             if a is not None:
@@ -550,6 +559,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         if not w.used[k] and w.low[k] not in IGNORED and re.fullmatch(r"[a-z][a-z'\-]*", w.low[k])
     ]
     lo, hi = fields.get("t_from"), fields.get("t_to")
+    if lo is not None and lo < 0 and hi is not None:  # "the last 10 s before 1:00": the last
+        del fields["t_to"]
+        hi = None
     if lo is not None and hi is not None and lo > hi:
         fields["t_from"], fields["t_to"] = fields["t_to"], fields["t_from"]
     query = Query(
