@@ -304,7 +304,33 @@ def test_superlatives_answer_with_the_one_asked_for(seeded: dict[str, Any]) -> N
     answer = asking.ask("show me the fastest car")
     assert answer.query == "car sort:-speed limit:1" and len(answer.items) == 1
     assert answer.items[0].attributes["speed_px_s"] == max(r["speed_px_s"] for r in cars)
-    assert f"{len({_who(r) for r in cars})} cars; showing 1, fastest first" in answer.text
+    fastest = max(cars, key=lambda r: r["speed_px_s"])
+    n = len({_who(r) for r in cars})
+    said = f"track {fastest['track_id']} ({fastest['video_id']}), {fastest['speed_px_s']:.0f} px/s"
+    assert f"The fastest of {n} cars: {said}, " in answer.text
+    # "how fast": the same one, with its speed
+    assert asking.ask("how fast was the fastest car?").text == answer.text
+    # "how long": each object cited with its time in view
+    people = [r for r in seeded["rows"] if r["class_name"] == "person" and r["plausible"]]
+    long = asking.ask("how long were the people in view after 0:30?", video_id="cam-b")
+    assert long.query == "person t:0:30.. video:cam-b"
+    shown = long.items[: asking.MEASURED_ITEMS]
+    assert shown and all(
+        f"track {i.track_id} (cam-b), {i.t_end - i.t_start:.1f} s in view" in long.text
+        for i in shown
+    )
+    assert {(i.video_id, i.track_id) for i in long.items} <= {
+        (r["video_id"], r["track_id"]) for r in people
+    }
+    # the three biggest: each with its share of the frame, biggest first
+    trucks = sorted(
+        (r for r in seeded["rows"] if r["class_name"] == "truck" and r["plausible"]),
+        key=lambda r: -r["size_frac"],
+    )
+    big = asking.ask("the 3 biggest trucks")
+    sizes = [f"{100 * r['size_frac']:.1f} % of the frame" for r in trucks[:3]]
+    assert big.text.index(sizes[0]) < big.text.index(sizes[1]) < big.text.index(sizes[2])
+    assert "The 3 biggest of" in big.text
     answer = asking.ask("when did the last car leave?")
     assert answer.kind == "when" and len(answer.items) == 1
     assert answer.items[0].t_end == max(r["t_end"] for r in cars)

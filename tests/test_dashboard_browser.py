@@ -47,7 +47,7 @@ PAGES = {
     "ask-where": ("/ask?q=where+were+the+people%3F", ["Understood", "where for", "where: pets09"]),
     "ask-fastest": (
         "/ask?q=show+me+the+fastest+person",
-        ["Understood", "person sort:-speed limit:1", "fastest first", "1 moment"],
+        ["Understood", "person sort:-speed limit:1", "The fastest of", "px/s", "1 moment"],
     ),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }

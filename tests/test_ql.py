@@ -211,6 +211,8 @@ QUESTIONS = [
     ("how many cars were on screen at the same time after 0:10?", "count", "car t:0:10.."),
     ("how many people walked right in the last 10 seconds?", "count", "person dir:right t:-0:10.."),
     ("show me the cars in the final minute", "which", "car t:-1:00.."),
+    ("how fast was the fastest car?", "which", "car sort:-speed limit:1"),
+    ("how long was the red car in view?", "which", "car color:red"),
     ("which person came last in the last half minute", "which",
      "person t:-0:30.. sort:-start limit:1"),
 ]  # fmt: skip
@@ -252,3 +254,18 @@ def test_at_once_asks_for_the_most_in_view_together(question: str, at_once: bool
     u = understand(question)
     assert u.at_once is at_once
     assert u.unmapped == []
+
+
+@pytest.mark.parametrize(
+    ("question", "measure"),
+    [
+        ("how fast was the fastest car?", "speed"),
+        ("how long did the people stay", "dur"),
+        ("how big were the trucks", "size"),
+        ("the longest car", None),
+        ("how many people", None),
+    ],
+)
+def test_how_fast_long_big_ask_for_that_value(question: str, measure: str | None) -> None:
+    u = understand(question)
+    assert u.measure == measure and u.unmapped == []

@@ -325,6 +325,19 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         shown = min(len(items), result.count)
         first = SORT_WORDS.get(query.sort, f"by {query.sort}") if query.sort else "best"
         answer = f"{result.count} {what}{_window_words(query)}; showing {shown}, {first} first."
+        measure = u.measure or (query.sort.removeprefix("-") if query.sort else None)
+        if measure is not None and items:
+            cited = "; ".join(_measured(it, measure) for it in items[:MEASURED_ITEMS])
+            more = (
+                f"; and {len(items) - MEASURED_ITEMS} more" if len(items) > MEASURED_ITEMS else ""
+            )
+            if query.sort is not None and shown < result.count:
+                ranked = f"{shown} {first}" if shown > 1 and query.limit else first
+                answer = (
+                    f"The {ranked} of {result.count} {what}{_window_words(query)}: {cited}{more}."
+                )
+            else:
+                answer = answer[:-1] + f": {cited}{more}."
     if guessing and not expansions:
         items = _hybrid_items(session, question, u) or items
     return Answer(
@@ -341,6 +354,35 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         unmapped=u.unmapped,
         heatmaps=maps,
     )
+
+
+def _measured(item: AnswerItem, measure: str) -> str:
+    """An object with the value asked for ("how fast", `sort:`): "track 12 (cam-a), 132
+    px/s, 0:12.3-0:15.0".
+
+    >>> item = AnswerItem(video_id="cam", track_id=4, t_start=2.0, t_end=9.5,
+    ...                   attributes={"speed_px_s": 131.6, "speed_m_s": 4.24, "track_ids": [4]})
+    >>> _measured(item, "speed")
+    'track 4 (cam), 132 px/s (4.2 m/s), 0:02.0-0:09.5'
+    """
+    a = item.attributes
+    tracks = "+".join(str(t) for t in a.get("track_ids") or [item.track_id])
+    value = None
+    if measure in ("speed", "speed_m_s") and a.get("speed_px_s") is not None:
+        value = f"{a['speed_px_s']:.0f} px/s"
+        if a.get("speed_m_s") is not None:
+            value += f" ({a['speed_m_s']:.1f} m/s)"
+    elif measure == "dur" and item.t_start is not None and item.t_end is not None:
+        value = f"{item.t_end - item.t_start:.1f} s in view"
+    elif measure == "size" and a.get("size_frac") is not None:
+        value = f"{100 * a['size_frac']:.1f} % of the frame"
+    elif measure == "conf" and a.get("confidence") is not None:
+        value = f"confidence {a['confidence']:.2f}"
+    words = [f"track {tracks} ({item.video_id})"] + ([value] if value else [])
+    return ", ".join(words) + f", {_clock(item.t_start)}-{_clock(item.t_end)}"
+
+
+MEASURED_ITEMS = 5  # objects whose value an answer states
 
 
 def _kind_phrase(kind: Kind, at_once: bool = False) -> str:

@@ -14,7 +14,8 @@ limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several o
 joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
 (`Understood.unmapped`). A how-many question *at once* (*at the same time*,
 *simultaneously*, *the maximum number of*) asks for the most in view at one moment
-(`Understood.at_once`). `capstone.search.ask` answers the result.
+(`Understood.at_once`); *how fast / how long / how big* asks for that value of each object
+(`Understood.measure`). `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()
@@ -41,6 +42,7 @@ from capstone.search.ql import (
 )
 
 Kind = Literal["count", "when", "which", "where"]
+Measure = Literal["speed", "dur", "size"]
 
 
 def _words(text: str) -> list[str]:
@@ -158,6 +160,11 @@ _AT_ONCE = re.compile(
     r"at a time|maximum|max|peak|busiest)\b"
 )
 _AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
+# "how fast / how long / how big": the value asked for, reported for each object cited
+MEASURES: dict[str, Measure] = {
+    "fast": "speed", "quickly": "speed", "quick": "speed", "slow": "speed", "slowly": "speed",
+    "long": "dur", "big": "size", "large": "size", "small": "size", "tall": "size",
+}  # fmt: skip
 END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
 # superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
 # about leaving in a question about leaving ("the last person to leave": `sort:-end`)
@@ -190,6 +197,7 @@ class Understood:
     notes: list[str] = field(default_factory=list)
     parts: list[Query] = field(default_factory=list)  # "red cars and white trucks": one each
     at_once: bool = False  # how many at the same moment ("how many people at once")
+    measure: Measure | None = None  # "how fast was ...": the value to report per object
 
 
 class _Words:
@@ -323,6 +331,12 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     at_once = kind == "count" and _AT_ONCE.search(" ".join(w.low)) is not None
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS))
+    measure = None
+    for k in range(len(w) - 1):
+        if w.low[k] == "how" and w.low[k + 1] in MEASURES:
+            measure = MEASURES[w.low[k + 1]]
+            w.take(k, k + 1)
+            break
     n = len(w)
     i = 0
     while i < n:
@@ -585,6 +599,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         notes=notes,
         parts=parts,
         at_once=at_once,
+        measure=measure,
     )
 
 
