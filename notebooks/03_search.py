@@ -35,7 +35,9 @@ questions = [
     "how many cars?",
     "show me the black cars",
     "when did the cars leave?",
-    "which was the fastest car?",  # a superlative: sort:-speed limit:1
+    "which was the fastest car?",  # a superlative: sort:-speed limit:1, with its speed
+    "how many cars were in view at the same time?",  # the busiest moment, and when
+    "how long were the cars in the last 10 seconds in view?",  # t:-0:10.., seconds each
     "where were the cars?",
     "how many people wearing hats?",  # words it cannot map: it says so, and guesses
 ]
@@ -155,7 +157,8 @@ pd.DataFrame(hits_table(hybrid), columns=[*columns, "vector_rank", "text_rank"])
 # it in SQL over the stored track attributes, and answers from plausible tracks only; the
 # same function answers `capstone ask`, `GET /ask` and the dashboard's Ask page. A
 # *how many* answer counts identities and gives `at_least`, the most of them in view at
-# once: a range when a person the tracker lost and found again may be counted twice. A
+# once: a range when a person the tracker lost and found again may be counted twice;
+# *how many ... at once* gives the most in view together, and `Answer.moment`, when. A
 # *where* question also returns a heatmap of where the tracks were.
 
 # %%

@@ -302,6 +302,7 @@ def test_search_notebook_queries_the_analysis(kernel: Path, db_url: str) -> None
     # questions answered inline: the canonical query, the kind, the sentence, the fallback
     assert "query: 'car video:nb-bikes' (count)" in text and "Understood: how many of" in text
     assert "(where)" in text and "I could not map" in text
+    assert "Understood: how many at once of" in text and "t:-0:10.." in text
 
 
 # ---------------------------------------------------------------------------- JupyterLab
