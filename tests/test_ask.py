@@ -331,6 +331,10 @@ def test_superlatives_answer_with_the_one_asked_for(seeded: dict[str, Any]) -> N
     sizes = [f"{100 * r['size_frac']:.1f} % of the frame" for r in trucks[:3]]
     assert big.text.index(sizes[0]) < big.text.index(sizes[1]) < big.text.index(sizes[2])
     assert "The 3 biggest of" in big.text
+    # "what colour": the colour beside the value it was ranked by
+    colour = asking.ask("what colour was the fastest car?")
+    named = fastest["color"] or "colour unknown"
+    assert said.replace("), ", f"), {named}, ") + ", " in colour.text
     answer = asking.ask("when did the last car leave?")
     assert answer.kind == "when" and len(answer.items) == 1
     assert answer.items[0].t_end == max(r["t_end"] for r in cars)

@@ -213,6 +213,8 @@ QUESTIONS = [
     ("show me the cars in the final minute", "which", "car t:-1:00.."),
     ("how fast was the fastest car?", "which", "car sort:-speed limit:1"),
     ("how long was the red car in view?", "which", "car color:red"),
+    ("how many distinct people appeared?", "count", "person"),
+    ("what colour was the fastest car?", "which", "car sort:-speed limit:1"),
     ("which person came last in the last half minute", "which",
      "person t:-0:30.. sort:-start limit:1"),
 ]  # fmt: skip
@@ -264,6 +266,9 @@ def test_at_once_asks_for_the_most_in_view_together(question: str, at_once: bool
         ("how big were the trucks", "size"),
         ("the longest car", None),
         ("how many people", None),
+        ("what colour was the fastest car?", "color"),
+        ("which direction did the white car go?", "direction"),
+        ("which cars were red", None),
     ],
 )
 def test_how_fast_long_big_ask_for_that_value(question: str, measure: str | None) -> None:

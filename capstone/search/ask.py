@@ -325,9 +325,10 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         shown = min(len(items), result.count)
         first = SORT_WORDS.get(query.sort, f"by {query.sort}") if query.sort else "best"
         answer = f"{result.count} {what}{_window_words(query)}; showing {shown}, {first} first."
-        measure = u.measure or (query.sort.removeprefix("-") if query.sort else None)
-        if measure is not None and items:
-            cited = "; ".join(_measured(it, measure) for it in items[:MEASURED_ITEMS])
+        ranked_by = query.sort.removeprefix("-") if query.sort else None
+        measures = list(dict.fromkeys(m for m in (u.measure, ranked_by) if m is not None))
+        if measures and items:
+            cited = "; ".join(_measured(it, measures) for it in items[:MEASURED_ITEMS])
             more = (
                 f"; and {len(items) - MEASURED_ITEMS} more" if len(items) > MEASURED_ITEMS else ""
             )
@@ -356,17 +357,26 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     )
 
 
-def _measured(item: AnswerItem, measure: str) -> str:
-    """An object with the value asked for ("how fast", `sort:`): "track 12 (cam-a), 132
-    px/s, 0:12.3-0:15.0".
+def _measured(item: AnswerItem, measures: Sequence[str]) -> str:
+    """An object with the values asked for ("how fast", "what colour", `sort:`): "track 12
+    (cam-a), 132 px/s, 0:12.3-0:15.0".
 
     >>> item = AnswerItem(video_id="cam", track_id=4, t_start=2.0, t_end=9.5,
-    ...                   attributes={"speed_px_s": 131.6, "speed_m_s": 4.24, "track_ids": [4]})
-    >>> _measured(item, "speed")
-    'track 4 (cam), 132 px/s (4.2 m/s), 0:02.0-0:09.5'
+    ...                   attributes={"speed_px_s": 131.6, "speed_m_s": 4.24, "color": "red",
+    ...                               "track_ids": [4]})
+    >>> _measured(item, ["color", "speed"])
+    'track 4 (cam), red, 132 px/s (4.2 m/s), 0:02.0-0:09.5'
     """
+    tracks = "+".join(str(t) for t in item.attributes.get("track_ids") or [item.track_id])
+    values = [v for v in (_value(item, m) for m in measures) if v]
+    return ", ".join([f"track {tracks} ({item.video_id})", *values]) + (
+        f", {_clock(item.t_start)}-{_clock(item.t_end)}"
+    )
+
+
+def _value(item: AnswerItem, measure: str) -> str | None:
+    """One value of an object in words (`_measured`); None when it is not stored."""
     a = item.attributes
-    tracks = "+".join(str(t) for t in a.get("track_ids") or [item.track_id])
     value = None
     if measure in ("speed", "speed_m_s") and a.get("speed_px_s") is not None:
         value = f"{a['speed_px_s']:.0f} px/s"
@@ -378,8 +388,11 @@ def _measured(item: AnswerItem, measure: str) -> str:
         value = f"{100 * a['size_frac']:.1f} % of the frame"
     elif measure == "conf" and a.get("confidence") is not None:
         value = f"confidence {a['confidence']:.2f}"
-    words = [f"track {tracks} ({item.video_id})"] + ([value] if value else [])
-    return ", ".join(words) + f", {_clock(item.t_start)}-{_clock(item.t_end)}"
+    elif measure == "color":
+        value = a.get("color") or "colour unknown"
+    elif measure == "direction":
+        value = f"moving {a['direction']}" if a.get("direction") else "direction unknown"
+    return value
 
 
 MEASURED_ITEMS = 5  # objects whose value an answer states

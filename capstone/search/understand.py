@@ -14,8 +14,8 @@ limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several o
 joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
 (`Understood.unmapped`). A how-many question *at once* (*at the same time*,
 *simultaneously*, *the maximum number of*) asks for the most in view at one moment
-(`Understood.at_once`); *how fast / how long / how big* asks for that value of each object
-(`Understood.measure`). `capstone.search.ask` answers the result.
+(`Understood.at_once`); *how fast / how long / how big* and *what colour / which direction*
+ask for that value of each object (`Understood.measure`). `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()
@@ -42,7 +42,7 @@ from capstone.search.ql import (
 )
 
 Kind = Literal["count", "when", "which", "where"]
-Measure = Literal["speed", "dur", "size"]
+Measure = Literal["speed", "dur", "size", "color", "direction"]
 
 
 def _words(text: str) -> list[str]:
@@ -152,7 +152,7 @@ IGNORED = frozenset(
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away view sight present happen happens happened happening occur occurs
-    occurred""")
+    occurred distinct unique individual separate""")
 )
 # "how many people at once": the most in view at the same moment, not everyone over time
 _AT_ONCE = re.compile(
@@ -160,6 +160,10 @@ _AT_ONCE = re.compile(
     r"at a time|maximum|max|peak|busiest)\b"
 )
 _AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
+_ASKED_VALUES: dict[str, Measure] = {
+    "colour": "color", "color": "color", "direction": "direction", "way": "direction",
+    "speed": "speed", "size": "size",
+}  # fmt: skip
 # "how fast / how long / how big": the value asked for, reported for each object cited
 MEASURES: dict[str, Measure] = {
     "fast": "speed", "quickly": "speed", "quick": "speed", "slow": "speed", "slowly": "speed",
@@ -331,12 +335,16 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     at_once = kind == "count" and _AT_ONCE.search(" ".join(w.low)) is not None
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS))
-    measure = None
+    measure: Measure | None = None
     for k in range(len(w) - 1):
         if w.low[k] == "how" and w.low[k + 1] in MEASURES:
             measure = MEASURES[w.low[k + 1]]
-            w.take(k, k + 1)
-            break
+        elif w.low[k] in ("what", "which") and w.low[k + 1] in _ASKED_VALUES:
+            measure = _ASKED_VALUES[w.low[k + 1]]  # "what colour was the fastest car?"
+        else:
+            continue
+        w.take(k, k + 1)
+        break
     n = len(w)
     i = 0
     while i < n:
