@@ -713,6 +713,12 @@ def test_cli_ask_and_find(seeded: dict[str, Any], capsys: pytest.CaptureFixture[
     assert "where, cam-b" in out and f"+{'-' * (2 * HEAT_COLS)}+" in out
     assert out.count("|") >= 2 * HEAT_ROWS
 
+    main(["find", "person t:-20.."])
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    result = tracks.run(ql.parse("person t:-20.."))
+    assert f"{result.matched} track(s), {result.count} distinct" in out
+    assert f"the busiest moment: {result.busiest} at " in out and result.busiest > 0
+
     main(["find", "person all:true limit:3", "--json"])
     body = json.loads(capsys.readouterr().out)
     people = [r for r in rows if r["class_name"] == "person"]

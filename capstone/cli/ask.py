@@ -85,9 +85,15 @@ def find(
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
         return
     console = Console()
+    busiest = ""
+    if result.busiest_t is not None:
+        busiest = (
+            f"; the busiest moment: {result.busiest} at {_time(result.busiest_t)} "
+            f"({result.busiest_video})"
+        )
     console.print(
         f"`{result.query}`: {result.matched} track(s), {result.count} distinct, "
-        f"at least {result.at_once} in view at once",
+        f"at least {result.at_once} in view at once{busiest}",
         markup=False,
         highlight=False,
     )
