@@ -505,6 +505,36 @@ def test_questions_about_the_last_seconds(seeded: dict[str, Any]) -> None:
     assert len(_in_view(people, "cam-b", busiest.moment)) == busiest.count
 
 
+def test_how_many_per_period_counts_each_period(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    answer = asking.ask("how many people per 10 seconds between 0:05 and 0:38?", "cam-a")
+    assert (
+        answer.query == "person t:0:05..0:38 video:cam-a"
+        and "how many per 0:10.0 of" in answer.text
+    )
+    bounds = [(p.t_from, p.t_to) for p in answer.series]
+    assert bounds == [(5.0, 15.0), (15.0, 25.0), (25.0, 35.0), (35.0, 38.0)]
+    for p in answer.series:  # independently: the people in view during each period
+        want = _expected(rows, ql.parse(f"person video:cam-a t:{p.t_from}..{p.t_to}"))
+        assert p.count == len({_who(r) for r in want})
+        assert f"{p.count} ({asking._clock(p.t_from)}-{asking._clock(p.t_to)})" in answer.text
+    assert any(p.count for p in answer.series)
+    assert answer.count == len({_who(r) for r in _expected(rows, ql.parse(answer.query))})
+    # from the start to the last moment one was in view; too many periods: longer ones
+    whole = asking.ask("how many cars every 0.5 seconds?")
+    last_seen = max(r["t_end"] for r in _expected(rows, ql.parse("car")))
+    assert whole.series[0].t_from == 0 and whole.series[-1].t_to == last_seen
+    assert len(whole.series) <= asking.MAX_PERIODS < last_seen / 0.5
+    assert "; per 0:01.0 (60 periods at most): " in whole.text  # the longer period it used
+    # before the end: periods counted back from each video's end, the last one open
+    last = asking.ask("how many people every 10 seconds in the last 30 seconds?", "cam-b")
+    assert [(p.t_from, p.t_to) for p in last.series] == [(-30, -20), (-20, -10), (-10, None)]
+    assert "(the last 0:10.0)" in last.text
+    for p in last.series:
+        window = f"t:{p.t_from}..{'' if p.t_to is None else p.t_to}"
+        assert p.count == tracks.run(ql.parse(f"person video:cam-b {window}")).count
+
+
 def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     seeded: dict[str, Any],
 ) -> None:
@@ -886,3 +916,13 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
     at = run_page("ask", {"q": question})
     assert metric(at, "Answer") == str(answer.count)
     assert metric(at, "First at") == fmt_seconds(answer.moment)
+    # how many per period: a bar per period
+    at = run_page("ask", {"q": "how many people per 10 seconds?"})
+
+    def kinds(node: Any) -> list[str]:
+        children = getattr(node, "children", {})
+        own = [str(getattr(node, "type", ""))]
+        return own + [k for child in children.values() for k in kinds(child)]
+
+    # (the seeded crops are not real JPEGs: only the chart is checked)
+    assert any("chart" in k for k in kinds(at.main)), [e.value for e in at.error]

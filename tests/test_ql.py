@@ -274,3 +274,21 @@ def test_at_once_asks_for_the_most_in_view_together(question: str, at_once: bool
 def test_how_fast_long_big_ask_for_that_value(question: str, measure: str | None) -> None:
     u = understand(question)
     assert u.measure == measure and u.unmapped == []
+
+
+@pytest.mark.parametrize(
+    ("question", "per", "canonical"),
+    [
+        ("how many cars per minute", 60.0, "car"),
+        ("how many people every 10 seconds between 0:10 and 1:00", 10.0, "person t:0:10..1:00"),
+        ("how many people walked left each minute in the last 5 minutes", 60.0,
+         "person dir:left t:-5:00.."),
+        ("how many people stayed for more than a minute", None, "person dur>60"),
+        ("which cars per minute", None, "car per minute"),  # a list has no periods
+    ],
+)  # fmt: skip
+def test_per_minute_asks_for_a_count_per_period(
+    question: str, per: float | None, canonical: str
+) -> None:
+    u = understand(question)
+    assert (u.per, u.query.canonical()) == (per, canonical)

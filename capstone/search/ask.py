@@ -33,6 +33,7 @@ answered gets a sentence, not an exception (only an unreachable database raises,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,6 +73,14 @@ class AnswerItem(BaseModel):
     source: Literal["tracks", "hybrid_search"] = "tracks"
 
 
+class Period(BaseModel):
+    """A how-many answer over one period of a "per minute" question."""
+
+    t_from: float = Field(description="seconds (negative: before the end of each video)")
+    t_to: float | None = Field(description="seconds; None: to the end of each video")
+    count: int
+
+
 class Answer(BaseModel):
     """The answer to a question: what was understood, the answer, the cited moments."""
 
@@ -91,6 +100,10 @@ class Answer(BaseModel):
         default=None,
         description="for how-many-at-once questions: the first moment (seconds) that many were "
         "in view; `items` are the objects in view then",
+    )
+    series: list[Period] = Field(
+        default_factory=list,
+        description="for how-many questions per period ('per minute'): the count in each",
     )
     items: list[AnswerItem] = Field(default_factory=list)
     text: str = Field(description="one human sentence: what it understood, then the answer")
@@ -203,7 +216,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
                 else ", and the moments shown are ranked by text/vector similarity (a guess)."
             )
         )
-    said = f"Understood: {_kind_phrase(u.kind, u.at_once)} `{canonical or '(everything)'}`."
+    said = f"Understood: {_kind_phrase(u.kind, u.at_once, u.per)} `{canonical or '(everything)'}`."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
@@ -270,6 +283,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             unmapped=u.unmapped,
         )
     maps: list[Heatmap] = []
+    series: list[Period] = []
     count, at_least, moment = result.count, result.at_once, None
     if u.kind == "count" and u.at_once:
         count = at_least = result.busiest
@@ -289,6 +303,17 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             }
         )
         items = object_items(tracks.run(there, session=session).hits)
+    elif u.kind == "count" and u.per is not None:
+        series, per = _series(session, filters, result, u.per)
+        listed = ", ".join(f"{p.count} ({_period_words(p)})" for p in series[:SERIES_IN_TEXT])
+        more = f" and {len(series) - SERIES_IN_TEXT} more" if len(series) > SERIES_IN_TEXT else ""
+        longer = f" ({MAX_PERIODS} periods at most)" if per != u.per else ""
+        answer = (
+            f"{result.count} {what}{_window_words(query)}; per {_clock(per)}{longer}: "
+            f"{listed}{more}."
+        )
+        if not series:
+            answer = f"{result.count} {what}{_window_words(query)}."
     elif u.kind == "count":
         unit = "identities" if any(h.identity_id is not None for h in result.hits) else "tracks"
         together = ""
@@ -348,6 +373,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         count=count if u.kind == "count" else None,
         at_least=at_least if u.kind == "count" else None,
         moment=moment,
+        series=series,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -396,11 +422,62 @@ def _value(item: AnswerItem, measure: str) -> str | None:
 
 
 MEASURED_ITEMS = 5  # objects whose value an answer states
+MAX_PERIODS = 60  # periods of a "per minute" answer: longer ones when the window needs more
+SERIES_IN_TEXT = 12  # periods the answer's sentence lists
 
 
-def _kind_phrase(kind: Kind, at_once: bool = False) -> str:
+def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[Period], float]:
+    """The count of `query` in each `per`-second period of its window (from the video's
+    start, or from the window's start, to the window's end or the last moment one was in
+    view), and the period used: at most `MAX_PERIODS` periods, longer ones when the window
+    needs more. A window counted back from the end is cut from there ("per minute in the
+    last 5 minutes")."""
+    from capstone.search import tracks
+
+    lo, hi = query.t_from, query.t_to
+    if (hi is not None and hi < 0) and lo is None:
+        return [], per  # "before the last minute": no start to cut from
+    if lo is not None and lo < 0:
+        hi = 0.0 if hi is None else hi
+    else:
+        lo = 0.0 if lo is None else lo
+        hi = hi if hi is not None else (result.t_last if result.t_last is not None else lo)
+    span = max(hi - lo, 0.0)
+    if span > per * MAX_PERIODS:
+        per = float(math.ceil(span / MAX_PERIODS))
+    periods = []
+    start = lo
+    while True:
+        end = min(start + per, hi)
+        open_end = end == 0.0 and lo < 0  # the last period of a window before the end
+        window = {"t_from": start, "t_to": None if open_end else end, "limit": 1}
+        count = tracks.run(query.model_copy(update=window), session=session).count
+        periods.append(Period(t_from=start, t_to=window["t_to"], count=count))
+        if end >= hi:
+            return periods, per
+        start = end
+
+
+def _period_words(period: Period) -> str:
+    """ "0:10.0-0:20.0"; before the end: "0:30.0-0:10.0 before the end".
+
+    >>> _period_words(Period(t_from=-30, t_to=-10, count=2))
+    '0:30.0-0:10.0 before the end'
+    >>> _period_words(Period(t_from=-10, t_to=None, count=2))
+    'the last 0:10.0'
+    """
+    if period.t_from >= 0:
+        return f"{_clock(period.t_from)}-{_clock(period.t_to)}"
+    if period.t_to is None:
+        return f"the last {_clock(-period.t_from)}"
+    return f"{_clock(-period.t_from)}-{_clock(-period.t_to)} before the end"
+
+
+def _kind_phrase(kind: Kind, at_once: bool = False, per: float | None = None) -> str:
     if kind == "count" and at_once:
         return "how many at once of"
+    if kind == "count" and per is not None:
+        return f"how many per {_clock(per)} of"
     return {"count": "how many of", "when": "when for", "where": "where for", "which": "which"}[
         kind
     ]
@@ -663,4 +740,13 @@ def _hybrid_items(session: Any, question: str, u: Understood) -> list[AnswerItem
     return items
 
 
-__all__ = ["Answer", "AnswerItem", "QueryError", "Understood", "ask", "object_items", "understand"]
+__all__ = [
+    "Answer",
+    "AnswerItem",
+    "Period",
+    "QueryError",
+    "Understood",
+    "ask",
+    "object_items",
+    "understand",
+]

@@ -111,6 +111,7 @@ class TrackResult(BaseModel):
     count: int = Field(description="distinct identities among all matching tracks")
     matched: int = Field(description="matching tracks (before `limit`)")
     videos: int = Field(default=0, description="videos with matching tracks")
+    t_last: float | None = Field(default=None, description="the last moment any was in view")
     at_once: int = Field(
         default=0,
         description="the most matching tracks in view at the same time (per video, summed): "
@@ -180,7 +181,8 @@ matched AS MATERIALIZED (
   WHERE {conditions}
 ),
 totals AS (
-  SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows, count(DISTINCT video_id) AS n_videos
+  SELECT count(DISTINCT who) AS n_who, count(*) AS n_rows, count(DISTINCT video_id) AS n_videos,
+    max(t_end) AS t_last
   FROM matched
 ),
 edges AS (
@@ -210,7 +212,7 @@ page AS (
   ORDER BY {_order(query)}
   LIMIT :limit
 )
-SELECT p.*, totals.n_who, totals.n_rows, totals.n_videos,
+SELECT p.*, totals.n_who, totals.n_rows, totals.n_videos, totals.t_last,
   peak.n_peak, peak.n_busiest, peak.t_busiest, peak.busiest_video,
   ARRAY(SELECT DISTINCT e.attributes->>'line' FROM apps_db_event e
         WHERE e.analysis_id = p.analysis_id AND e.track_id = p.track_id
@@ -424,6 +426,7 @@ def _run_in(session: Session, query: Query, zero_shot: dict[str, float] | None) 
         count=who,
         matched=int(first.get("n_rows") or 0),
         videos=int(first.get("n_videos") or 0),
+        t_last=None if first.get("t_last") is None else float(first["t_last"]),
         # fragments of one identity follow each other: no more in view than identities
         at_once=min(int(first.get("n_peak") or 0), who),
         busiest=min(int(first.get("n_busiest") or 0), who),

@@ -15,7 +15,8 @@ joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
 (`Understood.unmapped`). A how-many question *at once* (*at the same time*,
 *simultaneously*, *the maximum number of*) asks for the most in view at one moment
 (`Understood.at_once`); *how fast / how long / how big* and *what colour / which direction*
-ask for that value of each object (`Understood.measure`). `capstone.search.ask` answers the result.
+ask for that value of each object (`Understood.measure`); *per minute / every 10 seconds*
+asks for a count per period (`Understood.per`). `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()
@@ -202,6 +203,7 @@ class Understood:
     parts: list[Query] = field(default_factory=list)  # "red cars and white trucks": one each
     at_once: bool = False  # how many at the same moment ("how many people at once")
     measure: Measure | None = None  # "how fast was ...": the value to report per object
+    per: float | None = None  # "how many cars per minute": a count per this many seconds
 
 
 class _Words:
@@ -284,6 +286,22 @@ def _plural_follows(w: _Words, i: int) -> bool:
     return False
 
 
+def _per(w: _Words) -> float | None:
+    """The period of "per minute", "each 10 seconds", "every hour" (seconds; tokens taken).
+
+    >>> _per(_Words("how many cars per minute")), _per(_Words("people every 10 s"))
+    (60.0, 10.0)
+    """
+    for k in range(len(w)):
+        if w.low[k] not in ("per", "each", "every") or w.used[k]:
+            continue
+        period = _time(w, k + 1)
+        if period is not None and period[2] and period[0] > 0:
+            w.take(*range(k, k + 1 + period[1]))
+            return period[0]
+    return None
+
+
 def _kind(w: _Words) -> tuple[Kind, bool]:
     text = " ".join(w.low)
     ends = any(t in END_VERBS for t in w.low) and not re.search(
@@ -335,6 +353,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     at_once = kind == "count" and _AT_ONCE.search(" ".join(w.low)) is not None
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS))
+    per = _per(w) if kind == "count" else None
     measure: Measure | None = None
     for k in range(len(w) - 1):
         if w.low[k] == "how" and w.low[k + 1] in MEASURES:
@@ -608,6 +627,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         parts=parts,
         at_once=at_once,
         measure=measure,
+        per=per,
     )
 
 

@@ -52,6 +52,16 @@ with guarded():
                 help="the most in view at the same moment: tracks the tracker lost and found "
                 "again that were not linked may be one object counted twice",
             )
+        if answer.get("series"):
+            periods = answer["series"]
+            st.bar_chart(
+                {
+                    "period from (s, or before the end)": [p["t_from"] for p in periods],
+                    "count": [p["count"] for p in periods],
+                },
+                x="period from (s, or before the end)",
+                y="count",
+            )
         if answer.get("moment") is not None:
             counted[1].metric("First at", fmt_seconds(answer["moment"]), help="the busiest moment")
     for heatmap in answer.get("heatmaps") or []:
