@@ -60,6 +60,20 @@ _SORT_COLUMN = {
     "start": "t_start",
     "end": "t_end",
 }
+
+# The CTEs of every statement here: `scope(id)`, the analyses answered, and `video_end`, the
+# end of each one's video: its length, else (a video stored without one) its last tracked
+# moment. Computed once per statement, and only when a window counts back from the end.
+SCOPE_CTE = f"""{LATEST_SCOPE_CTE},
+video_end AS MATERIALIZED (
+  SELECT s.id AS analysis_id, coalesce(v.duration, (
+    SELECT max(x.t_end) FROM apps_db_trackattributes x WHERE x.analysis_id = s.id)) AS t
+  FROM scope s
+  JOIN apps_db_videoanalysis va ON va.id = s.id
+  JOIN apps_db_video v ON v.video_id = va.video_id
+)"""
+_VIDEO_END = "(SELECT e.t FROM video_end e WHERE e.analysis_id = a.analysis_id)"
+
 ATTRIBUTE_COLUMNS = (
     "color",
     "color_shares",
@@ -170,7 +184,7 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
         where.append(f"{guess} >= :zs_min")
         score += f" + {guess}"
     conditions = "\n  AND ".join(where)
-    sql = f"""WITH {LATEST_SCOPE_CTE},
+    sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
     {score} AS score, {window_from} AS t_window,
@@ -255,7 +269,7 @@ def heatmaps(
     if zero_shot:
         where.append(f"{_zero_shot_score(zero_shot, params)} >= :zs_min")
     conditions = "\n  AND ".join([*where, "a.heat IS NOT NULL"])
-    sql = f"""WITH {LATEST_SCOPE_CTE},
+    sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.video_id, a.heat FROM apps_db_trackattributes a WHERE {conditions}
 ),
@@ -306,14 +320,6 @@ def _zero_shot_score(zero_shot: dict[str, float], params: dict[str, Any]) -> str
         "coalesce((SELECT sum((a.imagenet->>z.l)::float8 * z.w) FROM unnest("
         "CAST(:zs_labels AS text[]), CAST(:zs_weights AS float8[])) AS z(l, w)), 0)"
     )
-
-
-# the end of the video of track `a`: its length, else (a video stored without one) its
-# analysis' last tracked moment
-_VIDEO_END = (
-    "(SELECT coalesce(v.duration, (SELECT max(x.t_end) FROM apps_db_trackattributes x "
-    "WHERE x.analysis_id = a.analysis_id)) FROM apps_db_video v WHERE v.video_id = a.video_id)"
-)
 
 
 def window_bounds(query: Query, params: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -398,7 +404,7 @@ def stored_labels(query: Query, *, session: Session, limit: int = 2000) -> list[
     nouns can be matched against)."""
     params: dict[str, Any] = {"n": limit}
     conditions = "\n  AND ".join([*_filters(query, params), "jsonb_typeof(a.imagenet) = 'object'"])
-    sql = f"""WITH {LATEST_SCOPE_CTE}
+    sql = f"""WITH {SCOPE_CTE}
 SELECT DISTINCT k FROM apps_db_trackattributes a, jsonb_object_keys(a.imagenet) AS k
 WHERE {conditions} ORDER BY k LIMIT :n"""
     return [r[0] for r in session.execute(text(sql), params).all()]
