@@ -49,6 +49,10 @@ PAGES = {
         "/ask?q=show+me+the+fastest+person",
         ["Understood", "person sort:-speed limit:1", "The fastest of", "px/s", "1 moment"],
     ),
+    "ask-per-period": (
+        "/ask?q=how+many+people+per+second%3F",
+        ["Understood", "how many per 0:01.0 of", "(0:00.0-0:01.0)", "(0:01.0-0:02.0)", "Answer"],
+    ),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 
