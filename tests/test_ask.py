@@ -554,6 +554,10 @@ def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     both = tracks.run(ql.parse("car truck color:red,white"))
     assert both.count >= answer.count
 
+    for form in ("at once", "per minute"):
+        several = asking.ask(f"how many people and cars {form}?")
+        assert several.query == "person ; car" and not several.series and several.moment is None
+        assert several.note and "one kind of object at a time" in several.note
     people_and_cars = asking.ask("how many people and cars?")
     assert people_and_cars.count == len(who("person")) + len(who("car"))
     # different objects: each part's lower bound adds up

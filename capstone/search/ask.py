@@ -639,10 +639,12 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
             "I could not map " + ", ".join(repr(x) for x in u.unmapped) + " onto the query "
             "language; the answer uses what I understood."
         )
-    if u.at_once:
+    if u.at_once or u.per is not None:
+        asked = "'At once'" if u.at_once else "A count per period"
+        example = "at once" if u.at_once else "per minute"
         notes.append(
-            "'At once' is answered for one kind of object at a time (e.g. 'how many people "
-            "at once?'); these are the counts over the whole window."
+            f"{asked} is answered for one kind of object at a time (e.g. 'how many people "
+            f"{example}?'); these are the counts over the whole window."
         )
     note = " ".join(notes) or None
     return Answer(
