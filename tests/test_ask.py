@@ -447,6 +447,11 @@ def test_how_many_at_once_is_the_busiest_moment_and_cites_it(seeded: dict[str, A
     assert window.count == want
     assert window.moment is not None and 20.0 <= window.moment <= 30.0
     assert len(_in_view(inside, "cam-b", window.moment)) == want
+    # "when were the most ...": the same moment and objects
+    when = asking.ask("when were the most people in view?")
+    assert when.kind == "when" and when.moment == answer.moment and when.count is None
+    assert f"The most people in view at once: {busiest}, first at " in when.text
+    assert [i.track_id for i in when.items] == [i.track_id for i in answer.items]
     # a plain how-many is unchanged: everyone over the whole time
     assert asking.ask("how many people?").count >= answer.count
 

@@ -285,13 +285,18 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     maps: list[Heatmap] = []
     series: list[Period] = []
     count, at_least, moment = result.count, result.at_once, None
-    if u.kind == "count" and u.at_once:
+    if u.at_once:
         count = at_least = result.busiest
         moment = result.busiest_t
         answer = (
             f"{count} {_what(query, count)} in view at once{_window_words(query)}, first at "
             f"{_clock(moment)} ({result.busiest_video})"
         )
+        if u.kind != "count":  # "when were the most people in view?"
+            answer = (
+                f"The most {_what(query)} in view at once{_window_words(query)}: {count}, "
+                f"first at {_clock(moment)} ({result.busiest_video})"
+            )
         answer += f", the busiest of {result.videos} videos." if result.videos > 1 else "."
         # the objects in view at that moment
         there = filters.model_copy(
@@ -474,8 +479,8 @@ def _period_words(period: Period) -> str:
 
 
 def _kind_phrase(kind: Kind, at_once: bool = False, per: float | None = None) -> str:
-    if kind == "count" and at_once:
-        return "how many at once of"
+    if at_once:
+        return "how many at once of" if kind == "count" else "the busiest moment of"
     if kind == "count" and per is not None:
         return f"how many per {_clock(per)} of"
     return {"count": "how many of", "when": "when for", "where": "where for", "which": "which"}[

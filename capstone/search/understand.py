@@ -14,7 +14,8 @@ limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several o
 joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
 (`Understood.unmapped`). A how-many question *at once* (*at the same time*,
 *simultaneously*, *the maximum number of*) asks for the most in view at one moment
-(`Understood.at_once`); *how fast / how long / how big* and *what colour / which direction*
+(`Understood.at_once`; also *when were the most people in view*, *the busiest moment*);
+*how fast / how long / how big* and *what colour / which direction*
 ask for that value of each object (`Understood.measure`); *per minute / every 10 seconds*
 asks for a count per period (`Understood.per`). `capstone.search.ask` answers the result.
 
@@ -160,6 +161,7 @@ _AT_ONCE = re.compile(
     r"\b(at once|at the same time|simultaneously|concurrently|at one time|at any one time|"
     r"at a time|maximum|max|peak|busiest)\b"
 )
+_BUSIEST = re.compile(r"\b(the most|busiest|the maximum|the max|the peak)\b")
 _AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
 _ASKED_VALUES: dict[str, Measure] = {
     "colour": "color", "color": "color", "direction": "direction", "way": "direction",
@@ -350,9 +352,13 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     videos: list[str] = [video_id] if video_id else []
     conds: list[Condition] = []
     notes: list[str] = []
-    at_once = kind == "count" and _AT_ONCE.search(" ".join(w.low)) is not None
+    text = " ".join(w.low)
+    at_once = (kind == "count" and _AT_ONCE.search(text) is not None) or (
+        # "when were the most people in view?", "what was the busiest moment?"
+        _BUSIEST.search(text) is not None and (kind == "when" or "busiest" in w.low)
+    )
     if at_once:
-        w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS))
+        w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS | {"most"}))
     per = _per(w) if kind == "count" else None
     measure: Measure | None = None
     for k in range(len(w) - 1):
