@@ -540,6 +540,28 @@ def test_how_many_per_period_counts_each_period(seeded: dict[str, Any]) -> None:
         assert p.count == tracks.run(ql.parse(f"person video:cam-b {window}")).count
 
 
+def test_averages_are_over_objects_from_the_stored_rows(seeded: dict[str, Any]) -> None:
+    rows = _expected(seeded["rows"], ql.parse("person"))
+    objects: dict[tuple, list[dict]] = {}
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
+    spans = [max(r["t_end"] for r in rs) - min(r["t_start"] for r in rs) for rs in objects.values()]
+    speeds = [float(np.mean([r["speed_px_s"] for r in rs])) for rs in objects.values()]
+    answer = asking.ask("how long did people stay on average?")
+    assert answer.summary is not None and answer.summary.n == len(objects)
+    assert answer.summary.mean == pytest.approx(np.mean(spans))
+    assert answer.summary.median == pytest.approx(np.median(spans))
+    assert (answer.summary.min, answer.summary.max) == pytest.approx((min(spans), max(spans)))
+    assert (
+        f"The average time in view of {len(objects)} people: {np.mean(spans):.1f} s" in answer.text
+    )
+    speed = asking.ask("what was the average speed of the people?")
+    assert speed.summary.value == "speed" and speed.summary.mean == pytest.approx(np.mean(speeds))
+    assert "Understood: the average over `person`" in speed.text
+    none = asking.ask("what was the average speed of the trains?")  # all implausible
+    assert "None: no trains found" in none.text and none.summary is None
+
+
 def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     seeded: dict[str, Any],
 ) -> None:

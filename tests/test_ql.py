@@ -296,3 +296,19 @@ def test_per_minute_asks_for_a_count_per_period(
 ) -> None:
     u = understand(question)
     assert (u.per, u.query.canonical()) == (per, canonical)
+
+
+@pytest.mark.parametrize(
+    ("question", "measure", "average"),
+    [
+        ("what was the average speed of the cars?", "speed", True),
+        ("how long did people stay on average?", "dur", True),
+        ("what is the median size of trucks", "size", True),
+        ("how fast were the cars", "speed", False),
+    ],
+)
+def test_averages_ask_for_a_value_over_the_objects(
+    question: str, measure: str, average: bool
+) -> None:
+    u = understand(question)
+    assert (u.measure, u.average, u.unmapped) == (measure, average, [])

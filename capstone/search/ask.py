@@ -44,6 +44,7 @@ from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query, QueryError
+from capstone.search.summary import Summary
 from capstone.search.understand import Kind, Understood, understand
 
 if TYPE_CHECKING:
@@ -104,6 +105,11 @@ class Answer(BaseModel):
     series: list[Period] = Field(
         default_factory=list,
         description="for how-many questions per period ('per minute'): the count in each",
+    )
+    summary: Summary | None = Field(
+        default=None,
+        description="for 'the average speed / time in view / size of ...': that value over "
+        "the objects (n, mean, median, min, max)",
     )
     items: list[AnswerItem] = Field(default_factory=list)
     text: str = Field(description="one human sentence: what it understood, then the answer")
@@ -216,7 +222,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
                 else ", and the moments shown are ranked by text/vector similarity (a guess)."
             )
         )
-    said = f"Understood: {_kind_phrase(u.kind, u.at_once, u.per)} `{canonical or '(everything)'}`."
+    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average)
+    said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
@@ -284,6 +291,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         )
     maps: list[Heatmap] = []
     series: list[Period] = []
+    stats: Summary | None = None
     count, at_least, moment = result.count, result.at_once, None
     if u.at_once:
         count = at_least = result.busiest
@@ -351,6 +359,11 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         else:
             places = ", ".join(_place(it) for it in items[:5])
             answer = f"{result.count} {what}: {places}."
+    elif u.average and u.measure is not None:
+        stats = tracks.summary(filters, u.measure, session=session)
+        answer = stats.words(what + _window_words(query))
+        cited = "; ".join(_measured(it, [u.measure]) for it in items[:MEASURED_ITEMS])
+        answer += f" Among them: {cited}." if cited else ""
     else:
         shown = min(len(items), result.count)
         first = SORT_WORDS.get(query.sort, f"by {query.sort}") if query.sort else "best"
@@ -379,6 +392,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         at_least=at_least if u.kind == "count" else None,
         moment=moment,
         series=series,
+        summary=stats,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -478,7 +492,11 @@ def _period_words(period: Period) -> str:
     return f"{_clock(-period.t_from)}-{_clock(-period.t_to)} before the end"
 
 
-def _kind_phrase(kind: Kind, at_once: bool = False, per: float | None = None) -> str:
+def _kind_phrase(
+    kind: Kind, at_once: bool = False, per: float | None = None, average: bool = False
+) -> str:
+    if average:
+        return "the average over"
     if at_once:
         return "how many at once of" if kind == "count" else "the busiest moment of"
     if kind == "count" and per is not None:

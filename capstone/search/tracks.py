@@ -44,6 +44,7 @@ from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query
 from capstone.search.query import LATEST_SCOPE_CTE
+from capstone.search.summary import Summary
 from capstone.store.engine import session_scope
 
 DEFAULT_LIMIT = 50
@@ -73,6 +74,20 @@ video_end AS MATERIALIZED (
   JOIN apps_db_video v ON v.video_id = va.video_id
 )"""
 _VIDEO_END = "(SELECT e.t FROM video_end e WHERE e.analysis_id = a.analysis_id)"
+# the object a track `a` (joined with its `apps_db_track` row `t`) belongs to: its identity
+# when the identity stage linked it, else the track itself
+_WHO = (
+    "CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id "
+    "ELSE 't' || a.analysis_id || ':' || a.track_id END"
+)
+# per object, the value a summary is over: its time in view from its first to its last
+# track; its speed and size averaged over its tracks (linked tracks share the movement)
+_OBJECT_VALUE = {
+    "dur": "max(t_end) - min(t_start)",
+    "speed": "avg(speed_px_s)",
+    "speed_m_s": "avg(speed_m_s)",
+    "size": "avg(size_frac)",
+}
 
 ATTRIBUTE_COLUMNS = (
     "color",
@@ -187,9 +202,7 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
     sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
-    {score} AS score, {window_from} AS t_window,
-    CASE WHEN t.identity_id IS NOT NULL THEN 'i' || a.analysis_id || ':' || t.identity_id
-         ELSE 't' || a.analysis_id || ':' || a.track_id END AS who
+    {score} AS score, {window_from} AS t_window, {_WHO} AS who
   FROM apps_db_trackattributes a
   JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
   WHERE {conditions}
@@ -252,6 +265,29 @@ def _order(query: Query, of: str = "") -> str:
         f"{of}track_id",
     ]
     return ", ".join(keys)
+
+
+def summary(query: Query, value: str, *, session: Session) -> Summary:
+    """`value` (a key of `_OBJECT_VALUE`) over the objects matching `query`, in one
+    statement: "what was the average speed of the cars?"."""
+    params: dict[str, Any] = {}
+    conditions = "\n  AND ".join(_filters(query, params))
+    sql = f"""WITH {SCOPE_CTE},
+objects AS (
+  SELECT {_OBJECT_VALUE[value]} AS v
+  FROM (
+    SELECT a.*, {_WHO} AS who
+    FROM apps_db_trackattributes a
+    JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
+    WHERE {conditions}
+  ) matched
+  GROUP BY who
+)
+SELECT count(v) AS n, avg(v) AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median,
+  min(v) AS min, max(v) AS max
+FROM objects"""
+    row = session.execute(text(sql), params).one()._mapping
+    return Summary(value=value, **{k: row[k] for k in ("n", "mean", "median", "min", "max")})
 
 
 def heatmaps(

@@ -17,7 +17,8 @@ joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
 (`Understood.at_once`; also *when were the most people in view*, *the busiest moment*);
 *how fast / how long / how big* and *what colour / which direction*
 ask for that value of each object (`Understood.measure`); *per minute / every 10 seconds*
-asks for a count per period (`Understood.per`). `capstone.search.ask` answers the result.
+asks for a count per period (`Understood.per`); *the average speed*, *how long on average*
+for that value over the objects (`Understood.average`). `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()
@@ -167,6 +168,11 @@ _ASKED_VALUES: dict[str, Measure] = {
     "colour": "color", "color": "color", "direction": "direction", "way": "direction",
     "speed": "speed", "size": "size",
 }  # fmt: skip
+_AVERAGE_WORDS = frozenset(_words("average averages mean median typical typically"))
+_AVERAGED: dict[str, Measure] = {
+    "speed": "speed", "fast": "speed", "time": "dur", "duration": "dur", "long": "dur",
+    "size": "size", "big": "size",
+}  # fmt: skip
 # "how fast / how long / how big": the value asked for, reported for each object cited
 MEASURES: dict[str, Measure] = {
     "fast": "speed", "quickly": "speed", "quick": "speed", "slow": "speed", "slowly": "speed",
@@ -206,6 +212,7 @@ class Understood:
     at_once: bool = False  # how many at the same moment ("how many people at once")
     measure: Measure | None = None  # "how fast was ...": the value to report per object
     per: float | None = None  # "how many cars per minute": a count per this many seconds
+    average: bool = False  # "the average speed of the cars": `measure` over the objects
 
 
 class _Words:
@@ -370,6 +377,14 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             continue
         w.take(k, k + 1)
         break
+    average = any(t in _AVERAGE_WORDS for t in w.low)
+    if average:
+        w.take(*(k for k in range(len(w)) if w.low[k] in _AVERAGE_WORDS))
+        for k in range(len(w)):
+            if measure is None and w.low[k] in _AVERAGED:  # "the average speed"
+                measure = _AVERAGED[w.low[k]]
+                w.take(k)
+        average = measure in ("speed", "dur", "size")
     n = len(w)
     i = 0
     while i < n:
@@ -634,6 +649,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         at_once=at_once,
         measure=measure,
         per=per,
+        average=average,
     )
 
 
