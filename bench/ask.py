@@ -73,12 +73,14 @@ LATENCY_QUESTIONS = (
     "when did the white van leave?",
 )
 # question forms measured apart (the mix above is the issue's target): the busiest moment,
-# a window before the end, a count per minute (one statement per period), a stated value
+# a window before the end, a count per minute (one statement per period), a stated value,
+# an average
 MORE_FORMS = (
     "how many people were in view at the same time?",
     "how many cars in the last 5 minutes?",
     "how many cars per minute?",
     "how fast was the fastest car?",
+    "what was the average speed of the cars?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")
