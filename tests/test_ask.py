@@ -957,3 +957,9 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
 
     # (the seeded crops are not real JPEGs: only the chart is checked)
     assert any("chart" in k for k in kinds(at.main)), [e.value for e in at.error]
+    # an average: the mean and median as metrics
+    answer = asking.ask("how long did people stay on average?")
+    at = run_page("ask", {"q": "how long did people stay on average?"})
+    assert metric(at, "Average") == f"{answer.summary.mean:.1f} s"
+    assert metric(at, "Median") == f"{answer.summary.median:.1f} s"
+    assert metric(at, "Objects") == str(answer.summary.n)
