@@ -40,6 +40,22 @@ def guarded() -> Iterator[None]:
 _MD_SPECIAL = frozenset(string.punctuation)
 
 
+def show_picture(data: bytes, caption: str | None = None) -> None:
+    """Show a stored JPEG/PNG; one that does not decode (a damaged or foreign blob) is a
+    caption saying so, not an error over the rest of the page."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, ValueError):
+        st.caption("(picture unreadable)" + (f" · {caption}" if caption else ""))
+        return
+    st.image(data, caption=caption)
+
+
 def md(value: object) -> str:
     """`value` as markdown that shows exactly its text: every ASCII punctuation character is
     backslash-escaped (CommonMark shows an escaped one literally), so user text (titles,

@@ -955,8 +955,10 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
         own = [str(getattr(node, "type", ""))]
         return own + [k for child in children.values() for k in kinds(child)]
 
-    # (the seeded crops are not real JPEGs: only the chart is checked)
     assert any("chart" in k for k in kinds(at.main)), [e.value for e in at.error]
+    # the seeded crops are not JPEGs: each card says so, and the page has no error
+    assert not at.error, [e.value for e in at.error]
+    assert any("(picture unreadable)" in c.value for c in at.caption)
     # an average: the mean and median as metrics
     answer = asking.ask("how long did people stay on average?")
     at = run_page("ask", {"q": "how long did people stay on average?"})

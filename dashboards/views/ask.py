@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md
+from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md, show_picture
 
 PAGES = st.session_state.get("_pages", {})
 EXAMPLES = (
@@ -98,7 +98,7 @@ with guarded():
         with grid[i % 4], st.container(border=True):
             picture = data.answer_image(item)
             if picture:
-                st.image(picture)
+                show_picture(picture)
             attrs = item.get("attributes") or {}
             title = item.get("class_name") or ""
             if item.get("track_id") is not None:

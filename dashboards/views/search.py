@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import data
-from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md
+from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md, show_picture
 
 PAGES = st.session_state.get("_pages", {})
 MODES = ["hybrid", "vector", "text"]
@@ -90,7 +90,7 @@ with guarded():
             when = fmt_seconds(hit["timestamp"])
             where = f"{md(hit['video_id'])} · frame {hit['frame_number']} · {when}"
             if picture:
-                st.image(picture)
+                show_picture(picture)
             st.markdown(f"**{hit['score']:.3f}** · found by *{hit['retriever']}*")
             label = hit.get("class_name") or hit.get("event_type") or ""
             if hit.get("track_id") is not None:

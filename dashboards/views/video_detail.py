@@ -12,6 +12,7 @@ from dashboards.ui import (
     fmt_seconds,
     guarded,
     md,
+    show_picture,
     start_time,
     status_badge,
 )
@@ -125,7 +126,7 @@ with guarded():
                 jpeg = data.thumbnail(video_id, thumb["frame_number"])
                 if jpeg:
                     when = fmt_seconds(thumb["timestamp"])
-                    st.image(jpeg, caption=f"frame {thumb['frame_number']} · {when}")
+                    show_picture(jpeg, caption=f"frame {thumb['frame_number']} · {when}")
                 if st.button("More like this", key=f"mlt-frame-{thumb['frame_number']}"):
                     more_like_this(frame=(video_id, thumb["frame_number"]))
     with tab_tracks:
@@ -156,7 +157,7 @@ with guarded():
                 with grid[i % 6]:
                     crop = data.track_crop(video_id, int(t.analysis_id), int(t.track_id))
                     if crop:
-                        st.image(crop, caption=md(f"{t.class_name} #{t.track_id}"))
+                        show_picture(crop, caption=md(f"{t.class_name} #{t.track_id}"))
                     else:
                         st.caption(md(f"{t.class_name} #{t.track_id} (no crop)"))
                     if st.button("Similar", key=f"mlt-track-{t.track_id}"):
