@@ -47,9 +47,8 @@ def show_picture(data: bytes, caption: str | None = None) -> None:
 
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
+    try:  # the header, as `st.image` reads it; the pixels are decoded once, by the browser
+        Image.open(io.BytesIO(data)).close()
     except (UnidentifiedImageError, OSError, ValueError):
         st.caption("(picture unreadable)" + (f" · {caption}" if caption else ""))
         return

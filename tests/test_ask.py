@@ -328,7 +328,7 @@ def test_superlatives_answer_with_the_one_asked_for(seeded: dict[str, Any]) -> N
         key=lambda r: -r["size_frac"],
     )
     big = asking.ask("the 3 biggest trucks")
-    sizes = [f"{100 * r['size_frac']:.1f} % of the frame" for r in trucks[:3]]
+    sizes = [f"{r['size_frac']:.1%} of the frame" for r in trucks[:3]]
     assert big.text.index(sizes[0]) < big.text.index(sizes[1]) < big.text.index(sizes[2])
     assert "The 3 biggest of" in big.text
     # "what colour": the colour beside the value it was ranked by

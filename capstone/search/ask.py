@@ -44,7 +44,7 @@ from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query, QueryError
-from capstone.search.summary import Summary
+from capstone.search.summary import Summary, written
 from capstone.search.understand import Kind, Understood, understand
 
 if TYPE_CHECKING:
@@ -424,13 +424,13 @@ def _value(item: AnswerItem, measure: str) -> str | None:
     a = item.attributes
     value = None
     if measure in ("speed", "speed_m_s") and a.get("speed_px_s") is not None:
-        value = f"{a['speed_px_s']:.0f} px/s"
+        value = written("speed", a["speed_px_s"])
         if a.get("speed_m_s") is not None:
-            value += f" ({a['speed_m_s']:.1f} m/s)"
+            value += f" ({written('speed_m_s', a['speed_m_s'])})"
     elif measure == "dur" and item.t_start is not None and item.t_end is not None:
-        value = f"{item.t_end - item.t_start:.1f} s in view"
+        value = f"{written('dur', item.t_end - item.t_start)} in view"
     elif measure == "size" and a.get("size_frac") is not None:
-        value = f"{100 * a['size_frac']:.1f} % of the frame"
+        value = f"{written('size', a['size_frac'])} of the frame"
     elif measure == "conf" and a.get("confidence") is not None:
         value = f"confidence {a['confidence']:.2f}"
     elif measure == "color":

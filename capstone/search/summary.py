@@ -13,6 +13,15 @@ _WORDS = {
 }
 
 
+def written(value: str, number: float) -> str:
+    """One value in words, as answers write it: `written("speed", 51.2)` -> "51 px/s".
+
+    >>> written("dur", 4.04), written("size", 0.006)
+    ('4.0 s', '0.6%')
+    """
+    return _WORDS[value][1].format(number)
+
+
 class Summary(BaseModel):
     """A value over the matching objects (`capstone.search.tracks.summary`): how many have
     it, its mean, median and range."""
@@ -32,11 +41,12 @@ class Summary(BaseModel):
         >>> Summary(value="size", n=2, mean=0.012, median=0.012, min=0.01, max=0.014).words("cars")
         'The average size of 2 cars: 1.2% of the frame (median 1.2%, from 1.0% to 1.4%).'
         """
-        name, unit = _WORDS[self.value]
+        name = _WORDS[self.value][0]
         if not self.n or self.mean is None:
             return f"No {what} with a known {name}."
         mean, median, low, high = (
-            unit.format(v) for v in (self.mean, self.median, self.min, self.max)
+            written(self.value, v)
+            for v in (self.mean, self.median, self.min, self.max)  # type: ignore[arg-type]
         )
         if self.value == "size":
             mean += " of the frame"

@@ -6,19 +6,20 @@ Deterministic: the same words give the same query. The kind from the first words
 which), numbers and times in digits or words (*ten*, *the first 30 seconds*, *between 0:10
 and 0:30*, *after 1 minute*, *before 20s*, *the last 10 seconds*: `t:-0:10..`), colour
 words, direction words (*left*, *from left to right*, *towards the camera*, *away*), class
-names with plurals and synonyms
-(*people*, *pedestrians*, *vehicles*, *cyclists*; a question starting with *who* is about
-people), fine types (*minivan*, *pickup*, *police van*), *line A*, *zone door*, *faster
-than 40*, *for more than 5 seconds*, superlatives (*the fastest car*: `car sort:-speed
-limit:1`; *the last person to leave*: `person sort:-end limit:1`), and several objects
-joined by *and* (`Understood.parts`). Words it cannot map are kept as free text
-(`Understood.unmapped`). A how-many question *at once* (*at the same time*,
-*simultaneously*, *the maximum number of*) asks for the most in view at one moment
-(`Understood.at_once`; also *when were the most people in view*, *the busiest moment*);
-*how fast / how long / how big* and *what colour / which direction*
-ask for that value of each object (`Understood.measure`); *per minute / every 10 seconds*
-asks for a count per period (`Understood.per`); *the average speed*, *how long on average*
-for that value over the objects (`Understood.average`). `capstone.search.ask` answers the result.
+names with plurals and synonyms (*people*, *pedestrians*, *vehicles*, *cyclists*; a
+question starting with *who* is about people), fine types (*minivan*, *pickup*, *police
+van*), *line A*, *zone door*, *faster than 40*, *for more than 5 seconds*, superlatives
+(*the fastest car*: `car sort:-speed limit:1`; *the last person to leave*: `person
+sort:-end limit:1`), and several objects joined by *and* (`Understood.parts`). Words it
+cannot map are kept as free text (`Understood.unmapped`).
+
+Forms beside the query: *how many ... at once* (*at the same time*, *the maximum number
+of*; also *when were the most people in view*, *the busiest moment*) asks for the most in
+view at one moment (`Understood.at_once`); *how fast / how long / how big* and *what
+colour / which direction* for that value of each object (`Understood.measure`); *per
+minute / every 10 seconds* for a count per period (`Understood.per`); *the average speed*,
+*how long on average* for that value over the objects (`Understood.average`).
+`capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
 >>> u.kind, u.query.canonical()

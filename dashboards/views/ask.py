@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from capstone.search.summary import written
 from dashboards import data
 from dashboards.ui import EMPTY_VIDEOS, fmt_seconds, guarded, md, show_picture
 
@@ -17,13 +18,6 @@ EXAMPLES = (
     "how many people per 10 seconds?",
     "how long did people stay on average?",
 )
-# how an averaged value (`Answer.summary`) is written, by its name
-SUMMARY_FORMAT = {
-    "dur": lambda v: f"{v:.1f} s",
-    "speed": lambda v: f"{v:.0f} px/s",
-    "speed_m_s": lambda v: f"{v:.1f} m/s",
-    "size": lambda v: f"{v:.1%} of the frame",
-}
 
 st.title("Ask")
 
@@ -75,10 +69,9 @@ with guarded():
             counted[1].metric("First at", fmt_seconds(answer["moment"]), help="the busiest moment")
     summary = answer.get("summary")
     if summary and summary["n"]:
-        write = SUMMARY_FORMAT[summary["value"]]
         averaged = st.columns(3)
-        averaged[0].metric("Average", write(summary["mean"]))
-        averaged[1].metric("Median", write(summary["median"]))
+        averaged[0].metric("Average", written(summary["value"], summary["mean"]))
+        averaged[1].metric("Median", written(summary["value"], summary["median"]))
         averaged[2].metric("Objects", summary["n"])
     for heatmap in answer.get("heatmaps") or []:
         picture = data.answer_heatmap(heatmap)
