@@ -191,6 +191,27 @@ def _expected(rows: list[dict], q: Query) -> list[dict]:
             continue
         if q.zones and not (r["zones"] & set(q.zones)):
             continue
+        out_ = q.without
+        if any(
+            r[column] is not None and r[column] in values
+            for column, values in (
+                ("class_name", out_.classes),
+                ("color", out_.colors),
+                ("direction", out_.directions),
+                ("fine_type", out_.types),
+                ("video_id", out_.videos),
+            )
+        ):
+            continue
+        if any(
+            line in out_.lines
+            and (q.t_from is None or when >= q.t_from)
+            and (q.t_to is None or when <= q.t_to)
+            for line, when in r["line_times"]
+        ):
+            continue
+        if r["zones"] & set(out_.zones):
+            continue
         if not q.all and not r["plausible"]:
             continue
         out.append(r)
@@ -241,6 +262,14 @@ def _random_query(rng: random.Random) -> Query:
         lines=(rng.choice(["A", "B"]),) if rng.random() < 0.25 else (),
         zones=("door",) if rng.random() < 0.2 else (),
         videos=(rng.choice(["cam-a", "cam-b"]),) if rng.random() < 0.3 else (),
+        without=ql.Values(
+            classes=tuple(rng.sample(classes, rng.choice([0, 0, 0, 1]))),
+            colors=tuple(rng.sample(["red", "white", "black"], rng.choice([0, 0, 1, 2]))),
+            directions=tuple(rng.sample(directions, rng.choice([0, 0, 1]))),
+            lines=("A",) if rng.random() < 0.15 else (),
+            zones=("door",) if rng.random() < 0.15 else (),
+            videos=("cam-a",) if rng.random() < 0.1 else (),
+        ),
         all=rng.random() < 0.3,
         limit=1000,
     )  # fmt: skip
@@ -248,8 +277,8 @@ def _random_query(rng: random.Random) -> Query:
 
 def test_sql_filters_match_the_stored_rows(seeded: dict[str, Any]) -> None:
     rng = random.Random(5)
-    nonempty = bracketed = 0
-    for _ in range(80):
+    nonempty = bracketed = excluding = 0
+    for _ in range(120):
         q = _random_query(rng)
         # the canonical string runs the same query as the object
         assert ql.parse(q.canonical()) == q
@@ -262,10 +291,54 @@ def test_sql_filters_match_the_stored_rows(seeded: dict[str, Any]) -> None:
         assert result.at_once == min(_at_once(want, q), result.count), q.canonical()
         nonempty += bool(want)
         bracketed += 0 < result.at_once < result.count
+        excluding += bool(want) and not q.without.is_empty()
         for h in result.hits:
             assert h.analysis_id == seeded[h.video_id]  # only the latest analysis
     assert nonempty >= 20  # the generated filters were not all empty
     assert bracketed >= 5  # and some counts are ranges
+    assert excluding >= 10  # and some exclusions left something to find
+
+
+def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
+    seeded: dict[str, Any],
+) -> None:
+    rows = [r for r in seeded["rows"] if r["plausible"]]
+    people = [r for r in rows if r["class_name"] == "person"]
+    not_left = [r for r in people if r["direction"] != "left"]  # unknown: not left either
+    assert any(r["direction"] is None for r in not_left)
+    answer = asking.ask("how many people did not walk left?")
+    assert answer.query == "person -dir:left"
+    assert answer.count == len({_who(r) for r in not_left})
+    assert "people not moving left" in answer.text
+    not_white = [r for r in rows if r["class_name"] == "car" and r["color"] != "white"]
+    answer = asking.ask("which cars were not white?")
+    assert answer.query == "car -color:white"
+    assert {(i.video_id, i.track_id) for i in answer.items} == {
+        (r["video_id"], r["track_id"]) for r in not_white
+    }
+    others = [r for r in rows if r["class_name"] != "person"]
+    answer = asking.ask("how many objects other than people?")
+    assert answer.query == "-person"
+    assert answer.count == len({_who(r) for r in others}) > 0
+    # yes / no
+    answer = asking.ask("were there any people?")
+    assert (answer.kind, answer.yes, answer.count) == (
+        "count",
+        True,
+        len({_who(r) for r in people}),
+    )
+    assert answer.text.split("`. ", 1)[1].startswith("Yes: ")
+    answer = asking.ask("were there any trains?")  # the stored train is not plausible
+    assert (answer.yes, answer.count) == (False, 0)
+    assert "No: no trains found" in answer.text
+    answer = asking.ask("were there people and trains?")  # both asked: one missing is a no
+    assert answer.yes is False and answer.count == len({_who(r) for r in people})
+    answer = asking.ask("did anyone walk left?", video_id="cam-a")
+    assert answer.query == "person dir:left video:cam-a" and answer.yes is True
+    assert answer.count == len(
+        {_who(r) for r in people if r["direction"] == "left" and r["video_id"] == "cam-a"}
+    )
+    assert asking.ask("which people walked left?").yes is None  # not a yes/no question
 
 
 def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str, Any]) -> None:
@@ -965,3 +1038,8 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
     assert metric(at, "Average") == f"{answer.summary.mean:.1f} s"
     assert metric(at, "Median") == f"{answer.summary.median:.1f} s"
     assert metric(at, "Objects") == str(answer.summary.n)
+    # a yes/no question: yes or no, and the count beside it
+    for question, said in (("were there any people?", "Yes"), ("were there any trains?", "No")):
+        answer = asking.ask(question)
+        at = run_page("ask", {"q": question})
+        assert metric(at, "Answer") == said == ("Yes" if answer.yes else "No")

@@ -27,6 +27,21 @@ _SECONDS = st.one_of(
 
 
 @st.composite
+def values(draw: st.DrawFn) -> ql.Values:
+    return ql.Values(
+        classes=tuple(draw(st.lists(st.sampled_from(ql.COCO_CLASSES), max_size=2))),
+        types=tuple(
+            draw(st.lists(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True), max_size=2))
+        ),
+        colors=tuple(draw(st.lists(st.sampled_from(ql.COLORS), max_size=2))),
+        directions=tuple(draw(st.lists(st.sampled_from(ql.DIRECTIONS), max_size=2))),
+        lines=tuple(draw(st.lists(_NAMES, max_size=2))),
+        zones=tuple(draw(st.lists(_NAMES, max_size=2))),
+        videos=tuple(draw(st.lists(_NAMES, max_size=2))),
+    )
+
+
+@st.composite
 def queries(draw: st.DrawFn) -> Query:
     conds = []
     for _ in range(draw(st.integers(0, 4))):
@@ -53,6 +68,7 @@ def queries(draw: st.DrawFn) -> Query:
         lines=tuple(draw(st.lists(_NAMES, max_size=2))),
         zones=tuple(draw(st.lists(_NAMES, max_size=2))),
         videos=tuple(draw(st.lists(_NAMES, max_size=2))),
+        without=draw(st.none() | values()) or ql.Values(),
         text=tuple(draw(st.lists(_WORDS, max_size=3))),
         sort=draw(
             st.none() | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
@@ -81,6 +97,24 @@ def test_any_string_parses_or_names_its_problem(s: str) -> None:
         assert str(exc)
         return
     assert parse(q.canonical(), max_chars=10_000) == q
+
+
+def test_exclusions() -> None:
+    q = parse("vehicles -bus -color:white,grey -dir:static -line:A -zone:door -video:x")
+    assert q.classes == ("bus", "car", "motorcycle", "truck")
+    assert q.without == ql.Values(
+        classes=("bus",),
+        colors=("grey", "white"),
+        directions=("static",),
+        lines=("A",),
+        zones=("door",),
+        videos=("x",),
+    )
+    assert q.canonical() == (
+        "bus car motorcycle truck -bus -color:grey,white -dir:static -line:A -zone:door -video:x"
+    )
+    assert parse("-people").without.classes == ("person",)
+    assert parse("t:-0:10..").without.is_empty()  # a window before the end, not an exclusion
 
 
 def test_issue_example() -> None:
@@ -141,6 +175,10 @@ def test_times(text: str, seconds: float) -> None:
         ("dir:sideways", "dir:sideways"),
         ("car sort:colour", "sort:colour"),
         ("car sort:--speed", "sort:--speed"),
+        ("car -speed>40", "-speed>40"),
+        ("car -t:0:10..", "-t:0:10.."),
+        ("car -hats", "-hats"),
+        ("car -color:mauve", "-color:mauve"),
     ],
 )
 def test_bad_tokens_are_named(query: str, bad: str) -> None:
@@ -217,6 +255,21 @@ QUESTIONS = [
     ("what colour was the fastest car?", "which", "car sort:-speed limit:1"),
     ("which person came last in the last half minute", "which",
      "person t:-0:30.. sort:-start limit:1"),
+    ("how many people did not walk left?", "count", "person -dir:left"),
+    ("how many people didn't walk left or right", "count", "person -dir:left,right"),
+    ("vehicles except buses", "which", "car motorcycle truck"),
+    ("how many vehicles other than cars between 0:10 and 0:20", "count",
+     "bus motorcycle truck t:0:10..0:20"),
+    ("cars but not trucks", "which", "car"),
+    ("which cars were neither white nor black", "which", "car -color:black,white"),
+    ("everything except people", "which", "-person"),
+    ("people who never crossed line A", "which", "person -line:A"),
+    ("how many cars not in zone door", "count", "car -zone:door"),
+    ("how many people didn't move", "count", "person dir:static"),
+    ("which people were not moving", "which", "person dir:static"),
+    ("were there any trucks?", "count", "truck"),
+    ("is there a red car after 0:10?", "count", "car color:red t:0:10.."),
+    ("did anyone walk left?", "count", "person dir:left"),
 ]  # fmt: skip
 
 
@@ -226,6 +279,32 @@ def test_question_mapping(question: str, kind: str, canonical: str) -> None:
     assert (u.kind, u.query.canonical()) == (kind, canonical)
     assert u.unmapped == []
     assert parse(canonical) == u.query
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("were there any trucks?", True),
+        ("did anyone walk left after 1:00?", True),
+        ("is there a bus and a car?", True),
+        ("which trucks were there?", False),
+        ("how many trucks were there?", False),
+        ("when did a truck appear?", False),
+        ("was the fastest car red?", False),  # about one object's value: a list
+        ("is it raining?", False),  # words it cannot map: no yes or no from the rest
+    ],
+)
+def test_yes_no_questions(question: str, yes_no: bool) -> None:
+    u = understand(question)
+    assert u.yes_no is yes_no
+    assert (u.kind == "count") is (yes_no or question.startswith("how many"))
+
+
+def test_a_negation_with_nothing_to_exclude_is_left_out_and_said() -> None:
+    u = understand("people not wearing hats walking left")
+    assert u.query.canonical() == "person dir:left wearing hats"
+    assert u.query.without.is_empty()
+    assert u.notes and "'not'" in u.notes[0]
 
 
 def test_unmapped_words_are_reported_and_kept_as_text() -> None:

@@ -111,6 +111,11 @@ class Answer(BaseModel):
         description="for 'the average speed / time in view / size of ...': that value over "
         "the objects (n, mean, median, min, max)",
     )
+    yes: bool | None = Field(
+        default=None,
+        description="for yes/no questions ('were there any trucks?'): whether any matched "
+        "(`count` says how many)",
+    )
     items: list[AnswerItem] = Field(default_factory=list)
     text: str = Field(description="one human sentence: what it understood, then the answer")
     guessing: bool = False
@@ -222,7 +227,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
                 else ", and the moments shown are ranked by text/vector similarity (a guess)."
             )
         )
-    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average)
+    if u.notes:
+        note = " ".join([*u.notes, note] if note else u.notes)
+    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no)
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
@@ -246,7 +253,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             session=session,
             zero_shot=zeroshot.weights(expansions) or None,
         )
-        answer = f"None: no {what} found" + _window_words(query) + "."
+        answer = f"{'No' if u.yes_no else 'None'}: no {what} found" + _window_words(query) + "."
         if aside.matched and not query.all:
             doubts = sorted({d for h in aside.hits for d in (h.attributes.get("doubts") or [])})
             answer += (
@@ -283,6 +290,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             kind=u.kind,
             count=0 if u.kind == "count" else None,
             at_least=0 if u.kind == "count" else None,
+            yes=False if u.yes_no else None,
             items=items,
             text=f"{said} {answer}",
             guessing=guessing,
@@ -333,7 +341,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         if result.at_once < result.count:  # fragments of one person may be counted apart
             together = f"; at least {result.at_once} in view at once"
         answer = (
-            f"{result.count} {what}{_window_words(query)} (distinct {unit} among "
+            ("Yes: " if u.yes_no else "")
+            + f"{result.count} {what}{_window_words(query)} (distinct {unit} among "
             f"{result.matched} plausible track(s){together})."
         )
     elif u.kind == "when":
@@ -393,6 +402,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         moment=moment,
         series=series,
         summary=stats,
+        yes=(count > 0) if u.yes_no else None,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -493,10 +503,16 @@ def _period_words(period: Period) -> str:
 
 
 def _kind_phrase(
-    kind: Kind, at_once: bool = False, per: float | None = None, average: bool = False
+    kind: Kind,
+    at_once: bool = False,
+    per: float | None = None,
+    average: bool = False,
+    yes_no: bool = False,
 ) -> str:
     if average:
         return "the average over"
+    if yes_no:
+        return "whether there are any"
     if at_once:
         return "how many at once of" if kind == "count" else "the busiest moment of"
     if kind == "count" and per is not None:
@@ -522,7 +538,12 @@ def _plural(noun: str, n: int) -> str:
 
 
 def _what(query: Query, n: int = 2) -> str:
-    """What the query looks for, in words: "white cars/trucks moving left"."""
+    """What the query looks for, in words: "white cars/trucks moving left".
+
+    >>> from capstone.search.ql import parse
+    >>> _what(parse("person -dir:left -line:A")), _what(parse("-person -color:red"), 1)
+    ('people not moving left, not crossing line A', 'object other than a person, not red')
+    """
     words = []
     if query.colors:
         words.append("/".join(query.colors))
@@ -531,6 +552,22 @@ def _what(query: Query, n: int = 2) -> str:
     noun = " ".join(words)
     if query.directions:
         noun += " moving " + "/".join(query.directions)
+    out = query.without
+    clauses = []
+    others = [t.replace("_", " ") for t in out.types] + list(out.classes)
+    if others:
+        clauses.append("other than " + " or ".join(f"{_article(x)} {x}" for x in others))
+    for values, words_before in (
+        (out.colors, "not "),
+        (out.directions, "not moving "),
+        (out.lines, "not crossing line "),
+        (out.zones, "not in zone "),
+        (out.videos, "not in video "),
+    ):
+        if values:
+            clauses.append(words_before + " or ".join(values))
+    if clauses:
+        noun += (", " if query.directions else " ") + ", ".join(clauses)
     return noun
 
 
@@ -643,7 +680,9 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         for q in u.parts
     ]
     canonicals = [q.canonical() for q in u.parts]
-    said = f"Understood: {_kind_phrase(u.kind)} " + " and ".join(f"`{c}`" for c in canonicals)
+    said = f"Understood: {_kind_phrase(u.kind, yes_no=u.yes_no)} " + " and ".join(
+        f"`{c}`" for c in canonicals
+    )
     items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
         items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
@@ -656,6 +695,9 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])
     spots = "; ".join(_spot(hm, named=len(maps) > 1 or not u.query.videos) for hm in maps)
     answer = f"{each}{_window_words(u.query)} ({total} in all)" + (f": {spots}" if spots else "")
+    found_all = all(r.count for r in results)  # "were there cars and trucks?": both
+    if u.yes_no:
+        answer = ("Yes: " if found_all else "No: ") + answer
     notes = []
     if u.unmapped:
         notes.append(
@@ -669,13 +711,14 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
             f"{asked} is answered for one kind of object at a time (e.g. 'how many people "
             f"{example}?'); these are the counts over the whole window."
         )
-    note = " ".join(notes) or None
+    note = " ".join([*u.notes, *notes]) or None
     return Answer(
         question=question,
         query=" ; ".join(canonicals),
         kind=u.kind,
         count=total if u.kind == "count" else None,
         at_least=sum(r.at_once for r in results) if u.kind == "count" else None,
+        yes=found_all if u.yes_no else None,
         items=items[: max(limit, MAX_ITEMS)],
         text=f"{said}. {answer}.",
         guessing=bool(u.unmapped),

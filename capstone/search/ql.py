@@ -25,6 +25,9 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
   `car sort:-speed limit:1`.
+- a minus before a class or a `key:value` filter excludes it: `vehicles -bus`, `car
+  -color:white`, `person -dir:left`, `-line:A` (for `color`, `dir`, `type`: tracks
+  whose value is unknown are kept).
 - `all:true` also returns tracks that are not plausible (see `capstone.stages.attributes`);
   `limit:20` caps the number of tracks.
 - any other word is a free text term (matched by the hybrid text/vector search).
@@ -179,14 +182,9 @@ class Condition(BaseModel):
         return f"{self.field}{self.op}{_num(self.value)}"
 
 
-class Query(BaseModel):
-    """What to find: filters on tracks (classes, attributes, time, lines, zones, videos) and
-    free text. Empty fields do not filter. Build it with `parse`, or directly (then it is
-    normalised: values sorted and de-duplicated, so equal queries compare equal).
-
-    >>> Query(classes=("person",), colors=("white", "red")).canonical()
-    'person color:red,white'
-    """
+class Values(BaseModel):
+    """The values of the list filters (any of them matches; empty: no filter), normalised:
+    sorted and de-duplicated, so equal filters compare equal."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -194,6 +192,54 @@ class Query(BaseModel):
     types: tuple[str, ...] = ()
     colors: tuple[str, ...] = ()
     directions: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    videos: tuple[str, ...] = ()
+
+    def model_post_init(self, _context: object) -> None:
+        for name in LIST_FIELDS:
+            values = getattr(self, name)
+            for v in values:
+                if not v or v != v.strip() or '"' in v or "," in v:
+                    raise ValueError(f"{name}: {v!r} is empty, padded or has a quote or comma")
+            object.__setattr__(self, name, tuple(sorted(set(values))))
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, name) for name in LIST_FIELDS)
+
+    def tokens(self, prefix: str = "") -> dict[str, list[str]]:
+        """Per field, its tokens in the query language (`prefix` before each: `-`)."""
+        out = {"classes": [prefix + c.replace(" ", "_") for c in self.classes]}
+        for name, key in _LIST_KEYS.items():
+            values = getattr(self, name)
+            out[name] = [f"{prefix}{key}:{','.join(_quote(v) for v in values)}"] if values else []
+        return out
+
+
+LIST_FIELDS: tuple[str, ...] = tuple(Values.model_fields)
+_LIST_KEYS = {
+    "types": "type",
+    "colors": "color",
+    "directions": "dir",
+    "lines": "line",
+    "zones": "zone",
+    "videos": "video",
+}
+
+
+class Query(Values):
+    """What to find: filters on tracks (classes, attributes, time, lines, zones, videos),
+    the values to exclude (`without`) and free text. Empty fields do not filter. Build it
+    with `parse`, or directly (then it is normalised: values sorted and de-duplicated, so
+    equal queries compare equal).
+
+    >>> Query(classes=("person",), colors=("white", "red")).canonical()
+    'person color:red,white'
+    >>> Query(classes=("car",), without=Values(colors=("white",))).canonical()
+    'car -color:white'
+    """
+
+    without: Values = Values()
     conditions: tuple[Condition, ...] = ()
     t_from: float | None = Field(
         default=None, allow_inf_nan=False, description="seconds; negative: before the end"
@@ -201,9 +247,6 @@ class Query(BaseModel):
     t_to: float | None = Field(
         default=None, allow_inf_nan=False, description="seconds; negative: before the end"
     )
-    lines: tuple[str, ...] = ()
-    zones: tuple[str, ...] = ()
-    videos: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
     sort: str | None = Field(
         default=None,
@@ -220,12 +263,7 @@ class Query(BaseModel):
                 raise ValueError("a time window counts from the start or from the end, not both")
             if lo > hi:
                 raise ValueError(f"bad time window: {lo} s is after {hi} s")
-        for name in ("classes", "types", "colors", "directions", "lines", "zones", "videos"):
-            values = getattr(self, name)
-            for v in values:
-                if not v or v != v.strip() or '"' in v or "," in v:
-                    raise ValueError(f"{name}: {v!r} is empty, padded or has a quote or comma")
-            object.__setattr__(self, name, tuple(sorted(set(values))))
+        super().model_post_init(_context)
         order = {f: i for i, f in enumerate(NUMERIC_FIELDS)}
         conds = sorted(
             set(self.conditions), key=lambda c: (order[c.field], OPS.index(c.op), c.value)
@@ -235,18 +273,17 @@ class Query(BaseModel):
 
     def canonical(self) -> str:
         """The query as a string `parse` reads back to an equal `Query`."""
-        parts = [c.replace(" ", "_") for c in self.classes]
-        for key, values in (("type", self.types), ("color", self.colors), ("dir", self.directions)):
-            if values:
-                parts.append(f"{key}:{','.join(_quote(v) for v in values)}")
+        given, excluded = self.tokens(), self.without.tokens("-")
+        parts: list[str] = []
+        for name in ("classes", "types", "colors", "directions"):
+            parts += given[name] + excluded[name]
         parts += [c.canonical() for c in self.conditions]
         if self.t_from is not None or self.t_to is not None:
             lo = _clock(self.t_from) if self.t_from is not None else ""
             hi = _clock(self.t_to) if self.t_to is not None else ""
             parts.append(f"t:{lo}..{hi}")
-        for key, values in (("line", self.lines), ("zone", self.zones), ("video", self.videos)):
-            if values:
-                parts.append(f"{key}:{','.join(_quote(v) for v in values)}")
+        for name in ("lines", "zones", "videos"):
+            parts += given[name] + excluded[name]
         parts += [_quote(t) for t in self.text]
         if self.sort is not None:
             parts.append(f"sort:{self.sort}")
@@ -412,7 +449,8 @@ def parse(text: str, *, max_chars: int | None = None) -> Query:
     if any(ord(c) < 32 and not c.isspace() for c in text):
         raise QueryError("the query contains control characters")
     fields: dict[str, object] = {}
-    lists: dict[str, list[str]] = {k: [] for k in set(_KEYS.values())}
+    lists: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
+    excluded: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
     conditions: list[Condition] = []
     words: list[str] = []
     tokens = tokenize(text)
@@ -428,7 +466,10 @@ def parse(text: str, *, max_chars: int | None = None) -> Query:
                     lists["classes"] += pair
                     i += 1
                     continue
-            _parse_token(token, fields, lists, conditions, words)
+            if token.startswith("-") and token[1:2].isalpha():
+                _parse_exclusion(token[1:], excluded)
+            else:
+                _parse_token(token, fields, lists, conditions, words)
         except QueryError:
             raise
         except ValueError as exc:
@@ -437,7 +478,13 @@ def parse(text: str, *, max_chars: int | None = None) -> Query:
     if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
         raise QueryError(f"bad time window: {fields['t_from']} s is after {fields['t_to']} s")
     try:
-        return Query(**fields, **lists, conditions=tuple(conditions), text=tuple(words))  # type: ignore[arg-type]
+        return Query(
+            **fields,  # type: ignore[arg-type]
+            **lists,
+            without=Values(**excluded),  # type: ignore[arg-type]
+            conditions=tuple(conditions),
+            text=tuple(words),
+        )
     except ValueError as exc:
         raise QueryError(f"bad query: {_reason(exc)}") from None
 
@@ -535,6 +582,23 @@ def _parse_token(
     if not _WORD.match(token) or len(token) > _MAX_VALUE:
         raise ValueError("not a word, a class, key:value or a comparison")
     words.append(lower)
+
+
+def _parse_exclusion(token: str, excluded: dict[str, list[str]]) -> None:
+    """`token` without its minus: a class or a list filter's `key:values` to exclude."""
+    key, sep, raw = token.partition(":")
+    if sep and key.lower() in _KEYS:
+        target = _KEYS[key.lower()]
+        for v in _values(token, raw):
+            excluded[target] += _normalise(target, v)
+        return
+    classes = class_of_word(token.lower()) if not sep else None
+    if classes is None:
+        raise ValueError(
+            "a minus excludes a class or a class, color, dir, type, line, zone or video "
+            "filter (`-truck`, `-color:red`)"
+        )
+    excluded["classes"] += classes
 
 
 def _normalise(target: str, value: str) -> list[str]:

@@ -9,6 +9,8 @@ completed analysis of each video. Filters:
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
   window, when one is given) / a `dwell` in that zone;
+- exclusions (`Query.without`): `<> ALL(:values)` (a track whose value is unknown is kept) /
+  `NOT EXISTS` for lines and zones;
 - only plausible tracks (`plausible`), unless `all:true`.
 
 Free text terms rank (they do not filter): a term that is the class, the fine type or a
@@ -379,19 +381,26 @@ def window_bounds(query: Query, params: dict[str, Any]) -> tuple[str | None, str
     return bounds[0], bounds[1]
 
 
+_LIST_COLUMNS = {
+    "classes": "a.class_name",
+    "colors": "a.color",
+    "directions": "a.direction",
+    "types": "a.fine_type",
+    "videos": "a.video_id",
+}
+
+
 def _filters(query: Query, params: dict[str, Any]) -> list[str]:
     """The WHERE conditions on `apps_db_trackattributes a` for `query`; fills `params`."""
     where = ["a.analysis_id IN (SELECT id FROM scope)"]
-    for name, column, values in (
-        ("classes", "a.class_name", query.classes),
-        ("colors", "a.color", query.colors),
-        ("directions", "a.direction", query.directions),
-        ("types", "a.fine_type", query.types),
-        ("videos", "a.video_id", query.videos),
-    ):
+    for name, column in _LIST_COLUMNS.items():
+        values, excluded = getattr(query, name), getattr(query.without, name)
         if values:
             params[name] = list(values)
             where.append(f"{column} = ANY(:{name})")
+        if excluded:  # an unknown value (NULL) is not an excluded one
+            params[f"not_{name}"] = list(excluded)
+            where.append(f"coalesce({column} <> ALL(:not_{name}), true)")
     for i, cond in enumerate(query.conditions):
         params[f"c{i}"] = float(cond.value)
         where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}")
@@ -400,25 +409,34 @@ def _filters(query: Query, params: dict[str, Any]) -> list[str]:
         where.append(f"a.t_end >= {lo}")
     if hi is not None:
         where.append(f"a.t_start <= {hi}")
+    window = ""  # a line crossed inside the query's window
+    if lo is not None:
+        window += f" AND e.timestamp >= {lo}"
+    if hi is not None:
+        window += f" AND e.timestamp <= {hi}"
     if query.lines:
         params["lines"] = list(query.lines)
-        window = ""
-        if lo is not None:
-            window += f" AND e.timestamp >= {lo}"
-        if hi is not None:
-            window += f" AND e.timestamp <= {hi}"
         where.append(
             "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
             "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
             f"AND e.attributes->>'line' = ANY(:lines){window})"
         )
-    if query.zones:
-        params["zones"] = list(query.zones)
+    if query.without.lines:
+        params["not_lines"] = list(query.without.lines)
         where.append(
-            "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
-            "AND e.event_type = 'dwell' AND e.track_id = a.track_id "
-            "AND e.attributes->>'zone' = ANY(:zones))"
+            "NOT EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
+            "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
+            f"AND e.attributes->>'line' = ANY(:not_lines){window})"
         )
+    for name, values in (("zones", query.zones), ("not_zones", query.without.zones)):
+        if values:
+            params[name] = list(values)
+            where.append(
+                ("NOT " if name.startswith("not_") else "")
+                + "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
+                "AND e.event_type = 'dwell' AND e.track_id = a.track_id "
+                f"AND e.attributes->>'zone' = ANY(:{name}))"
+            )
     if not query.all:
         where.append("a.plausible")
     return where

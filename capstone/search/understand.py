@@ -13,6 +13,13 @@ van*), *line A*, *zone door*, *faster than 40*, *for more than 5 seconds*, super
 sort:-end limit:1`), and several objects joined by *and* (`Understood.parts`). Words it
 cannot map are kept as free text (`Understood.unmapped`).
 
+*not*, *except*, *other than* (also *didn't*, *never*, *neither ... nor*) exclude the class,
+colour, direction, type, line or zone right after them (*people who did not walk left*:
+`person -dir:left`; *vehicles except buses*: `car motorcycle truck`). A question opening
+with *is / are / was / were / did / does / has* and asking nothing else (*were there any
+trucks?*, *did anyone walk left after 1:00?*) is counted and answered yes or no
+(`Understood.yes_no`).
+
 Forms beside the query: *how many ... at once* (*at the same time*, *the maximum number
 of*; also *when were the most people in view*, *the busiest moment*) asks for the most in
 view at one moment (`Understood.at_once`); *how fast / how long / how big* and *what
@@ -40,6 +47,7 @@ from capstone.search.ql import (
     MAX_LIMIT,
     Condition,
     Query,
+    Values,
     class_of_word,
     parse,
     parse_time,
@@ -158,6 +166,26 @@ IGNORED = frozenset(
     toward towards away view sight present happen happens happened happening occur occurs
     occurred distinct unique individual separate""")
 )
+# words that exclude the next class, colour, direction, type, line or zone ("people who did
+# not walk left": `person -dir:left`); "other than", "apart from" and "but not" end in them
+NEGATIONS = frozenset(
+    _words("""not neither except excluding without never isn't aren't wasn't weren't don't doesn't
+    didn't hasn't haven't nor""")
+)
+_NEGATION_PAIRS = frozenset({("other", "than"), ("apart", "from"), ("rather", "than")})
+_NEGATION_REACH = 4  # tokens after the negation in which its object must start
+_MOVE_WORDS = frozenset(_words("move moves moved moving"))
+_DIRECTION_WORDS = frozenset(
+    _words("""left right leftward leftwards rightward rightwards up upward upwards down
+    downward downwards toward towards away approaching receding""")
+)
+# "did anyone walk left?": about people
+_PEOPLE = frozenset(_words("anyone anybody someone somebody everyone everybody nobody"))
+# a question opening with one of these and asking nothing else is answered yes or no
+YES_NO_OPENERS = frozenset(
+    _words("""is are was were did does do has have had can could isn't aren't wasn't
+    weren't didn't doesn't don't""")
+)
 # "how many people at once": the most in view at the same moment, not everyone over time
 _AT_ONCE = re.compile(
     r"\b(at once|at the same time|simultaneously|concurrently|at one time|at any one time|"
@@ -214,6 +242,7 @@ class Understood:
     measure: Measure | None = None  # "how fast was ...": the value to report per object
     per: float | None = None  # "how many cars per minute": a count per this many seconds
     average: bool = False  # "the average speed of the cars": `measure` over the objects
+    yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
 
 
 class _Words:
@@ -388,9 +417,53 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         average = measure in ("speed", "dur", "size")
     n = len(w)
     i = 0
-    while i < n:
+    found = {
+        "classes": classes,
+        "colors": colors,
+        "directions": directions,
+        "types": types,
+        "lines": lines,
+        "zones": zones,
+    }
+    excluded: dict[str, list[str]] = {name: [] for name in found}
+    negation: tuple[int, dict[str, int]] | None = None  # (where, list lengths then)
+    while True:
+        if negation is not None:
+            at, sizes = negation
+            grown = {name: values[sizes[name] :] for name, values in found.items() if sizes}
+            if any(grown.values()):  # what was found since the negation is excluded
+                for name, values in grown.items():
+                    excluded[name] += values
+                    del found[name][sizes[name] :]
+                negation = None
+                if w.at(i) in ("or", "nor", ","):  # "not white or black": neither
+                    negation = (i, {name: len(values) for name, values in found.items()})
+                    w.take(i)
+                    i += 1
+            elif not sizes or i > at + _NEGATION_REACH or i >= n:
+                notes.append(
+                    f"'{w.raw[at]}' is applied to a class, colour, direction, type, line or "
+                    "zone right after it; here there was none, so it was left out."
+                )
+                negation = None
+        if i >= n:
+            break
         tok = w.at(i)
         nxt = w.at(i + 1)
+        # ---- negations ("did not walk left", "vehicles other than buses")
+        if tok in NEGATIONS or (tok, nxt) in _NEGATION_PAIRS:
+            span = 1 if tok in NEGATIONS else 2
+            after = w.at(i + span)
+            if after in _MOVE_WORDS and w.at(i + span + 1) not in _DIRECTION_WORDS:
+                directions.append("static")  # "not moving", "did not move"
+                w.take(*range(i, i + span + 1))
+                i += span + 1
+                continue
+            if negation is None:
+                negation = (i, {name: len(values) for name, values in found.items()})
+            w.take(*range(i, i + span))
+            i += span
+            continue
         # ---- time windows
         if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
             a = _time(w, i + 1)
@@ -573,13 +646,11 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             w.take(i)
             i += 1
             continue
-        if (
-            tok in ("static", "stationary", "parked", "motionless")
-            or (tok == "standing" and nxt == "still")
-            or (tok == "not" and nxt == "moving")
+        if tok in ("static", "stationary", "parked", "motionless") or (
+            tok == "standing" and nxt == "still"
         ):
             directions.append("static")
-            end = i + 2 if tok in ("standing", "not") else i + 1
+            end = i + 2 if tok == "standing" else i + 1
             w.take(*range(i, end))
             i = end
             continue
@@ -612,10 +683,13 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             w.take(i)
             i += 1
             continue
+        if negation is not None and tok not in IGNORED and tok.isalpha():
+            negation = (negation[0], {})  # "not wearing hats": not about what follows
         i += 1
 
-    if not classes and not types and w.at(0) in ("who", "whom", "whose"):
+    if not classes and not types and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low)):
         classes.append("person")  # "who stayed the longest?": people, not parked cars
+    without = _excluded(found, excluded)
     unmapped = [
         w.low[k]
         for k in range(n)
@@ -635,11 +709,17 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         lines=tuple(lines),
         zones=tuple(zones),
         videos=tuple(videos),
+        without=without,
         conditions=tuple(conds),
         text=tuple(unmapped),
         **fields,
     )
     parts = _object_parts(w, query, video_id) if (classes or types) else []
+    # "were there any trucks?", "did anyone walk left after 1:00?" (not "was the fastest
+    # car red?", nor one with words it could not map: those stay a list)
+    yes_no = kind == "which" and w.at(0) in YES_NO_OPENERS and not unmapped and not query.sort
+    if yes_no:
+        kind = "count"
     return Understood(
         kind=kind,
         query=query,
@@ -651,7 +731,22 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         measure=measure,
         per=per,
         average=average,
+        yes_no=yes_no,
     )
+
+
+def _excluded(found: dict[str, list[str]], excluded: dict[str, list[str]]) -> Values:
+    """The exclusions of a question. A track has one class, colour, direction and type, so
+    where those are also asked for, excluding is taking away ("vehicles except buses":
+    `car motorcycle truck`); what would take away everything asked stays an exclusion."""
+    without: dict[str, list[str]] = {}
+    for name, values in excluded.items():
+        kept = [v for v in found[name] if v not in values]
+        if name in ("classes", "colors", "directions", "types") and kept:
+            found[name][:] = kept
+        elif values:
+            without[name] = values
+    return Values(**without)  # type: ignore[arg-type]
 
 
 def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
@@ -674,7 +769,7 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     objects = [q for q in own if q.classes or q.types]
     if len(objects) < 2:
         return []
-    attributed = [bool(q.colors or q.directions) for q in objects]
+    attributed = [bool(q.colors or q.directions or not q.without.is_empty()) for q in objects]
     if any(attributed) and not all(attributed):
         return []
     shared = query.model_dump()
@@ -686,6 +781,7 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
                 "types": q.types,
                 "colors": q.colors,
                 "directions": q.directions,
+                "without": q.without,
                 "text": (),
             }
         )

@@ -47,7 +47,12 @@ with guarded():
         st.warning(md(answer["note"]))
     if answer["kind"] == "count" and answer["count"] is not None:
         counted = st.columns(2)
-        counted[0].metric("Answer", answer["count"])
+        if answer.get("yes") is not None:  # "were there any trucks?"
+            counted[0].metric(
+                "Answer", "Yes" if answer["yes"] else "No", help=f"{answer['count']} found"
+            )
+        else:
+            counted[0].metric("Answer", answer["count"])
         if answer["at_least"] is not None and answer["at_least"] < answer["count"]:
             counted[1].metric(
                 "At least",
