@@ -39,6 +39,7 @@ questions = [
     "how many cars were in view at the same time?",  # the busiest moment, and when
     "how long were the cars in the last 10 seconds in view?",  # t:-0:10.., seconds each
     "where were the cars?",
+    "were there any cars that were not black?",  # yes or no; `-color:black` excludes
     "how many people wearing hats?",  # words it cannot map: it says so, and guesses
 ]
 
@@ -159,7 +160,8 @@ pd.DataFrame(hits_table(hybrid), columns=[*columns, "vector_rank", "text_rank"])
 # *how many* answer counts identities and gives `at_least`, the most of them in view at
 # once: a range when a person the tracker lost and found again may be counted twice;
 # *how many ... at once* gives the most in view together, and `Answer.moment`, when. A
-# *where* question also returns a heatmap of where the tracks were.
+# *where* question also returns a heatmap of where the tracks were. *were there any ...?*
+# is answered yes or no (`Answer.yes`), and *not* / *except* exclude what follows them.
 
 # %%
 from capstone.core.drawing import draw_heat, to_rgb

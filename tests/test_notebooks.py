@@ -303,6 +303,8 @@ def test_search_notebook_queries_the_analysis(kernel: Path, db_url: str) -> None
     assert "query: 'car video:nb-bikes' (count)" in text and "Understood: how many of" in text
     assert "(where)" in text and "I could not map" in text
     assert "Understood: how many at once of" in text and "t:-0:10.." in text
+    assert "car -color:black video:nb-bikes" in text and "whether there are any" in text
+    assert "Yes: " in text or "No: no cars not black" in text
 
 
 # ---------------------------------------------------------------------------- JupyterLab
