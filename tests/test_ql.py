@@ -270,6 +270,13 @@ QUESTIONS = [
     ("were there any trucks?", "count", "truck"),
     ("is there a red car after 0:10?", "count", "car color:red t:0:10.."),
     ("did anyone walk left?", "count", "person dir:left"),
+    ("how many people walked more than 10 seconds?", "count", "person dur>10"),
+    ("who stayed less than 5 seconds?", "which", "person dur<5"),
+    ("people in view at least 5 s after 0:10", "which", "person dur>=5 t:0:10.."),
+    ("how many people stayed over a minute", "count", "person dur>60"),
+    ("how many people walked left in the second minute?", "count",
+     "person dir:left t:1:00..2:00"),
+    ("cars in the third minute", "which", "car t:2:00..3:00"),
 ]  # fmt: skip
 
 

@@ -89,6 +89,10 @@ UNITS: dict[str, float] = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
 }
+ORDINALS: dict[str, int] = {
+    w: i + 2
+    for i, w in enumerate(_words("second third fourth fifth sixth seventh eighth ninth tenth"))
+}
 EXTRA_COLORS = {"silver": "grey", "golden": "yellow", "gold": "yellow", "violet": "purple"}
 # Fine types: ImageNet labels (lower case, spaces as underscores) that refine a class.
 TYPE_WORDS: dict[str, tuple[str, ...]] = {
@@ -578,6 +582,24 @@ def understand(question: str, video_id: str | None = None) -> Understood:
                 w.take(*range(i, j + a[1]))
                 i = j + a[1]
                 continue
+        if tok in ("more", "less", "over", "under") or (tok == "at" and nxt in ("least", "most")):
+            # "people who stayed more than 10 seconds", "at least 5 s": with a unit only
+            j = i + 2 if tok == "at" or nxt == "than" else i + 1
+            a = _time(w, j)
+            if a is not None and a[2]:
+                op = {"more": ">", "over": ">", "less": "<", "under": "<"}.get(tok)
+                op = op or (">=" if nxt == "least" else "<=")
+                conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
+                w.take(*range(i, j + a[1]))
+                i = j + a[1]
+                continue
+        if tok in ORDINALS and w.at(i + 1) in UNITS and UNITS[w.at(i + 1)] > 1:
+            # "in the second minute": from the end of the first to the end of the second
+            unit = UNITS[w.at(i + 1)]
+            fields["t_from"], fields["t_to"] = (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit
+            w.take(i, i + 1)
+            i += 2
+            continue
         if tok in ("faster", "slower", "quicker") and nxt == "than":
             a = _number(w, i + 2)
             if a is not None:
