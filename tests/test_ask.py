@@ -341,6 +341,40 @@ def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
     assert asking.ask("which people walked left?").yes is None  # not a yes/no question
 
 
+def _per_value(rows: list[dict], column: str) -> dict[str | None, int]:
+    values: dict[str | None, set] = {}
+    for r in rows:
+        values.setdefault(r[column], set()).add(_who(r))
+    return {v: len(who) for v, who in values.items()}
+
+
+def test_breakdowns_count_objects_per_value_and_compare(seeded: dict[str, Any]) -> None:
+    rows = [r for r in seeded["rows"] if r["plausible"]]
+    people = [r for r in rows if r["class_name"] == "person"]
+    answer = asking.ask("how many people walked in each direction?")
+    assert (answer.query, answer.by) == ("person", "direction")
+    want = _per_value(people, "direction")
+    assert {s.value: s.count for s in answer.breakdown} == want
+    assert [s.count for s in answer.breakdown] == sorted(want.values(), reverse=True)
+    assert answer.count == len({_who(r) for r in people})
+    first = answer.breakdown[0]
+    assert f"{first.value} {first.count}" in answer.text
+    answer = asking.ask("what was the most common colour of the cars?", video_id="cam-b")
+    cars = [r for r in rows if r["class_name"] == "car" and r["video_id"] == "cam-b"]
+    assert answer.by == "color"
+    assert {s.value: s.count for s in answer.breakdown} == _per_value(cars, "color")
+    # which has more: the asked values only, the larger named first
+    answer = asking.ask("were there more people than cars?")
+    assert (answer.query, answer.by, answer.yes) == ("car person", "class", None)
+    n = _per_value([r for r in rows if r["class_name"] in ("car", "person")], "class_name")
+    assert {s.value: s.count for s in answer.breakdown} == n
+    more, fewer = sorted(n, key=lambda c: -n[c])
+    if n[more] != n[fewer]:
+        assert f"More {asking._plural(more, 2)} ({n[more]}) than" in answer.text
+    else:
+        assert "As many" in answer.text
+
+
 def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str, Any]) -> None:
     hits = tracks.find_tracks(ql.parse("person all:true limit:1000"))
     assert any(not h.plausible for h in hits) and any(h.plausible for h in hits)
@@ -1043,3 +1077,7 @@ def test_the_dashboard_shows_a_count_as_a_range(seeded: dict[str, Any]) -> None:
         answer = asking.ask(question)
         at = run_page("ask", {"q": question})
         assert metric(at, "Answer") == said == ("Yes" if answer.yes else "No")
+    # a breakdown: a bar per value
+    at = run_page("ask", {"q": "how many people walked in each direction?"})
+    assert any("chart" in k for k in kinds(at.main)), [e.value for e in at.error]
+    assert not at.error, [e.value for e in at.error]

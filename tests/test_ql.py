@@ -307,6 +307,29 @@ def test_yes_no_questions(question: str, yes_no: bool) -> None:
     assert (u.kind == "count") is (yes_no or question.startswith("how many"))
 
 
+@pytest.mark.parametrize(
+    ("question", "by", "compare", "canonical"),
+    [
+        ("what was the most common direction?", "direction", False, ""),
+        ("which direction did most people walk?", "direction", False, "person"),
+        ("how many people walked in each direction?", "direction", False, "person"),
+        ("count the cars by colour", "color", False, "car"),
+        ("what colour were most cars?", "color", False, "car"),
+        ("what is the most common type of vehicle?", "class", False, "bus car motorcycle truck"),
+        ("how many people per video", "video", False, "person"),
+        ("were more people walking left or right?", "direction", True, "person dir:left,right"),
+        ("were there more cars than trucks?", "class", True, "car truck"),
+        ("what colour was the fastest car?", None, False, "car sort:-speed limit:1"),
+        ("how many cars per minute", None, False, "car"),
+        ("how many people in video cam-1", None, False, "person video:cam-1"),
+    ],
+)
+def test_breakdowns(question: str, by: str | None, compare: bool, canonical: str) -> None:
+    u = understand(question)
+    assert (u.by, u.compare, u.query.canonical()) == (by, compare, canonical)
+    assert u.unmapped == [] and not u.yes_no
+
+
 def test_a_negation_with_nothing_to_exclude_is_left_out_and_said() -> None:
     u = understand("people not wearing hats walking left")
     assert u.query.canonical() == "person dir:left wearing hats"

@@ -44,7 +44,7 @@ from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query, QueryError
-from capstone.search.summary import Summary, written
+from capstone.search.summary import Share, Summary, written
 from capstone.search.understand import Kind, Understood, understand
 
 if TYPE_CHECKING:
@@ -110,6 +110,15 @@ class Answer(BaseModel):
         default=None,
         description="for 'the average speed / time in view / size of ...': that value over "
         "the objects (n, mean, median, min, max)",
+    )
+    by: str | None = Field(
+        default=None,
+        description="for 'by colour', 'the most common direction', 'more cars or trucks?': "
+        "the attribute the objects are counted by (class, color, direction, video)",
+    )
+    breakdown: list[Share] = Field(
+        default_factory=list,
+        description="with `by`: the objects per value, most first (value None: unknown)",
     )
     yes: bool | None = Field(
         default=None,
@@ -229,7 +238,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         )
     if u.notes:
         note = " ".join([*u.notes, note] if note else u.notes)
-    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no)
+    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare)
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
@@ -299,6 +308,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         )
     maps: list[Heatmap] = []
     series: list[Period] = []
+    shares: list[Share] = []
     stats: Summary | None = None
     count, at_least, moment = result.count, result.at_once, None
     if u.at_once:
@@ -324,6 +334,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             }
         )
         items = object_items(tracks.run(there, session=session).hits)
+    elif u.by is not None:
+        shares = tracks.breakdown(filters, u.by, session=session)
+        answer = _by_words(u.by, shares, result.count, what + _window_words(query), u.compare)
     elif u.kind == "count" and u.per is not None:
         series, per = _series(session, filters, result, u.per)
         listed = ", ".join(f"{p.count} ({_period_words(p)})" for p in series[:SERIES_IN_TEXT])
@@ -402,6 +415,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         moment=moment,
         series=series,
         summary=stats,
+        by=u.by,
+        breakdown=shares,
         yes=(count > 0) if u.yes_no else None,
         items=items,
         text=f"{said} {answer}",
@@ -410,6 +425,53 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         unmapped=u.unmapped,
         heatmaps=maps,
     )
+
+
+BY_WORDS = {"class": "class", "color": "colour", "direction": "direction", "video": "video"}
+
+
+def _share_words(by: str, share: Share) -> str:
+    """One value of a breakdown in words: "left 11", "white 5", "7 cars", "unknown 2"."""
+    if share.value is None:
+        return f"unknown {share.count}"
+    if by == "class":
+        return f"{share.count} {_plural(share.value, share.count)}"
+    if by == "direction" and share.value != "static":
+        return f"moving {share.value} {share.count}"
+    return f"{share.value} {share.count}"
+
+
+def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: bool) -> str:
+    """A breakdown as a sentence; `compare`: which of the asked values has more.
+
+    >>> shares = [Share(value="left", count=11), Share(value="right", count=5)]
+    >>> _by_words("direction", shares, 16, "people", False)
+    '16 people by direction, most first: moving left 11, moving right 5.'
+    >>> _by_words("direction", shares, 16, "people moving left/right", True)
+    'More moving left (11) than moving right (5), of 16 people moving left/right.'
+    """
+    listed = ", ".join(_share_words(by, s) for s in shares)
+    overlap = (
+        " (an object whose tracks differ in it counts under each)"
+        if sum(s.count for s in shares) > total
+        else ""
+    )
+    if not compare or len(shares) < 2:
+        return f"{total} {what} by {BY_WORDS[by]}, most first: {listed}{overlap}."
+    first, second = shares[0], shares[1]
+
+    def name(share: Share) -> str:
+        if by == "class":
+            return _plural(share.value or "unknown", 2)
+        moving = by == "direction" and share.value != "static"
+        return f"moving {share.value}" if moving else str(share.value)
+
+    if first.count == second.count:
+        head = f"As many {name(first)} as {name(second)} ({first.count} each)"
+    else:
+        head = f"More {name(first)} ({first.count}) than {name(second)} ({second.count})"
+    rest = f"; then {', '.join(_share_words(by, s) for s in shares[2:])}" if shares[2:] else ""
+    return f"{head}{rest}, of {total} {what}{overlap}."
 
 
 def _measured(item: AnswerItem, measures: Sequence[str]) -> str:
@@ -508,7 +570,13 @@ def _kind_phrase(
     per: float | None = None,
     average: bool = False,
     yes_no: bool = False,
+    by: str | None = None,
+    compare: bool = False,
 ) -> str:
+    if compare:
+        return "which has more of"
+    if by is not None:
+        return f"counted by {BY_WORDS[by]},"
     if average:
         return "the average over"
     if yes_no:

@@ -1,4 +1,6 @@
-"""`Summary`: a value (time in view, speed, size) over the objects that answer a question."""
+"""What answers say about the objects that answer a question, beyond counting them: a value
+over them (`Summary`: time in view, speed, size) and how they divide by an attribute
+(`Share`: per colour, direction, class, type or video)."""
 
 from __future__ import annotations
 
@@ -52,3 +54,10 @@ class Summary(BaseModel):
             mean += " of the frame"
         spread = f"median {median}, from {low} to {high}"
         return f"The average {name} of {self.n} {what}: {mean} ({spread})."
+
+
+class Share(BaseModel):
+    """The objects with one value of an attribute (`capstone.search.tracks.breakdown`)."""
+
+    value: str | None = Field(description="the attribute's value; None: not known")
+    count: int = Field(description="distinct objects (identities, else tracks) with it")

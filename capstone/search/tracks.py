@@ -46,7 +46,7 @@ from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query
 from capstone.search.query import LATEST_SCOPE_CTE
-from capstone.search.summary import Summary
+from capstone.search.summary import Share, Summary
 from capstone.store.engine import session_scope
 
 DEFAULT_LIMIT = 50
@@ -290,6 +290,31 @@ SELECT count(v) AS n, avg(v) AS mean, percentile_cont(0.5) WITHIN GROUP (ORDER B
 FROM objects"""
     row = session.execute(text(sql), params).one()._mapping
     return Summary(value=value, **{k: row[k] for k in ("n", "mean", "median", "min", "max")})
+
+
+BREAKDOWN_COLUMNS = {
+    "class": "a.class_name",
+    "color": "a.color",
+    "direction": "a.direction",
+    "video": "a.video_id",
+}
+
+
+def breakdown(query: Query, by: str, *, session: Session) -> list[Share]:
+    """The objects matching `query` counted per value of `by` (a key of
+    `BREAKDOWN_COLUMNS`), most first, in one statement: "what was the most common colour
+    of the cars?". An object whose tracks differ in that value counts under each."""
+    params: dict[str, Any] = {}
+    conditions = "\n  AND ".join(_filters(query, params))
+    sql = f"""WITH {SCOPE_CTE}
+SELECT {BREAKDOWN_COLUMNS[by]} AS value, count(DISTINCT {_WHO}) AS n
+FROM apps_db_trackattributes a
+JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
+WHERE {conditions}
+GROUP BY 1
+ORDER BY n DESC, value NULLS LAST"""
+    rows = session.execute(text(sql), params).all()
+    return [Share(value=r.value, count=int(r.n)) for r in rows]
 
 
 def heatmaps(

@@ -55,6 +55,7 @@ from capstone.search.ql import (
 
 Kind = Literal["count", "when", "which", "where"]
 Measure = Literal["speed", "dur", "size", "color", "direction"]
+Breakdown = Literal["class", "color", "direction", "video"]
 
 
 def _words(text: str) -> list[str]:
@@ -183,6 +184,14 @@ _DIRECTION_WORDS = frozenset(
     _words("""left right leftward leftwards rightward rightwards up upward upwards down
     downward downwards toward towards away approaching receding""")
 )
+# "by colour", "in each direction", "the most common type", "which way did most go"
+BY_WORDS: dict[str, Breakdown] = {
+    "colour": "color", "colours": "color", "color": "color", "colors": "color",
+    "direction": "direction", "directions": "direction", "way": "direction", "ways": "direction",
+    "class": "class", "classes": "class", "kind": "class", "kinds": "class",
+    "type": "class", "types": "class", "video": "video", "videos": "video",
+}  # fmt: skip
+_COMMON = frozenset(_words("common commonest frequent usual popular"))
 # "did anyone walk left?": about people
 _PEOPLE = frozenset(_words("anyone anybody someone somebody everyone everybody nobody"))
 # a question opening with one of these and asking nothing else is answered yes or no
@@ -247,6 +256,8 @@ class Understood:
     per: float | None = None  # "how many cars per minute": a count per this many seconds
     average: bool = False  # "the average speed of the cars": `measure` over the objects
     yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
+    by: Breakdown | None = None  # "the most common colour of the cars": counted per value
+    compare: bool = False  # "were more people walking left or right?": `by`, the top one
 
 
 class _Words:
@@ -345,6 +356,31 @@ def _per(w: _Words) -> float | None:
     return None
 
 
+def _breakdown(w: _Words) -> Breakdown | None:
+    """The attribute to count per value: "by colour", "in each direction", "per type",
+    "the most common colour", "which way did most people go" (tokens taken).
+
+    >>> _breakdown(_Words("count the cars by colour")), _breakdown(_Words("which cars"))
+    ('color', None)
+    >>> _breakdown(_Words("which direction did most people walk"))
+    'direction'
+    """
+    for k, tok in enumerate(w.low):
+        if tok not in BY_WORDS or w.used[k]:
+            continue
+        before = w.low[max(0, k - 3) : k]
+        if before and before[-1] in ("by", "per", "each", "every"):
+            w.take(k - 1, k)
+        elif _COMMON & set(before):
+            w.take(*(j for j in range(max(0, k - 3), k) if w.low[j] in _COMMON | {"most"}), k)
+        elif before and before[-1] in ("what", "which") and "most" in w.low[k + 1 :]:
+            w.take(k, k + 1 + w.low[k + 1 :].index("most"))
+        else:
+            continue
+        return BY_WORDS[tok]
+    return None
+
+
 def _kind(w: _Words) -> tuple[Kind, bool]:
     text = " ".join(w.low)
     ends = any(t in END_VERBS for t in w.low) and not re.search(
@@ -401,8 +437,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS | {"most"}))
     per = _per(w) if kind == "count" else None
+    by = None if _AVERAGE_WORDS & set(w.low) else _breakdown(w)
     measure: Measure | None = None
-    for k in range(len(w) - 1):
+    for k in range(len(w) - 1 if by is None else 0):
         if w.low[k] == "how" and w.low[k + 1] in MEASURES:
             measure = MEASURES[w.low[k + 1]]
         elif w.low[k] in ("what", "which") and w.low[k + 1] in _ASKED_VALUES:
@@ -411,7 +448,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             continue
         w.take(k, k + 1)
         break
-    average = any(t in _AVERAGE_WORDS for t in w.low)
+    average = by is None and any(t in _AVERAGE_WORDS for t in w.low)
     if average:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AVERAGE_WORDS))
         for k in range(len(w)):
@@ -739,7 +776,23 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     parts = _object_parts(w, query, video_id) if (classes or types) else []
     # "were there any trucks?", "did anyone walk left after 1:00?" (not "was the fastest
     # car red?", nor one with words it could not map: those stay a list)
-    yes_no = kind == "which" and w.at(0) in YES_NO_OPENERS and not unmapped and not query.sort
+    compare = False
+    if by is None:  # "were more people walking left or right?", "more cars than trucks?"
+        asked = {"direction": query.directions, "color": query.colors, "class": query.classes}
+        several = [name for name, values in asked.items() if len(values) >= 2]
+        more = [k for k in range(n) if w.low[k] in ("more", "fewer") and not w.used[k]]
+        if more and several and ({"or", "than"} & set(w.low)):
+            by, compare = several[0], True  # type: ignore[assignment]
+            w.take(*more)
+            unmapped = [t for t in unmapped if t not in ("more", "fewer")]
+            query = query.model_copy(update={"text": tuple(unmapped)})
+    yes_no = (
+        kind == "which"
+        and w.at(0) in YES_NO_OPENERS
+        and not unmapped
+        and not query.sort
+        and by is None
+    )
     if yes_no:
         kind = "count"
     return Understood(
@@ -754,6 +807,8 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         per=per,
         average=average,
         yes_no=yes_no,
+        by=by,
+        compare=compare,
     )
 
 

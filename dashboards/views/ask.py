@@ -72,6 +72,17 @@ with guarded():
             )
         if answer.get("moment") is not None:
             counted[1].metric("First at", fmt_seconds(answer["moment"]), help="the busiest moment")
+    if answer.get("breakdown"):  # "by colour", "the most common direction"
+        shares = answer["breakdown"]
+        by = answer["by"]
+        st.bar_chart(
+            {
+                by: [str(s["value"] or "unknown") for s in shares],
+                "objects": [s["count"] for s in shares],
+            },
+            x=by,
+            y="objects",
+        )
     summary = answer.get("summary")
     if summary and summary["n"]:
         averaged = st.columns(3)
