@@ -892,6 +892,11 @@ def test_cli_ask_and_find(seeded: dict[str, Any], capsys: pytest.CaptureFixture[
     people = [r for r in rows if r["class_name"] == "person"]
     assert body["matched"] == len(people) and len(body["hits"]) == 3
 
+    # an exclusion as the first word: after `--`, as for any argument starting with "-"
+    main(["find", "--json", "--", "-person all:true"])
+    body = json.loads(capsys.readouterr().out)
+    assert body["matched"] == len([r for r in rows if r["class_name"] != "person"])
+
     with pytest.raises(SystemExit) as exc:
         main(["find", "car colr:red"])
     assert exc.value.code == 4 and "'colr:red'" in capsys.readouterr().err
