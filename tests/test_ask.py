@@ -339,6 +339,18 @@ def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
         {_who(r) for r in people if r["direction"] == "left" and r["video_id"] == "cam-a"}
     )
     assert asking.ask("which people walked left?").yes is None  # not a yes/no question
+    # about the one a ranking finds: its stored colour decides
+    cars = [r for r in rows if r["class_name"] == "car" and r["speed_px_s"] is not None]
+    fastest = max(cars, key=lambda r: r["speed_px_s"])
+    for color in ("red", "white"):
+        answer = asking.ask(f"was the fastest car {color}?")
+        assert answer.query == "car sort:-speed limit:1" and answer.kind == "which"
+        assert answer.items[0].track_id == fastest["track_id"]
+        want = None if fastest["color"] is None else fastest["color"] == color
+        assert answer.yes is want
+        assert answer.text.split("`", 2)[2].startswith(f" is {color}. ")
+        head = {True: "Yes", False: "No", None: "I cannot tell"}[want]
+        assert f"{head}: the fastest of" in answer.text
 
 
 def _per_value(rows: list[dict], column: str) -> dict[str | None, int]:

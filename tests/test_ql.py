@@ -297,14 +297,30 @@ def test_question_mapping(question: str, kind: str, canonical: str) -> None:
         ("which trucks were there?", False),
         ("how many trucks were there?", False),
         ("when did a truck appear?", False),
-        ("was the fastest car red?", False),  # about one object's value: a list
+        ("was the fastest car red?", True),  # about the one found: checked, not counted
+        ("was the fastest red car going left?", True),
+        ("was the fastest car fast?", False),  # nothing to check: a list
         ("is it raining?", False),  # words it cannot map: no yes or no from the rest
     ],
 )
 def test_yes_no_questions(question: str, yes_no: bool) -> None:
     u = understand(question)
     assert u.yes_no is yes_no
-    assert (u.kind == "count") is (yes_no or question.startswith("how many"))
+    counted = (yes_no and u.check is None) or question.startswith("how many")
+    assert (u.kind == "count") is counted
+
+
+def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_noun() -> None:
+    u = understand("was the fastest car red?")
+    assert (u.query.canonical(), u.check.colors, u.kind) == (
+        "car sort:-speed limit:1",
+        ("red",),
+        "which",
+    )
+    u = understand("was the fastest red car going left?")
+    assert u.query.canonical() == "car color:red sort:-speed limit:1"  # red: which car
+    assert (u.check.colors, u.check.directions) == ((), ("left",))
+    assert understand("were there any red cars?").check is None
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ from capstone.core.fine_types import classes_of_type
 from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import Query, QueryError
+from capstone.search.ql import Query, QueryError, Values
 from capstone.search.summary import Share, Summary, written
 from capstone.search.understand import Kind, Understood, understand
 
@@ -240,6 +240,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         note = " ".join([*u.notes, note] if note else u.notes)
     asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare)
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
+    if u.check is not None:  # "was the fastest car red?"
+        said = f"Understood: whether `{canonical}` is {_checked_words(u.check)}."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
@@ -311,7 +313,10 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     shares: list[Share] = []
     stats: Summary | None = None
     count, at_least, moment = result.count, result.at_once, None
-    if u.at_once:
+    yes = (count > 0) if u.yes_no else None
+    if u.check is not None and items:  # "was the fastest car red?"
+        yes, answer = _checked(items[0], u.check, query, result.count, what)
+    elif u.at_once:
         count = at_least = result.busiest
         moment = result.busiest_t
         answer = (
@@ -417,7 +422,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         summary=stats,
         by=u.by,
         breakdown=shares,
-        yes=(count > 0) if u.yes_no else None,
+        yes=yes,
         items=items,
         text=f"{said} {answer}",
         guessing=guessing,
@@ -472,6 +477,44 @@ def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: 
         head = f"More {name(first)} ({first.count}) than {name(second)} ({second.count})"
     rest = f"; then {', '.join(_share_words(by, s) for s in shares[2:])}" if shares[2:] else ""
     return f"{head}{rest}, of {total} {what}{overlap}."
+
+
+def _checked_words(check: Values) -> str:
+    """What a ranked yes/no question asks of its object: "red", "moving left"."""
+    colors = "/".join(check.colors)
+    moving = "moving " + "/".join(check.directions) if check.directions else ""
+    return " and ".join(x for x in (colors, moving) if x)
+
+
+def _checked(
+    item: AnswerItem, check: Values, query: Query, count: int, what: str
+) -> tuple[bool | None, str]:
+    """Whether the object a ranked question found has the colour / direction asked about,
+    and the sentence; None when that value is not known.
+
+    >>> from capstone.search.ql import parse
+    >>> item = AnswerItem(video_id="cam", track_id=4, t_start=2.0, t_end=9.5,
+    ...                   attributes={"speed_px_s": 131.6, "color": "white"})
+    >>> _checked(item, Values(colors=("red",)), parse("car sort:-speed limit:1"), 3, "cars")
+    (False, 'No: the fastest of 3 cars is white: track 4 (cam), 132 px/s, 0:02.0-0:09.5.')
+    """
+    a = item.attributes
+    known = [(a.get("color"), check.colors), (a.get("direction"), check.directions)]
+    asked = [(value, wanted) for value, wanted in known if wanted]
+    yes: bool | None = None
+    if all(value is not None for value, _ in asked):
+        yes = all(value in wanted for value, wanted in asked)
+    said = " and ".join(
+        (f"moving {value}" if wanted is check.directions and value != "static" else str(value))
+        for value, wanted in asked
+        if value is not None
+    )
+    ranked = SORT_WORDS.get(query.sort or "", f"first by {query.sort}")
+    measures = [(query.sort or "").removeprefix("-")]
+    head = {True: "Yes", False: "No", None: "I cannot tell"}[yes]
+    state = f" is {said}" if said else " has no stored value for that"
+    sentence = f"{head}: the {ranked} of {count} {what}{_window_words(query)}{state}"
+    return yes, f"{sentence}: {_measured(item, measures)}."
 
 
 def _measured(item: AnswerItem, measures: Sequence[str]) -> str:

@@ -258,6 +258,7 @@ class Understood:
     yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
     by: Breakdown | None = None  # "the most common colour of the cars": counted per value
     compare: bool = False  # "were more people walking left or right?": `by`, the top one
+    check: Values | None = None  # "was the fastest car red?": the one found has these?
 
 
 class _Words:
@@ -354,6 +355,39 @@ def _per(w: _Words) -> float | None:
             w.take(*range(k, k + 1 + period[1]))
             return period[0]
     return None
+
+
+_STATIC_WORDS = frozenset(_words("static stationary parked motionless still"))
+
+
+def _predicate(w: _Words, query: Query) -> Values | None:
+    """The colours and directions said after the noun of a question about one ranked object
+    ("was the fastest car red?": `red`; "was the fastest red car going left?": `left`),
+    or None when there are none.
+
+    >>> u = understand("was the fastest red car going left?")
+    >>> u.query.canonical(), u.check.colors, u.check.directions
+    ('car color:red sort:-speed limit:1', (), ('left',))
+    """
+    nouns = [
+        k
+        for k in range(len(w))
+        if w.used[k] and (class_of_word(w.low[k]) is not None or w.low[k] in TYPE_WORDS)
+    ]
+    ranked = [k for k in range(len(w)) if w.low[k] in SUPERLATIVES and w.used[k]]
+    after = (nouns or ranked or [len(w)])[0]
+    colors = {
+        COLOR_WORDS.get(w.low[k]) or EXTRA_COLORS[w.low[k]]
+        for k in range(after + 1, len(w))
+        if w.used[k] and (w.low[k] in COLOR_WORDS or w.low[k] in EXTRA_COLORS)
+    }
+    moving = any(
+        w.used[k] and w.low[k] in _DIRECTION_WORDS | _STATIC_WORDS for k in range(after + 1, len(w))
+    )
+    directions = query.directions if moving else ()
+    if not colors and not directions:
+        return None
+    return Values(colors=tuple(c for c in query.colors if c in colors), directions=directions)
 
 
 def _breakdown(w: _Words) -> Breakdown | None:
@@ -786,14 +820,18 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             w.take(*more)
             unmapped = [t for t in unmapped if t not in ("more", "fewer")]
             query = query.model_copy(update={"text": tuple(unmapped)})
-    yes_no = (
-        kind == "which"
-        and w.at(0) in YES_NO_OPENERS
-        and not unmapped
-        and not query.sort
-        and by is None
-    )
-    if yes_no:
+    yes_no = kind == "which" and w.at(0) in YES_NO_OPENERS and not unmapped and by is None
+    check = _predicate(w, query) if yes_no and query.sort and query.limit == 1 else None
+    if check is not None:  # "was the fastest car red?": find the fastest car, then look
+        query = query.model_copy(
+            update={
+                "colors": tuple(c for c in query.colors if c not in check.colors),
+                "directions": tuple(d for d in query.directions if d not in check.directions),
+            }
+        )
+    elif query.sort:
+        yes_no = False  # a ranked object and nothing said about it to check: a list
+    if yes_no and check is None:
         kind = "count"
     return Understood(
         kind=kind,
@@ -809,6 +847,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         yes_no=yes_no,
         by=by,
         compare=compare,
+        check=check,
     )
 
 
