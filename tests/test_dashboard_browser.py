@@ -53,6 +53,14 @@ PAGES = {
         "/ask?q=how+many+people+per+second%3F",
         ["Understood", "how many per 0:01.0 of", "(0:00.0-0:01.0)", "(0:01.0-0:02.0)", "Answer"],
     ),
+    "ask-by": (
+        "/ask?q=which+direction+did+most+people+walk%3F",
+        ["Understood", "counted by direction", "by direction, most first", "moving"],
+    ),
+    "ask-yes-no": (
+        "/ask?q=were+there+any+people+not+walking+left%3F",
+        ["whether there are any", "person -dir:left", "Answer", "Yes"],
+    ),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 
