@@ -74,13 +74,18 @@ LATENCY_QUESTIONS = (
 )
 # question forms measured apart (the mix above is the issue's target): the busiest moment,
 # a window before the end, a count per minute (one statement per period), a stated value,
-# an average
+# an average, an exclusion, a yes/no question, a breakdown, a comparison, a checked superlative
 MORE_FORMS = (
     "how many people were in view at the same time?",
     "how many cars in the last 5 minutes?",
     "how many cars per minute?",
     "how fast was the fastest car?",
     "what was the average speed of the cars?",
+    "how many people did not walk left?",
+    "were there any red trucks?",
+    "what was the most common colour of the cars?",
+    "were there more cars than trucks?",
+    "was the fastest car red?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")
