@@ -18,7 +18,15 @@ colour, direction, type, line or zone right after them (*people who did not walk
 `person -dir:left`; *vehicles except buses*: `car motorcycle truck`). A question opening
 with *is / are / was / were / did / does / has* and asking nothing else (*were there any
 trucks?*, *did anyone walk left after 1:00?*) is counted and answered yes or no
-(`Understood.yes_no`).
+(`Understood.yes_no`); about the one object a superlative finds (*was the fastest car
+red?*), what is said after its noun is checked on it (`Understood.check`). *By colour*, *in
+each direction*, *the most common type*, *which way did most people go* count the objects
+per value (`Understood.by`); *more ... or / than ...* compares two values
+(`Understood.compare`).
+
+The steps: `_kind` (from the first words), `_form` (how it asks: at once, per period, by a
+value, a value per object or averaged), `_filters` (what it is about: one pass over the
+words), then `_compared` and `_yes_no`.
 
 Forms beside the query: *how many ... at once* (*at the same time*, *the maximum number
 of*; also *when were the most people in view*, *the busiest moment*) asks for the most in
@@ -453,16 +461,99 @@ def understand(question: str, video_id: str | None = None) -> Understood:
             q = Query(**{**q.model_dump(), "videos": (video_id,)})
         return Understood(kind=kind, query=q)
 
-    fields: dict[str, Any] = {}
-    classes: list[str] = []
-    colors: list[str] = []
-    directions: list[str] = []
-    types: list[str] = []
-    lines: list[str] = []
-    zones: list[str] = []
-    videos: list[str] = [video_id] if video_id else []
-    conds: list[Condition] = []
-    notes: list[str] = []
+    form = _form(w, kind)
+    query, notes = _filters(w, ends, video_id)
+    parts = _object_parts(w, query, video_id) if (query.classes or query.types) else []
+    by, compare = form.by, False
+    if by is None:
+        by, query = _compared(w, query)
+        compare = by is not None
+    yes_no, check, query = _yes_no(w, kind, query, by)
+    if yes_no and check is None:
+        kind = "count"
+    unmapped = list(query.text)
+    return Understood(
+        kind=kind,
+        query=query,
+        unmapped=unmapped,
+        ends=ends,
+        notes=notes,
+        parts=parts,
+        at_once=form.at_once,
+        measure=form.measure,
+        per=form.per,
+        average=form.average,
+        yes_no=yes_no,
+        by=by,
+        compare=compare,
+        check=check,
+    )
+
+
+def _compared(w: _Words, query: Query) -> tuple[Breakdown | None, Query]:
+    """ "were more people walking left or right?", "more cars than trucks?": the attribute
+    with two or more values asked for, to compare them (*more* / *fewer* taken), or None.
+
+    >>> by, q = _compared(_Words("more cars than trucks"), parse("car truck more"))
+    >>> by, q.canonical()
+    ('class', 'car truck')
+    """
+    asked = {"direction": query.directions, "color": query.colors, "class": query.classes}
+    several = [name for name, values in asked.items() if len(values) >= 2]
+    more = [k for k in range(len(w)) if w.low[k] in ("more", "fewer") and not w.used[k]]
+    if not (more and several and ({"or", "than"} & set(w.low))):
+        return None, query
+    w.take(*more)
+    text = tuple(t for t in query.text if t not in ("more", "fewer"))
+    return several[0], query.model_copy(update={"text": text})  # type: ignore[return-value]
+
+
+def _yes_no(
+    w: _Words, kind: Kind, query: Query, by: Breakdown | None
+) -> tuple[bool, Values | None, Query]:
+    """Whether the question asks yes or no ("were there any trucks?", "did anyone walk
+    left after 1:00?"), and for one ranked object what to check of it ("was the fastest
+    car red?": `red`, taken out of the query). Not when some words could not be mapped, nor
+    for a ranked object with nothing said about it: those stay a list.
+
+    >>> _yes_no(_Words("were there any trucks"), "which", parse("truck"), None)[:2]
+    (True, None)
+    """
+    yes_no = kind == "which" and w.at(0) in YES_NO_OPENERS and not query.text and by is None
+    if not yes_no or not query.sort:
+        return yes_no, None, query
+    check = _predicate(w, query) if query.limit == 1 else None
+    if check is None:
+        return False, None, query
+    kept = query.model_copy(
+        update={
+            "colors": tuple(c for c in query.colors if c not in check.colors),
+            "directions": tuple(d for d in query.directions if d not in check.directions),
+        }
+    )
+    return True, check, kept
+
+
+@dataclass
+class _Form:
+    """How a question asks, read before its filters: the most at once, a count per period,
+    counted per value of an attribute, a value per object or averaged over them."""
+
+    at_once: bool = False
+    per: float | None = None
+    by: Breakdown | None = None
+    measure: Measure | None = None
+    average: bool = False
+
+
+def _form(w: _Words, kind: Kind) -> _Form:
+    """The question's form (`_Form`; its words are taken).
+
+    >>> _form(_Words("how many people per minute"), "count").per
+    60.0
+    >>> _form(_Words("what was the average speed of the cars"), "which").measure
+    'speed'
+    """
     text = " ".join(w.low)
     at_once = (kind == "count" and _AT_ONCE.search(text) is not None) or (
         # "when were the most people in view?", "what was the busiest moment?"
@@ -490,6 +581,27 @@ def understand(question: str, video_id: str | None = None) -> Understood:
                 measure = _AVERAGED[w.low[k]]
                 w.take(k)
         average = measure in ("speed", "dur", "size")
+    return _Form(at_once=at_once, per=per, by=by, measure=measure, average=average)
+
+
+def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
+    """The filters a question states (classes, attributes, exclusions, windows, durations,
+    speeds, lines, zones, superlatives) as a `Query`, its other words as free text, and
+    notes on what was left out.
+
+    >>> _filters(_Words("red cars that did not go left after 0:10"), False, None)[0].canonical()
+    'car color:red -dir:left t:0:10..'
+    """
+    fields: dict[str, Any] = {}
+    classes: list[str] = []
+    colors: list[str] = []
+    directions: list[str] = []
+    types: list[str] = []
+    lines: list[str] = []
+    zones: list[str] = []
+    videos: list[str] = [video_id] if video_id else []
+    conds: list[Condition] = []
+    notes: list[str] = []
     n = len(w)
     i = 0
     found = {
@@ -807,48 +919,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         text=tuple(unmapped),
         **fields,
     )
-    parts = _object_parts(w, query, video_id) if (classes or types) else []
-    # "were there any trucks?", "did anyone walk left after 1:00?" (not "was the fastest
-    # car red?", nor one with words it could not map: those stay a list)
-    compare = False
-    if by is None:  # "were more people walking left or right?", "more cars than trucks?"
-        asked = {"direction": query.directions, "color": query.colors, "class": query.classes}
-        several = [name for name, values in asked.items() if len(values) >= 2]
-        more = [k for k in range(n) if w.low[k] in ("more", "fewer") and not w.used[k]]
-        if more and several and ({"or", "than"} & set(w.low)):
-            by, compare = several[0], True  # type: ignore[assignment]
-            w.take(*more)
-            unmapped = [t for t in unmapped if t not in ("more", "fewer")]
-            query = query.model_copy(update={"text": tuple(unmapped)})
-    yes_no = kind == "which" and w.at(0) in YES_NO_OPENERS and not unmapped and by is None
-    check = _predicate(w, query) if yes_no and query.sort and query.limit == 1 else None
-    if check is not None:  # "was the fastest car red?": find the fastest car, then look
-        query = query.model_copy(
-            update={
-                "colors": tuple(c for c in query.colors if c not in check.colors),
-                "directions": tuple(d for d in query.directions if d not in check.directions),
-            }
-        )
-    elif query.sort:
-        yes_no = False  # a ranked object and nothing said about it to check: a list
-    if yes_no and check is None:
-        kind = "count"
-    return Understood(
-        kind=kind,
-        query=query,
-        unmapped=unmapped,
-        ends=ends,
-        notes=notes,
-        parts=parts,
-        at_once=at_once,
-        measure=measure,
-        per=per,
-        average=average,
-        yes_no=yes_no,
-        by=by,
-        compare=compare,
-        check=check,
-    )
+    return query, notes
 
 
 def _excluded(found: dict[str, list[str]], excluded: dict[str, list[str]]) -> Values:
