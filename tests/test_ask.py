@@ -353,6 +353,26 @@ def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
         assert f"{head}: the fastest of" in answer.text
 
 
+def test_a_line_or_zone_that_was_not_drawn_is_named_in_the_note(seeded: dict[str, Any]) -> None:
+    answer = asking.ask("how many people crossed line Q?")
+    assert answer.count == 0 and answer.query == "person line:Q"
+    assert "No line 'Q' was drawn" in answer.note
+    assert "line 'A'" in answer.note and "zone 'door'" in answer.note  # what there is
+    answer = asking.ask("how many trains crossed line A?")  # drawn, and none crossed it
+    assert answer.count == 0 and "was drawn" not in (answer.note or "")
+    # a drawn line of the analysis options, crossed by nobody, is known too
+    from capstone.store.tables import VideoAnalysis
+
+    with session_scope() as s:
+        row = s.get(VideoAnalysis, seeded["cam-b"])
+        row.params = {**row.params, "options": {"zones": [{"name": "bench",
+                      "polygon": [[0, 0], [9, 0], [9, 9]]}]}}  # fmt: skip
+    answer = asking.ask("how many people in zone bench?")
+    assert answer.count == 0 and "was drawn" not in (answer.note or "")
+    answer = asking.ask("how many people in zone bench?", video_id="cam-a")
+    assert "No zone 'bench' was drawn" in answer.note
+
+
 def _per_value(rows: list[dict], column: str) -> dict[str | None, int]:
     values: dict[str | None, set] = {}
     for r in rows:

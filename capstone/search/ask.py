@@ -274,6 +274,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             )
         if guessing and not expansions:
             items = _hybrid_items(session, question, u)
+        if query.lines or query.zones:
+            missing = _places_not_drawn(session, query)
+            note = (note + " " if note else "") + missing if missing else note
         parents = tuple(sorted({c for t in query.types for c in classes_of_type(t)}))
         recognised = Query(types=query.types, videos=query.videos, all=True, limit=1)
         if parents and not query.classes and not tracks.run(recognised, session=session).count:
@@ -605,6 +608,24 @@ def _period_words(period: Period) -> str:
     if period.t_to is None:
         return f"the last {_clock(-period.t_from)}"
     return f"{_clock(-period.t_from)}-{_clock(-period.t_to)} before the end"
+
+
+def _places_not_drawn(session: Any, query: Query) -> str | None:
+    """A note when a line or zone the query names was not drawn for the analyses it reads
+    ("how many people entered zone door?" where no zone is called door), else None."""
+    from capstone.search import tracks
+
+    lines, zones = tracks.places_drawn(query, session=session)
+    unknown = [f"line {x!r}" for x in query.lines if x not in lines]
+    unknown += [f"zone {x!r}" for x in query.zones if x not in zones]
+    if not unknown:
+        return None
+    drawn = [f"line {x!r}" for x in lines] + [f"zone {x!r}" for x in zones]
+    there = ", ".join(drawn) if drawn else "none"
+    return (
+        f"No {' or '.join(unknown)} was drawn in the analyses asked about (drawn: {there}); "
+        "lines and zones are given with an analysis (options `lines`, `zones`)."
+    )
 
 
 def _kind_phrase(

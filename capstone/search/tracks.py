@@ -41,7 +41,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlmodel import Session
 
+from capstone.core.geometry import lines_from_options, zones_from_options
 from capstone.core.motion import HEAT_COLS, HEAT_ROWS
+from capstone.errors import ConfigError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Query
@@ -315,6 +317,41 @@ GROUP BY 1
 ORDER BY n DESC, value NULLS LAST"""
     rows = session.execute(text(sql), params).all()
     return [Share(value=r.value, count=int(r.n)) for r in rows]
+
+
+def places_drawn(query: Query, *, session: Session) -> tuple[list[str], list[str]]:
+    """The names of the lines and zones drawn for the analyses `query` reads (the latest
+    completed one of each of its videos, or of every video): what `line:` and `zone:` can
+    name: those of its options, and any its events name. An analysis whose geometry does
+    not read back adds only its events'."""
+    params: dict[str, Any] = {}
+    where = ""
+    if query.videos:
+        params["videos"] = list(query.videos)
+        where = "WHERE va.video_id = ANY(:videos)"
+    sql = f"""WITH {LATEST_SCOPE_CTE},
+chosen AS (
+  SELECT va.id, va.params -> 'options' AS options
+  FROM apps_db_videoanalysis va JOIN scope s ON s.id = va.id {where}
+)
+SELECT 'options' AS kind, options AS value FROM chosen
+UNION ALL
+SELECT DISTINCT e.event_type, to_jsonb(coalesce(e.attributes ->> 'line', e.attributes ->> 'zone'))
+FROM apps_db_event e
+WHERE e.analysis_id IN (SELECT id FROM chosen) AND e.event_type IN ('line_cross', 'dwell')"""
+    lines: set[str] = set()
+    zones: set[str] = set()
+    for kind, value in session.execute(text(sql), params):
+        if kind != "options":
+            if isinstance(value, str):
+                (lines if kind == "line_cross" else zones).add(value)
+            continue
+        try:
+            lines.update(line.name for line in lines_from_options(value or {}))
+            zones.update(zone.name for zone in zones_from_options(value or {}))
+        except (ConfigError, AttributeError, TypeError):
+            continue
+    return sorted(lines), sorted(zones)
 
 
 def heatmaps(
