@@ -701,6 +701,33 @@ def test_averages_are_over_objects_from_the_stored_rows(seeded: dict[str, Any]) 
     assert "None: no trains found" in none.text and none.summary is None
 
 
+def test_faster_than_the_average_compares_with_the_average_object(
+    seeded: dict[str, Any],
+) -> None:
+    rows = _expected(seeded["rows"], ql.parse("person"))
+    objects: dict[tuple, list[dict]] = {}
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
+    mean = float(np.mean([np.mean([r["speed_px_s"] for r in rs]) for rs in objects.values()]))
+    threshold = round(mean, 1)
+    for question, faster in (
+        ("how many people were faster than the average?", True),
+        ("how many people walked slower than usual?", False),
+    ):
+        answer = asking.ask(question)
+        op = ">" if faster else "<"
+        assert answer.query == f"person speed{op}{threshold:g}"
+        want = [r for r in rows if (r["speed_px_s"] > threshold) == faster
+                and r["speed_px_s"] != threshold]  # fmt: skip
+        assert answer.count == len({_who(r) for r in want}) > 0
+        words = "above" if faster else "below"
+        assert f"({words} the average speed of {len(objects)} people, {mean:.0f} px/s)" in (
+            answer.text
+        )
+    none = asking.ask("which trains were faster than the average?")  # all implausible
+    assert none.items == [] and none.text == "No trains with a known speed."
+
+
 def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     seeded: dict[str, Any],
 ) -> None:

@@ -346,6 +346,34 @@ def test_breakdowns(question: str, by: str | None, compare: bool, canonical: str
     assert u.unmapped == [] and not u.yes_no
 
 
+@pytest.mark.parametrize(
+    ("question", "relative", "canonical"),
+    [
+        ("how many cars were faster than the average?", ("speed", ">"), "car"),
+        ("which people stayed longer than usual after 0:10?", ("dur", ">"), "person t:0:10.."),
+        ("trucks smaller than the average one", ("size", "<"), "truck"),
+        ("cars faster than 40", None, "car speed>40"),
+        ("what was the average speed of the cars?", None, "car"),
+    ],
+)
+def test_compared_with_the_average(
+    question: str, relative: tuple[str, str] | None, canonical: str
+) -> None:
+    u = understand(question)
+    assert (u.relative, u.query.canonical(), u.unmapped) == (relative, canonical, [])
+    assert u.average is (question.startswith("what was the average"))
+
+
+def test_sorted_by_and_what_colours() -> None:
+    assert understand("vehicles sorted by speed").query.canonical() == (
+        "bus car motorcycle truck sort:-speed"
+    )
+    assert understand("people ordered by time").query.sort == "start"
+    assert understand("cars sorted by size ascending").query.sort == "size"
+    assert understand("what colours were the trucks?").by == "color"
+    assert understand("what colour were the trucks?").measure == "color"  # each one's
+
+
 def test_a_negation_with_nothing_to_exclude_is_left_out_and_said() -> None:
     u = understand("people not wearing hats walking left")
     assert u.query.canonical() == "person dir:left wearing hats"

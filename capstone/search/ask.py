@@ -43,8 +43,8 @@ from capstone.core.fine_types import classes_of_type
 from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import Query, QueryError, Values
-from capstone.search.summary import Share, Summary, written
+from capstone.search.ql import Condition, Query, QueryError, Values
+from capstone.search.summary import NAMES, Share, Summary, written
 from capstone.search.understand import Kind, Understood, understand
 
 if TYPE_CHECKING:
@@ -215,6 +215,12 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         return _answer_parts(session, question, u)
 
     query = u.query
+    compared = ""
+    if u.relative is not None:  # "faster than the average": the average first, then a filter
+        query, compared = _against_average(session, query, *u.relative)
+        if not compared:
+            name = NAMES[u.relative[0]]
+            return _sentence(question, u.kind, f"No {_what(query)} with a known {name}.", u)
     filters = query.filters_only()
     canonical = query.canonical()
     guessing = bool(u.unmapped)
@@ -242,6 +248,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if u.check is not None:  # "was the fastest car red?"
         said = f"Understood: whether `{canonical}` is {_checked_words(u.check)}."
+    if compared:
+        said = said[:-1] + f" ({compared})."
     if expansions:
         said += " Guessed: " + ", ".join(repr(e.word) for e in expansions) + "."
     limit = query.limit or (MAX_ITEMS if u.kind != "when" else 50)
@@ -608,6 +616,26 @@ def _period_words(period: Period) -> str:
     if period.t_to is None:
         return f"the last {_clock(-period.t_from)}"
     return f"{_clock(-period.t_from)}-{_clock(-period.t_to)} before the end"
+
+
+def _against_average(session: Any, query: Query, value: str, op: str) -> tuple[Query, str]:
+    """`query` with `value op` its average over the objects it finds ("cars faster than the
+    average": `car speed>51.2`), and those words ("faster than the average speed of 45
+    cars, 51 px/s"); ("", unchanged) when none has that value."""
+    from capstone.search import tracks
+
+    base = tracks.summary(query.filters_only(), value, session=session)
+    if not base.n or base.mean is None:
+        return query, ""
+    threshold = round(base.mean, 4 if value == "size" else 1)
+    condition = Condition(field=value, op=op, value=threshold)  # type: ignore[arg-type]
+    given = query.model_dump()
+    given["conditions"] = [*given["conditions"], condition.model_dump()]
+    words = {">": "above", "<": "below"}[op]
+    return Query(**given), (
+        f"{words} the average {NAMES[value]} of {base.n} {_what(query, base.n)}, "
+        f"{written(value, base.mean)}"
+    )
 
 
 def _places_not_drawn(session: Any, query: Query) -> str | None:

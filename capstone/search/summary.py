@@ -15,6 +15,9 @@ _WORDS = {
 }
 
 
+NAMES = {value: name for value, (name, _) in _WORDS.items()}  # "dur" -> "time in view"
+
+
 def written(value: str, number: float) -> str:
     """One value in words, as answers write it: `written("speed", 51.2)` -> "51 px/s".
 

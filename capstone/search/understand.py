@@ -200,6 +200,13 @@ BY_WORDS: dict[str, Breakdown] = {
     "type": "class", "types": "class", "video": "video", "videos": "video",
 }  # fmt: skip
 _COMMON = frozenset(_words("common commonest frequent usual popular"))
+_PLURAL_BY_WORDS = frozenset(_words("colours colors directions classes kinds types videos"))
+# "sorted by speed": largest first for values, earliest first for times
+SORT_BY: dict[str, str] = {
+    "speed": "-speed", "size": "-size", "duration": "-dur", "length": "-dur",
+    "confidence": "-conf", "score": "-conf", "time": "start", "start": "start", "end": "end",
+}  # fmt: skip
+_SORT_VERBS = frozenset(_words("sort sorted order ordered rank ranked"))
 # "did anyone walk left?": about people
 _PEOPLE = frozenset(_words("anyone anybody someone somebody everyone everybody nobody"))
 # a question opening with one of these and asking nothing else is answered yes or no
@@ -267,6 +274,7 @@ class Understood:
     by: Breakdown | None = None  # "the most common colour of the cars": counted per value
     compare: bool = False  # "were more people walking left or right?": `by`, the top one
     check: Values | None = None  # "was the fastest car red?": the one found has these?
+    relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
 
 
 class _Words:
@@ -417,6 +425,8 @@ def _breakdown(w: _Words) -> Breakdown | None:
             w.take(*(j for j in range(max(0, k - 3), k) if w.low[j] in _COMMON | {"most"}), k)
         elif before and before[-1] in ("what", "which") and "most" in w.low[k + 1 :]:
             w.take(k, k + 1 + w.low[k + 1 :].index("most"))
+        elif before and before[-1] in ("what", "which") and tok in _PLURAL_BY_WORDS:
+            w.take(k)  # "what colours were the trucks?", "which videos had people?"
         else:
             continue
         return BY_WORDS[tok]
@@ -483,6 +493,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         measure=form.measure,
         per=form.per,
         average=form.average,
+        relative=form.relative,
         yes_no=yes_no,
         by=by,
         compare=compare,
@@ -544,6 +555,33 @@ class _Form:
     by: Breakdown | None = None
     measure: Measure | None = None
     average: bool = False
+    relative: tuple[Measure, str] | None = None
+
+
+# "faster than the average": (the value, the comparison) against its mean over the objects
+_RELATIVE: dict[str, tuple[Measure, str]] = {
+    "faster": ("speed", ">"), "quicker": ("speed", ">"), "slower": ("speed", "<"),
+    "longer": ("dur", ">"), "shorter": ("dur", "<"),
+    "bigger": ("size", ">"), "larger": ("size", ">"), "smaller": ("size", "<"),
+}  # fmt: skip
+_NORMAL = frozenset(_words("average mean usual typical normal median"))
+
+
+def _relative(w: _Words) -> tuple[Measure, str] | None:
+    """ "faster than the average", "longer than usual": the value and the comparison
+    (tokens taken), or None.
+
+    >>> _relative(_Words("cars faster than the average")), _relative(_Words("faster than 40"))
+    (('speed', '>'), None)
+    """
+    for k in range(len(w) - 2):
+        if w.low[k] in _RELATIVE and w.low[k + 1] == "than":
+            j = k + 3 if w.low[k + 2] in ("the", "an", "a") else k + 2
+            if w.at(j) in _NORMAL:
+                end = j + 2 if w.at(j + 1) in ("one", "ones", "speed", "size", "time") else j + 1
+                w.take(*range(k, end))
+                return _RELATIVE[w.low[k]]
+    return None
 
 
 def _form(w: _Words, kind: Kind) -> _Form:
@@ -554,6 +592,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
     >>> _form(_Words("what was the average speed of the cars"), "which").measure
     'speed'
     """
+    relative = _relative(w)
     text = " ".join(w.low)
     at_once = (kind == "count" and _AT_ONCE.search(text) is not None) or (
         # "when were the most people in view?", "what was the busiest moment?"
@@ -562,7 +601,8 @@ def _form(w: _Words, kind: Kind) -> _Form:
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS | {"most"}))
     per = _per(w) if kind == "count" else None
-    by = None if _AVERAGE_WORDS & set(w.low) else _breakdown(w)
+    unused = {t for k, t in enumerate(w.low) if not w.used[k]}
+    by = None if _AVERAGE_WORDS & unused else _breakdown(w)
     measure: Measure | None = None
     for k in range(len(w) - 1 if by is None else 0):
         if w.low[k] == "how" and w.low[k + 1] in MEASURES:
@@ -573,7 +613,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
             continue
         w.take(k, k + 1)
         break
-    average = by is None and any(t in _AVERAGE_WORDS for t in w.low)
+    average = by is None and any(t in _AVERAGE_WORDS and not w.used[k] for k, t in enumerate(w.low))
     if average:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AVERAGE_WORDS))
         for k in range(len(w)):
@@ -581,7 +621,9 @@ def _form(w: _Words, kind: Kind) -> _Form:
                 measure = _AVERAGED[w.low[k]]
                 w.take(k)
         average = measure in ("speed", "dur", "size")
-    return _Form(at_once=at_once, per=per, by=by, measure=measure, average=average)
+    return _Form(
+        at_once=at_once, per=per, by=by, measure=measure, average=average, relative=relative
+    )
 
 
 def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
@@ -713,6 +755,17 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
                 w.take(*range(i, i + 1 + a[1]))
                 i += 1 + a[1]
                 continue
+        if tok in _SORT_VERBS and nxt == "by" and w.at(i + 2) in SORT_BY:
+            sort = SORT_BY[w.at(i + 2)]
+            end = i + 3
+            if w.at(end) in ("ascending", "descending"):  # "sorted by speed ascending"
+                sort = sort.removeprefix("-")
+                sort = ("-" + sort) if w.at(end) == "descending" else sort
+                end += 1
+            fields["sort"] = sort
+            w.take(*range(i, end))
+            i = end
+            continue
         if (
             tok in SUPERLATIVES
             and "sort" not in fields  # "the fastest cars, latest first": the first one
