@@ -364,6 +364,15 @@ def test_compared_with_the_average(
     assert u.average is (question.startswith("what was the average"))
 
 
+def test_how_many_seconds_asks_for_a_time_and_commas_list_objects() -> None:
+    u = understand("how many seconds was the black car visible?")
+    assert (u.kind, u.measure, u.query.canonical()) == ("which", "dur", "car color:black")
+    u = understand("how much time did people spend in view?")
+    assert (u.kind, u.measure, u.unmapped) == ("which", "dur", [])
+    u = understand("how many cars, bikes and people?")
+    assert [q.canonical() for q in u.parts] == ["car", "bicycle", "person"]
+
+
 def test_sorted_by_and_what_colours() -> None:
     assert understand("vehicles sorted by speed").query.canonical() == (
         "bus car motorcycle truck sort:-speed"

@@ -177,7 +177,7 @@ IGNORED = frozenset(
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away view sight present happen happens happened happening occur occurs
-    occurred distinct unique individual separate""")
+    occurred distinct unique individual separate spend spends spent""")
 )
 # words that exclude the next class, colour, direction, type, line or zone ("people who did
 # not walk left": `person -dir:left`); "other than", "apart from" and "but not" end in them
@@ -199,6 +199,7 @@ BY_WORDS: dict[str, Breakdown] = {
     "class": "class", "classes": "class", "kind": "class", "kinds": "class",
     "type": "class", "types": "class", "video": "video", "videos": "video",
 }  # fmt: skip
+_TIME_UNITS = frozenset(_words("seconds secs minutes mins hours"))
 _COMMON = frozenset(_words("common commonest frequent usual popular"))
 _PLURAL_BY_WORDS = frozenset(_words("colours colors directions classes kinds types videos"))
 # "sorted by speed": largest first for values, earliest first for times
@@ -440,6 +441,8 @@ def _kind(w: _Words) -> tuple[Kind, bool]:
         r"drove|rid\w+|rode|run\w*|ran|turn\w*|to the|towards?|from)\s+(the\s+)?left\b",
         text,
     )
+    if re.search(r"\bhow (many|much) (seconds|secs|minutes|mins|hours|time)\b", text):
+        return "which", ends  # "how many seconds was the car in view?": a time per object
     if re.search(r"\b(how many|how much|number of|count|counts|counting|total)\b", text):
         return "count", ends
     if re.search(r"\b(when|what time|at what time|what times|which time|which times)\b", text):
@@ -607,6 +610,12 @@ def _form(w: _Words, kind: Kind) -> _Form:
     for k in range(len(w) - 1 if by is None else 0):
         if w.low[k] == "how" and w.low[k + 1] in MEASURES:
             measure = MEASURES[w.low[k + 1]]
+        elif w.low[k : k + 2] == ["how", "many"] and w.at(k + 2) in _TIME_UNITS | {"time"}:
+            measure = "dur"  # "how many seconds was the black car visible?"
+            w.take(k + 2)
+        elif w.low[k : k + 2] == ["how", "much"] and w.at(k + 2) == "time":
+            measure = "dur"
+            w.take(k + 2)
         elif w.low[k] in ("what", "which") and w.low[k + 1] in _ASKED_VALUES:
             measure = _ASKED_VALUES[w.low[k + 1]]  # "what colour was the fastest car?"
         else:
@@ -1000,7 +1009,8 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     >>> understand("how many red cars and trucks between 0:10 and 0:30?").parts
     []
     """
-    cuts = [k for k in range(len(w)) if w.low[k] == "and" and not w.used[k]]
+    # "cars, bikes and people": a comma in a list cuts as "and" does
+    cuts = [k for k in range(len(w)) if w.low[k] in ("and", ",") and not w.used[k]]
     if not cuts:
         return []
     bounds = [-1, *cuts, len(w)]
