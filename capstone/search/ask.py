@@ -621,7 +621,7 @@ def _period_words(period: Period) -> str:
 def _against_average(session: Any, query: Query, value: str, op: str) -> tuple[Query, str]:
     """`query` with `value op` its average over the objects it finds ("cars faster than the
     average": `car speed>51.2`), and those words ("faster than the average speed of 45
-    cars, 51 px/s"); ("", unchanged) when none has that value."""
+    cars, 51 px/s"); `query` unchanged and "" when none of them has that value."""
     from capstone.search import tracks
 
     base = tracks.summary(query.filters_only(), value, session=session)

@@ -294,6 +294,7 @@ FROM objects"""
     return Summary(value=value, **{k: row[k] for k in ("n", "mean", "median", "min", "max")})
 
 
+# the attributes answers count objects by ("by colour"): their columns
 BREAKDOWN_COLUMNS = {
     "class": "a.class_name",
     "color": "a.color",
@@ -322,8 +323,8 @@ ORDER BY n DESC, value NULLS LAST"""
 def places_drawn(query: Query, *, session: Session) -> tuple[list[str], list[str]]:
     """The names of the lines and zones drawn for the analyses `query` reads (the latest
     completed one of each of its videos, or of every video): what `line:` and `zone:` can
-    name: those of its options, and any its events name. An analysis whose geometry does
-    not read back adds only its events'."""
+    name: those in their options, and any their events carry (options that do not read
+    back as lines and zones add none)."""
     params: dict[str, Any] = {}
     where = ""
     if query.videos:
