@@ -992,6 +992,20 @@ def test_api_ask_tracks_and_crop(api: str, seeded: dict[str, Any]) -> None:
         assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
         assert crop.content == CROP
 
+        yes = client.get("/ask", params={"q": "were there any people not walking left?"})
+        assert yes.json()["yes"] is True and yes.json()["query"] == "person -dir:left"
+        by = client.get("/ask", params={"q": "how many people in each direction?"}).json()
+        assert by["by"] == "direction"
+        assert {s["value"]: s["count"] for s in by["breakdown"]} == {
+            d: len({_who(x) for x in people if x["direction"] == d})
+            for d in {x["direction"] for x in people}
+        }
+        r = client.get("/tracks", params={"q": "vehicles -bus -color:white limit:500"})
+        assert r.status_code == 200, r.text
+        want = [x for x in seeded["rows"] if x["plausible"] and x["color"] != "white"
+                and x["class_name"] in ("car", "truck", "motorcycle")]  # fmt: skip
+        assert r.json()["matched"] == len(want)
+
         r = client.get("/tracks", params={"q": "person dir:left limit:500"})
         assert r.status_code == 200, r.text
         want = [x for x in people if x["direction"] == "left"]
