@@ -765,6 +765,16 @@ def test_objects_joined_by_and_are_answered_each_with_their_own_attributes(
     assert shared.count == len(want)
 
 
+def test_windows_joined_by_and_are_counted_one_by_one(seeded: dict[str, Any]) -> None:
+    answer = asking.ask("how many people before 0:10 and after 0:30?")
+    assert answer.query == "person t:..0:10 ; person t:0:30.."
+    for q in ("person t:..0:10", "person t:0:30.."):
+        want = _expected(seeded["rows"], ql.parse(q))
+        window = asking._window_words(ql.parse(q))
+        assert f"{len({_who(r) for r in want})} people{window}" in answer.text
+    assert answer.count is None and "in all" not in answer.text  # no sum over windows
+
+
 def test_how_many_trains_is_zero_when_the_train_is_implausible(seeded: dict[str, Any]) -> None:
     trains = [r for r in seeded["rows"] if r["class_name"] == "train"]
     assert trains and not any(r["plausible"] for r in trains)

@@ -846,15 +846,19 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
         items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
+    windowed = len({(q.t_from, q.t_to) for q in u.parts}) > 1  # one window per part
     each = " and ".join(
-        f"{r.count} {_what(q, r.count)}" for q, r in zip(u.parts, results, strict=True)
+        f"{r.count} {_what(q, r.count)}" + (_window_words(q) if windowed else "")
+        for q, r in zip(u.parts, results, strict=True)
     )
     total = sum(r.count for r in results)
     maps: list[Heatmap] = []
     if u.kind == "where":
         maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])
     spots = "; ".join(_spot(hm, named=len(maps) > 1 or not u.query.videos) for hm in maps)
-    answer = f"{each}{_window_words(u.query)} ({total} in all)" + (f": {spots}" if spots else "")
+    answer = (f"{each}" + ("" if windowed else f"{_window_words(u.query)} ({total} in all)")) + (
+        f": {spots}" if spots else ""
+    )
     found_all = all(r.count for r in results)  # "were there cars and trucks?": both
     if u.yes_no:
         answer = ("Yes: " if found_all else "No: ") + answer
@@ -876,8 +880,9 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         question=question,
         query=" ; ".join(canonicals),
         kind=u.kind,
-        count=total if u.kind == "count" else None,
-        at_least=sum(r.at_once for r in results) if u.kind == "count" else None,
+        # per window, one object may be in several: no sum (the sentence has each count)
+        count=total if u.kind == "count" and not windowed else None,
+        at_least=sum(r.at_once for r in results) if u.kind == "count" and not windowed else None,
         yes=found_all if u.yes_no else None,
         items=items[: max(limit, MAX_ITEMS)],
         text=f"{said}. {answer}.",

@@ -1008,6 +1008,11 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     ['car color:red', 'truck color:white']
     >>> understand("how many red cars and trucks between 0:10 and 0:30?").parts
     []
+
+    Windows joined by "and", each in its own part, are asked one by one too:
+
+    >>> [p.canonical() for p in understand("how many cars before 0:10 and after 1:00?").parts]
+    ['car t:..0:10', 'car t:1:00..']
     """
     # "cars, bikes and people": a comma in a list cuts as "and" does
     cuts = [k for k in range(len(w)) if w.low[k] in ("and", ",") and not w.used[k]]
@@ -1017,6 +1022,11 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     segments = [" ".join(w.raw[a + 1 : b]) for a, b in pairwise(bounds)]
     own = [understand(text, video_id).query for text in segments if text.strip()]
     objects = [q for q in own if q.classes or q.types]
+    windows = [(q.t_from, q.t_to) for q in own if q.t_from is not None or q.t_to is not None]
+    if len(objects) < 2 and len(windows) == len(own) and len(set(windows)) == len(windows) > 1:
+        # "how many cars in the first 10 seconds and in the last 10 seconds?": per window
+        shared = query.model_dump()
+        return [Query(**{**shared, "t_from": lo, "t_to": hi, "text": ()}) for lo, hi in windows]
     if len(objects) < 2:
         return []
     attributed = [bool(q.colors or q.directions or not q.without.is_empty()) for q in objects]
