@@ -17,6 +17,9 @@ EXAMPLES = (
     "car color:red dir:left speed>40",
     "how many people per 10 seconds?",
     "how long did people stay on average?",
+    "which direction did most people walk?",
+    "were there any cars that were not white?",
+    "vehicles -bus sort:-speed",
 )
 
 st.title("Ask")
@@ -35,8 +38,8 @@ with guarded():
     video = cols[1].selectbox("Video", ["all videos", *ids], key="ask_video")
     if not question.strip():
         st.caption(
-            "Ask in English (how many / when / which / where), or use the query language: "
-            + " · ".join(f"`{e}`" for e in EXAMPLES)
+            "Ask in English (how many / when / which / where / is there / by colour), or use the "
+            "query language: " + " · ".join(f"`{e}`" for e in EXAMPLES)
         )
         st.stop()
     answer = data.ask(question, None if video == "all videos" else video)
