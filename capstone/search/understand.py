@@ -26,7 +26,9 @@ per value (`Understood.by`); *more ... or / than ...* compares two values
 
 The steps: `_kind` (from the first words), `_form` (how it asks: at once, per period, by a
 value, a value per object or averaged), `_filters` (what it is about: one pass over the
-words), then `_compared` and `_yes_no`.
+words, where negations are handled and each `_READERS` function reads one kind of phrase:
+windows, rankings, a moment, amounts, places, directions, kinds and colours), then
+`_compared` and `_yes_no`.
 
 Forms beside the query: *how many ... at once* (*at the same time*, *the maximum number
 of*; also *when were the most people in view*, *the busiest moment*) asks for the most in
@@ -635,6 +637,22 @@ def _form(w: _Words, kind: Kind) -> _Form:
     )
 
 
+@dataclass
+class _Got:
+    """What a question's words have said so far (`_filters` and its readers fill it)."""
+
+    ends: bool = False  # the question asks when something left
+    fields: dict[str, Any] = field(default_factory=dict)  # t_from, t_to, sort, limit
+    classes: list[str] = field(default_factory=list)
+    colors: list[str] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    conds: list[Condition] = field(default_factory=list)
+
+
 def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
     """The filters a question states (classes, attributes, exclusions, windows, durations,
     speeds, lines, zones, superlatives) as a `Query`, its other words as free text, and
@@ -643,25 +661,17 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
     >>> _filters(_Words("red cars that did not go left after 0:10"), False, None)[0].canonical()
     'car color:red -dir:left t:0:10..'
     """
-    fields: dict[str, Any] = {}
-    classes: list[str] = []
-    colors: list[str] = []
-    directions: list[str] = []
-    types: list[str] = []
-    lines: list[str] = []
-    zones: list[str] = []
-    videos: list[str] = [video_id] if video_id else []
-    conds: list[Condition] = []
+    got = _Got(ends=ends, videos=[video_id] if video_id else [])
     notes: list[str] = []
     n = len(w)
     i = 0
     found = {
-        "classes": classes,
-        "colors": colors,
-        "directions": directions,
-        "types": types,
-        "lines": lines,
-        "zones": zones,
+        "classes": got.classes,
+        "colors": got.colors,
+        "directions": got.directions,
+        "types": got.types,
+        "lines": got.lines,
+        "zones": got.zones,
     }
     excluded: dict[str, list[str]] = {name: [] for name in found}
     negation: tuple[int, dict[str, int]] | None = None  # (where, list lengths then)
@@ -693,7 +703,7 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
             span = 1 if tok in NEGATIONS else 2
             after = w.at(i + span)
             if after in _MOVE_WORDS and w.at(i + span + 1) not in _DIRECTION_WORDS:
-                directions.append("static")  # "not moving", "did not move"
+                got.directions.append("static")  # "not moving", "did not move"
                 w.take(*range(i, i + span + 1))
                 i += span + 1
                 continue
@@ -702,286 +712,328 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
             w.take(*range(i, i + span))
             i += span
             continue
-        # ---- time windows
-        if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
-            a = _time(w, i + 1)
-            if a is not None:
-                j = i + 1 + a[1]
-                if w.at(j) in ("and", "to", "until", "till", "-"):
-                    b = _time(w, j + 1)
-                    if b is not None:
-                        lo, hi = a[0], b[0]
-                        if not a[2] and b[2]:  # "between 10 and 30 seconds": one unit for both
-                            unit = UNITS.get(w.at(j + b[1]), 1.0)
-                            lo = a[0] * unit
-                        fields["t_from"], fields["t_to"] = min(lo, hi), max(lo, hi)
-                        w.take(*range(i, j + 1 + b[1]))
-                        i = j + 1 + b[1]
-                        continue
-                if tok == "from":
-                    fields["t_from"] = a[0]
-                    w.take(*range(i, j))
-                    i = j
-                    continue
-        if (
-            tok == "from"
-            and nxt in ("left", "right", "the")
-            and (nxt != "the" or w.at(i + 2) in ("left", "right"))
-        ):
-            side = nxt if nxt != "the" else w.at(i + 2)
-            directions.append("right" if side == "left" else "left")  # "from the left"
-            end = i + (2 if nxt != "the" else 3)
-            w.take(*range(i, end))
-            i = end
-            continue
-        if tok in ("after", "since", "past"):
-            a = _time(w, i + 1)
-            if a is not None:
-                fields["t_from"] = a[0]
-                w.take(*range(i, i + 1 + a[1]))
-                i += 1 + a[1]
-                continue
-        if tok in ("before", "until", "till", "by") or (tok == "up" and nxt == "to"):
-            start = i + (2 if tok == "up" else 1)
-            a = _time(w, start)
-            if a is not None:
-                fields["t_to"] = a[0]
-                w.take(*range(i, start + a[1]))
-                i = start + a[1]
-                continue
-        if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
-            a = _time(w, i + 1)
-            if a is not None and a[0] > 0:
-                fields["t_from"] = -a[0]
-                fields.pop("t_to", None)
-                w.take(*range(i, i + 1 + a[1]))
-                i += 1 + a[1]
-                continue
-        if tok == "first":
-            a = _time(w, i + 1)
-            if a is not None:
-                fields["t_from"], fields["t_to"] = 0.0, a[0]
-                w.take(*range(i, i + 1 + a[1]))
-                i += 1 + a[1]
-                continue
-        if tok in _SORT_VERBS and nxt == "by" and w.at(i + 2) in SORT_BY:
-            sort = SORT_BY[w.at(i + 2)]
-            end = i + 3
-            if w.at(end) in ("ascending", "descending"):  # "sorted by speed ascending"
-                sort = sort.removeprefix("-")
-                sort = ("-" + sort) if w.at(end) == "descending" else sort
-                end += 1
-            fields["sort"] = sort
-            w.take(*range(i, end))
-            i = end
-            continue
-        if (
-            tok in SUPERLATIVES
-            and "sort" not in fields  # "the fastest cars, latest first": the first one
-            and not (tok == "last" and _time(w, i + 1) is not None)
-        ):
-            sort = SUPERLATIVES[tok]
-            if ends and sort.endswith("start"):
-                sort = sort.replace("start", "end")
-            fields["sort"] = sort
-            taken = [i]
-            counted = _number(w, i - 1) if i > 0 and not w.used[i - 1] else None
-            if counted is not None and counted[0] >= 1 and w.at(i - 1) not in ("a", "an"):
-                fields["limit"] = min(int(counted[0]), MAX_LIMIT)  # "the 3 fastest cars"
-                taken.append(i - 1)
-            elif not _plural_follows(w, i + 1):
-                fields["limit"] = 1  # "the fastest car", "who left last"
-            w.take(*taken)
+        for read in _READERS:
+            j = read(w, i, got)
+            if j is not None:
+                i = j
+                break
+        else:
+            if negation is not None and tok not in IGNORED and tok.isalpha():
+                negation = (negation[0], {})  # "not wearing hats": not about what follows
             i += 1
-            continue
-        if tok == "at" and ":" in nxt:
-            a = _time(w, i + 1)
-            if a is not None:
-                fields["t_from"] = fields["t_to"] = a[0]
-                w.take(i, i + 1)
-                i += 2
-                continue
-        # ---- durations and speeds
-        if (tok in ("longer", "shorter") and nxt == "than") or (
-            tok == "for" and nxt in ("more", "over", "at", "less", "under")
-        ):
-            j = i + 1
-            op = ">" if tok == "longer" else "<"
-            if tok == "for":
-                phrase = (nxt, w.at(i + 2))
-                j = i + 2
-                if phrase == ("at", "least"):
-                    op, j = ">=", i + 3
-                elif phrase == ("at", "most"):
-                    op, j = "<=", i + 3
-                elif nxt in ("more", "less"):
-                    op = ">" if nxt == "more" else "<"
-                    j = i + 3 if w.at(i + 2) == "than" else i + 2
-                else:
-                    op = ">" if nxt == "over" else "<"
-            else:
-                j = i + 2
-            a = _time(w, j)
-            if a is not None:
-                conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
-                w.take(*range(i, j + a[1]))
-                i = j + a[1]
-                continue
-        if tok in ("more", "less", "over", "under") or (tok == "at" and nxt in ("least", "most")):
-            # "people who stayed more than 10 seconds", "at least 5 s": with a unit only
-            j = i + 2 if tok == "at" or nxt == "than" else i + 1
-            a = _time(w, j)
-            if a is not None and a[2]:
-                op = {"more": ">", "over": ">", "less": "<", "under": "<"}.get(tok)
-                op = op or (">=" if nxt == "least" else "<=")
-                conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
-                w.take(*range(i, j + a[1]))
-                i = j + a[1]
-                continue
-        if tok in ORDINALS and w.at(i + 1) in UNITS and UNITS[w.at(i + 1)] > 1:
-            # "in the second minute": from the end of the first to the end of the second
-            unit = UNITS[w.at(i + 1)]
-            fields["t_from"], fields["t_to"] = (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit
-            w.take(i, i + 1)
-            i += 2
-            continue
-        if tok in ("faster", "slower", "quicker") and nxt == "than":
-            a = _number(w, i + 2)
-            if a is not None:
-                j = i + 2 + a[1]
-                unit_m_s = w.at(j) == "m" and w.at(j + 1) == "/" and w.at(j + 2) == "s"
-                name = "speed_m_s" if unit_m_s else "speed"
-                conds.append(
-                    Condition(field=name, op=">" if tok != "slower" else "<", value=a[0])  # type: ignore[arg-type]
-                )
-                end = j + 3 if unit_m_s or (w.at(j) == "px" and w.at(j + 1) == "/") else j
-                w.take(*range(i, end))
-                i = end
-                continue
-        # ---- lines, zones, videos (names as written)
-        if tok in ("line", "zone", "video") and i + 1 < n and _is_name(w.raw[i + 1]):
-            name = w.raw[i + 1]
-            {"line": lines, "zone": zones, "video": videos}[tok].append(name)
-            w.take(i, i + 1)
-            i += 2
-            continue
-        if (
-            nxt in ("line", "zone")
-            and (tok not in IGNORED or w.raw[i] != tok)
-            and _is_name(w.raw[i])
-            and not _is_known(tok)
-        ):
-            # "the door zone", "crossed the A line"
-            {"line": lines, "zone": zones}[nxt].append(w.raw[i])
-            w.take(i, i + 1)
-            i += 2
-            continue
-        # ---- directions
-        if tok in ("left", "right") and nxt == "to" and w.at(i + 2) in ("left", "right"):
-            directions.append(w.at(i + 2))  # "from left to right": moving right
-            w.take(i, i + 1, i + 2)
-            i += 3
-            continue
-        if tok in ("towards", "toward", "approaching", "closer", "nearer"):
-            directions.append("toward")
-            end = i + 1
-            if nxt == "the" and w.at(i + 2) in ("camera", "viewer", "us"):
-                end = i + 3
-            elif nxt in ("camera", "us", "me"):
-                end = i + 2
-            w.take(*range(i, end))
-            i = end
-            continue
-        if tok in ("away", "receding"):
-            directions.append("away")
-            w.take(i)
-            i += 1
-            continue
-        if tok == "left" and ends:
-            w.take(i)  # "when did the van leave/left": the end of the track, not a direction
-            i += 1
-            continue
-        if tok in ("left", "leftward", "leftwards", "right", "rightward", "rightwards"):
-            directions.append("left" if tok.startswith("left") else "right")
-            w.take(i)
-            i += 1
-            continue
-        if tok in ("up", "upward", "upwards", "down", "downward", "downwards") and nxt not in (
-            "to",
-        ):
-            directions.append("up" if tok.startswith("up") else "down")
-            w.take(i)
-            i += 1
-            continue
-        if tok in ("static", "stationary", "parked", "motionless") or (
-            tok == "standing" and nxt == "still"
-        ):
-            directions.append("static")
-            end = i + 2 if tok == "standing" else i + 1
-            w.take(*range(i, end))
-            i = end
-            continue
-        # ---- fine types (two words first), colours, classes
-        pair = f"{tok} {nxt}"
-        if pair in TYPE_WORDS:
-            types += TYPE_WORDS[pair]
-            w.take(i, i + 1)
-            i += 2
-            continue
-        if tok in TYPE_WORDS:
-            types += TYPE_WORDS[tok]
-            w.take(i)
-            i += 1
-            continue
-        if tok in COLOR_WORDS or tok in EXTRA_COLORS:
-            colors.append(COLOR_WORDS.get(tok) or EXTRA_COLORS[tok])
-            w.take(i)
-            i += 1
-            continue
-        two = class_of_word(pair) if nxt and nxt.isalpha() else None
-        if two is not None and " " in two[0]:
-            classes += two
-            w.take(i, i + 1)
-            i += 2
-            continue
-        one = class_of_word(tok) if tok.isalpha() and tok not in IGNORED else None
-        if one is not None:
-            classes += one
-            w.take(i)
-            i += 1
-            continue
-        if negation is not None and tok not in IGNORED and tok.isalpha():
-            negation = (negation[0], {})  # "not wearing hats": not about what follows
-        i += 1
 
-    if not classes and not types and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low)):
-        classes.append("person")  # "who stayed the longest?": people, not parked cars
+    if (
+        not got.classes
+        and not got.types
+        and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low))
+    ):
+        got.classes.append("person")  # "who stayed the longest?": people, not parked cars
     without = _excluded(found, excluded)
     unmapped = [
         w.low[k]
         for k in range(n)
         if not w.used[k] and w.low[k] not in IGNORED and re.fullmatch(r"[a-z][a-z'\-]*", w.low[k])
     ]
-    lo, hi = fields.get("t_from"), fields.get("t_to")
+    lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
     if lo is not None and lo < 0 and hi is not None:  # "the last 10 s before 1:00": the last
-        del fields["t_to"]
+        del got.fields["t_to"]
         hi = None
     if lo is not None and hi is not None and lo > hi:
-        fields["t_from"], fields["t_to"] = fields["t_to"], fields["t_from"]
+        got.fields["t_from"], got.fields["t_to"] = got.fields["t_to"], got.fields["t_from"]
     query = Query(
-        classes=tuple(classes),
-        colors=tuple(colors),
-        directions=tuple(directions),
-        types=tuple(types),
-        lines=tuple(lines),
-        zones=tuple(zones),
-        videos=tuple(videos),
+        classes=tuple(got.classes),
+        colors=tuple(got.colors),
+        directions=tuple(got.directions),
+        types=tuple(got.types),
+        lines=tuple(got.lines),
+        zones=tuple(got.zones),
+        videos=tuple(got.videos),
         without=without,
-        conditions=tuple(conds),
+        conditions=tuple(got.conds),
         text=tuple(unmapped),
-        **fields,
+        **got.fields,
     )
     return query, notes
+
+
+def _read_window(w: _Words, i: int, got: _Got) -> int | None:
+    """Windows: "between 0:10 and 0:30", "from 10 s", "after / before / until 1:00",
+    "in the last 10 seconds", "the first minute"; also "from the left" (moving right).
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
+        a = _time(w, i + 1)
+        if a is not None:
+            j = i + 1 + a[1]
+            if w.at(j) in ("and", "to", "until", "till", "-"):
+                b = _time(w, j + 1)
+                if b is not None:
+                    lo, hi = a[0], b[0]
+                    if not a[2] and b[2]:  # "between 10 and 30 seconds": one unit for both
+                        unit = UNITS.get(w.at(j + b[1]), 1.0)
+                        lo = a[0] * unit
+                    got.fields["t_from"], got.fields["t_to"] = min(lo, hi), max(lo, hi)
+                    w.take(*range(i, j + 1 + b[1]))
+                    return j + 1 + b[1]
+            if tok == "from":
+                got.fields["t_from"] = a[0]
+                w.take(*range(i, j))
+                return j
+    if (
+        tok == "from"
+        and nxt in ("left", "right", "the")
+        and (nxt != "the" or w.at(i + 2) in ("left", "right"))
+    ):
+        side = nxt if nxt != "the" else w.at(i + 2)
+        got.directions.append("right" if side == "left" else "left")  # "from the left"
+        end = i + (2 if nxt != "the" else 3)
+        w.take(*range(i, end))
+        return end
+    if tok in ("after", "since", "past"):
+        a = _time(w, i + 1)
+        if a is not None:
+            got.fields["t_from"] = a[0]
+            w.take(*range(i, i + 1 + a[1]))
+            return i + 1 + a[1]
+    if tok in ("before", "until", "till", "by") or (tok == "up" and nxt == "to"):
+        start = i + (2 if tok == "up" else 1)
+        a = _time(w, start)
+        if a is not None:
+            got.fields["t_to"] = a[0]
+            w.take(*range(i, start + a[1]))
+            return start + a[1]
+    if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
+        a = _time(w, i + 1)
+        if a is not None and a[0] > 0:
+            got.fields["t_from"] = -a[0]
+            got.fields.pop("t_to", None)
+            w.take(*range(i, i + 1 + a[1]))
+            return i + 1 + a[1]
+    if tok == "first":
+        a = _time(w, i + 1)
+        if a is not None:
+            got.fields["t_from"], got.fields["t_to"] = 0.0, a[0]
+            w.take(*range(i, i + 1 + a[1]))
+            return i + 1 + a[1]
+    return None
+
+
+def _read_ranking(w: _Words, i: int, got: _Got) -> int | None:
+    """ "sorted by speed", and superlatives ("the fastest car": `sort:-speed limit:1`,
+    "the 3 slowest trucks", "the fastest cars": all of them, ranked).
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok in _SORT_VERBS and nxt == "by" and w.at(i + 2) in SORT_BY:
+        sort = SORT_BY[w.at(i + 2)]
+        end = i + 3
+        if w.at(end) in ("ascending", "descending"):  # "sorted by speed ascending"
+            sort = sort.removeprefix("-")
+            sort = ("-" + sort) if w.at(end) == "descending" else sort
+            end += 1
+        got.fields["sort"] = sort
+        w.take(*range(i, end))
+        return end
+    if (
+        tok in SUPERLATIVES
+        and "sort" not in got.fields  # "the fastest cars, latest first": the first one
+        and not (tok == "last" and _time(w, i + 1) is not None)
+    ):
+        sort = SUPERLATIVES[tok]
+        if got.ends and sort.endswith("start"):
+            sort = sort.replace("start", "end")
+        got.fields["sort"] = sort
+        taken = [i]
+        counted = _number(w, i - 1) if i > 0 and not w.used[i - 1] else None
+        if counted is not None and counted[0] >= 1 and w.at(i - 1) not in ("a", "an"):
+            got.fields["limit"] = min(int(counted[0]), MAX_LIMIT)  # "the 3 fastest cars"
+            taken.append(i - 1)
+        elif not _plural_follows(w, i + 1):
+            got.fields["limit"] = 1  # "the fastest car", "who left last"
+        w.take(*taken)
+        return i + 1
+    return None
+
+
+def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
+    """ "at 0:30": that moment as the window.
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok == "at" and ":" in nxt:
+        a = _time(w, i + 1)
+        if a is not None:
+            got.fields["t_from"] = got.fields["t_to"] = a[0]
+            w.take(i, i + 1)
+            return i + 2
+    return None
+
+
+def _read_amount(w: _Words, i: int, got: _Got) -> int | None:
+    """Durations ("for more than 5 seconds", "longer than 2 s", "at least 5 s"), ordinal
+    windows ("the second minute") and speeds ("faster than 40", "slower than 3 m/s").
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if (tok in ("longer", "shorter") and nxt == "than") or (
+        tok == "for" and nxt in ("more", "over", "at", "less", "under")
+    ):
+        j = i + 1
+        op = ">" if tok == "longer" else "<"
+        if tok == "for":
+            phrase = (nxt, w.at(i + 2))
+            j = i + 2
+            if phrase == ("at", "least"):
+                op, j = ">=", i + 3
+            elif phrase == ("at", "most"):
+                op, j = "<=", i + 3
+            elif nxt in ("more", "less"):
+                op = ">" if nxt == "more" else "<"
+                j = i + 3 if w.at(i + 2) == "than" else i + 2
+            else:
+                op = ">" if nxt == "over" else "<"
+        else:
+            j = i + 2
+        a = _time(w, j)
+        if a is not None:
+            got.conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
+            w.take(*range(i, j + a[1]))
+            return j + a[1]
+    if tok in ("more", "less", "over", "under") or (tok == "at" and nxt in ("least", "most")):
+        # "people who stayed more than 10 seconds", "at least 5 s": with a unit only
+        j = i + 2 if tok == "at" or nxt == "than" else i + 1
+        a = _time(w, j)
+        if a is not None and a[2]:
+            op = {"more": ">", "over": ">", "less": "<", "under": "<"}.get(tok)
+            op = op or (">=" if nxt == "least" else "<=")
+            got.conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
+            w.take(*range(i, j + a[1]))
+            return j + a[1]
+    if tok in ORDINALS and w.at(i + 1) in UNITS and UNITS[w.at(i + 1)] > 1:
+        # "in the second minute": from the end of the first to the end of the second
+        unit = UNITS[w.at(i + 1)]
+        got.fields["t_from"], got.fields["t_to"] = (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit
+        w.take(i, i + 1)
+        return i + 2
+    if tok in ("faster", "slower", "quicker") and nxt == "than":
+        a = _number(w, i + 2)
+        if a is not None:
+            j = i + 2 + a[1]
+            unit_m_s = w.at(j) == "m" and w.at(j + 1) == "/" and w.at(j + 2) == "s"
+            name = "speed_m_s" if unit_m_s else "speed"
+            got.conds.append(
+                Condition(field=name, op=">" if tok != "slower" else "<", value=a[0])  # type: ignore[arg-type]
+            )
+            end = j + 3 if unit_m_s or (w.at(j) == "px" and w.at(j + 1) == "/") else j
+            w.take(*range(i, end))
+            return end
+    return None
+
+
+def _read_place(w: _Words, i: int, got: _Got) -> int | None:
+    """Lines, zones and videos by name, as written ("line A", "the door zone",
+    "video cam-1").
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok in ("line", "zone", "video") and i + 1 < len(w) and _is_name(w.raw[i + 1]):
+        name = w.raw[i + 1]
+        {"line": got.lines, "zone": got.zones, "video": got.videos}[tok].append(name)
+        w.take(i, i + 1)
+        return i + 2
+    if (
+        nxt in ("line", "zone")
+        and (tok not in IGNORED or w.raw[i] != tok)
+        and _is_name(w.raw[i])
+        and not _is_known(tok)
+    ):
+        # "the door zone", "crossed the A line"
+        {"line": got.lines, "zone": got.zones}[nxt].append(w.raw[i])
+        w.take(i, i + 1)
+        return i + 2
+    return None
+
+
+def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
+    """Directions ("left", "from left to right", "towards the camera", "away", "up",
+    "parked"); "left" in a question about leaving is the leaving.
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok in ("left", "right") and nxt == "to" and w.at(i + 2) in ("left", "right"):
+        got.directions.append(w.at(i + 2))  # "from left to right": moving right
+        w.take(i, i + 1, i + 2)
+        return i + 3
+    if tok in ("towards", "toward", "approaching", "closer", "nearer"):
+        got.directions.append("toward")
+        end = i + 1
+        if nxt == "the" and w.at(i + 2) in ("camera", "viewer", "us"):
+            end = i + 3
+        elif nxt in ("camera", "us", "me"):
+            end = i + 2
+        w.take(*range(i, end))
+        return end
+    if tok in ("away", "receding"):
+        got.directions.append("away")
+        w.take(i)
+        return i + 1
+    if tok == "left" and got.ends:
+        w.take(i)  # "when did the van leave/left": the end of the track, not a direction
+        return i + 1
+    if tok in ("left", "leftward", "leftwards", "right", "rightward", "rightwards"):
+        got.directions.append("left" if tok.startswith("left") else "right")
+        w.take(i)
+        return i + 1
+    if tok in ("up", "upward", "upwards", "down", "downward", "downwards") and nxt not in ("to",):
+        got.directions.append("up" if tok.startswith("up") else "down")
+        w.take(i)
+        return i + 1
+    if tok in ("static", "stationary", "parked", "motionless") or (
+        tok == "standing" and nxt == "still"
+    ):
+        got.directions.append("static")
+        end = i + 2 if tok == "standing" else i + 1
+        w.take(*range(i, end))
+        return end
+    return None
+
+
+def _read_kind(w: _Words, i: int, got: _Got) -> int | None:
+    """Fine types (two words first: "police van"), colours and classes (two-word
+    ones first: "traffic light").
+    Returns the index after what it read, or None."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    pair = f"{tok} {nxt}"
+    if pair in TYPE_WORDS:
+        got.types += TYPE_WORDS[pair]
+        w.take(i, i + 1)
+        return i + 2
+    if tok in TYPE_WORDS:
+        got.types += TYPE_WORDS[tok]
+        w.take(i)
+        return i + 1
+    if tok in COLOR_WORDS or tok in EXTRA_COLORS:
+        got.colors.append(COLOR_WORDS.get(tok) or EXTRA_COLORS[tok])
+        w.take(i)
+        return i + 1
+    two = class_of_word(pair) if nxt and nxt.isalpha() else None
+    if two is not None and " " in two[0]:
+        got.classes += two
+        w.take(i, i + 1)
+        return i + 2
+    one = class_of_word(tok) if tok.isalpha() and tok not in IGNORED else None
+    if one is not None:
+        got.classes += one
+        w.take(i)
+        return i + 1
+    return None
+
+
+# each reads one kind of phrase at a word; the first that reads something wins
+_READERS = (
+    _read_window,
+    _read_ranking,
+    _read_clock,
+    _read_amount,
+    _read_place,
+    _read_direction,
+    _read_kind,
+)
 
 
 def _excluded(found: dict[str, list[str]], excluded: dict[str, list[str]]) -> Values:
