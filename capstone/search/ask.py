@@ -590,17 +590,20 @@ def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[P
     span = max(hi - lo, 0.0)
     if span > per * MAX_PERIODS:
         per = float(math.ceil(span / MAX_PERIODS))
-    periods = []
+    windows: list[tuple[float, float | None]] = []
     start = lo
     while True:
         end = min(start + per, hi)
         open_end = end == 0.0 and lo < 0  # the last period of a window before the end
-        window = {"t_from": start, "t_to": None if open_end else end, "limit": 1}
-        count = tracks.run(query.model_copy(update=window), session=session).count
-        periods.append(Period(t_from=start, t_to=window["t_to"], count=count))
+        windows.append((start, None if open_end else end))
         if end >= hi:
-            return periods, per
+            break
         start = end
+    counted = tracks.counts(query, windows, session=session)
+    periods = [
+        Period(t_from=a, t_to=b, count=n) for (a, b), n in zip(windows, counted, strict=True)
+    ]
+    return periods, per
 
 
 def _period_words(period: Period) -> str:

@@ -34,6 +34,7 @@ tracks were not linked, so the truth is bracketed unless a false track is counte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -294,6 +295,30 @@ FROM objects"""
     return Summary(value=value, **{k: row[k] for k in ("n", "mean", "median", "min", "max")})
 
 
+def counts(
+    query: Query, windows: Sequence[tuple[float, float | None]], *, session: Session
+) -> list[int]:
+    """The distinct objects matching `query` in each window (`t_from`, `t_to`; negative:
+    before the end of each video, `t_to` None: to it), in one statement: "how many cars per
+    minute?". Each window filters as `query`'s own window does (`_filters`)."""
+    if not windows:
+        return []
+    params: dict[str, Any] = {}
+    selects = []
+    for k, (lo, hi) in enumerate(windows):
+        windowed = query.model_copy(update={"t_from": lo, "t_to": hi})
+        where = "\n  AND ".join(_filters(windowed, params, tag=f"_{k}"))
+        selects.append(
+            f"SELECT {k} AS k, count(DISTINCT {_WHO}) AS n\n"
+            "FROM apps_db_trackattributes a\n"
+            "JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id\n"
+            f"WHERE {where}"
+        )
+    sql = f"WITH {SCOPE_CTE}\n" + "\nUNION ALL\n".join(selects)
+    found = dict(session.execute(text(sql), params).all())
+    return [int(found.get(k, 0)) for k in range(len(windows))]
+
+
 # the attributes answers count objects by ("by colour"): their columns
 BREAKDOWN_COLUMNS = {
     "class": "a.class_name",
@@ -423,7 +448,9 @@ def _zero_shot_score(zero_shot: dict[str, float], params: dict[str, Any]) -> str
     )
 
 
-def window_bounds(query: Query, params: dict[str, Any]) -> tuple[str | None, str | None]:
+def window_bounds(
+    query: Query, params: dict[str, Any], tag: str = ""
+) -> tuple[str | None, str | None]:
     """The SQL of the query's window on the time line of track `a`'s video (a negative
     time counts back from the video's end), or None for an open side; binds the times.
 
@@ -435,7 +462,7 @@ def window_bounds(query: Query, params: dict[str, Any]) -> tuple[str | None, str
     True
     """
     bounds: list[str | None] = []
-    for name, value in (("t_from", query.t_from), ("t_to", query.t_to)):
+    for name, value in ((f"t_from{tag}", query.t_from), (f"t_to{tag}", query.t_to)):
         if value is None:
             bounds.append(None)
             continue
@@ -453,8 +480,9 @@ _LIST_COLUMNS = {
 }
 
 
-def _filters(query: Query, params: dict[str, Any]) -> list[str]:
-    """The WHERE conditions on `apps_db_trackattributes a` for `query`; fills `params`."""
+def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
+    """The WHERE conditions on `apps_db_trackattributes a` for `query`; fills `params`
+    (the window's under names ending in `tag`, so several windows can share a statement)."""
     where = ["a.analysis_id IN (SELECT id FROM scope)"]
     for name, column in _LIST_COLUMNS.items():
         values, excluded = getattr(query, name), getattr(query.without, name)
@@ -467,7 +495,7 @@ def _filters(query: Query, params: dict[str, Any]) -> list[str]:
     for i, cond in enumerate(query.conditions):
         params[f"c{i}"] = float(cond.value)
         where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}")
-    lo, hi = window_bounds(query, params)
+    lo, hi = window_bounds(query, params, tag)
     if lo is not None:
         where.append(f"a.t_end >= {lo}")
     if hi is not None:
