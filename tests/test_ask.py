@@ -339,6 +339,18 @@ def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
         {_who(r) for r in people if r["direction"] == "left" and r["video_id"] == "cam-a"}
     )
     assert asking.ask("which people walked left?").yes is None  # not a yes/no question
+    n = len({_who(r) for r in people})
+    for question, yes in (
+        (f"were there more than {n - 1} people?", True),
+        (f"were there more than {n} people?", False),
+        (f"were there at least {n} people?", True),
+        (f"were there fewer than {n} people?", False),
+        ("were there fewer than 3 trains?", True),  # none at all is fewer than 3
+    ):
+        answer = asking.ask(question)
+        assert answer.yes is yes, question
+        assert answer.text.split("`. ", 1)[1].startswith("Yes: " if yes else "No: ")
+        assert "(asked: " in answer.text
     # about the one a ranking finds: its stored colour decides
     cars = [r for r in rows if r["class_name"] == "car" and r["speed_px_s"] is not None]
     fastest = max(cars, key=lambda r: r["speed_px_s"])

@@ -373,6 +373,38 @@ def test_how_many_seconds_asks_for_a_time_and_commas_list_objects() -> None:
     assert [q.canonical() for q in u.parts] == ["car", "bicycle", "person"]
 
 
+@pytest.mark.parametrize(
+    ("question", "threshold", "canonical"),
+    [
+        ("were there more than 5 people?", (">", 5.0), "person"),
+        ("were there at least 3 cars after 0:10?", (">=", 3.0), "car t:0:10.."),
+        ("are there fewer than 10 trucks?", ("<", 10.0), "truck"),
+        ("were there no more than 2 buses?", ("<=", 2.0), "bus"),
+        ("was there more than one person?", (">", 1.0), "person"),
+        ("were there people for more than 5 seconds?", None, "person dur>5"),  # a time
+    ],
+)
+def test_a_yes_no_question_about_a_number(
+    question: str, threshold: tuple[str, float] | None, canonical: str
+) -> None:
+    u = understand(question)
+    assert (u.threshold, u.query.canonical(), u.yes_no, u.unmapped) == (
+        threshold,
+        canonical,
+        True,
+        [],
+    )
+
+
+def test_stood_still_larger_than_a_share_of_the_frame() -> None:
+    assert understand("how many people stood still?").query.canonical() == "person dir:static"
+    assert understand("people who stayed still").query.directions == ("static",)
+    q = understand("show people larger than 20% of the frame").query
+    assert q.canonical() == "person size>0.2"
+    assert understand("cars smaller than 1 percent").query.canonical() == "car size<0.01"
+    assert understand("how many people walked across from left to right?").unmapped == []
+
+
 def test_sorted_by_and_what_colours() -> None:
     assert understand("vehicles sorted by speed").query.canonical() == (
         "bus car motorcycle truck sort:-speed"

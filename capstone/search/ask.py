@@ -245,6 +245,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     if u.notes:
         note = " ".join([*u.notes, note] if note else u.notes)
     asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare)
+    if u.threshold is not None:  # "were there more than 5 people?"
+        asked = f"whether there are {_COMPARE[u.threshold[0]][1]} {u.threshold[1]:g} of"
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if u.check is not None:  # "was the fastest car red?"
         said = f"Understood: whether `{canonical}` is {_checked_words(u.check)}."
@@ -272,7 +274,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             session=session,
             zero_shot=zeroshot.weights(expansions) or None,
         )
-        answer = f"{'No' if u.yes_no else 'None'}: no {what} found" + _window_words(query) + "."
+        head = {None: "None", False: "No", True: "Yes"}[_yes(u, 0)]
+        answer = f"{head}: no {what} found" + _window_words(query) + _threshold_words(u) + "."
         if aside.matched and not query.all:
             doubts = sorted({d for h in aside.hits for d in (h.attributes.get("doubts") or [])})
             answer += (
@@ -312,7 +315,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             kind=u.kind,
             count=0 if u.kind == "count" else None,
             at_least=0 if u.kind == "count" else None,
-            yes=False if u.yes_no else None,
+            yes=_yes(u, 0),
             items=items,
             text=f"{said} {answer}",
             guessing=guessing,
@@ -324,7 +327,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     shares: list[Share] = []
     stats: Summary | None = None
     count, at_least, moment = result.count, result.at_once, None
-    yes = (count > 0) if u.yes_no else None
+    yes = _yes(u, count)
     if u.check is not None and items:  # "was the fastest car red?"
         yes, answer = _checked(items[0], u.check, query, result.count, what)
     elif u.at_once:
@@ -370,9 +373,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         if result.at_once < result.count:  # fragments of one person may be counted apart
             together = f"; at least {result.at_once} in view at once"
         answer = (
-            ("Yes: " if u.yes_no else "")
-            + f"{result.count} {what}{_window_words(query)} (distinct {unit} among "
-            f"{result.matched} plausible track(s){together})."
+            {None: "", True: "Yes: ", False: "No: "}[yes]
+            + f"{result.count} {what}{_window_words(query)}{_threshold_words(u)} (distinct "
+            f"{unit} among {result.matched} plausible track(s){together})."
         )
     elif u.kind == "when":
         moments = ", ".join(
@@ -657,6 +660,33 @@ def _places_not_drawn(session: Any, query: Query) -> str | None:
         f"No {' or '.join(unknown)} was drawn in the analyses asked about (drawn: {there}); "
         "lines and zones are given with an analysis (options `lines`, `zones`)."
     )
+
+
+_COMPARE = {
+    ">": (lambda n, x: n > x, "more than"),
+    ">=": (lambda n, x: n >= x, "at least"),
+    "<": (lambda n, x: n < x, "fewer than"),
+    "<=": (lambda n, x: n <= x, "at most"),
+}
+
+
+def _yes(u: Understood, count: int) -> bool | None:
+    """The answer to a yes/no question given the count: any at all, or as many as asked
+    ("were there more than 5 people?"); None for other questions."""
+    if not u.yes_no:
+        return None
+    if u.threshold is None:
+        return count > 0
+    op, n = u.threshold
+    return _COMPARE[op][0](count, n)
+
+
+def _threshold_words(u: Understood) -> str:
+    """ " (asked: more than 5)" for a yes/no question about a number, else ""."""
+    if u.threshold is None:
+        return ""
+    op, n = u.threshold
+    return f" (asked: {_COMPARE[op][1]} {n:g})"
 
 
 def _kind_phrase(

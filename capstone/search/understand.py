@@ -179,7 +179,7 @@ IGNORED = frozenset(
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away view sight present happen happens happened happening occur occurs
-    occurred distinct unique individual separate spend spends spent""")
+    occurred distinct unique individual separate spend spends spent across""")
 )
 # words that exclude the next class, colour, direction, type, line or zone ("people who did
 # not walk left": `person -dir:left`); "other than", "apart from" and "but not" end in them
@@ -278,6 +278,7 @@ class Understood:
     compare: bool = False  # "were more people walking left or right?": `by`, the top one
     check: Values | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
+    threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
 
 
 class _Words:
@@ -376,6 +377,9 @@ def _per(w: _Words) -> float | None:
     return None
 
 
+_STAY_WORDS = frozenset(
+    _words("stand stands stood standing stay stays stayed staying remain remained sat sitting")
+)
 _STATIC_WORDS = frozenset(_words("static stationary parked motionless still"))
 
 
@@ -499,6 +503,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         per=form.per,
         average=form.average,
         relative=form.relative,
+        threshold=form.threshold if yes_no else None,
         yes_no=yes_no,
         by=by,
         compare=compare,
@@ -561,6 +566,7 @@ class _Form:
     measure: Measure | None = None
     average: bool = False
     relative: tuple[Measure, str] | None = None
+    threshold: tuple[str, float] | None = None
 
 
 # "faster than the average": (the value, the comparison) against its mean over the objects
@@ -589,6 +595,36 @@ def _relative(w: _Words) -> tuple[Measure, str] | None:
     return None
 
 
+_MORE_THAN = {"more": ">", "over": ">", "fewer": "<", "less": "<", "under": "<"}
+
+
+def _threshold(w: _Words) -> tuple[str, float] | None:
+    """ "were there more than 5 people?", "at least 3 cars", "fewer than 10 trucks": the
+    comparison a count is asked about (tokens taken); not a time ("more than 5 seconds").
+
+    >>> _threshold(_Words("were there more than 5 people")), _threshold(_Words("at least 3"))
+    (('>', 5.0), ('>=', 3.0))
+    >>> _threshold(_Words("for more than 5 seconds")) is None
+    True
+    """
+    for k in range(len(w)):
+        tok, nxt = w.low[k], w.at(k + 1)
+        if tok in _MORE_THAN:
+            op, j = _MORE_THAN[tok], k + 2 if nxt == "than" else k + 1
+        elif tok == "at" and nxt in ("least", "most"):
+            op, j = (">=" if nxt == "least" else "<="), k + 2
+        elif tok == "no" and nxt == "more" and w.at(k + 2) == "than":
+            op, j = "<=", k + 3
+        else:
+            continue
+        found = _number(w, j)
+        if found is None or w.at(j) in ("a", "an") or w.at(j + found[1]) in UNITS:
+            continue
+        w.take(*range(k, j + found[1]))
+        return op, found[0]
+    return None
+
+
 def _form(w: _Words, kind: Kind) -> _Form:
     """The question's form (`_Form`; its words are taken).
 
@@ -598,6 +634,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
     'speed'
     """
     relative = _relative(w)
+    threshold = _threshold(w) if w.at(0) in YES_NO_OPENERS else None
     text = " ".join(w.low)
     at_once = (kind == "count" and _AT_ONCE.search(text) is not None) or (
         # "when were the most people in view?", "what was the busiest moment?"
@@ -633,7 +670,13 @@ def _form(w: _Words, kind: Kind) -> _Form:
                 w.take(k)
         average = measure in ("speed", "dur", "size")
     return _Form(
-        at_once=at_once, per=per, by=by, measure=measure, average=average, relative=relative
+        at_once=at_once,
+        per=per,
+        by=by,
+        measure=measure,
+        average=average,
+        relative=relative,
+        threshold=threshold,
     )
 
 
@@ -912,6 +955,18 @@ def _read_amount(w: _Words, i: int, got: _Got) -> int | None:
         got.fields["t_from"], got.fields["t_to"] = (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit
         w.take(i, i + 1)
         return i + 2
+    if tok in ("bigger", "larger", "smaller") and nxt == "than":
+        a = _number(w, i + 2)
+        unit = w.at(i + 2 + a[1]) if a is not None else ""
+        if a is not None and unit in ("%", "percent") and 0 <= a[0] <= 100:
+            # "larger than 20% of the frame": the box's share of the frame
+            op = "<" if tok == "smaller" else ">"
+            got.conds.append(Condition(field="size", op=op, value=a[0] / 100))  # type: ignore[arg-type]
+            end = i + 3 + a[1]
+            if w.low[end : end + 3] == ["of", "the", "frame"]:
+                end += 3
+            w.take(*range(i, end))
+            return end
     if tok in ("faster", "slower", "quicker") and nxt == "than":
         a = _number(w, i + 2)
         if a is not None:
@@ -984,10 +1039,10 @@ def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
         w.take(i)
         return i + 1
     if tok in ("static", "stationary", "parked", "motionless") or (
-        tok == "standing" and nxt == "still"
+        tok in _STAY_WORDS and nxt == "still"
     ):
-        got.directions.append("static")
-        end = i + 2 if tok == "standing" else i + 1
+        got.directions.append("static")  # "parked", "stood still", "stayed still"
+        end = i + 2 if tok in _STAY_WORDS else i + 1
         w.take(*range(i, end))
         return end
     return None
