@@ -74,10 +74,16 @@ def ask(
 
 
 def find(
-    query: Annotated[str, typer.Argument(help="query, e.g. 'car color:red dir:left t:0:10..'")],
+    query: Annotated[
+        str,
+        typer.Argument(
+            help="query, e.g. 'car color:red dir:left t:0:10..'; a minus excludes "
+            "('vehicles -bus -color:white'; first in the query: after --)"
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Find tracks with the query language (see `capstone.search.ql`; README: "Ask")."""
+    """Find tracks with the query language (see `capstone.search.ql`; README: "Query language")."""
     from capstone.search import ql, tracks
 
     result = tracks.run(ql.parse(query))
