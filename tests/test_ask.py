@@ -164,6 +164,9 @@ _FIELD = {"speed": "speed_px_s", "conf": "confidence", "dur": "duration_s", "siz
 
 
 def _expected(rows: list[dict], q: Query) -> list[dict]:
+    objects: dict[tuple, list[dict]] = {}  # a line or zone excluded: by any track of the object
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
     out = []
     for r in rows:
         if q.classes and r["class_name"] not in q.classes:
@@ -207,10 +210,11 @@ def _expected(rows: list[dict], q: Query) -> list[dict]:
             line in out_.lines
             and (q.t_from is None or when >= q.t_from)
             and (q.t_to is None or when <= q.t_to)
-            for line, when in r["line_times"]
+            for other in objects[_who(r)]
+            for line, when in other["line_times"]
         ):
             continue
-        if r["zones"] & set(out_.zones):
+        if any(other["zones"] & set(out_.zones) for other in objects[_who(r)]):
             continue
         if not q.all and not r["plausible"]:
             continue
@@ -383,6 +387,27 @@ def test_a_line_or_zone_that_was_not_drawn_is_named_in_the_note(seeded: dict[str
     assert answer.count == 0 and "was drawn" not in (answer.note or "")
     answer = asking.ask("how many people in zone bench?", video_id="cam-a")
     assert "No zone 'bench' was drawn" in answer.note
+
+
+def test_never_crossed_excludes_the_whole_object(seeded: dict[str, Any]) -> None:
+    """Tracks 1 and 2 of cam-a are one object (identity 100): one of them crossing a line
+    is that object crossing it, so "never crossed" leaves out both tracks."""
+    aid = seeded["cam-a"]
+    with session_scope() as s:
+        s.execute(
+            text(
+                "INSERT INTO apps_db_event (video_id, analysis_id, frame_number, timestamp, "
+                "event_type, class_name, track_id, attributes, description) VALUES "
+                "('cam-a', :a, 1, 0.04, 'line_cross', 'person', 1, "
+                "CAST(:attrs AS jsonb), 'crossed Z')"
+            ),
+            {"a": aid, "attrs": '{"line": "Z", "direction": "in"}'},
+        )
+    crossed = {h.track_id for h in tracks.run(ql.parse("video:cam-a line:Z all:true")).hits}
+    assert crossed == {1}  # the track that crossed
+    never = {h.track_id for h in tracks.run(ql.parse("video:cam-a -line:Z all:true")).hits}
+    cam_a = {r["track_id"] for r in seeded["rows"] if r["video_id"] == "cam-a"}
+    assert never == cam_a - {1, 2}  # its object's other track too
 
 
 def _per_value(rows: list[dict], column: str) -> dict[str | None, int]:

@@ -10,7 +10,7 @@ completed analysis of each video. Filters:
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
   window, when one is given) / a `dwell` in that zone;
 - exclusions (`Query.without`): `<> ALL(:values)` (a track whose value is unknown is kept) /
-  `NOT EXISTS` for lines and zones;
+  `NOT EXISTS` for lines and zones, over every track of the object ("never crossed line A");
 - only plausible tracks (`plausible`), unless `all:true`.
 
 Free text terms rank (they do not filter): a term that is the class, the fine type or a
@@ -512,22 +512,35 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
             "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
             f"AND e.attributes->>'line' = ANY(:lines){window})"
         )
-    if query.without.lines:
-        params["not_lines"] = list(query.without.lines)
+    if query.zones:
+        params["zones"] = list(query.zones)
         where.append(
-            "NOT EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
-            "AND e.event_type = 'line_cross' AND e.track_id = a.track_id "
-            f"AND e.attributes->>'line' = ANY(:not_lines){window})"
+            "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
+            "AND e.event_type = 'dwell' AND e.track_id = a.track_id "
+            "AND e.attributes->>'zone' = ANY(:zones))"
         )
-    for name, values in (("zones", query.zones), ("not_zones", query.without.zones)):
-        if values:
-            params[name] = list(values)
-            where.append(
-                ("NOT " if name.startswith("not_") else "")
-                + "EXISTS (SELECT 1 FROM apps_db_event e WHERE e.analysis_id = a.analysis_id "
-                "AND e.event_type = 'dwell' AND e.track_id = a.track_id "
-                f"AND e.attributes->>'zone' = ANY(:{name}))"
-            )
+    # "never crossed line A": not by this track, nor by another track of its object
+    for name, kind, key, within in (
+        ("not_lines", "line_cross", "line", window),
+        ("not_zones", "dwell", "zone", ""),
+    ):
+        values = getattr(query.without, name.removeprefix("not_"))
+        if not values:
+            continue
+        params[name] = list(values)
+        event = (
+            f"SELECT 1 FROM apps_db_event e WHERE e.analysis_id = {{t}}.analysis_id "
+            f"AND e.event_type = '{kind}' AND e.track_id = {{t}}.track_id "
+            f"AND e.attributes->>'{key}' = ANY(:{name}){within}"
+        )
+        where.append(f"NOT EXISTS ({event.format(t='a')})")
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM apps_db_track me JOIN apps_db_track s "
+            "ON s.analysis_id = me.analysis_id AND s.identity_id = me.identity_id "
+            "AND s.track_id <> me.track_id "
+            "WHERE me.analysis_id = a.analysis_id AND me.track_id = a.track_id "
+            f"AND EXISTS ({event.format(t='s')}))"
+        )
     if not query.all:
         where.append("a.plausible")
     return where
