@@ -27,7 +27,8 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   `car sort:-speed limit:1`.
 - a minus before a class or a `key:value` filter excludes it: `vehicles -bus`, `car
   -color:white`, `person -dir:left`, `-line:A` (for `color`, `dir`, `type`: tracks
-  whose value is unknown are kept).
+  whose value is unknown are kept; for `line`, `zone`: an object is left out when any
+  of its tracks crossed / dwelt there).
 - `all:true` also returns tracks that are not plausible (see `capstone.stages.attributes`);
   `limit:20` caps the number of tracks.
 - any other word is a free text term (matched by the hybrid text/vector search).
