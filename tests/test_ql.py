@@ -338,12 +338,14 @@ def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_n
         ("what colour was the fastest car?", None, False, "car sort:-speed limit:1"),
         ("how many cars per minute", None, False, "car"),
         ("how many people in video cam-1", None, False, "person video:cam-1"),
+        ("how many cars and trucks by colour?", "color", False, "car truck"),  # one breakdown
     ],
 )
 def test_breakdowns(question: str, by: str | None, compare: bool, canonical: str) -> None:
     u = understand(question)
     assert (u.by, u.compare, u.query.canonical()) == (by, compare, canonical)
     assert u.unmapped == [] and not u.yes_no
+    assert u.parts == [] or by is None
 
 
 @pytest.mark.parametrize(
@@ -371,6 +373,8 @@ def test_how_many_seconds_asks_for_a_time_and_commas_list_objects() -> None:
     assert (u.kind, u.measure, u.unmapped) == ("which", "dur", [])
     u = understand("how many cars, bikes and people?")
     assert [q.canonical() for q in u.parts] == ["car", "bicycle", "person"]
+    u = understand("what happened before 0:05 and after 0:30?")  # windows, no class
+    assert [q.canonical() for q in u.parts] == ["t:..0:05", "t:0:30.."]
 
 
 @pytest.mark.parametrize(

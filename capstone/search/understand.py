@@ -482,8 +482,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
 
     form = _form(w, kind)
     query, notes = _filters(w, ends, video_id)
-    parts = _object_parts(w, query, video_id) if (query.classes or query.types) else []
     by, compare = form.by, False
+    # "cars and trucks by colour": one breakdown of them all, not one answer per object
+    parts = _object_parts(w, query, video_id) if by is None else []
     if by is None:
         by, query = _compared(w, query)
         compare = by is not None
