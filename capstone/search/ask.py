@@ -446,7 +446,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     )
 
 
-BY_WORDS = {"class": "class", "color": "colour", "direction": "direction", "video": "video"}
+# a breakdown attribute as answers write it (the reverse of `understand.BY_WORDS`)
+_BY_WRITTEN = {"class": "class", "color": "colour", "direction": "direction", "video": "video"}
 
 
 def _share_words(by: str, share: Share) -> str:
@@ -476,7 +477,7 @@ def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: 
         else ""
     )
     if not compare or len(shares) < 2:
-        return f"{total} {what} by {BY_WORDS[by]}, most first: {listed}{overlap}."
+        return f"{total} {what} by {_BY_WRITTEN[by]}, most first: {listed}{overlap}."
     first, second = shares[0], shares[1]
 
     def name(share: Share) -> str:
@@ -701,7 +702,7 @@ def _kind_phrase(
     if compare:
         return "which has more of"
     if by is not None:
-        return f"counted by {BY_WORDS[by]},"
+        return f"counted by {_BY_WRITTEN[by]},"
     if average:
         return "the average over"
     if yes_no:
