@@ -632,6 +632,27 @@ def test_how_many_at_once_is_the_busiest_moment_and_cites_it(seeded: dict[str, A
     assert asking.ask("how many people?").count >= answer.count
 
 
+WINDOWS_IN_SHARES = [
+    ("person", "t:0%..50%"),
+    ("car truck", "t:25%..75%"),
+    ("", "t:90%.."),
+    ("line:A", "t:..40%"),
+]
+
+
+def _set_lengths(rows: list[dict]) -> dict[str, float]:
+    """cam-a's length known (7.5 s after its last track), cam-b's not (its last moment)."""
+    last = {v: max(r["t_end"] for r in rows if r["video_id"] == v) for v in ("cam-a", "cam-b")}
+    ends = {"cam-a": last["cam-a"] + 7.5, "cam-b": last["cam-b"]}
+    with session_scope() as s:
+        s.execute(text("UPDATE apps_db_video SET duration = NULL"))
+        s.execute(
+            text("UPDATE apps_db_video SET duration = :d WHERE video_id = 'cam-a'"),
+            {"d": ends["cam-a"]},
+        )
+    return ends
+
+
 WINDOWS_BEFORE_THE_END = [
     ("person", "t:-12.."),
     ("", "t:..-15"),
@@ -645,15 +666,7 @@ def test_a_window_before_the_end_counts_back_from_each_video_s_end(
     seeded: dict[str, Any], what: str, window: str
 ) -> None:
     rows = seeded["rows"]
-    # cam-a's length is known; cam-b was stored without one: its last tracked moment counts
-    last = {v: max(r["t_end"] for r in rows if r["video_id"] == v) for v in ("cam-a", "cam-b")}
-    ends = {"cam-a": last["cam-a"] + 7.5, "cam-b": last["cam-b"]}
-    with session_scope() as s:
-        s.execute(text("UPDATE apps_db_video SET duration = NULL"))
-        s.execute(
-            text("UPDATE apps_db_video SET duration = :d WHERE video_id = 'cam-a'"),
-            {"d": ends["cam-a"]},
-        )
+    ends = _set_lengths(rows)
     relative = ql.parse(f"{what} {window} limit:1000")
     want = set()
     for video, end in ends.items():  # the same window from each video's own end
@@ -668,6 +681,52 @@ def test_a_window_before_the_end_counts_back_from_each_video_s_end(
     got = tracks.run(relative)
     assert {(h.video_id, h.track_id) for h in got.hits} == want
     assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
+
+
+@pytest.mark.parametrize(("what", "window"), WINDOWS_IN_SHARES)
+def test_a_window_in_percent_is_a_share_of_each_video_s_length(
+    seeded: dict[str, Any], what: str, window: str
+) -> None:
+    rows = seeded["rows"]
+    ends = _set_lengths(rows)
+    shared = ql.parse(f"{what} {window} limit:1000")
+    assert shared.t_share
+    want = set()
+    for video, end in ends.items():  # the same share of each video's own length
+        absolute = shared.model_copy(
+            update={
+                "videos": (video,),
+                "t_from": None if shared.t_from is None else end * shared.t_from / 100,
+                "t_to": None if shared.t_to is None else end * shared.t_to / 100,
+                "t_share": False,
+            }
+        )
+        want |= {(r["video_id"], r["track_id"]) for r in _expected(rows, absolute)}
+    got = tracks.run(shared)
+    assert {(h.video_id, h.track_id) for h in got.hits} == want
+    assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
+
+
+def test_questions_about_parts_of_the_video(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    end = _set_lengths(rows)["cam-a"]
+    answer = asking.ask("how many people in the first half of the video?", video_id="cam-a")
+    assert answer.query == "person t:0%..50% video:cam-a"
+    people = _expected(rows, ql.parse(f"person video:cam-a t:..{end / 2}"))
+    assert answer.count == len({_who(r) for r in people}) > 0
+    assert "in the first half of the video" in answer.text
+    # "after the first minute" starts there (it used to be the first minute itself)
+    after = asking.ask("how many people after the first 10 seconds?", video_id="cam-a")
+    assert after.query == "person t:0:10.. video:cam-a"
+    later = _expected(rows, ql.parse("person video:cam-a t:10.."))
+    assert after.count == len({_who(r) for r in later})
+    # each part counted on its own; a count per period needs a window in seconds
+    halves = asking.ask("how many cars in the first half and in the second half?", "cam-a")
+    assert halves.query == "car t:0%..50% video:cam-a ; car t:50%.. video:cam-a"
+    per = asking.ask("how many people per 10 seconds in the last quarter?", video_id="cam-a")
+    assert per.series == [] and "in the last quarter of the video" in per.text
+    at_end = asking.ask("how many people at the end of the video?", video_id="cam-a")
+    assert at_end.query == "person t:90%.. video:cam-a"
 
 
 def test_questions_about_the_last_seconds(seeded: dict[str, Any]) -> None:

@@ -51,8 +51,11 @@ def queries(draw: st.DrawFn) -> Query:
         conds.append(Condition(field=name, op=draw(st.sampled_from(ql.OPS)), value=value))
     t_from = draw(st.none() | _SECONDS)
     t_to = draw(st.none() | _SECONDS)
-    if draw(st.booleans()):  # a window before the end of the video
+    window = draw(st.sampled_from(["start", "end", "share"]))
+    if window == "end":  # a window before the end of the video
         t_from, t_to = (None if t is None else -max(t, 0.5) for t in (t_to, t_from))
+    if window == "share":  # percentages of the video's length
+        t_from, t_to = (None if t is None else min(t, 100.0) for t in (t_from, t_to))
     if t_from is not None and t_to is not None and t_from > t_to:
         t_from, t_to = t_to, t_from
     return Query(
@@ -65,6 +68,7 @@ def queries(draw: st.DrawFn) -> Query:
         conditions=tuple(conds),
         t_from=t_from,
         t_to=t_to,
+        t_share=window == "share",
         lines=tuple(draw(st.lists(_NAMES, max_size=2))),
         zones=tuple(draw(st.lists(_NAMES, max_size=2))),
         videos=tuple(draw(st.lists(_NAMES, max_size=2))),
@@ -277,6 +281,19 @@ QUESTIONS = [
     ("how many people walked left in the second minute?", "count",
      "person dir:left t:1:00..2:00"),
     ("cars in the third minute", "which", "car t:2:00..3:00"),
+    ("how many people in the first half of the video?", "count", "person t:0%..50%"),
+    ("how many people walked left in the second half?", "count", "person dir:left t:50%.."),
+    ("cars in the last quarter of the clip", "which", "car t:75%.."),
+    ("cars in the third quarter", "which", "car t:50%..75%"),
+    ("how many people in the first 10% of the video?", "count", "person t:0%..10%"),
+    ("how many trucks in the last 20 percent?", "count", "truck t:80%.."),
+    ("how many people were there at the beginning of the video?", "count", "person t:0%..10%"),
+    ("how many cars at the end?", "count", "car t:90%.."),
+    ("people in the middle of the video", "which", "person t:40%..60%"),
+    ("how many people entered after the first minute?", "count", "person t:1:00.."),
+    ("how many cars after the first half?", "count", "car t:50%.."),
+    ("how many cars before the last quarter?", "count", "car t:..75%"),
+    ("how many people before the last minute?", "count", "person t:..-1:00"),
 ]  # fmt: skip
 
 

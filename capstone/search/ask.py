@@ -45,7 +45,7 @@ from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
 from capstone.search.ql import Condition, Query, QueryError, Values
 from capstone.search.summary import NAMES, Share, Summary, written
-from capstone.search.understand import Kind, Understood, understand
+from capstone.search.understand import SHARES, Kind, Understood, understand
 
 if TYPE_CHECKING:
     from capstone.search.tracks import TrackHit
@@ -584,8 +584,8 @@ def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[P
     from capstone.search import tracks
 
     lo, hi = query.t_from, query.t_to
-    if (hi is not None and hi < 0) and lo is None:
-        return [], per  # "before the last minute": no start to cut from
+    if (hi is not None and hi < 0 and lo is None) or query.t_share:
+        return [], per  # "before the last minute", "the first half": no start in seconds
     if lo is not None and lo < 0:
         hi = 0.0 if hi is None else hi
     else:
@@ -765,12 +765,35 @@ def _what(query: Query, n: int = 2) -> str:
     return noun
 
 
+SHARE_NAMES = {share: word for word, share in SHARES.items()}  # 50.0 -> "half"
+
+
+def _part_words(lo: float | None, hi: float | None) -> str:
+    """A window in percentages of each video's length, in words.
+
+    >>> _part_words(0, 50), _part_words(75, None)
+    (' in the first half of the video', ' in the last quarter of the video')
+    >>> _part_words(25, 75)
+    ' between 25% and 75% of the video'
+    """
+    lo, hi = lo or 0.0, 100.0 if hi is None else hi
+    if lo == 0 and hi < 100:
+        return f" in the first {SHARE_NAMES.get(hi, f'{hi:g}%')} of the video"
+    if hi == 100 and lo > 0:
+        return f" in the last {SHARE_NAMES.get(100 - lo, f'{100 - lo:g}%')} of the video"
+    if lo == 0 and hi == 100:
+        return ""
+    return f" between {lo:g}% and {hi:g}% of the video"
+
+
 def _article(noun: str) -> str:
     return "an" if noun[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def _window_words(query: Query) -> str:
     lo, hi = query.t_from, query.t_to
+    if query.t_share:
+        return _part_words(lo, hi)
     if (lo is not None and lo < 0) or (hi is not None and hi < 0):  # before the end
         if hi is None:
             return f" in the last {_clock(-lo)}"  # type: ignore[operator]
@@ -880,7 +903,7 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
         items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
-    windowed = len({(q.t_from, q.t_to) for q in u.parts}) > 1  # one window per part
+    windowed = len({(q.t_from, q.t_to, q.t_share) for q in u.parts}) > 1  # a window each
     each = " and ".join(
         f"{r.count} {_what(q, r.count)}" + (_window_words(q) if windowed else "")
         for q, r in zip(u.parts, results, strict=True)
@@ -968,10 +991,11 @@ def _hybrid_items(session: Any, question: str, u: Understood) -> list[AnswerItem
             searching.SearchQuery.parse(
                 text=words,
                 k=MAX_ITEMS,
-                filters={  # a window before the end is not known to the keyframe search
+                filters={  # a window before the end or in shares of the video is not
+                    # known to the keyframe search
                     "video_ids": list(q.videos) or None,
-                    "t_from": q.t_from if (q.t_from or 0) >= 0 else None,
-                    "t_to": q.t_to if (q.t_to or 0) >= 0 else None,
+                    "t_from": q.t_from if (q.t_from or 0) >= 0 and not q.t_share else None,
+                    "t_to": q.t_to if (q.t_to or 0) >= 0 and not q.t_share else None,
                 },
             ),
             session=session,

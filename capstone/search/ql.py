@@ -20,7 +20,8 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`. A
   time with a minus counts back from the end of each video: `t:-0:10..` is the last ten
   seconds, `t:..-1m` all but the last minute (a window counts from the start or from the
-  end, not both).
+  end, not both). Percentages are shares of each video's length: `t:0%..50%` is the first
+  half of each video, `t:90%..` its last tenth (a window is in times or in shares, not both).
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -248,6 +249,10 @@ class Query(Values):
     t_to: float | None = Field(
         default=None, allow_inf_nan=False, description="seconds; negative: before the end"
     )
+    t_share: bool = Field(
+        default=False,
+        description="`t_from` / `t_to` are percentages of each video's length (0..100)",
+    )
     text: tuple[str, ...] = ()
     sort: str | None = Field(
         default=None,
@@ -259,11 +264,17 @@ class Query(Values):
 
     def model_post_init(self, _context: object) -> None:
         lo, hi = self.t_from, self.t_to
+        if self.t_share:
+            if lo is None and hi is None:
+                object.__setattr__(self, "t_share", False)
+            elif any(v is not None and not 0 <= v <= 100 for v in (lo, hi)):
+                raise ValueError("a share of the video is a percentage from 0 to 100")
         if lo is not None and hi is not None:
             if (lo < 0) != (hi < 0):
                 raise ValueError("a time window counts from the start or from the end, not both")
             if lo > hi:
-                raise ValueError(f"bad time window: {lo} s is after {hi} s")
+                unit = "%" if self.t_share else " s"
+                raise ValueError(f"bad time window: {lo:g}{unit} is after {hi:g}{unit}")
         super().model_post_init(_context)
         order = {f: i for i, f in enumerate(NUMERIC_FIELDS)}
         conds = sorted(
@@ -280,8 +291,9 @@ class Query(Values):
             parts += given[name] + excluded[name]
         parts += [c.canonical() for c in self.conditions]
         if self.t_from is not None or self.t_to is not None:
-            lo = _clock(self.t_from) if self.t_from is not None else ""
-            hi = _clock(self.t_to) if self.t_to is not None else ""
+            time = (lambda v: _num(v) + "%") if self.t_share else _clock
+            lo = time(self.t_from) if self.t_from is not None else ""
+            hi = time(self.t_to) if self.t_to is not None else ""
             parts.append(f"t:{lo}..{hi}")
         for name in ("lines", "zones", "videos"):
             parts += given[name] + excluded[name]
@@ -362,11 +374,16 @@ def parse_time(text: str) -> float:
 
 
 def _window_time(text: str) -> float:
-    """A time of `t:` in seconds; with a leading minus, counted back from the video's end.
+    """A time of `t:` in seconds; with a leading minus, counted back from the video's end;
+    with a trailing `%`, a percentage of the video's length.
 
-    >>> _window_time("0:10"), _window_time("-1m")
-    (10.0, -60.0)
+    >>> _window_time("0:10"), _window_time("-1m"), _window_time("50%")
+    (10.0, -60.0, 50.0)
     """
+    if text.endswith("%"):
+        if not _NUMBER.match(text[:-1]) or not 0 <= float(text[:-1]) <= 100:
+            raise ValueError(f"not a share of the video: {text!r} (0% to 100%)")
+        return float(text[:-1])
     if text.startswith("-"):
         value = parse_time(text[1:])
         if value == 0:
@@ -477,7 +494,8 @@ def parse(text: str, *, max_chars: int | None = None) -> Query:
             raise QueryError(f"bad token {token!r}: {_reason(exc)}") from None
     lo, hi = fields.get("t_from"), fields.get("t_to")
     if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
-        raise QueryError(f"bad time window: {fields['t_from']} s is after {fields['t_to']} s")
+        unit = "%" if fields.get("t_share") else " s"
+        raise QueryError(f"bad time window: {lo:g}{unit} is after {hi:g}{unit}")
     try:
         return Query(
             **fields,  # type: ignore[arg-type]
@@ -552,6 +570,11 @@ def _parse_token(
                 raise ValueError("expected t:FROM..TO (either side may be empty)")
             if not lo and not hi:
                 raise ValueError("t: needs a start or an end")
+            shares = {side.endswith("%") for side in (lo, hi) if side}
+            if len(shares) > 1:
+                raise ValueError("a window is in times or in shares of the video (%), not both")
+            fields["t_share"] = shares == {True}
+            fields.pop("t_from", None), fields.pop("t_to", None)  # the last window holds
             if lo:
                 fields["t_from"] = _window_time(lo)
             if hi:

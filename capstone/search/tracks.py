@@ -306,7 +306,7 @@ def counts(
     params: dict[str, Any] = {}
     selects = []
     for k, (lo, hi) in enumerate(windows):
-        windowed = query.model_copy(update={"t_from": lo, "t_to": hi})
+        windowed = query.model_copy(update={"t_from": lo, "t_to": hi, "t_share": False})
         where = "\n  AND ".join(_filters(windowed, params, tag=f"_{k}"))
         selects.append(
             f"SELECT {k} AS k, count(DISTINCT {_WHO}) AS n\n"
@@ -452,13 +452,16 @@ def window_bounds(
     query: Query, params: dict[str, Any], tag: str = ""
 ) -> tuple[str | None, str | None]:
     """The SQL of the query's window on the time line of track `a`'s video (a negative
-    time counts back from the video's end), or None for an open side; binds the times.
+    time counts back from the video's end, a share is of the video's length), or None for
+    an open side; binds the times.
 
     >>> from capstone.search.ql import parse
     >>> params = {}
     >>> window_bounds(parse("t:0:10..0:30"), params), params
     ((':t_from', ':t_to'), {'t_from': 10.0, 't_to': 30.0})
     >>> window_bounds(parse("t:-0:10.."), {})[0].endswith("+ :t_from)")
+    True
+    >>> window_bounds(parse("t:..50%"), {})[1].endswith("* :t_to / 100.0)")
     True
     """
     bounds: list[str | None] = []
@@ -467,7 +470,10 @@ def window_bounds(
             bounds.append(None)
             continue
         params[name] = value
-        bounds.append(f":{name}" if value >= 0 else f"({_VIDEO_END} + :{name})")
+        if query.t_share:
+            bounds.append(f"({_VIDEO_END} * :{name} / 100.0)")
+        else:
+            bounds.append(f":{name}" if value >= 0 else f"({_VIDEO_END} + :{name})")
     return bounds[0], bounds[1]
 
 

@@ -104,6 +104,15 @@ ORDINALS: dict[str, int] = {
     w: i + 2
     for i, w in enumerate(_words("second third fourth fifth sixth seventh eighth ninth tenth"))
 }
+# shares of a video's length, in percent: "the first half", "the last quarter"
+SHARES: dict[str, float] = {
+    "half": 50.0, "third": 33.33, "quarter": 25.0, "fifth": 20.0, "tenth": 10.0,
+}  # fmt: skip
+# "at the beginning / end of the video", "in the middle of the video": these shares
+PARTS_OF_VIDEO: dict[str, tuple[float, float | None]] = {
+    "beginning": (0.0, 10.0), "start": (0.0, 10.0), "end": (90.0, None), "middle": (40.0, 60.0),
+}  # fmt: skip
+_OF_THE_VIDEO = (("of", "the"), ("video", "clip", "footage", "recording", "film"))
 EXTRA_COLORS = {"silver": "grey", "golden": "yellow", "gold": "yellow", "violet": "purple"}
 # Fine types: ImageNet labels (lower case, spaces as underscores) that refine a class.
 TYPE_WORDS: dict[str, tuple[str, ...]] = {
@@ -800,11 +809,92 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
     return query, notes
 
 
+_Span = tuple[float, float | None, bool, int]  # from, to (None: the end), share?, next index
+
+
+def _of_the_video(w: _Words, i: int) -> int:
+    """The index after "of the video" (or "of the clip", ...) at i, else i."""
+    if (w.at(i), w.at(i + 1)) == _OF_THE_VIDEO[0] and w.at(i + 2) in _OF_THE_VIDEO[1]:
+        return i + 3
+    return i
+
+
+def _span(w: _Words, i: int) -> _Span | None:
+    """A part of the video named at i: "first minute", "last 10 seconds", "second minute"
+    (seconds; the last ones counted back from the end), "first half", "last quarter",
+    "third quarter", "first 10%" (percent of the video's length), "beginning / middle /
+    end of the video". None when i names none."""
+    tok, nxt = w.at(i), w.at(i + 1)
+    if tok in ("first", "last", "final") or tok in ORDINALS:
+        if nxt in SHARES and w.at(i + 2) not in UNITS and w.at(i + 2) not in ("a", "an"):
+            share = SHARES[nxt]  # not "the last half minute", "the first quarter of an hour"
+            if tok == "first":
+                lo, hi = 0.0, share
+            elif tok in ("last", "final"):
+                lo, hi = 100.0 - share, None
+            else:
+                lo, hi = (ORDINALS[tok] - 1) * share, ORDINALS[tok] * share
+                if hi > 100.5:
+                    return None
+                hi = None if hi >= 99.9 else hi
+            return lo, hi, True, _of_the_video(w, i + 2)
+        a = _number(w, i + 1)
+        if tok in ("first", "last", "final") and a is not None:
+            unit = w.at(i + 1 + a[1])
+            if unit in ("%", "percent") and 0 < a[0] <= 100:
+                first = tok == "first"
+                end = _of_the_video(w, i + 2 + a[1])
+                return (0.0, a[0], True, end) if first else (100.0 - a[0], None, True, end)
+        t = _time(w, i + 1)
+        if tok == "first" and t is not None:
+            return 0.0, t[0], False, i + 1 + t[1]
+        if tok in ("last", "final") and t is not None and t[0] > 0:
+            return -t[0], None, False, i + 1 + t[1]
+        if tok in ORDINALS and nxt in UNITS and UNITS[nxt] > 1:
+            unit = UNITS[nxt]  # "the second minute": from the end of the first to the second
+            return (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit, False, i + 2
+    if tok in PARTS_OF_VIDEO:
+        end = _of_the_video(w, i + 1)
+        if end > i + 1 or (tok != "middle" and w.at(i - 1) == "the" and w.at(i - 2) == "at"):
+            lo, hi = PARTS_OF_VIDEO[tok]  # "at the end" alone too; "the middle" of what?
+            return lo, hi, True, end
+    return None
+
+
+def _set_window(got: _Got, lo: float | None, hi: float | None, share: bool) -> None:
+    for name, value in (("t_from", lo), ("t_to", hi)):
+        if value is None:
+            got.fields.pop(name, None)
+        else:
+            got.fields[name] = value
+    got.fields["t_share"] = share
+
+
 def _read_window(w: _Words, i: int, got: _Got) -> int | None:
     """Windows: "between 0:10 and 0:30", "from 10 s", "after / before / until 1:00",
-    "in the last 10 seconds", "the first minute"; also "from the left" (moving right).
+    "in the last 10 seconds", "the first minute", "the first half", "after the first
+    minute", "at the end of the video"; also "from the left" (moving right).
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
+    start = i + (2 if nxt == "the" else 1)
+    if tok in ("after", "since", "past", "before", "until", "till"):
+        span = _span(w, start)  # "after the first minute", "before the last quarter"
+        if span is not None:
+            lo, hi, share, end = span
+            if tok in ("after", "since", "past") and hi is not None:
+                _set_window(got, hi, None, share)
+            elif tok in ("before", "until", "till") and lo != 0:
+                _set_window(got, None, lo, share)
+            else:
+                return None
+            w.take(*range(i, end))
+            return end
+    span = _span(w, i)
+    if span is not None and (span[2] or tok in ORDINALS):
+        lo, hi, share, end = span
+        _set_window(got, lo, hi, share)
+        w.take(*range(i, end))
+        return end
     if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
         a = _time(w, i + 1)
         if a is not None:
@@ -912,8 +1002,8 @@ def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
 
 
 def _read_amount(w: _Words, i: int, got: _Got) -> int | None:
-    """Durations ("for more than 5 seconds", "longer than 2 s", "at least 5 s"), ordinal
-    windows ("the second minute") and speeds ("faster than 40", "slower than 3 m/s").
+    """Durations ("for more than 5 seconds", "longer than 2 s", "at least 5 s"), sizes
+    ("larger than 20% of the frame") and speeds ("faster than 40", "slower than 3 m/s").
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
     if (tok in ("longer", "shorter") and nxt == "than") or (
@@ -950,12 +1040,6 @@ def _read_amount(w: _Words, i: int, got: _Got) -> int | None:
             got.conds.append(Condition(field="dur", op=op, value=a[0]))  # type: ignore[arg-type]
             w.take(*range(i, j + a[1]))
             return j + a[1]
-    if tok in ORDINALS and w.at(i + 1) in UNITS and UNITS[w.at(i + 1)] > 1:
-        # "in the second minute": from the end of the first to the end of the second
-        unit = UNITS[w.at(i + 1)]
-        got.fields["t_from"], got.fields["t_to"] = (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit
-        w.take(i, i + 1)
-        return i + 2
     if tok in ("bigger", "larger", "smaller") and nxt == "than":
         a = _number(w, i + 2)
         unit = w.at(i + 2 + a[1]) if a is not None else ""
@@ -1130,11 +1214,16 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     segments = [" ".join(w.raw[a + 1 : b]) for a, b in pairwise(bounds)]
     own = [understand(text, video_id).query for text in segments if text.strip()]
     objects = [q for q in own if q.classes or q.types]
-    windows = [(q.t_from, q.t_to) for q in own if q.t_from is not None or q.t_to is not None]
+    windows = [
+        (q.t_from, q.t_to, q.t_share) for q in own if q.t_from is not None or q.t_to is not None
+    ]
     if len(objects) < 2 and len(windows) == len(own) and len(set(windows)) == len(windows) > 1:
         # "how many cars in the first 10 seconds and in the last 10 seconds?": per window
         shared = query.model_dump()
-        return [Query(**{**shared, "t_from": lo, "t_to": hi, "text": ()}) for lo, hi in windows]
+        return [
+            Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
+            for lo, hi, share in windows
+        ]
     if len(objects) < 2:
         return []
     attributed = [bool(q.colors or q.directions or not q.without.is_empty()) for q in objects]
