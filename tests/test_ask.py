@@ -775,6 +775,30 @@ def test_how_many_per_period_counts_each_period(seeded: dict[str, Any]) -> None:
         assert p.count == tracks.run(ql.parse(f"person video:cam-b {window}")).count
 
 
+def test_the_busiest_period_is_the_first_with_the_most(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    answer = asking.ask("which 10 seconds had the most people?", video_id="cam-a")
+    per = asking.ask("how many people per 10 seconds?", video_id="cam-a")
+    assert answer.kind == "count" and answer.query == per.query == "person video:cam-a"
+    assert answer.series == per.series and len(answer.series) > 1
+    counts = []
+    for p in answer.series:  # independently, from the stored rows
+        want = _expected(rows, ql.parse(f"person video:cam-a t:{p.t_from}..{p.t_to}"))
+        counts.append(len({_who(r) for r in want}))
+    assert [p.count for p in answer.series] == counts
+    top = answer.series[counts.index(max(counts))]
+    n = max(counts)
+    assert (
+        answer.text.count(
+            f"The busiest 0:10.0 period: {asking._clock(top.t_from)}-{asking._clock(top.t_to)}, "
+            f"{n} {'person' if n == 1 else 'people'}"
+        )
+        == 1
+    )
+    minute = asking.ask("what was the busiest minute for cars?")
+    assert minute.query == "car" and "The busiest minute: " in minute.text
+
+
 def test_averages_are_over_objects_from_the_stored_rows(seeded: dict[str, Any]) -> None:
     rows = _expected(seeded["rows"], ql.parse("person"))
     objects: dict[tuple, list[dict]] = {}
@@ -809,6 +833,8 @@ def test_faster_than_the_average_compares_with_the_average_object(
     for question, faster in (
         ("how many people were faster than the average?", True),
         ("how many people walked slower than usual?", False),
+        ("how many people walked slowly?", False),  # slowly / fast: against the average
+        ("how many people moved fast?", True),
     ):
         answer = asking.ask(question)
         op = ">" if faster else "<"

@@ -294,6 +294,9 @@ QUESTIONS = [
     ("how many cars after the first half?", "count", "car t:50%.."),
     ("how many cars before the last quarter?", "count", "car t:..75%"),
     ("how many people before the last minute?", "count", "person t:..-1:00"),
+    ("how many cars drove past?", "count", "car"),
+    ("what was the busiest minute for cars?", "count", "car"),
+    ("which 10 seconds had the most people?", "count", "person"),
 ]  # fmt: skip
 
 

@@ -348,6 +348,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             update={
                 "t_from": moment,
                 "t_to": moment,
+                "t_share": False,
                 "videos": (result.busiest_video,),
                 "limit": max(limit, count),
             }
@@ -365,6 +366,12 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             f"{result.count} {what}{_window_words(query)}; per {_clock(per)}{longer}: "
             f"{listed}{more}."
         )
+        if u.peak and series:  # "what was the busiest minute?": the first with the most
+            top = max(series, key=lambda p: p.count)
+            answer = (
+                f"The busiest {_period_name(per)}{_window_words(query)}: {_period_words(top)}, "
+                f"{top.count} {_what(query, top.count)} ({answer.removesuffix('.')})."
+            )
         if not series:
             answer = f"{result.count} {what}{_window_words(query)}."
     elif u.kind == "count":
@@ -608,6 +615,12 @@ def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[P
         Period(t_from=a, t_to=b, count=n) for (a, b), n in zip(windows, counted, strict=True)
     ]
     return periods, per
+
+
+def _period_name(seconds: float) -> str:
+    """ "minute" for 60 s, "hour", "second", else the period as a clock ("0:10.0 period")."""
+    names = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
+    return names.get(seconds, f"{_clock(seconds)} period")
 
 
 def _period_words(period: Period) -> str:

@@ -188,7 +188,7 @@ IGNORED = frozenset(
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away view sight present happen happens happened happening occur occurs
-    occurred distinct unique individual separate spend spends spent across""")
+    occurred distinct unique individual separate spend spends spent across past""")
 )
 # words that exclude the next class, colour, direction, type, line or zone ("people who did
 # not walk left": `person -dir:left`); "other than", "apart from" and "but not" end in them
@@ -281,6 +281,7 @@ class Understood:
     at_once: bool = False  # how many at the same moment ("how many people at once")
     measure: Measure | None = None  # "how fast was ...": the value to report per object
     per: float | None = None  # "how many cars per minute": a count per this many seconds
+    peak: bool = False  # "what was the busiest minute?": the period of `per` with the most
     average: bool = False  # "the average speed of the cars": `measure` over the objects
     yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
     by: Breakdown | None = None  # "the most common colour of the cars": counted per value
@@ -498,7 +499,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         by, query = _compared(w, query)
         compare = by is not None
     yes_no, check, query = _yes_no(w, kind, query, by)
-    if yes_no and check is None:
+    if (yes_no and check is None) or form.peak:
         kind = "count"
     unmapped = list(query.text)
     return Understood(
@@ -511,6 +512,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         at_once=form.at_once,
         measure=form.measure,
         per=form.per,
+        peak=form.peak,
         average=form.average,
         relative=form.relative,
         threshold=form.threshold if yes_no else None,
@@ -577,6 +579,7 @@ class _Form:
     average: bool = False
     relative: tuple[Measure, str] | None = None
     threshold: tuple[str, float] | None = None
+    peak: bool = False
 
 
 # "faster than the average": (the value, the comparison) against its mean over the objects
@@ -586,6 +589,12 @@ _RELATIVE: dict[str, tuple[Measure, str]] = {
     "bigger": ("size", ">"), "larger": ("size", ">"), "smaller": ("size", "<"),
 }  # fmt: skip
 _NORMAL = frozenset(_words("average mean usual typical normal median"))
+# "people who walked slowly", "cars that drove fast": against the average too
+_MANNER: dict[str, tuple[Measure, str]] = {
+    "slowly": ("speed", "<"), "slow": ("speed", "<"),
+    "quickly": ("speed", ">"), "fast": ("speed", ">"), "rapidly": ("speed", ">"),
+}  # fmt: skip
+_NOT_MANNER = frozenset(_words("how as so too very"))  # "how fast", "as fast as"
 
 
 def _relative(w: _Words) -> tuple[Measure, str] | None:
@@ -594,6 +603,8 @@ def _relative(w: _Words) -> tuple[Measure, str] | None:
 
     >>> _relative(_Words("cars faster than the average")), _relative(_Words("faster than 40"))
     (('speed', '>'), None)
+    >>> _relative(_Words("people who walked slowly")), _relative(_Words("how fast"))
+    (('speed', '<'), None)
     """
     for k in range(len(w) - 2):
         if w.low[k] in _RELATIVE and w.low[k + 1] == "than":
@@ -602,6 +613,10 @@ def _relative(w: _Words) -> tuple[Measure, str] | None:
                 end = j + 2 if w.at(j + 1) in ("one", "ones", "speed", "size", "time") else j + 1
                 w.take(*range(k, end))
                 return _RELATIVE[w.low[k]]
+    for k in range(len(w)):
+        if w.low[k] in _MANNER and w.at(k - 1) not in _NOT_MANNER and w.at(k + 1) != "as":
+            w.take(k)
+            return _MANNER[w.low[k]]
     return None
 
 
@@ -635,6 +650,26 @@ def _threshold(w: _Words) -> tuple[str, float] | None:
     return None
 
 
+def _peak(w: _Words) -> float | None:
+    """The period of "the busiest minute", "which 10 seconds had the most people?" (seconds;
+    tokens taken), or None.
+
+    >>> _peak(_Words("what was the busiest minute")), _peak(_Words("which hour had the most cars"))
+    (60.0, 3600.0)
+    >>> _peak(_Words("when was it busiest")), _peak(_Words("which car was the fastest"))
+    (None, None)
+    """
+    for k in range(len(w)):
+        if w.low[k] == "busiest" or (w.low[k] in ("which", "what") and "most" in w.low[k:]):
+            period = _time(w, k + 1)
+            if period is None or not period[2] or period[0] <= 0:
+                continue
+            w.take(*range(k, k + 1 + period[1]))
+            w.take(*(j for j in range(len(w)) if w.low[j] in ("most", "busiest")))
+            return period[0]
+    return None
+
+
 def _form(w: _Words, kind: Kind) -> _Form:
     """The question's form (`_Form`; its words are taken).
 
@@ -645,14 +680,16 @@ def _form(w: _Words, kind: Kind) -> _Form:
     """
     relative = _relative(w)
     threshold = _threshold(w) if w.at(0) in YES_NO_OPENERS else None
+    peak = _peak(w)
     text = " ".join(w.low)
-    at_once = (kind == "count" and _AT_ONCE.search(text) is not None) or (
+    at_once = peak is None and (
+        (kind == "count" and _AT_ONCE.search(text) is not None)
         # "when were the most people in view?", "what was the busiest moment?"
-        _BUSIEST.search(text) is not None and (kind == "when" or "busiest" in w.low)
+        or (_BUSIEST.search(text) is not None and (kind == "when" or "busiest" in w.low))
     )
     if at_once:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS | {"most"}))
-    per = _per(w) if kind == "count" else None
+    per = peak if peak is not None else _per(w) if kind == "count" else None
     unused = {t for k, t in enumerate(w.low) if not w.used[k]}
     by = None if _AVERAGE_WORDS & unused else _breakdown(w)
     measure: Measure | None = None
@@ -682,6 +719,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
     return _Form(
         at_once=at_once,
         per=per,
+        peak=peak is not None,
         by=by,
         measure=measure,
         average=average,
