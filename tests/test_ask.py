@@ -367,6 +367,17 @@ def test_questions_with_not_exclude_and_yes_no_questions_answer_yes_or_no(
         assert answer.text.split("`", 2)[2].startswith(f" is {color}. ")
         head = {True: "Yes", False: "No", None: "I cannot tell"}[want]
         assert f"{head}: the fastest of" in answer.text
+    # a comparison said after its noun is checked on that object too, not filtered by
+    speed = answer.items[0].attributes["speed_px_s"]
+    for limit, want in ((int(speed) - 1, True), (int(speed) + 1, False)):
+        answer = asking.ask(f"was the fastest car faster than {limit}?")
+        assert answer.query == "car sort:-speed limit:1" and answer.yes is want
+        assert answer.items[0].track_id == fastest["track_id"]
+        verb = "has" if want else "does not have"
+        assert f" {verb} speed>{limit}: " in answer.text
+    # in a clause of its own it filters: the fastest of the cars that stayed over 1 s
+    within = asking.ask("was the fastest car that stayed more than 1 second red?")
+    assert within.query == "car dur>1 sort:-speed limit:1"
 
 
 def test_a_line_or_zone_that_was_not_drawn_is_named_in_the_note(seeded: dict[str, Any]) -> None:

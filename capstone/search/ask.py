@@ -43,7 +43,7 @@ from capstone.core.fine_types import classes_of_type
 from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import Condition, Query, QueryError, Values
+from capstone.search.ql import Condition, Query, QueryError
 from capstone.search.summary import NAMES, Share, Summary, written
 from capstone.search.understand import SHARES, Kind, Understood, understand
 
@@ -249,7 +249,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         asked = f"whether there are {_COMPARE[u.threshold[0]][1]} {u.threshold[1]:g} of"
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if u.check is not None:  # "was the fastest car red?"
-        said = f"Understood: whether `{canonical}` is {_checked_words(u.check)}."
+        said = f"Understood: whether `{canonical}` {_checked_words(u.check)}."
     if compared:
         said = said[:-1] + f" ({compared})."
     if expansions:
@@ -501,31 +501,62 @@ def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: 
     return f"{head}{rest}, of {total} {what}{overlap}."
 
 
-def _checked_words(check: Values) -> str:
-    """What a ranked yes/no question asks of its object: "red", "moving left"."""
+def _checked_words(check: Query) -> str:
+    """What a ranked yes/no question asks of its object: "is red", "is moving left", "has
+    speed>40"."""
     colors = "/".join(check.colors)
     moving = "moving " + "/".join(check.directions) if check.directions else ""
-    return " and ".join(x for x in (colors, moving) if x)
+    state = " and ".join(x for x in (colors, moving) if x)
+    compared = " ".join(c.canonical() for c in check.conditions)
+    said = (f"is {state}" if state else "", f"has {compared}" if compared else "")
+    return " and ".join(x for x in said if x)
+
+
+_COMPARED = {
+    ">": lambda x, v: x > v,
+    ">=": lambda x, v: x >= v,
+    "<": lambda x, v: x < v,
+    "<=": lambda x, v: x <= v,
+    "=": lambda x, v: x == v,
+}
+
+
+def _number_of(item: AnswerItem, name: str) -> float | None:
+    """The value a comparison of the query language (`speed`, `dur`, ...) reads, or None."""
+    a = item.attributes
+    if name == "dur":
+        known = item.t_start is not None and item.t_end is not None
+        return item.t_end - item.t_start if known else None  # type: ignore[operator]
+    column = {"speed": "speed_px_s", "conf": "confidence", "size": "size_frac"}.get(name, name)
+    value = a.get(column)
+    return None if value is None else float(value)
 
 
 def _checked(
-    item: AnswerItem, check: Values, query: Query, count: int, what: str
+    item: AnswerItem, check: Query, query: Query, count: int, what: str
 ) -> tuple[bool | None, str]:
-    """Whether the object a ranked question found has the colour / direction asked about,
-    and the sentence; None when that value is not known.
+    """Whether the object a ranked question found has the colour / direction asked about
+    and passes the comparisons, and the sentence; None when a value is not known.
 
     >>> from capstone.search.ql import parse
     >>> item = AnswerItem(video_id="cam", track_id=4, t_start=2.0, t_end=9.5,
     ...                   attributes={"speed_px_s": 131.6, "color": "white"})
-    >>> _checked(item, Values(colors=("red",)), parse("car sort:-speed limit:1"), 3, "cars")
+    >>> _checked(item, Query(colors=("red",)), parse("car sort:-speed limit:1"), 3, "cars")
     (False, 'No: the fastest of 3 cars is white: track 4 (cam), 132 px/s, 0:02.0-0:09.5.')
+    >>> _checked(item, parse("speed>40"), parse("car sort:-dur limit:1"), 3, "cars")[1]
+    'Yes: the longest in view of 3 cars has speed>40: track 4 (cam), 7.5 s in view, 132 px/s, \
+0:02.0-0:09.5.'
     """
     a = item.attributes
     known = [(a.get("color"), check.colors), (a.get("direction"), check.directions)]
     asked = [(value, wanted) for value, wanted in known if wanted]
+    numbers = [(_number_of(item, c.field), c) for c in check.conditions]
+    passed: bool | None = None  # the comparisons
+    if all(value is not None for value, _ in numbers):
+        passed = all(_COMPARED[c.op](value, c.value) for value, c in numbers)
     yes: bool | None = None
-    if all(value is not None for value, _ in asked):
-        yes = all(value in wanted for value, wanted in asked)
+    if passed is not None and all(value is not None for value, _ in asked):
+        yes = passed and all(value in wanted for value, wanted in asked)
     said = " and ".join(
         (f"moving {value}" if wanted is check.directions and value != "static" else str(value))
         for value, wanted in asked
@@ -533,8 +564,14 @@ def _checked(
     )
     ranked = SORT_WORDS.get(query.sort or "", f"first by {query.sort}")
     measures = [(query.sort or "").removeprefix("-")]
+    measures += [c.field for c in check.conditions if c.field not in measures]
     head = {True: "Yes", False: "No", None: "I cannot tell"}[yes]
-    state = f" is {said}" if said else " has no stored value for that"
+    state = f" is {said}" if said else ""
+    if numbers:
+        verb = {True: "has", False: "does not have", None: "has no stored value for"}[passed]
+        compared = " ".join(c.canonical() for c in check.conditions)
+        state += f"{' and' if said else ''} {verb} {compared}"
+    state = state or " has no stored value for that"
     sentence = f"{head}: the {ranked} of {count} {what}{_window_words(query)}{state}"
     return yes, f"{sentence}: {_measured(item, measures)}."
 

@@ -286,7 +286,7 @@ class Understood:
     yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
     by: Breakdown | None = None  # "the most common colour of the cars": counted per value
     compare: bool = False  # "were more people walking left or right?": `by`, the top one
-    check: Values | None = None  # "was the fastest car red?": the one found has these?
+    check: Query | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
 
@@ -393,14 +393,25 @@ _STAY_WORDS = frozenset(
 _STATIC_WORDS = frozenset(_words("static stationary parked motionless still"))
 
 
-def _predicate(w: _Words, query: Query) -> Values | None:
-    """The colours and directions said after the noun of a question about one ranked object
-    ("was the fastest car red?": `red`; "was the fastest red car going left?": `left`),
-    or None when there are none.
+# words that start a comparison ("faster than 40", "for more than 5 s", "at least 2 s")
+_COMPARING = frozenset(
+    _words("faster slower quicker longer shorter bigger larger smaller more less over under least")
+)
+_RELATIVE_PRONOUNS = frozenset(_words("that who which whose"))
+
+
+def _predicate(w: _Words, query: Query) -> Query | None:
+    """The colours, directions and comparisons said after the noun of a question about one
+    ranked object ("was the fastest car red?": `red`; "was the fastest red car going
+    left?": `left`; "was the fastest car faster than 40?": `speed>40`), or None when there
+    are none. Comparisons are checked only when all of them come after the noun and not in
+    a clause of their own ("the fastest car that stayed more than 5 s": a filter).
 
     >>> u = understand("was the fastest red car going left?")
     >>> u.query.canonical(), u.check.colors, u.check.directions
     ('car color:red sort:-speed limit:1', (), ('left',))
+    >>> understand("was the longest visible car faster than 40?").check.canonical()
+    'speed>40'
     """
     nouns = [
         k
@@ -418,9 +429,20 @@ def _predicate(w: _Words, query: Query) -> Values | None:
         w.used[k] and w.low[k] in _DIRECTION_WORDS | _STATIC_WORDS for k in range(after + 1, len(w))
     )
     directions = query.directions if moving else ()
-    if not colors and not directions:
+    comparing = [k for k in range(len(w)) if w.used[k] and w.low[k] in _COMPARING]
+    checked = (
+        bool(comparing)
+        and comparing[0] > after
+        and not _RELATIVE_PRONOUNS & set(w.low[after + 1 : comparing[0]])
+    )
+    conditions = query.conditions if checked else ()
+    if not colors and not directions and not conditions:
         return None
-    return Values(colors=tuple(c for c in query.colors if c in colors), directions=directions)
+    return Query(
+        colors=tuple(c for c in query.colors if c in colors),
+        directions=directions,
+        conditions=conditions,
+    )
 
 
 def _breakdown(w: _Words) -> Breakdown | None:
@@ -543,7 +565,7 @@ def _compared(w: _Words, query: Query) -> tuple[Breakdown | None, Query]:
 
 def _yes_no(
     w: _Words, kind: Kind, query: Query, by: Breakdown | None
-) -> tuple[bool, Values | None, Query]:
+) -> tuple[bool, Query | None, Query]:
     """Whether the question asks yes or no ("were there any trucks?", "did anyone walk
     left after 1:00?"), and for one ranked object what to check of it ("was the fastest
     car red?": `red`, taken out of the query). Not when some words could not be mapped, nor
@@ -562,6 +584,7 @@ def _yes_no(
         update={
             "colors": tuple(c for c in query.colors if c not in check.colors),
             "directions": tuple(d for d in query.directions if d not in check.directions),
+            "conditions": tuple(c for c in query.conditions if c not in check.conditions),
         }
     )
     return True, check, kept
