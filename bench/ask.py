@@ -86,6 +86,10 @@ MORE_FORMS = (
     "what was the most common colour of the cars?",
     "were there more cars than trucks?",
     "was the fastest car red?",
+    "how many cars in the first half of the video?",
+    "what was the busiest minute for cars?",
+    "how many people walked slowly?",
+    "was the fastest car faster than 40?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")

@@ -244,7 +244,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         )
     if u.notes:
         note = " ".join([*u.notes, note] if note else u.notes)
-    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare)
+    asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare, u.peak)
     if u.threshold is not None:  # "were there more than 5 people?"
         asked = f"whether there are {_COMPARE[u.threshold[0]][1]} {u.threshold[1]:g} of"
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
@@ -748,6 +748,7 @@ def _kind_phrase(
     yes_no: bool = False,
     by: str | None = None,
     compare: bool = False,
+    peak: bool = False,
 ) -> str:
     if compare:
         return "which has more of"
@@ -759,6 +760,8 @@ def _kind_phrase(
         return "whether there are any"
     if at_once:
         return "how many at once of" if kind == "count" else "the busiest moment of"
+    if kind == "count" and per is not None and peak:
+        return f"the busiest {_period_name(per)} for"
     if kind == "count" and per is not None:
         return f"how many per {_clock(per)} of"
     return {"count": "how many of", "when": "when for", "where": "where for", "which": "which"}[
