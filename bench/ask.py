@@ -393,17 +393,15 @@ def _left_right(direction: str) -> str:
     return direction if direction in ("left", "right") else "other"
 
 
-def glimpses(sequence: str) -> list[tuple[str, Motion]]:
-    """Pieces of every stored person track that follows a ground-truth person, as brief
-    tracks would be: per piece, the direction the person's ground-truth walk has around it
-    (`GLIMPSE_CONTEXT_S` each side, judged like a long track) and the piece's own motion."""
+def _followed(sequence: str) -> list[tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]]:
+    """Every stored plausible person track that follows a ground-truth person: its frames
+    (0-based), its boxes and that person's boxes (MOT frame, 1-based -> xyxy)."""
     from sqlalchemy import text
 
     from capstone.search import tracks
     from capstone.search.ql import parse
     from capstone.store.engine import session_scope
 
-    _video, fps, _width, _windows = SEQUENCES[sequence]
     truth = _gt_boxes(sequence)
     hits = tracks.find_tracks(parse(f"person video:{VIDEO_IDS[sequence]} limit:1000"))
     out = []
@@ -420,8 +418,17 @@ def glimpses(sequence: str) -> list[tuple[str, Motion]]:
                 {"a": h.analysis_id, "t": h.track_id},
             ).all()
         frames = np.array([f for f, _ in det])
-        boxes = np.array([b for _, b in det], np.float64)
-        walk = truth[person]  # MOT frames, 1-based
+        out.append((frames, np.array([b for _, b in det], np.float64), truth[person]))
+    return out
+
+
+def glimpses(sequence: str) -> list[tuple[str, Motion]]:
+    """Pieces of every stored person track that follows a ground-truth person, as brief
+    tracks would be: per piece, the direction the person's ground-truth walk has around it
+    (`GLIMPSE_CONTEXT_S` each side, judged like a long track) and the piece's own motion."""
+    _video, fps, _width, _windows = SEQUENCES[sequence]
+    out = []
+    for frames, boxes, walk in _followed(sequence):
         for seconds in GLIMPSE_S:
             n = max(3, round(seconds * fps))
             for i in range(0, len(frames) - n + 1, n):
@@ -458,6 +465,34 @@ def glimpse_directions() -> list[list[Any]]:
         out.append([choose_on, len(pieces[choose_on]), best, accuracy(choose_on, best),
                     report_on, len(pieces[report_on]), accuracy(report_on, best),
                     accuracy(report_on, math.inf), accuracy(report_on, WALK_MIN)])  # fmt: skip
+    return out
+
+
+STOPPED_S = 2.0  # "did anyone stop?": a pause this long (`understand.STOP_MIN_S`)
+
+
+def pause_agreement() -> list[list[Any]]:
+    """Stopped or not (a pause of `STOPPED_S` or more, `capstone.core.motion`), every
+    stored person track that follows a ground-truth person against that person's
+    ground-truth boxes over the same frames (annotations are smooth: the same rule reads
+    them without detector jitter)."""
+    out = []
+    for sequence, (_video, fps, _width, _windows) in SEQUENCES.items():
+        said = []
+        for frames, boxes, walk in _followed(sequence):
+            shared = [f for f in range(frames[0] + 1, frames[-1] + 2) if f in walk]
+            if len(shared) < 3:
+                continue
+            truth = motion_of(np.array(shared) / fps, np.stack([walk[f] for f in shared]))
+            mine = motion_of(frames / fps, boxes)
+            said.append((truth.pause_s >= STOPPED_S, mine.pause_s >= STOPPED_S))
+        stopped = sum(t for t, _ in said)
+        found = sum(t and m for t, m in said)
+        false = sum(m and not t for t, m in said)
+        agree = sum(t == m for t, m in said)
+        out.append(
+            [sequence, len(said), stopped, found, false, agree / len(said) if said else None]
+        )
     return out
 
 
@@ -675,6 +710,13 @@ def main() -> None:
     print(md_table(glimpse, ["chosen on", "pieces", "walk_min", "accuracy there", "reported on",
                              "pieces", "accuracy", "accuracy (half a height)",
                              f"accuracy (default {WALK_MIN})"]))  # fmt: skip
+    pauses = pause_agreement()
+    print(
+        f"\nstopped (a pause of {STOPPED_S:g} s or more) of every person track that follows a "
+        "ground-truth person, against the ground truth over the same frames:"
+    )
+    print(md_table(pauses, ["sequence", "tracks", "stopped (truth)", "found", "false stops",
+                            "agree"]))  # fmt: skip
     report["labelled_analysis_s"] = analyse_labelled()
     colour = color_precision()
     print("\ncolour precision@5 (hand labels, bench/data/attribute_labels.json):")
@@ -697,6 +739,7 @@ def main() -> None:
         precision=precision,
         agreement=agreement,
         glimpse=glimpse,
+        pauses=pauses,
         mapped=mapped,
         colour=colour,
         types=kinds,

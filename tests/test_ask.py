@@ -86,6 +86,7 @@ def _rows_for(
                 "path_px": rng.uniform(0, 400),
                 "speed_px_s": round(rng.uniform(0, 120), 2),
                 "speed_m_s": None,
+                "pause_s": round(dur * 0.3, 3) if t % 4 == 0 else 0.0,  # no draw: same rows
                 "width_px": 40.0,
                 "height_px": 100.0,
                 "size_frac": round(rng.uniform(0.001, 0.6), 4),
@@ -160,7 +161,8 @@ _OPS = {
     "<=": lambda x, v: x <= v,
     "=": lambda x, v: x == v,
 }
-_FIELD = {"speed": "speed_px_s", "conf": "confidence", "dur": "duration_s", "size": "size_frac"}
+_FIELD = {"speed": "speed_px_s", "conf": "confidence", "dur": "duration_s", "size": "size_frac",
+          "pause": "pause_s"}  # fmt: skip
 
 
 def _expected(rows: list[dict], q: Query) -> list[dict]:
@@ -466,10 +468,12 @@ def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str
     assert max(hits.index(h) for h in confident) < min(hits.index(h) for h in doubtful)
 
 
-@pytest.mark.parametrize("sort", ["speed", "-speed", "dur", "-size", "start", "-end", "-conf"])
+@pytest.mark.parametrize(
+    "sort", ["speed", "-speed", "dur", "-size", "start", "-end", "-conf", "-pause"]
+)
 def test_sort_orders_by_the_value_plausible_first(seeded: dict[str, Any], sort: str) -> None:
     column = {"speed": "speed_px_s", "dur": "duration_s", "size": "size_frac", "conf": "confidence",
-              "start": "t_start", "end": "t_end"}[sort.lstrip("-")]  # fmt: skip
+              "start": "t_start", "end": "t_end", "pause": "pause_s"}[sort.lstrip("-")]  # fmt: skip
     query = ql.parse(f"all:true sort:{sort} limit:1000")
     hits = tracks.find_tracks(query)
     assert len(hits) == len(_expected(seeded["rows"], query))
@@ -830,6 +834,33 @@ def test_averages_are_over_objects_from_the_stored_rows(seeded: dict[str, Any]) 
     assert "Understood: the average over `person`" in speed.text
     none = asking.ask("what was the average speed of the trains?")  # all implausible
     assert "None: no trains found" in none.text and none.summary is None
+
+
+def test_stops_are_pauses_of_the_stored_objects(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    stopped = _expected(rows, ql.parse("person pause>=2"))
+    assert 0 < len(stopped) < len(_expected(rows, ql.parse("person")))
+    answer = asking.ask("did anyone stop?")
+    assert answer.query == "person pause>=2" and answer.yes is True
+    assert answer.count == len({_who(r) for r in stopped})
+    cars = asking.ask("which cars stopped for more than 3 seconds?")
+    want = _expected(rows, ql.parse("car pause>3"))
+    assert cars.query == "car pause>3"
+    assert {(i.video_id, i.track_id) for i in cars.items} <= {
+        (r["video_id"], r["track_id"]) for r in want
+    }
+    assert len(cars.items) == len({_who(r) for r in want}) > 0
+    # how long: each object's longest pause; on average: over the objects that stopped
+    pauses: dict[tuple, float] = {}
+    for r in stopped:
+        pauses[_who(r)] = max(pauses.get(_who(r), 0.0), r["pause_s"])
+    average = asking.ask("how long did people stop on average?")
+    assert average.summary is not None and average.summary.value == "pause"
+    assert average.summary.n == len(pauses)
+    assert average.summary.mean == pytest.approx(np.mean(list(pauses.values())))
+    longest = asking.ask("who stopped the longest?")
+    assert longest.query == "person pause>=2 sort:-pause limit:1"
+    assert longest.items[0].attributes["pause_s"] == max(r["pause_s"] for r in stopped)
 
 
 def test_faster_than_the_average_compares_with_the_average_object(

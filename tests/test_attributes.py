@@ -136,6 +136,35 @@ def test_a_brief_walk_has_a_direction_a_slow_drift_does_not() -> None:
     assert still.direction == "static"
 
 
+def _walk(*legs: tuple[float, float], fps: float = 10.0, height: float = 100.0) -> Any:
+    """A person's boxes along `legs` ((seconds, x at its end), ...; None x: hidden), with
+    detector jitter of 1 % of the height; `motion_of` of them."""
+    times, xs, at, x = [], [], 0.0, 0.0
+    for seconds, to in legs:
+        n = round(seconds * fps)
+        if to is None:  # hidden: no boxes, the person goes on where the next leg starts
+            at += seconds
+            continue
+        steps = np.arange(1, n + 1) / n
+        times += list(at + steps * seconds)
+        xs += list(x + (to - x) * steps)
+        at, x = at + seconds, to
+    t, cx = np.array(times), np.array(xs)
+    boxes = np.stack([cx - 20, cx * 0 + 50, cx + 20, cx * 0 + 50 + height], axis=1)
+    return motion_of(t, boxes + np.random.default_rng(7).normal(0, 0.01 * height, boxes.shape))
+
+
+def test_a_pause_is_standing_still_between_moves() -> None:
+    stopped = _walk((2, 200), (4, 200), (2, 400))  # walks 2 s, stands 4 s, walks on
+    assert stopped.pause_s == pytest.approx(4, abs=0.6) and stopped.direction == "right"
+    assert _walk((10, 0)).pause_s == 0  # never moved (parked): no pause
+    assert _walk((4, 400)).pause_s == 0  # walked all the time
+    hidden = _walk((2, 200), (3, None), (2, 500))  # hidden 3 s behind something: unknown
+    assert hidden.pause_s == 0
+    slow = _walk((2, 200), (4, 280), (2, 480))  # 0.2 heights per second: still walking
+    assert slow.pause_s < 1
+
+
 def _left_right(direction: str) -> str:
     return direction if direction in ("left", "right") else "neither"
 
@@ -608,7 +637,7 @@ def test_pets_person_directions_agree_with_ground_truth(db_url: str) -> None:
         ours.setdefault(identity_of[tid], {}).update(boxes)
     truth = _gt_boxes()
     fps = 10.0  # the container's rate: timestamps are frame / 10
-    agree, compared = 0, 0
+    agree, compared, stops_agree = 0, 0, 0
     for tid, row in rows.items():
         if not row["plausible"] or row["class_name"] != "person" or row["duration_s"] < 1.5:
             continue
@@ -622,16 +651,18 @@ def test_pets_person_directions_agree_with_ground_truth(db_url: str) -> None:
         if best is None or best_share < 0.6:
             continue
         shared = [f for f in frames if f in truth[best]]
-        expected = motion_of(
-            np.array(shared) / fps, np.stack([truth[best][f] for f in shared])
-        ).direction
+        walked = motion_of(np.array(shared) / fps, np.stack([truth[best][f] for f in shared]))
+        expected = walked.direction
         compared += 1
         agree += row["direction"] in COMPATIBLE.get(expected, {expected})
+        stops_agree += (row["pause_s"] >= 2) == (walked.pause_s >= 2)  # stopped, or not
     assert compared >= 4
     assert agree >= 0.8 * compared, (agree, compared)
+    assert stops_agree >= 0.8 * compared, (stops_agree, compared)
     parked = [r for r in rows.values() if r["class_name"] in {"car", "truck"}]
     parked = [r for r in parked if r["duration_s"] >= 5]  # the car and the van at the top
     assert parked and all(r["plausible"] and r["direction"] == "static" for r in parked)
+    assert all(r["pause_s"] == 0 for r in parked)  # never moved: standing is not a pause
     people = [r for r in rows.values() if r["class_name"] == "person" and r["duration_s"] >= 1.5]
     assert not any({"oversized", "static_overlay"} & set(r["doubts"]) for r in people)
 

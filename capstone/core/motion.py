@@ -9,7 +9,13 @@ ground), in pixels and seconds of video:
   consecutive frames is not travel);
 - `speed_px_s`: the median speed over `STEP_S` windows (a pause lowers it less than a mean);
 - `width_px`, `height_px`: median box size; `growth`: the median height of the last boxes
-  over that of the first ones.
+  over that of the first ones;
+- `pause_s`: the longest time it stood still (its anchor moving less than `STILL_MAX` box
+  heights per second over each `STEP_S` window) while it moved at other times (at least
+  `PAUSE_MOVED` box heights in windows of `WALK_MIN` heights per second or more): a person
+  who stopped to talk, a car that waited at the lights. An object that never moved (a
+  parked car) has no pause (0); windows across a gap in the track (over `PAUSE_MAX_GAP_S`,
+  the object hidden) are neither.
 
 `direction_of` turns these into one word:
 
@@ -46,6 +52,9 @@ WALK_MIN = 0.2
 APPROACH_GROWTH = 1.5  # a vertical move that changes the box height this much: toward/away
 SIZE_CHANGE = 1.3  # a box that grows/shrinks this much without moving: toward/away
 STEP_S = 0.5  # path and speed are measured over windows of this many seconds
+STILL_MAX = 0.1  # box heights per second: below it, standing still (jitter is about 0.05)
+PAUSE_MOVED = 1.0  # box heights it must have moved elsewhere for a stillness to be a pause
+PAUSE_MAX_GAP_S = 1.5  # a window across a longer gap (the object hidden) says nothing
 END_BOXES = 3  # boxes at each end whose median anchor / height is the track's end
 
 
@@ -104,6 +113,7 @@ class Motion:
     growth: float
     extent_px: float  # largest distance of the box centre from its median position
     duration_s: float = math.inf  # first box to last
+    pause_s: float = 0.0  # the longest time it stood still while moving at other times
 
     @property
     def direction(self) -> str:
@@ -118,6 +128,11 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
     >>> m = motion_of(t, boxes)
     >>> round(m.dx_px), round(m.dy_px), round(m.path_px), round(m.speed_px_s), m.direction
     (80, 0, 100, 100, 'right')
+    >>> t = np.arange(61) * 0.1  # 2 s walking right, 3 s standing, 1 s walking on
+    >>> x = np.interp(t, [0, 2, 5, 6], [0, 100, 100, 150])
+    >>> m = motion_of(t, np.stack([x, t * 0 + 10, x + 20, t * 0 + 50], axis=1))
+    >>> m.pause_s, m.direction
+    (3.0, 'right')
     """
     xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
     times = np.asarray(times, np.float64).reshape(-1)
@@ -154,7 +169,27 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         growth=growth,
         extent_px=float(np.linalg.norm(centres - centre, axis=1).max()) if n else 0.0,
         duration_s=float(times[-1] - times[0]) if n else 0.0,
+        pause_s=_pause(times[keep], anchors[keep], float(np.median(heights)) if n else 0.0),
     )
+
+
+def _pause(times: np.ndarray, anchors: np.ndarray, height: float) -> float:
+    """The longest run of still windows between samples about `STEP_S` apart (`pause_s`),
+    0 when the object did not move `PAUSE_MOVED` heights in the other windows."""
+    if len(times) < 3 or height <= 0:
+        return 0.0
+    dt = np.diff(times)
+    rate = np.linalg.norm(np.diff(anchors, axis=0), axis=1) / height / np.maximum(dt, 1e-9)
+    seen = dt <= PAUSE_MAX_GAP_S
+    still = seen & (rate < STILL_MAX)
+    moving = seen & (rate >= WALK_MIN)
+    if float((rate * dt)[moving].sum()) < PAUSE_MOVED:
+        return 0.0
+    longest = run = 0.0
+    for held, step in zip(still.tolist(), dt.tolist(), strict=True):
+        run = run + step if held else 0.0
+        longest = max(longest, run)
+    return round(longest, 3)
 
 
 def _spaced(times: np.ndarray, step_s: float) -> np.ndarray:

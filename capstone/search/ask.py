@@ -605,6 +605,8 @@ def _value(item: AnswerItem, measure: str) -> str | None:
         value = f"{written('dur', item.t_end - item.t_start)} in view"
     elif measure == "size" and a.get("size_frac") is not None:
         value = f"{written('size', a['size_frac'])} of the frame"
+    elif measure == "pause" and a.get("pause_s") is not None:
+        value = f"stood still {written('pause', a['pause_s'])}"
     elif measure == "conf" and a.get("confidence") is not None:
         value = f"confidence {a['confidence']:.2f}"
     elif measure == "color":

@@ -14,8 +14,9 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   line), `zone:door` (zone dwelt in), `video:ID`: comma-separated values mean any of them
   (`color:red,white`).
 - comparisons on `speed` (px/s), `speed_m_s` (m/s, with a ground calibration), `conf`
-  (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`) and `size`
-  (box area / frame area 0..1), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
+  (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`), `size`
+  (box area / frame area 0..1) and `pause` (the longest time it stood still while moving at
+  other times, seconds: `pause>=2s`), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
   times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`. A
   time with a minus counts back from the end of each video: `t:-0:10..` is the last ten
@@ -23,7 +24,7 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   end, not both). Percentages are shares of each video's length: `t:0%..50%` is the first
   half of each video, `t:90%..` its last tenth (a window is in times or in shares, not both).
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
-  (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `start`, `end`: the first / last time in
+  (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `pause`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
   `car sort:-speed limit:1`.
 - a minus before a class or a `key:value` filter excludes it: `vehicles -bus`, `car
@@ -78,7 +79,7 @@ COLORS: tuple[str, ...] = (
     "brown",
 )  # fmt: skip
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", "static")
-NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size")
+NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size", "pause")
 SORT_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 MAX_LIMIT = 1000
@@ -164,7 +165,7 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 _MAX_VALUE = 128
 
 Op = Literal[">", ">=", "<", "<=", "="]
-NumericField = Literal["speed", "speed_m_s", "conf", "dur", "size"]
+NumericField = Literal["speed", "speed_m_s", "conf", "dur", "size", "pause"]
 
 
 class QueryError(InputError):
@@ -539,11 +540,11 @@ def _parse_token(
     cmp = _CMP.match(lower)
     if cmp and cmp.group(1) in NUMERIC_FIELDS:
         name, op, raw = cmp.groups()
-        if name == "dur":
+        if name in ("dur", "pause"):
             try:
                 value = parse_time(raw)
             except ValueError:
-                raise ValueError(f"dur needs a time after {op!r}, got {raw!r}") from None
+                raise ValueError(f"{name} needs a time after {op!r}, got {raw!r}") from None
         else:
             if not _NUMBER.match(raw):
                 raise ValueError(f"{name} needs a number after {op!r}, got {raw!r}")
@@ -596,7 +597,7 @@ def _parse_token(
         else:
             raise ValueError(
                 f"unknown key {key!r} (keys: class, color, dir, type, line, zone, video, t, "
-                "sort, all, limit; comparisons: speed, speed_m_s, conf, dur, size)"
+                "sort, all, limit; comparisons: speed, speed_m_s, conf, dur, size, pause)"
             )
         return
     classes = class_of_word(lower)

@@ -12,6 +12,7 @@ _WORDS = {
     "speed": ("speed", "{:.0f} px/s"),
     "speed_m_s": ("speed", "{:.1f} m/s"),
     "size": ("size", "{:.1%}"),
+    "pause": ("pause", "{:.1f} s"),
 }
 
 
@@ -31,7 +32,9 @@ class Summary(BaseModel):
     """A value over the matching objects (`capstone.search.tracks.summary`): how many have
     it, its mean, median and range."""
 
-    value: str = Field(description="dur (s), speed (px/s), speed_m_s (m/s) or size (of the frame)")
+    value: str = Field(
+        description="dur (s), speed (px/s), speed_m_s (m/s), size (of the frame) or pause (s)"
+    )
     n: int
     mean: float | None = None
     median: float | None = None

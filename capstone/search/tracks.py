@@ -5,7 +5,8 @@ The statement reads `apps_db_trackattributes` (one row per final track, written 
 completed analysis of each video. Filters:
 
 - classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
-- comparisons: on `speed_px_s`, `speed_m_s`, `confidence`, `duration_s`, `size_frac`;
+- comparisons: on `speed_px_s`, `speed_m_s`, `confidence`, `duration_s`, `size_frac`,
+  `pause_s`;
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
   window, when one is given) / a `dwell` in that zone;
@@ -59,6 +60,7 @@ _COLUMN_OF = {
     "conf": "a.confidence",
     "dur": "a.duration_s",
     "size": "a.size_frac",
+    "pause": "a.pause_s",
 }
 # `sort:` names -> columns of `apps_db_trackattributes` (chosen here, never from the query)
 _SORT_COLUMN = {
@@ -92,6 +94,7 @@ _OBJECT_VALUE = {
     "speed": "avg(speed_px_s)",
     "speed_m_s": "avg(speed_m_s)",
     "size": "avg(size_frac)",
+    "pause": "max(pause_s)",
 }
 
 ATTRIBUTE_COLUMNS = (
@@ -103,6 +106,7 @@ ATTRIBUTE_COLUMNS = (
     "path_px",
     "speed_px_s",
     "speed_m_s",
+    "pause_s",
     "width_px",
     "height_px",
     "size_frac",

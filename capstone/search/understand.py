@@ -64,7 +64,7 @@ from capstone.search.ql import (
 )
 
 Kind = Literal["count", "when", "which", "where"]
-Measure = Literal["speed", "dur", "size", "color", "direction"]
+Measure = Literal["speed", "dur", "size", "color", "direction", "pause"]
 Breakdown = Literal["class", "color", "direction", "video"]
 
 
@@ -391,6 +391,11 @@ _STAY_WORDS = frozenset(
     _words("stand stands stood standing stay stays stayed staying remain remained sat sitting")
 )
 _STATIC_WORDS = frozenset(_words("static stationary parked motionless still"))
+# "did anyone stop?", "cars that stopped for more than 5 s": a pause (`pause>=STOP_MIN_S`)
+STOP_WORDS = frozenset(
+    _words("stop stops stopped stopping pause pauses paused pausing halt halted")
+)
+STOP_MIN_S = 2.0  # seconds of standing still that make a stop, when no time is said
 
 
 # words that start a comparison ("faster than 40", "for more than 5 s", "at least 2 s")
@@ -731,6 +736,8 @@ def _form(w: _Words, kind: Kind) -> _Form:
             continue
         w.take(k, k + 1)
         break
+    if measure == "dur" and STOP_WORDS & set(w.low):
+        measure = "pause"  # "how long did the red car stop?"
     average = by is None and any(t in _AVERAGE_WORDS and not w.used[k] for k, t in enumerate(w.low))
     if average:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AVERAGE_WORDS))
@@ -738,7 +745,9 @@ def _form(w: _Words, kind: Kind) -> _Form:
             if measure is None and w.low[k] in _AVERAGED:  # "the average speed"
                 measure = _AVERAGED[w.low[k]]
                 w.take(k)
-        average = measure in ("speed", "dur", "size")
+        if measure == "dur" and STOP_WORDS & set(w.low):
+            measure = "pause"  # "how long did people stop on average?"
+        average = measure in ("speed", "dur", "size", "pause")
     return _Form(
         at_once=at_once,
         per=per,
@@ -765,6 +774,7 @@ class _Got:
     zones: list[str] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
     conds: list[Condition] = field(default_factory=list)
+    stop: bool = False  # "stopped": durations said are the pause's
 
 
 def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
@@ -842,6 +852,13 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low))
     ):
         got.classes.append("person")  # "who stayed the longest?": people, not parked cars
+    if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
+        got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
+                     for c in got.conds]  # fmt: skip
+        if not any(c.field == "pause" for c in got.conds):
+            got.conds.append(Condition(field="pause", op=">=", value=STOP_MIN_S))
+        if got.fields.get("sort", "").removeprefix("-") == "dur":  # "stopped the longest"
+            got.fields["sort"] = got.fields["sort"].replace("dur", "pause")
     without = _excluded(found, excluded)
     unmapped = [
         w.low[k]
@@ -1151,6 +1168,23 @@ def _read_place(w: _Words, i: int, got: _Got) -> int | None:
     return None
 
 
+def _read_stop(w: _Words, i: int, got: _Got) -> int | None:
+    """ "stop", "stopped for 5 seconds", "paused": a pause (not "the bus stop", "a stop").
+    Returns the index after what it read, or None."""
+    tok = w.at(i)
+    if tok not in STOP_WORDS or w.at(i - 1) in ("bus", "the", "a", "each", "every"):
+        return None
+    got.stop = True
+    w.take(i)
+    if w.at(i + 1) == "for":  # "stopped for 5 seconds": at least that long
+        a = _time(w, i + 2)
+        if a is not None and a[2]:
+            got.conds.append(Condition(field="pause", op=">=", value=a[0]))
+            w.take(*range(i + 1, i + 2 + a[1]))
+            return i + 2 + a[1]
+    return i + 1
+
+
 def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
     """Directions ("left", "from left to right", "towards the camera", "away", "up",
     "parked"); "left" in a question about leaving is the leaving.
@@ -1232,6 +1266,7 @@ _READERS = (
     _read_clock,
     _read_amount,
     _read_place,
+    _read_stop,
     _read_direction,
     _read_kind,
 )

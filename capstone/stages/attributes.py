@@ -14,7 +14,7 @@ made in `publish`:
   not covered by another box, not cut by the frame border). Each sample weighs the same;
   the shares are their mean, and `color` is the dominant chromatic term when it holds at
   least 30 % of the pixels, else the dominant one of black/white/grey;
-- `direction`, `dx_px`, `dy_px`, `path_px`, `speed_px_s`, `width_px`, `height_px`,
+- `direction`, `dx_px`, `dy_px`, `path_px`, `speed_px_s`, `pause_s`, `width_px`, `height_px`,
   `size_frac`, and `heat` (where its boxes stood: counts of their bottom centres on a 12 x 9
   grid over the frame, summed into heatmaps for *where* questions) from every tracked box
   of the video (`capstone.core.motion`). The movement (`direction`, `dx_px`, `dy_px`,
@@ -248,8 +248,9 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
-    revision = 4  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
-    # of repaired identities; 4: a brief track moving `WALK_MIN` heights/s has a direction
+    revision = 5  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
+    # of repaired identities; 4: a brief track moving `WALK_MIN` heights/s has a direction;
+    # 5: `pause_s`
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -528,6 +529,7 @@ def attribute_rows(
             "path_px": None,
             "speed_px_s": None,
             "speed_m_s": None,
+            "pause_s": None,
             "width_px": None,
             "height_px": None,
             "size_frac": None,
@@ -548,6 +550,7 @@ def attribute_rows(
                 path_px=round(move.path_px, 2),
                 speed_px_s=round(move.speed_px_s, 2),
                 speed_m_s=None if speed_m_s is None else round(speed_m_s, 3),
+                pause_s=round(move.pause_s, 3),
                 width_px=round(motion.width_px, 2),
                 height_px=round(motion.height_px, 2),
                 size_frac=round(fracs[tid], 5),

@@ -345,6 +345,7 @@ class TrackAttributes(SQLModel, table=True):
     path_px: float | None = None
     speed_px_s: float | None = None
     speed_m_s: float | None = None
+    pause_s: float | None = None
     width_px: float | None = None
     height_px: float | None = None
     size_frac: float | None = None
