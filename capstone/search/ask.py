@@ -57,7 +57,7 @@ SORT_WORDS: dict[str, str] = {
     "-dur": "longest in view", "dur": "shortest in view", "-size": "biggest",
     "size": "smallest", "start": "earliest", "-start": "latest",
     "end": "first to leave", "-end": "last to leave", "-conf": "most confident",
-    "conf": "least confident",
+    "conf": "least confident", "-pause": "longest stopped", "pause": "shortest stopped",
 }  # fmt: skip
 
 
