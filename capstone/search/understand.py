@@ -108,6 +108,7 @@ ORDINALS: dict[str, int] = {
 SHARES: dict[str, float] = {
     "half": 50.0, "third": 33.33, "quarter": 25.0, "fifth": 20.0, "tenth": 10.0,
 }  # fmt: skip
+_SHARE_PLURALS = {"halves": 50.0, "thirds": 33.33, "quarters": 25.0, "fifths": 20.0, "tenths": 10.0}
 # "at the beginning / end of the video", "in the middle of the video": these shares
 PARTS_OF_VIDEO: dict[str, tuple[float, float | None]] = {
     "beginning": (0.0, 10.0), "start": (0.0, 10.0), "end": (90.0, None), "middle": (40.0, 60.0),
@@ -919,6 +920,10 @@ def _span(w: _Words, i: int) -> _Span | None:
         a = _number(w, i + 1)
         if tok in ("first", "last", "final") and a is not None:
             unit = w.at(i + 1 + a[1])
+            if unit in _SHARE_PLURALS and 0 < a[0] * _SHARE_PLURALS[unit] <= 100.5:
+                share = min(round(a[0] * _SHARE_PLURALS[unit], 2), 100.0)  # "two thirds"
+                end = _of_the_video(w, i + 2 + a[1])
+                return (0.0, share, True, end) if tok == "first" else (100 - share, None, True, end)
             if unit in ("%", "percent") and 0 < a[0] <= 100:
                 first = tok == "first"
                 end = _of_the_video(w, i + 2 + a[1])
@@ -933,10 +938,28 @@ def _span(w: _Words, i: int) -> _Span | None:
             return (ORDINALS[tok] - 1) * unit, ORDINALS[tok] * unit, False, i + 2
     if tok in PARTS_OF_VIDEO:
         end = _of_the_video(w, i + 1)
-        if end > i + 1 or (tok != "middle" and w.at(i - 1) == "the" and w.at(i - 2) == "at"):
+        near = w.at(i - 2) in ("at", "near", "towards", "toward")  # "near the end"
+        if end > i + 1 or (tok != "middle" and w.at(i - 1) == "the" and near):
             lo, hi = PARTS_OF_VIDEO[tok]  # "at the end" alone too; "the middle" of what?
             return lo, hi, True, end
     return None
+
+
+def _shares_between(w: _Words, i: int) -> tuple[float, float, int] | None:
+    """ "between 10% and 50% (of the video)" at i: the two percentages and the index after."""
+    a = _number(w, i + 1)
+    if a is None or w.at(i + 1 + a[1]) not in ("%", "percent"):
+        return None
+    j = i + 2 + a[1]
+    if w.at(j) not in ("and", "to", "-"):
+        return None
+    b = _number(w, j + 1)
+    if b is None or w.at(j + 1 + b[1]) not in ("%", "percent"):
+        return None
+    lo, hi = sorted((a[0], b[0]))
+    if hi > 100:
+        return None
+    return lo, hi, _of_the_video(w, j + 2 + b[1])
 
 
 def _set_window(got: _Got, lo: float | None, hi: float | None, share: bool) -> None:
@@ -955,6 +978,18 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
     start = i + (2 if nxt == "the" else 1)
+    if tok in ("at", "near", "towards", "toward") and nxt == "the":
+        span = _span(w, i + 2)  # "near the end", "towards the end of the video"
+        if span is not None and w.at(i + 2) in PARTS_OF_VIDEO:
+            _set_window(got, span[0], span[1], span[2])
+            w.take(*range(i, span[3]))
+            return span[3]
+    shares = _shares_between(w, i) if tok in ("between", "from") else None
+    if shares is not None:  # "between 10% and 50% of the video"
+        lo, hi, end = shares
+        _set_window(got, lo, hi if hi < 100 else None, True)
+        w.take(*range(i, end))
+        return end
     if tok in ("after", "since", "past", "before", "until", "till"):
         span = _span(w, start)  # "after the first minute", "before the last quarter"
         if span is not None:
