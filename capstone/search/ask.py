@@ -792,6 +792,8 @@ def _what(query: Query, n: int = 2) -> str:
     >>> from capstone.search.ql import parse
     >>> _what(parse("person -dir:left -line:A")), _what(parse("-person -color:red"), 1)
     ('people not moving left, not crossing line A', 'object other than a person, not red')
+    >>> _what(parse("car pause>=2"))
+    'cars that stopped'
     """
     words = []
     if query.colors:
@@ -801,6 +803,8 @@ def _what(query: Query, n: int = 2) -> str:
     noun = " ".join(words)
     if query.directions:
         noun += " moving " + "/".join(query.directions)
+    if any(c.field == "pause" and c.op in (">", ">=") for c in query.conditions):
+        noun += " that stopped"
     out = query.without
     clauses = []
     others = [t.replace("_", " ") for t in out.types] + list(out.classes)
