@@ -19,6 +19,8 @@ EXAMPLES = (
     "how long did people stay on average?",
     "which direction did most people walk?",
     "were there any cars that were not white?",
+    "did anyone stop in the first half?",
+    "what was the busiest minute?",
     "vehicles -bus sort:-speed",
 )
 
