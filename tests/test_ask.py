@@ -939,6 +939,25 @@ def test_windows_joined_by_and_are_counted_one_by_one(seeded: dict[str, Any]) ->
     assert answer.count is None and "in all" not in answer.text  # no sum over windows
 
 
+@pytest.mark.parametrize("word", ["more", "fewer"])
+def test_two_windows_compared_answer_which_has_more(seeded: dict[str, Any], word: str) -> None:
+    answer = asking.ask(f"were there {word} people before 0:15 than after 0:15?")
+    assert answer.query == "person t:..0:15 ; person t:0:15.."
+    early, late = (
+        len({_who(r) for r in _expected(seeded["rows"], ql.parse(q))})
+        for q in ("person t:..0:15", "person t:0:15..")
+    )
+    assert early != late  # the seeded rows tell them apart
+    holds = early > late if word == "more" else early < late
+    assert answer.yes is holds
+    said = "more" if early > late else "fewer"
+    assert answer.text.endswith(
+        f"{'Yes' if holds else 'No'}: {said} people before 0:15.0 ({early}) than after "
+        f"0:15.0 ({late})."
+    )
+    assert f"which has {word} of" in answer.text
+
+
 def test_how_many_trains_is_zero_when_the_train_is_implausible(seeded: dict[str, Any]) -> None:
     trains = [r for r in seeded["rows"] if r["class_name"] == "train"]
     assert trains and not any(r["plausible"] for r in trains)

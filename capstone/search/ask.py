@@ -838,6 +838,8 @@ def _part_words(lo: float | None, hi: float | None) -> str:
     lo, hi = lo or 0.0, 100.0 if hi is None else hi
     if lo == 0 and hi < 100:
         return f" in the first {SHARE_NAMES.get(hi, f'{hi:g}%')} of the video"
+    if hi == 100 and lo == 50:
+        return " in the second half of the video"
     if hi == 100 and lo > 0:
         return f" in the last {SHARE_NAMES.get(100 - lo, f'{100 - lo:g}%')} of the video"
     if lo == 0 and hi == 100:
@@ -945,6 +947,25 @@ def _track_item(hit: TrackHit) -> AnswerItem:
     )
 
 
+def _windows_words(u: Understood, first: int, second: int) -> tuple[str, bool]:
+    """Two windows' counts compared, and whether the first has more (fewer, when asked).
+
+    >>> u = understand("were there more cars in the first half than in the second half?")
+    >>> _windows_words(u, 23, 25)[1], _windows_words(u, 23, 22)[1]
+    (False, True)
+    >>> _windows_words(u, 23, 25)[0]
+    'fewer cars in the first half of the video (23) than in the second half of the video (25)'
+    """
+    a, b = u.parts
+    what = _what(u.query)
+    if first == second:
+        return f"as many {what}{_window_words(a)} as{_window_words(b)} ({first})", False
+    word = "more" if first > second else "fewer"
+    holds = first < second if u.fewer else first > second
+    said = f"{word} {what}{_window_words(a)} ({first}) than{_window_words(b)} ({second})"
+    return said, holds
+
+
 def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     """A question about several objects ("red cars and white trucks"): each part answered
     on its own, then together (counts per part and in all; moments of every part)."""
@@ -956,9 +977,10 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         for q in u.parts
     ]
     canonicals = [q.canonical() for q in u.parts]
-    said = f"Understood: {_kind_phrase(u.kind, yes_no=u.yes_no)} " + " and ".join(
-        f"`{c}`" for c in canonicals
-    )
+    asked = _kind_phrase(u.kind, yes_no=u.yes_no)
+    if u.compare:  # "more cars in the first half than in the second?"
+        asked = f"which has {'fewer' if u.fewer else 'more'} of"
+    said = f"Understood: {asked} " + " and ".join(f"`{c}`" for c in canonicals)
     items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
         items.sort(key=lambda it: (it.t_end if u.ends else it.t_start) or 0.0)
@@ -976,8 +998,12 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         f": {spots}" if spots else ""
     )
     found_all = all(r.count for r in results)  # "were there cars and trucks?": both
-    if u.yes_no:
-        answer = ("Yes: " if found_all else "No: ") + answer
+    yes = found_all if u.yes_no else None
+    if u.compare and len(results) == 2:  # "more cars in the first half than in the second?"
+        answer, holds = _windows_words(u, results[0].count, results[1].count)
+        yes = holds if u.yes_no else None
+    if yes is not None:
+        answer = ("Yes: " if yes else "No: ") + answer
     notes = []
     if u.unmapped:
         notes.append(
@@ -999,7 +1025,7 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         # per window, one object may be in several: no sum (the sentence has each count)
         count=total if u.kind == "count" and not windowed else None,
         at_least=sum(r.at_once for r in results) if u.kind == "count" and not windowed else None,
-        yes=found_all if u.yes_no else None,
+        yes=yes,
         items=items[: max(limit, MAX_ITEMS)],
         text=f"{said}. {answer}.",
         guessing=bool(u.unmapped),

@@ -286,7 +286,9 @@ class Understood:
     average: bool = False  # "the average speed of the cars": `measure` over the objects
     yes_no: bool = False  # "were there any trucks?": counted, answered yes or no
     by: Breakdown | None = None  # "the most common colour of the cars": counted per value
-    compare: bool = False  # "were more people walking left or right?": `by`, the top one
+    compare: bool = False  # "were more people walking left or right?": `by`, the top one;
+    # with `parts` (windows): "more cars in the first half than in the second half?"
+    fewer: bool = False  # the comparison asks which has fewer
     check: Query | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
@@ -523,7 +525,11 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     by, compare = form.by, False
     # "cars and trucks by colour": one breakdown of them all, not one answer per object
     parts = _object_parts(w, query, video_id) if by is None else []
-    if by is None:
+    fewer = False
+    if by is None and not parts:  # "more cars in the first half than in the second half?"
+        parts, fewer, query = _windows_compared(w, query, video_id)
+        compare = bool(parts)
+    if by is None and not compare:
         by, query = _compared(w, query)
         compare = by is not None
     yes_no, check, query = _yes_no(w, kind, query, by)
@@ -547,8 +553,45 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         yes_no=yes_no,
         by=by,
         compare=compare,
+        fewer=fewer,
         check=check,
     )
+
+
+_MORE_WORDS = {"more": False, "fewer": True, "less": True}  # word -> asks for fewer
+
+
+def _windows_compared(
+    w: _Words, query: Query, video_id: str | None
+) -> tuple[list[Query], bool, Query]:
+    """ "were there more cars in the first half than in the second half?", "fewer people
+    before 1:00 or after?": one part per window (cut at *than* / *or*), whether it asks for
+    fewer, and the query without *more*; no parts when it compares no windows.
+
+    >>> parts, fewer, _ = _windows_compared(
+    ...     _Words("more cars before 0:10 than after 0:20"), parse("car t:0:20.. more"), None)
+    >>> [p.canonical() for p in parts], fewer
+    (['car t:..0:10', 'car t:0:20..'], False)
+    """
+    more = [k for k in range(len(w)) if w.low[k] in _MORE_WORDS and not w.used[k]]
+    cuts = [k for k in range(len(w)) if w.low[k] in ("than", "or") and not w.used[k]]
+    if not more or len(cuts) != 1 or cuts[0] < more[0]:
+        return [], False, query
+    segments = [" ".join(w.raw[: cuts[0]]), " ".join(w.raw[cuts[0] + 1 :])]
+    own = [understand(text, video_id).query for text in segments]
+    windows = [(q.t_from, q.t_to, q.t_share) for q in own]
+    if any(lo is None and hi is None for lo, hi, _ in windows) or windows[0] == windows[1]:
+        return [], False, query
+    if sum(bool(q.classes or q.types) for q in own) > 1:
+        return [], False, query  # "more cars in the morning than trucks": objects, not windows
+    w.take(more[0], cuts[0])
+    shared = query.model_dump()
+    text = tuple(t for t in query.text if t not in _MORE_WORDS)
+    parts = [
+        Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
+        for lo, hi, share in windows
+    ]
+    return parts, _MORE_WORDS[w.low[more[0]]], query.model_copy(update={"text": text})
 
 
 def _compared(w: _Words, query: Query) -> tuple[Breakdown | None, Query]:
