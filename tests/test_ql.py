@@ -540,3 +540,17 @@ def test_averages_ask_for_a_value_over_the_objects(
 ) -> None:
     u = understand(question)
     assert (u.measure, u.average, u.unmapped) == (measure, average, [])
+
+
+def test_windows_from_the_start_and_the_end_or_in_shares_do_not_mix() -> None:
+    # from the start and before the end in one question: the start holds, and it is said
+    u = understand("which people walked left before the last 10 seconds or after 0:20?")
+    assert u.query.canonical() == "person dir:left t:0:20.."
+    assert any("from the start or from the end" in n for n in u.notes)
+    # a window in seconds after one in shares (or the other way round): the last one said
+    assert understand("how many people in the first half after 0:20?").query.canonical() == (
+        "person t:0:20.."
+    )
+    assert understand("how many people after 0:20 in the first half?").query.canonical() == (
+        "person t:0%..50%"
+    )

@@ -913,6 +913,13 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
     if lo is not None and lo < 0 and hi is not None:  # "the last 10 s before 1:00": the last
         del got.fields["t_to"]
         hi = None
+    if lo is not None and hi is not None and hi < 0 <= lo:  # "after 0:20, before the last 10 s"
+        del got.fields["t_to"]
+        notes.append(
+            "A window counts from the start or from the end of the video, not both: "
+            f"it starts at {lo:g} s and goes to the end."
+        )
+        hi = None
     if lo is not None and hi is not None and lo > hi:
         got.fields["t_from"], got.fields["t_to"] = got.fields["t_to"], got.fields["t_from"]
     query = Query(
@@ -1005,6 +1012,14 @@ def _shares_between(w: _Words, i: int) -> tuple[float, float, int] | None:
     return lo, hi, _of_the_video(w, j + 2 + b[1])
 
 
+def _seconds(got: _Got, **bounds: float) -> None:
+    """Set window bounds in seconds; a window in shares of the video said before is left
+    (a window is in one or the other)."""
+    if got.fields.pop("t_share", False):
+        got.fields.pop("t_from", None), got.fields.pop("t_to", None)
+    got.fields.update(bounds)
+
+
 def _set_window(got: _Got, lo: float | None, hi: float | None, share: bool) -> None:
     for name, value in (("t_from", lo), ("t_to", hi)):
         if value is None:
@@ -1062,11 +1077,11 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
                     if not a[2] and b[2]:  # "between 10 and 30 seconds": one unit for both
                         unit = UNITS.get(w.at(j + b[1]), 1.0)
                         lo = a[0] * unit
-                    got.fields["t_from"], got.fields["t_to"] = min(lo, hi), max(lo, hi)
+                    _seconds(got, t_from=min(lo, hi), t_to=max(lo, hi))
                     w.take(*range(i, j + 1 + b[1]))
                     return j + 1 + b[1]
             if tok == "from":
-                got.fields["t_from"] = a[0]
+                _seconds(got, t_from=a[0])
                 w.take(*range(i, j))
                 return j
     if (
@@ -1082,27 +1097,27 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
     if tok in ("after", "since", "past"):
         a = _time(w, i + 1)
         if a is not None:
-            got.fields["t_from"] = a[0]
+            _seconds(got, t_from=a[0])
             w.take(*range(i, i + 1 + a[1]))
             return i + 1 + a[1]
     if tok in ("before", "until", "till", "by") or (tok == "up" and nxt == "to"):
         start = i + (2 if tok == "up" else 1)
         a = _time(w, start)
         if a is not None:
-            got.fields["t_to"] = a[0]
+            _seconds(got, t_to=a[0])
             w.take(*range(i, start + a[1]))
             return start + a[1]
     if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
         a = _time(w, i + 1)
         if a is not None and a[0] > 0:
-            got.fields["t_from"] = -a[0]
+            _seconds(got, t_from=-a[0])
             got.fields.pop("t_to", None)
             w.take(*range(i, i + 1 + a[1]))
             return i + 1 + a[1]
     if tok == "first":
         a = _time(w, i + 1)
         if a is not None:
-            got.fields["t_from"], got.fields["t_to"] = 0.0, a[0]
+            _seconds(got, t_from=0.0, t_to=a[0])
             w.take(*range(i, i + 1 + a[1]))
             return i + 1 + a[1]
     return None
@@ -1151,7 +1166,7 @@ def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
     if tok == "at" and ":" in nxt:
         a = _time(w, i + 1)
         if a is not None:
-            got.fields["t_from"] = got.fields["t_to"] = a[0]
+            _seconds(got, t_from=a[0], t_to=a[0])
             w.take(i, i + 1)
             return i + 2
     return None
