@@ -305,6 +305,11 @@ QUESTIONS = [
      "person pause>5 t:90%.."),
     ("which cars stopped for 3 seconds?", "which", "car pause>=3"),
     ("who stopped the longest?", "which", "person pause>=2 sort:-pause limit:1"),
+    ("how many people in the first quarter hour?", "count", "person t:0:00..15:00"),
+    ("how many people in the last quarter of an hour?", "count", "person t:-15:00.."),
+    ("show me the first 5 people", "which", "person sort:start limit:5"),
+    ("which were the last 3 cars to leave?", "which", "car sort:-end limit:3"),
+    ("show me the fastest 3 cars", "which", "car sort:-speed limit:3"),
     ("what was the busiest minute for cars?", "count", "car"),
     ("which 10 seconds had the most people?", "count", "person"),
 ]  # fmt: skip

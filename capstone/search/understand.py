@@ -93,6 +93,7 @@ NUMBER_WORDS: dict[str, float] = {
     "a": 1,
     "an": 1,
     "half": 0.5,
+    "quarter": 0.25,
 }
 _TENS = frozenset(_words("twenty thirty forty fourty fifty sixty seventy eighty ninety"))
 UNITS: dict[str, float] = {
@@ -357,7 +358,7 @@ def _time(w: _Words, i: int) -> tuple[float, int, bool] | None:
     unit = w.at(i + used)
     if unit in UNITS:
         return value * UNITS[unit], used + 1, True
-    if w.at(i) in ("a", "an") or w.at(i) == "half":  # "a", "half" alone are not times
+    if w.at(i) in ("a", "an", "half", "quarter"):  # "a", "half" alone are not times
         return None
     return value, used, False
 
@@ -954,6 +955,12 @@ def _span(w: _Words, i: int) -> _Span | None:
     "third quarter", "first 10%" (percent of the video's length), "beginning / middle /
     end of the video". None when i names none."""
     tok, nxt = w.at(i), w.at(i + 1)
+    if tok in ("first", "last", "final") and nxt in SHARES and w.at(i + 2) == "of":
+        unit = UNITS.get(w.at(i + 4), 0.0) if w.at(i + 3) in ("a", "an") else 0.0
+        if unit > 1:  # "the last quarter of an hour": a time, not a share of the video
+            seconds = SHARES[nxt] / 100 * unit
+            span = (0.0, seconds) if tok == "first" else (-seconds, None)
+            return *span, False, i + 5
     if tok in ("first", "last", "final") or tok in ORDINALS:
         if nxt in SHARES and w.at(i + 2) not in UNITS and w.at(i + 2) not in ("a", "an"):
             share = SHARES[nxt]  # not "the last half minute", "the first quarter of an hour"
@@ -979,6 +986,8 @@ def _span(w: _Words, i: int) -> _Span | None:
                 end = _of_the_video(w, i + 2 + a[1])
                 return (0.0, a[0], True, end) if first else (100.0 - a[0], None, True, end)
         t = _time(w, i + 1)
+        if t is not None and _objects_counted(w, i + 1, t):
+            t = None  # "the first 5 people": a ranking, not a window
         if tok == "first" and t is not None:
             return 0.0, t[0], False, i + 1 + t[1]
         if tok in ("last", "final") and t is not None and t[0] > 0:
@@ -1018,6 +1027,18 @@ def _seconds(got: _Got, **bounds: float) -> None:
     if got.fields.pop("t_share", False):
         got.fields.pop("t_from", None), got.fields.pop("t_to", None)
     got.fields.update(bounds)
+
+
+def _window_follows(w: _Words, i: int) -> bool:
+    """Whether a time that is not a count of objects starts at i ("last 10 seconds")."""
+    time = _time(w, i)
+    return time is not None and not _objects_counted(w, i, time)
+
+
+def _objects_counted(w: _Words, i: int, time: tuple[float, int, bool]) -> bool:
+    """Whether the number at i (read as `time`) counts objects: "the first 5 people"."""
+    after = w.at(i + time[1])
+    return not time[2] and (class_of_word(after) is not None or after in TYPE_WORDS)
 
 
 def _set_window(got: _Got, lo: float | None, hi: float | None, share: bool) -> None:
@@ -1061,7 +1082,7 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
             w.take(*range(i, end))
             return end
     span = _span(w, i)
-    if span is not None and (span[2] or tok in ORDINALS):
+    if span is not None and (span[2] or tok in ORDINALS or w.at(i + 2) == "of"):
         lo, hi, share, end = span
         _set_window(got, lo, hi, share)
         w.take(*range(i, end))
@@ -1109,14 +1130,14 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
             return start + a[1]
     if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
         a = _time(w, i + 1)
-        if a is not None and a[0] > 0:
+        if a is not None and a[0] > 0 and not _objects_counted(w, i + 1, a):
             _seconds(got, t_from=-a[0])
             got.fields.pop("t_to", None)
             w.take(*range(i, i + 1 + a[1]))
             return i + 1 + a[1]
     if tok == "first":
         a = _time(w, i + 1)
-        if a is not None:
+        if a is not None and not _objects_counted(w, i + 1, a):
             _seconds(got, t_from=0.0, t_to=a[0])
             w.take(*range(i, i + 1 + a[1]))
             return i + 1 + a[1]
@@ -1141,7 +1162,7 @@ def _read_ranking(w: _Words, i: int, got: _Got) -> int | None:
     if (
         tok in SUPERLATIVES
         and "sort" not in got.fields  # "the fastest cars, latest first": the first one
-        and not (tok == "last" and _time(w, i + 1) is not None)
+        and not (tok == "last" and _window_follows(w, i + 1))
     ):
         sort = SUPERLATIVES[tok]
         if got.ends and sort.endswith("start"):
@@ -1149,9 +1170,18 @@ def _read_ranking(w: _Words, i: int, got: _Got) -> int | None:
         got.fields["sort"] = sort
         taken = [i]
         counted = _number(w, i - 1) if i > 0 and not w.used[i - 1] else None
+        after = _number(w, i + 1)
         if counted is not None and counted[0] >= 1 and w.at(i - 1) not in ("a", "an"):
             got.fields["limit"] = min(int(counted[0]), MAX_LIMIT)  # "the 3 fastest cars"
             taken.append(i - 1)
+        elif (
+            after is not None
+            and after[0] >= 1
+            and w.at(i + 1) not in ("a", "an")
+            and _objects_counted(w, i + 1, (after[0], after[1], False))
+        ):
+            got.fields["limit"] = min(int(after[0]), MAX_LIMIT)  # "the first 5 people"
+            taken.append(i + 1)
         elif not _plural_follows(w, i + 1):
             got.fields["limit"] = 1  # "the fastest car", "who left last"
         w.take(*taken)
