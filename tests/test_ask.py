@@ -956,6 +956,11 @@ def test_two_windows_compared_answer_which_has_more(seeded: dict[str, Any], word
         f"0:15.0 ({late})."
     )
     assert f"which has {word} of" in answer.text
+    against = asking.ask("how many people before 0:15 compared to after 0:15?")
+    assert against.query == answer.query and against.yes is None
+    assert against.text.endswith(
+        f"{said.capitalize()} people before 0:15.0 ({early}) than after 0:15.0 ({late})."
+    )
 
 
 def test_how_many_trains_is_zero_when_the_train_is_implausible(seeded: dict[str, Any]) -> None:

@@ -1002,6 +1002,7 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     if u.compare and len(results) == 2:  # "more cars in the first half than in the second?"
         answer, holds = _windows_words(u, results[0].count, results[1].count)
         yes = holds if u.yes_no else None
+        answer = answer if u.yes_no else answer[:1].upper() + answer[1:]
     if yes is not None:
         answer = ("Yes: " if yes else "No: ") + answer
     notes = []

@@ -576,6 +576,15 @@ def _windows_compared(
     """
     more = [k for k in range(len(w)) if w.low[k] in _MORE_WORDS and not w.used[k]]
     cuts = [k for k in range(len(w)) if w.low[k] in ("than", "or") and not w.used[k]]
+    against = [  # "in the first half compared to / with the second", "versus", "vs"
+        k
+        for k in range(len(w))
+        if w.low[k] in ("versus", "vs")
+        or (w.low[k] == "compared" and w.at(k + 1) in ("to", "with"))
+    ]
+    if against and not more:
+        k = against[0]
+        more, cuts = [k], [k + (1 if w.low[k] == "compared" else 0)]
     if not more or len(cuts) != 1 or cuts[0] < more[0]:
         return [], False, query
     segments = [" ".join(w.raw[: cuts[0]]), " ".join(w.raw[cuts[0] + 1 :])]
@@ -587,12 +596,14 @@ def _windows_compared(
         return [], False, query  # "more cars in the morning than trucks": objects, not windows
     w.take(more[0], cuts[0])
     shared = query.model_dump()
-    text = tuple(t for t in query.text if t not in _MORE_WORDS)
+    asked = set(_MORE_WORDS) | {"compared", "versus", "vs"}
+    text = tuple(t for t in query.text if t not in asked)
     parts = [
         Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
         for lo, hi, share in windows
     ]
-    return parts, _MORE_WORDS[w.low[more[0]]], query.model_copy(update={"text": text})
+    fewer = _MORE_WORDS.get(w.low[more[0]], False)
+    return parts, fewer, query.model_copy(update={"text": text})
 
 
 def _compared(w: _Words, query: Query) -> tuple[Breakdown | None, Query]:
