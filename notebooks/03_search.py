@@ -40,6 +40,8 @@ questions = [
     "how long were the cars in the last 10 seconds in view?",  # t:-0:10.., seconds each
     "where were the cars?",
     "were there any cars that were not black?",  # yes or no; `-color:black` excludes
+    "how many cars in the first half of the video?",  # t:0%..50%: a share of its length
+    "did any car stop?",  # pause>=2: stood still 2 s or more between moves
     "how many people wearing hats?",  # words it cannot map: it says so, and guesses
 ]
 

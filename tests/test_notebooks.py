@@ -305,6 +305,8 @@ def test_search_notebook_queries_the_analysis(kernel: Path, db_url: str) -> None
     assert "Understood: how many at once of" in text and "t:-0:10.." in text
     assert "car -color:black video:nb-bikes" in text and "whether there are any" in text
     assert "Yes: " in text or "No: no cars not black" in text
+    assert "car t:0%..50% video:nb-bikes" in text and "in the first half of the video" in text
+    assert "car pause>=2 video:nb-bikes" in text
 
 
 # ---------------------------------------------------------------------------- JupyterLab
