@@ -32,9 +32,9 @@ STORED_HASHES = {
         {"stages": ("detect", "track", "identity", "events", "display")},
         "326a4d1204c79a676927802a238ddfce",
     ),
-    "attributes revision 4": (
+    "attributes revision 5": (
         {"stages": ("detect", "track", "attributes")},
-        "23e083889a79a0a50a1bdb64f61bcbe9",
+        "90a7312265a12a5d8e09f2077dd712ad",
     ),
 }
 # Results stored by earlier tracking revisions (1: Ultralytics' trackers as shipped,
@@ -96,8 +96,10 @@ def test_results_of_an_earlier_stage_revision_are_not_current_nor_reused() -> No
     # revision 2: each track's own movement (3: the movement of its repaired identity)
     assert params.params_hash() != "f6d3c3286a2526f76dea2831bb1b047d"
     # revision 3: no direction for a track too brief to move half its height
-    revision_3 = AnalysisParams(stages=("detect", "track", "attributes"), tracker="botsort")
-    assert revision_3.params_hash() != "d31a1a8a5934a4a9a679b77fe9a6c5d7"
+    current = AnalysisParams(stages=("detect", "track", "attributes"), tracker="botsort")
+    assert current.params_hash() != "d31a1a8a5934a4a9a679b77fe9a6c5d7"
+    # revision 4: no `pause_s`
+    assert current.params_hash() != "23e083889a79a0a50a1bdb64f61bcbe9"
     # a revision of a stage that is not enabled changes nothing
     assert (
         AnalysisParams(stages=_EVENTS, tracker="botsort").params_hash()
