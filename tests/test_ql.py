@@ -310,6 +310,8 @@ QUESTIONS = [
     ("show me the first 5 people", "which", "person sort:start limit:5"),
     ("which were the last 3 cars to leave?", "which", "car sort:-end limit:3"),
     ("show me the fastest 3 cars", "which", "car sort:-speed limit:3"),
+    ("what was the speed of the fastest truck?", "which", "truck sort:-speed limit:1"),
+    ("how many cars were slower than 20 pixels per second?", "count", "car speed<20"),
     ("what was the busiest minute for cars?", "count", "car"),
     ("which 10 seconds had the most people?", "count", "person"),
 ]  # fmt: skip
@@ -545,6 +547,11 @@ def test_averages_ask_for_a_value_over_the_objects(
 ) -> None:
     u = understand(question)
     assert (u.measure, u.average, u.unmapped) == (measure, average, [])
+
+
+def test_the_value_asked_of_an_object_is_its_measure() -> None:
+    assert understand("what was the speed of the fastest truck?").measure == "speed"
+    assert understand("what was the colour of the slowest car?").measure == "color"
 
 
 def test_windows_from_the_start_and_the_end_or_in_shares_do_not_mix() -> None:

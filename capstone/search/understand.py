@@ -788,6 +788,15 @@ def _form(w: _Words, kind: Kind) -> _Form:
             w.take(k + 2)
         elif w.low[k] in ("what", "which") and w.low[k + 1] in _ASKED_VALUES:
             measure = _ASKED_VALUES[w.low[k + 1]]  # "what colour was the fastest car?"
+        elif (
+            w.low[k] == "what"
+            and w.low[k + 1] in ("was", "is", "were", "are")
+            and w.at(k + 2) == "the"
+            and w.at(k + 3) in _ASKED_VALUES
+            and w.at(k + 4) == "of"
+        ):  # "what was the speed of the fastest truck?"
+            measure = _ASKED_VALUES[w.low[k + 3]]
+            w.take(k + 2, k + 3, k + 4)
         else:
             continue
         w.take(k, k + 1)
@@ -1274,6 +1283,8 @@ def _read_amount(w: _Words, i: int, got: _Got) -> int | None:
                 Condition(field=name, op=">" if tok != "slower" else "<", value=a[0])  # type: ignore[arg-type]
             )
             end = j + 3 if unit_m_s or (w.at(j) == "px" and w.at(j + 1) == "/") else j
+            if w.at(j) in ("px", "pixels", "pixel") and w.at(j + 1) == "per":
+                end = j + 3  # "20 pixels per second"
             w.take(*range(i, end))
             return end
     return None
