@@ -447,14 +447,27 @@ def test_breakdowns_count_objects_per_value_and_compare(seeded: dict[str, Any]) 
     assert {s.value: s.count for s in answer.breakdown} == _per_value(cars, "color")
     # which has more: the asked values only, the larger named first
     answer = asking.ask("were there more people than cars?")
-    assert (answer.query, answer.by, answer.yes) == ("car person", "class", None)
     n = _per_value([r for r in rows if r["class_name"] in ("car", "person")], "class_name")
+    # asked "than": yes or no, for the value said first
+    assert (answer.query, answer.by, answer.yes) == ("car person", "class", n["person"] > n["car"])
     assert {s.value: s.count for s in answer.breakdown} == n
     more, fewer = sorted(n, key=lambda c: -n[c])
     if n[more] != n[fewer]:
         assert f"More {asking._plural(more, 2)} ({n[more]}) than" in answer.text
     else:
         assert "As many" in answer.text
+    fewer_asked = asking.ask("were there fewer cars than people?")
+    assert fewer_asked.yes is (n["car"] < n["person"])
+    either = asking.ask("were there more people or cars?")  # which of them: no yes or no
+    assert either.yes is None and either.by == "class"
+    # the share of one value: of all of them, not only those with it
+    colours = _per_value(cars, "color")
+    colour = max((c for c in colours if c is not None), key=lambda c: colours[c])
+    share = asking.ask(f"what percentage of the cars were {colour}?", video_id="cam-b")
+    assert (share.query, share.by) == ("car video:cam-b", "color")
+    total = len({_who(r) for r in cars})
+    percent = 100 * colours[colour] / total
+    assert f"{percent:.0f}% of {total} cars were {colour} ({colours[colour]})" in share.text
 
 
 def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str, Any]) -> None:

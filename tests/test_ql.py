@@ -376,12 +376,15 @@ def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_n
         ("how many cars per minute", None, False, "car"),
         ("how many people in video cam-1", None, False, "person video:cam-1"),
         ("how many cars and trucks by colour?", "color", False, "car truck"),  # one breakdown
+        ("what percentage of the cars were white?", "color", False, "car"),  # white's share
+        ("what proportion of people walked left?", "direction", False, "person"),
     ],
 )
 def test_breakdowns(question: str, by: str | None, compare: bool, canonical: str) -> None:
     u = understand(question)
     assert (u.by, u.compare, u.query.canonical()) == (by, compare, canonical)
-    assert u.unmapped == [] and not u.yes_no
+    assert u.unmapped == []
+    assert u.yes_no == (" than " in question)  # "were there more cars than trucks?": yes / no
     assert u.parts == [] or by is None
 
 

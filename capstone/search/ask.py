@@ -245,6 +245,11 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     if u.notes:
         note = " ".join([*u.notes, note] if note else u.notes)
     asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare, u.peak)
+    if u.fraction and u.focus is not None:  # "what percentage of the cars were white?"
+        moving = u.by == "direction" and u.focus != "static"
+        asked = f"the share {'moving ' if moving else ''}{u.focus} of"
+    if u.compare and u.fewer and u.by is not None:
+        asked = "which has fewer of"
     if u.threshold is not None:  # "were there more than 5 people?"
         asked = f"whether there are {_COMPARE[u.threshold[0]][1]} {u.threshold[1]:g} of"
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
@@ -357,6 +362,16 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     elif u.by is not None:
         shares = tracks.breakdown(filters, u.by, session=session)
         answer = _by_words(u.by, shares, result.count, what + _window_words(query), u.compare)
+        if u.fraction and u.focus is not None:  # "what percentage of the cars were white?"
+            within = what + _window_words(query)
+            answer = _fraction_words(u.by, u.focus, shares, result.count, within)
+        elif u.yes_no and u.focus is not None:  # "did more people walk left than right?"
+            counts = {s.value: s.count for s in shares}
+            mine = counts.get(u.focus, 0)
+            others = [n for v, n in counts.items() if v != u.focus]
+            yes = (mine < min(others)) if u.fewer else (mine > max(others, default=0))
+            yes = yes if others else not u.fewer and mine > 0
+            answer = ("Yes: " if yes else "No: ") + answer
     elif u.kind == "count" and u.per is not None:
         series, per = _series(session, filters, result, u.per)
         listed = ", ".join(f"{p.count} ({_period_words(p)})" for p in series[:SERIES_IN_TEXT])
@@ -466,6 +481,21 @@ def _share_words(by: str, share: Share) -> str:
     if by == "direction" and share.value != "static":
         return f"moving {share.value} {share.count}"
     return f"{share.value} {share.count}"
+
+
+def _fraction_words(by: str, focus: str, shares: Sequence[Share], total: int, what: str) -> str:
+    """The share of the objects with one value ("what percentage of the cars were white?").
+
+    >>> shares = [Share(value="grey", count=20), Share(value="white", count=15)]
+    >>> _fraction_words("color", "white", shares, 40, "cars")
+    '38% of 40 cars were white (15); grey 20, white 15.'
+    """
+    mine = next((s.count for s in shares if s.value == focus), 0)
+    named = Share(value=focus, count=mine)
+    said = _share_words(by, named).removesuffix(f" {mine}")
+    listed = ", ".join(_share_words(by, s) for s in shares)
+    percent = 100 * mine / total if total else 0.0
+    return f"{percent:.0f}% of {total} {what} were {said} ({mine}); {listed}."
 
 
 def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: bool) -> str:

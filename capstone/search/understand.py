@@ -54,6 +54,7 @@ from typing import Any, Literal
 
 from capstone.search.ql import (
     COLOR_WORDS,
+    DIRECTION_WORDS,
     MAX_LIMIT,
     Condition,
     Query,
@@ -290,6 +291,9 @@ class Understood:
     compare: bool = False  # "were more people walking left or right?": `by`, the top one;
     # with `parts` (windows): "more cars in the first half than in the second half?"
     fewer: bool = False  # the comparison asks which has fewer
+    focus: str | None = None  # with `by`: the value asked about ("what percentage of the
+    # cars were white?": white; "did more people walk left than right?": left, said first)
+    fraction: bool = False  # "what percentage / share of ...": `focus` over all of them
     check: Query | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
@@ -533,7 +537,16 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     if by is None and not compare:
         by, query = _compared(w, query)
         compare = by is not None
+    focus = _said_first(w, by) if compare and by is not None else None
+    if compare and by is not None:
+        fewer = "fewer" in w.low or "less" in w.low
+    fraction = False
+    if by is None and not parts:  # "what percentage of the cars were white?"
+        by, focus, query = _fraction(w, query)
+        fraction = by is not None
     yes_no, check, query = _yes_no(w, kind, query, by)
+    if compare and focus is not None and w.at(0) in YES_NO_OPENERS and "than" in w.low:
+        yes_no = True  # "did more people walk left than right?": yes if left has more
     if (yes_no and check is None) or form.peak:
         kind = "count"
     unmapped = list(query.text)
@@ -555,6 +568,8 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         by=by,
         compare=compare,
         fewer=fewer,
+        focus=focus,
+        fraction=fraction,
         check=check,
     )
 
@@ -604,6 +619,51 @@ def _windows_compared(
     ]
     fewer = _MORE_WORDS.get(w.low[more[0]], False)
     return parts, fewer, query.model_copy(update={"text": text})
+
+
+_FRACTION_WORDS = frozenset(_words("percentage percent proportion share fraction"))
+
+
+def _value_of(word: str, by: Breakdown) -> str | None:
+    """The value of attribute `by` a word names ("lorries" -> truck, "leftwards" -> left)."""
+    if by == "color":
+        return COLOR_WORDS.get(word) or EXTRA_COLORS.get(word)
+    if by == "direction":
+        if word.startswith(("left", "right")):
+            return "left" if word.startswith("left") else "right"
+        return DIRECTION_WORDS.get(word)
+    if by == "class":
+        classes = class_of_word(word)
+        return classes[0] if classes and len(classes) == 1 else None
+    return None
+
+
+def _said_first(w: _Words, by: Breakdown) -> str | None:
+    """The first value of `by` the question names ("more people walking *left* or right")."""
+    return next((v for v in (_value_of(t, by) for t in w.low) if v is not None), None)
+
+
+def _fraction(w: _Words, query: Query) -> tuple[Breakdown | None, str | None, Query]:
+    """ "what percentage of the cars were white?": the attribute (colour or direction), the
+    value asked about and the query without it (all the cars); (None, None, query) else.
+
+    >>> words = _Words("what share of the cars were white")
+    >>> by, focus, q = _fraction(words, parse("car color:white share"))
+    >>> by, focus, q.canonical()
+    ('color', 'white', 'car')
+    """
+    asked = [k for k in range(len(w)) if w.low[k] in _FRACTION_WORDS and not w.used[k]]
+    if not asked or w.at(asked[0] + 1) != "of":
+        return None, None, query
+    values = {"color": query.colors, "direction": query.directions}
+    one = [(name, vals[0]) for name, vals in values.items() if len(vals) == 1]
+    if len(one) != 1:
+        return None, None, query
+    by, focus = one[0]
+    w.take(asked[0])
+    text = tuple(t for t in query.text if t not in _FRACTION_WORDS)
+    field = "colors" if by == "color" else "directions"
+    return by, focus, query.model_copy(update={field: (), "text": text})  # type: ignore[return-value]
 
 
 def _compared(w: _Words, query: Query) -> tuple[Breakdown | None, Query]:
