@@ -460,8 +460,12 @@ def test_breakdowns_count_objects_per_value_and_compare(seeded: dict[str, Any]) 
     assert fewer_asked.yes is (n["car"] < n["person"])
     either = asking.ask("were there more people or cars?")  # which of them: no yes or no
     assert either.yes is None and either.by == "class"
-    # the share of one value: of all of them, not only those with it
+    # how many different values: the known ones, each with its objects
     colours = _per_value(cars, "color")
+    distinct = asking.ask("how many different colours of cars were there?", video_id="cam-b")
+    assert (distinct.by, distinct.count) == ("color", len([c for c in colours if c]))
+    assert distinct.at_least is None and f"{distinct.count} colours among " in distinct.text
+    # the share of one value: of all of them, not only those with it
     colour = max((c for c in colours if c is not None), key=lambda c: colours[c])
     share = asking.ask(f"what percentage of the cars were {colour}?", video_id="cam-b")
     assert (share.query, share.by) == ("car video:cam-b", "color")

@@ -378,6 +378,8 @@ def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_n
         ("how many cars and trucks by colour?", "color", False, "car truck"),  # one breakdown
         ("what percentage of the cars were white?", "color", False, "car"),  # white's share
         ("what proportion of people walked left?", "direction", False, "person"),
+        ("how many different colours of cars were there?", "color", False, "car"),
+        ("how many kinds of vehicles were there?", "class", False, "bus car motorcycle truck"),
     ],
 )
 def test_breakdowns(question: str, by: str | None, compare: bool, canonical: str) -> None:

@@ -362,7 +362,14 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     elif u.by is not None:
         shares = tracks.breakdown(filters, u.by, session=session)
         answer = _by_words(u.by, shares, result.count, what + _window_words(query), u.compare)
-        if u.fraction and u.focus is not None:  # "what percentage of the cars were white?"
+        if u.distinct:  # "how many different colours of cars were there?"
+            known = [share for share in shares if share.value is not None]
+            count, at_least = len(known), None
+            answer = (
+                f"{count} {_BY_PLURAL[u.by]} among {result.count} "
+                f"{what}{_window_words(query)}: {', '.join(_share_words(u.by, x) for x in shares)}."
+            )
+        elif u.fraction and u.focus is not None:  # "what percentage of the cars were white?"
             within = what + _window_words(query)
             answer = _fraction_words(u.by, u.focus, shares, result.count, within)
         elif u.yes_no and u.focus is not None:  # "did more people walk left than right?"
@@ -452,7 +459,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         query=canonical,
         kind=u.kind,
         count=count if u.kind == "count" else None,
-        at_least=at_least if u.kind == "count" else None,
+        at_least=at_least if u.kind == "count" and at_least is not None else None,
         moment=moment,
         series=series,
         summary=stats,
@@ -470,6 +477,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
 
 # a breakdown attribute as answers write it (the reverse of `understand.BY_WORDS`)
 _BY_WRITTEN = {"class": "class", "color": "colour", "direction": "direction", "video": "video"}
+_BY_PLURAL = {"class": "kinds", "color": "colours", "direction": "directions", "video": "videos"}
 
 
 def _share_words(by: str, share: Share) -> str:

@@ -294,6 +294,7 @@ class Understood:
     focus: str | None = None  # with `by`: the value asked about ("what percentage of the
     # cars were white?": white; "did more people walk left than right?": left, said first)
     fraction: bool = False  # "what percentage / share of ...": `focus` over all of them
+    distinct: bool = False  # "how many different colours of cars?": the values of `by`
     check: Query | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
@@ -458,6 +459,12 @@ def _predicate(w: _Words, query: Query) -> Query | None:
     )
 
 
+def _distinct_asked(w: _Words, k: int) -> bool:
+    """Whether "how many (different / distinct)" comes right before token k."""
+    before = [t for t in w.low[max(0, k - 3) : k] if t not in ("different", "distinct")]
+    return before[-2:] == ["how", "many"]
+
+
 def _breakdown(w: _Words) -> Breakdown | None:
     """The attribute to count per value: "by colour", "in each direction", "per type",
     "the most common colour", "which way did most people go" (tokens taken).
@@ -479,6 +486,8 @@ def _breakdown(w: _Words) -> Breakdown | None:
             w.take(k, k + 1 + w.low[k + 1 :].index("most"))
         elif before and before[-1] in ("what", "which") and tok in _PLURAL_BY_WORDS:
             w.take(k)  # "what colours were the trucks?", "which videos had people?"
+        elif tok in _PLURAL_BY_WORDS and _distinct_asked(w, k):
+            w.take(*range(k - 3, k + 1))  # "how many different colours of cars?"
         else:
             continue
         return BY_WORDS[tok]
@@ -570,6 +579,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         fewer=fewer,
         focus=focus,
         fraction=fraction,
+        distinct=form.distinct,
         check=check,
     )
 
@@ -724,6 +734,7 @@ class _Form:
     relative: tuple[Measure, str] | None = None
     threshold: tuple[str, float] | None = None
     peak: bool = False
+    distinct: bool = False
 
 
 # "faster than the average": (the value, the comparison) against its mean over the objects
@@ -835,6 +846,10 @@ def _form(w: _Words, kind: Kind) -> _Form:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AT_ONCE_WORDS | {"most"}))
     per = peak if peak is not None else _per(w) if kind == "count" else None
     unused = {t for k, t in enumerate(w.low) if not w.used[k]}
+    distinct = any(
+        t in _PLURAL_BY_WORDS and t in BY_WORDS and _distinct_asked(w, k)
+        for k, t in enumerate(w.low)
+    )
     by = None if _AVERAGE_WORDS & unused else _breakdown(w)
     measure: Measure | None = None
     for k in range(len(w) - 1 if by is None else 0):
@@ -877,6 +892,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
         at_once=at_once,
         per=per,
         peak=peak is not None,
+        distinct=distinct and by is not None,
         by=by,
         measure=measure,
         average=average,
