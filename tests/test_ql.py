@@ -372,6 +372,7 @@ def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_n
         ("how many people per video", "video", False, "person"),
         ("were more people walking left or right?", "direction", True, "person dir:left,right"),
         ("were there more cars than trucks?", "class", True, "car truck"),
+        ("did fewer people walk right than left?", "direction", True, "person dir:left,right"),
         ("what colour was the fastest car?", None, False, "car sort:-speed limit:1"),
         ("how many cars per minute", None, False, "car"),
         ("how many people in video cam-1", None, False, "person video:cam-1"),

@@ -498,7 +498,7 @@ def _kind(w: _Words) -> tuple[Kind, bool]:
     text = " ".join(w.low)
     ends = any(t in END_VERBS for t in w.low) and not re.search(
         r"\b(walk|walks|walked|walking|mov\w+|go|goes|going|went|head\w*|travel\w*|driv\w+|"
-        r"drove|rid\w+|rode|run\w*|ran|turn\w*|to the|towards?|from)\s+(the\s+)?left\b",
+        r"drove|rid\w+|rode|run\w*|ran|turn\w*|to the|towards?|from|than|or)\s+(the\s+)?left\b",
         text,
     )
     if re.search(r"\bhow (many|much) (seconds|secs|minutes|mins|hours|time)\b", text):
