@@ -693,48 +693,34 @@ WINDOWS_BEFORE_THE_END = [
 ]
 
 
-@pytest.mark.parametrize(("what", "window"), WINDOWS_BEFORE_THE_END)
-def test_a_window_before_the_end_counts_back_from_each_video_s_end(
-    seeded: dict[str, Any], what: str, window: str
-) -> None:
-    rows = seeded["rows"]
-    ends = _set_lengths(rows)
-    relative = ql.parse(f"{what} {window} limit:1000")
+def _each_video_s_own(rows: list[dict], query: Query, time: Any) -> set[tuple[str, int]]:
+    """The tracks `query` should find when its window is read on each video's own time line
+    (`time(end of the video, t)` -> seconds), from the stored rows."""
     want = set()
-    for video, end in ends.items():  # the same window from each video's own end
-        absolute = relative.model_copy(
+    for video, end in _set_lengths(rows).items():
+        absolute = query.model_copy(
             update={
                 "videos": (video,),
-                "t_from": None if relative.t_from is None else end + relative.t_from,
-                "t_to": None if relative.t_to is None else end + relative.t_to,
-            }
-        )
-        want |= {(r["video_id"], r["track_id"]) for r in _expected(rows, absolute)}
-    got = tracks.run(relative)
-    assert {(h.video_id, h.track_id) for h in got.hits} == want
-    assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
-
-
-@pytest.mark.parametrize(("what", "window"), WINDOWS_IN_SHARES)
-def test_a_window_in_percent_is_a_share_of_each_video_s_length(
-    seeded: dict[str, Any], what: str, window: str
-) -> None:
-    rows = seeded["rows"]
-    ends = _set_lengths(rows)
-    shared = ql.parse(f"{what} {window} limit:1000")
-    assert shared.t_share
-    want = set()
-    for video, end in ends.items():  # the same share of each video's own length
-        absolute = shared.model_copy(
-            update={
-                "videos": (video,),
-                "t_from": None if shared.t_from is None else end * shared.t_from / 100,
-                "t_to": None if shared.t_to is None else end * shared.t_to / 100,
+                "t_from": None if query.t_from is None else time(end, query.t_from),
+                "t_to": None if query.t_to is None else time(end, query.t_to),
                 "t_share": False,
             }
         )
         want |= {(r["video_id"], r["track_id"]) for r in _expected(rows, absolute)}
-    got = tracks.run(shared)
+    return want
+
+
+@pytest.mark.parametrize(("what", "window"), WINDOWS_BEFORE_THE_END + WINDOWS_IN_SHARES)
+def test_a_window_before_the_end_or_in_shares_is_read_on_each_video_s_length(
+    seeded: dict[str, Any], what: str, window: str
+) -> None:
+    rows = seeded["rows"]
+    query = ql.parse(f"{what} {window} limit:1000")
+    if query.t_share:  # a percentage of each video's length
+        want = _each_video_s_own(rows, query, lambda end, t: end * t / 100)
+    else:  # seconds back from each video's end
+        want = _each_video_s_own(rows, query, lambda end, t: end + t)
+    got = tracks.run(query)
     assert {(h.video_id, h.track_id) for h in got.hits} == want
     assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
 

@@ -34,6 +34,7 @@ answered gets a sentence, not an exception (only an unreachable database raises,
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -551,11 +552,11 @@ def _checked_words(check: Query) -> str:
 
 
 _COMPARED = {
-    ">": lambda x, v: x > v,
-    ">=": lambda x, v: x >= v,
-    "<": lambda x, v: x < v,
-    "<=": lambda x, v: x <= v,
-    "=": lambda x, v: x == v,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "=": operator.eq,
 }
 
 
