@@ -725,6 +725,31 @@ def test_a_window_before_the_end_or_in_shares_is_read_on_each_video_s_length(
     assert 0 < len(want) < len(_expected(rows, ql.parse(f"{what} limit:1000")))
 
 
+@pytest.mark.parametrize(("question", "fewer"), [
+    ("which quarter of the video had the most people?", False),
+    ("in which quarter were there the fewest people?", True),
+])  # fmt: skip
+def test_which_part_of_the_video_had_the_most(
+    seeded: dict[str, Any], question: str, fewer: bool
+) -> None:
+    rows = seeded["rows"]
+    _set_lengths(rows)
+    answer = asking.ask(question, video_id="cam-a")
+    quarters = ["t:0%..25%", "t:25%..50%", "t:50%..75%", "t:75%.."]
+    assert answer.query == " ; ".join(f"person {q} video:cam-a" for q in quarters)
+    by_key = {(r["video_id"], r["track_id"]): r for r in rows}
+    counts = []
+    for q in quarters:  # the objects of each quarter, from the stored rows
+        query = ql.parse(f"person {q} video:cam-a limit:1000")
+        found = _each_video_s_own(rows, query, lambda end, t: end * t / 100)
+        counts.append(len({_who(by_key[k]) for k in found if k[0] == "cam-a"}))
+    assert len(set(counts)) > 1  # the seeded rows tell the quarters apart
+    top = counts.index(min(counts) if fewer else max(counts))
+    word = "fewest" if fewer else "most"
+    part = asking._window_words(ql.parse(f"person {quarters[top]}"))
+    assert f"The {word} people{part}: {counts[top]} (" in answer.text
+
+
 def test_questions_about_parts_of_the_video(seeded: dict[str, Any]) -> None:
     rows = seeded["rows"]
     end = _set_lengths(rows)["cam-a"]

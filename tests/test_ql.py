@@ -555,6 +555,14 @@ def test_averages_ask_for_a_value_over_the_objects(
     assert (u.measure, u.average, u.unmapped) == (measure, average, [])
 
 
+def test_which_part_of_the_video_asks_each_part() -> None:
+    u = understand("in which half of the video were there more cars?")
+    assert [p.canonical() for p in u.parts] == ["car t:0%..50%", "car t:50%.."]
+    assert u.compare and not u.fewer and u.unmapped == []
+    u = understand("which quarter had the fewest people?")
+    assert len(u.parts) == 4 and u.fewer and u.parts[-1].t_to is None
+
+
 def test_the_value_asked_of_an_object_is_its_measure() -> None:
     assert understand("what was the speed of the fastest truck?").measure == "speed"
     assert understand("what was the colour of the slowest car?").measure == "color"

@@ -863,7 +863,10 @@ def _what(query: Query, n: int = 2) -> str:
     return noun
 
 
-SHARE_NAMES = {share: word for word, share in SHARES.items()}  # 50.0 -> "half"
+def _share_name(percent: float) -> str:
+    """ "half" for 50, "third" for 33.33 (or 33.34), else the percentage."""
+    word = next((w for w, share in SHARES.items() if abs(share - percent) < 0.02), None)
+    return word or f"{percent:g}%"
 
 
 def _part_words(lo: float | None, hi: float | None) -> str:
@@ -876,11 +879,11 @@ def _part_words(lo: float | None, hi: float | None) -> str:
     """
     lo, hi = lo or 0.0, 100.0 if hi is None else hi
     if lo == 0 and hi < 100:
-        return f" in the first {SHARE_NAMES.get(hi, f'{hi:g}%')} of the video"
+        return f" in the first {_share_name(hi)} of the video"
     if hi == 100 and lo == 50:
         return " in the second half of the video"
     if hi == 100 and lo > 0:
-        return f" in the last {SHARE_NAMES.get(100 - lo, f'{100 - lo:g}%')} of the video"
+        return f" in the last {_share_name(round(100 - lo, 2))} of the video"
     if lo == 0 and hi == 100:
         return ""
     return f" between {lo:g}% and {hi:g}% of the video"
@@ -1019,6 +1022,8 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     asked = _kind_phrase(u.kind, yes_no=u.yes_no)
     if u.compare:  # "more cars in the first half than in the second?"
         asked = f"which has {'fewer' if u.fewer else 'more'} of"
+        if len(u.parts) > 2:
+            asked = f"which has the {'fewest' if u.fewer else 'most'} of"
     said = f"Understood: {asked} " + " and ".join(f"`{c}`" for c in canonicals)
     items = [item for r in results for item in object_items(r.hits)]
     if u.kind == "when" or u.ends:
@@ -1042,6 +1047,15 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
         answer, holds = _windows_words(u, results[0].count, results[1].count)
         yes = holds if u.yes_no else None
         answer = answer if u.yes_no else answer[:1].upper() + answer[1:]
+    elif u.compare:  # "which quarter had the fewest people?": the first with the most / fewest
+        counts = [r.count for r in results]
+        top = counts.index(min(counts) if u.fewer else max(counts))
+        word = "fewest" if u.fewer else "most"
+        answer = (
+            f"The {word} {_what(u.query)}{_window_words(u.parts[top])}: {counts[top]} ("
+            + ", ".join(f"{n}{_window_words(q)}" for q, n in zip(u.parts, counts, strict=True))
+            + ")"
+        )
     if yes is not None:
         answer = ("Yes: " if yes else "No: ") + answer
     notes = []

@@ -543,6 +543,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     if by is None and not parts:  # "more cars in the first half than in the second half?"
         parts, fewer, query = _windows_compared(w, query, video_id)
         compare = bool(parts)
+    if by is None and not parts:  # "in which half of the video were there more cars?"
+        parts, fewer, query = _which_part(w, query)
+        compare = bool(parts)
     if by is None and not compare:
         by, query = _compared(w, query)
         compare = by is not None
@@ -585,6 +588,43 @@ def understand(question: str, video_id: str | None = None) -> Understood:
 
 
 _MORE_WORDS = {"more": False, "fewer": True, "less": True}  # word -> asks for fewer
+
+
+_MOST_WORDS = frozenset(_words("more most fewer fewest less least"))
+
+
+def _which_part(w: _Words, query: Query) -> tuple[list[Query], bool, Query]:
+    """ "in which half of the video were there more cars?", "which quarter had the fewest
+    people?": one part per half / quarter / ... of each video, whether it asks for fewer,
+    and the query without those words.
+
+    >>> parts, fewer, _ = _which_part(_Words("which half had the most cars"), parse("car most"))
+    >>> [p.canonical() for p in parts], fewer
+    (['car t:0%..50%', 'car t:50%..'], False)
+    """
+    for k in range(len(w) - 1):
+        if w.low[k] not in ("which", "what") or w.low[k + 1] not in SHARES:
+            continue
+        most = [j for j in range(k + 2, len(w)) if w.low[j] in _MOST_WORDS]
+        if not most or w.used[most[0]]:
+            continue
+        share = SHARES[w.low[k + 1]]
+        n = round(100 / share)
+        bounds = [round(i * share, 2) for i in range(n)] + [100.0]
+        shared = query.model_dump()
+        parts = [
+            Query(**{**shared, "t_from": lo, "t_to": hi if hi < 100 else None, "t_share": True,
+                     "text": ()})
+            for lo, hi in pairwise(bounds)
+        ]  # fmt: skip
+        w.take(k, k + 1, most[0])
+        end = _of_the_video(w, k + 2)
+        w.take(*range(k + 2, end))
+        asked = {"which", "what", w.low[k + 1], w.low[most[0]], "of", "the", "video", "clip"}
+        text = tuple(t for t in query.text if t not in asked)
+        fewer = w.low[most[0]] in ("fewer", "fewest", "less", "least")
+        return parts, fewer, query.model_copy(update={"text": text, "sort": None, "limit": None})
+    return [], False, query
 
 
 def _windows_compared(
@@ -1568,7 +1608,10 @@ def _is_name(raw: str) -> bool:
     return bool(re.fullmatch(r"[\w.\-]+", raw)) and raw.lower() not in _NOT_NAMES
 
 
-_NOT_NAMES = frozenset(_words("the and or of in on at to from between after before during"))
+_NOT_NAMES = frozenset(
+    _words("""the and or of in on at to from between after before during was were is are be
+    been had has have did do does with for that which who when while than""")
+)
 
 
 def _is_known(tok: str) -> bool:
