@@ -460,6 +460,14 @@ def test_breakdowns_count_objects_per_value_and_compare(seeded: dict[str, Any]) 
     assert fewer_asked.yes is (n["car"] < n["person"])
     either = asking.ask("were there more people or cars?")  # which of them: no yes or no
     assert either.yes is None and either.by == "class"
+    # a class's share of several classes
+    trucks = asking.ask("what percentage of the vehicles were trucks?")
+    vehicles = [r for r in rows if r["class_name"] in ("bus", "car", "motorcycle", "truck")]
+    n_vehicles = len({_who(r) for r in vehicles})
+    n_trucks = len({_who(r) for r in vehicles if r["class_name"] == "truck"})
+    assert (trucks.query, trucks.by) == ("bus car motorcycle truck", "class")
+    assert f"{100 * n_trucks / n_vehicles:.0f}% of {n_vehicles} " in trucks.text
+    assert f" were trucks ({n_trucks})" in trucks.text
     # how many different values: the known ones, each with its objects
     colours = _per_value(cars, "color")
     distinct = asking.ask("how many different colours of cars were there?", video_id="cam-b")

@@ -379,6 +379,12 @@ def test_a_yes_no_question_about_a_ranked_object_checks_what_is_said_after_its_n
         ("how many cars and trucks by colour?", "color", False, "car truck"),  # one breakdown
         ("what percentage of the cars were white?", "color", False, "car"),  # white's share
         ("what proportion of people walked left?", "direction", False, "person"),
+        (
+            "what percentage of the vehicles were trucks?",
+            "class",
+            False,
+            "bus car motorcycle truck",
+        ),
         ("how many different colours of cars were there?", "color", False, "car"),
         ("how many kinds of vehicles were there?", "class", False, "bus car motorcycle truck"),
     ],

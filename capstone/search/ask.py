@@ -247,8 +247,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         note = " ".join([*u.notes, note] if note else u.notes)
     asked = _kind_phrase(u.kind, u.at_once, u.per, u.average, u.yes_no, u.by, u.compare, u.peak)
     if u.fraction and u.focus is not None:  # "what percentage of the cars were white?"
-        moving = u.by == "direction" and u.focus != "static"
-        asked = f"the share {'moving ' if moving else ''}{u.focus} of"
+        asked = f"the share of {_value_words(u.by, u.focus)} among"
     if u.compare and u.fewer and u.by is not None:
         asked = "which has fewer of"
     if u.threshold is not None:  # "were there more than 5 people?"
@@ -492,6 +491,13 @@ def _share_words(by: str, share: Share) -> str:
     return f"{share.value} {share.count}"
 
 
+def _value_words(by: str, value: str) -> str:
+    """One value of an attribute in words: "white", "moving left", "trucks"."""
+    if by == "class":
+        return _plural(value, 2)
+    return f"moving {value}" if by == "direction" and value != "static" else value
+
+
 def _fraction_words(by: str, focus: str, shares: Sequence[Share], total: int, what: str) -> str:
     """The share of the objects with one value ("what percentage of the cars were white?").
 
@@ -500,8 +506,7 @@ def _fraction_words(by: str, focus: str, shares: Sequence[Share], total: int, wh
     '38% of 40 cars were white (15); grey 20, white 15.'
     """
     mine = next((s.count for s in shares if s.value == focus), 0)
-    named = Share(value=focus, count=mine)
-    said = _share_words(by, named).removesuffix(f" {mine}")
+    said = _value_words(by, focus)
     listed = ", ".join(_share_words(by, s) for s in shares)
     percent = 100 * mine / total if total else 0.0
     return f"{percent:.0f}% of {total} {what} were {said} ({mine}); {listed}."

@@ -705,6 +705,16 @@ def _fraction(w: _Words, query: Query) -> tuple[Breakdown | None, str | None, Qu
     asked = [k for k in range(len(w)) if w.low[k] in _FRACTION_WORDS and not w.used[k]]
     if not asked or w.at(asked[0] + 1) != "of":
         return None, None, query
+    verb = next((k for k in range(asked[0], len(w)) if w.low[k] in ("were", "was", "are", "is")), 0)
+    after = [class_of_word(t) for t in w.low[verb + 1 :]] if verb else []
+    named = [c for c in after if c is not None]
+    if len(named) == 1 and len(named[0]) == 1:  # "what share of the vehicles were trucks?"
+        before = {c for t in w.low[:verb] for c in (class_of_word(t) or ())}
+        if before and named[0][0] in before:
+            w.take(asked[0])
+            text = tuple(t for t in query.text if t not in _FRACTION_WORDS)
+            update = {"classes": tuple(sorted(before)), "text": text}
+            return "class", named[0][0], query.model_copy(update=update)
     values = {"color": query.colors, "direction": query.directions}
     one = [(name, vals[0]) for name, vals in values.items() if len(vals) == 1]
     if len(one) != 1:
