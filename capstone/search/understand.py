@@ -694,8 +694,9 @@ def _said_first(w: _Words, by: Breakdown) -> str | None:
 
 
 def _fraction(w: _Words, query: Query) -> tuple[Breakdown | None, str | None, Query]:
-    """ "what percentage of the cars were white?": the attribute (colour or direction), the
-    value asked about and the query without it (all the cars); (None, None, query) else.
+    """ "what percentage of the cars were white?", "what share of the vehicles were trucks?":
+    the attribute (colour, direction or class), the value asked about and the query without
+    it (all the cars, all the vehicles); (None, None, query) else.
 
     >>> words = _Words("what share of the cars were white")
     >>> by, focus, q = _fraction(words, parse("car color:white share"))
