@@ -251,7 +251,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
     if u.compare and u.fewer and u.by is not None:
         asked = "which has fewer of"
     if u.threshold is not None:  # "were there more than 5 people?"
-        asked = f"whether there are {_COMPARE[u.threshold[0]][1]} {u.threshold[1]:g} of"
+        asked = f"whether there are {_COMPARE_WORDS[u.threshold[0]]} {u.threshold[1]:g} of"
     said = f"Understood: {asked} `{canonical or '(everything)'}`."
     if u.check is not None:  # "was the fastest car red?"
         said = f"Understood: whether `{canonical}` {_checked_words(u.check)}."
@@ -376,8 +376,9 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             counts = {s.value: s.count for s in shares}
             mine = counts.get(u.focus, 0)
             others = [n for v, n in counts.items() if v != u.focus]
-            yes = (mine < min(others)) if u.fewer else (mine > max(others, default=0))
-            yes = yes if others else not u.fewer and mine > 0
+            yes = (
+                (bool(others) and mine < min(others)) if u.fewer else mine > max(others, default=0)
+            )
             answer = ("Yes: " if yes else "No: ") + answer
     elif u.kind == "count" and u.per is not None:
         series, per = _series(session, filters, result, u.per)
@@ -532,10 +533,7 @@ def _by_words(by: str, shares: Sequence[Share], total: int, what: str, compare: 
     first, second = shares[0], shares[1]
 
     def name(share: Share) -> str:
-        if by == "class":
-            return _plural(share.value or "unknown", 2)
-        moving = by == "direction" and share.value != "static"
-        return f"moving {share.value}" if moving else str(share.value)
+        return _value_words(by, share.value or "unknown")
 
     if first.count == second.count:
         head = f"As many {name(first)} as {name(second)} ({first.count} each)"
@@ -759,12 +757,7 @@ def _places_not_drawn(session: Any, query: Query) -> str | None:
     )
 
 
-_COMPARE = {
-    ">": (lambda n, x: n > x, "more than"),
-    ">=": (lambda n, x: n >= x, "at least"),
-    "<": (lambda n, x: n < x, "fewer than"),
-    "<=": (lambda n, x: n <= x, "at most"),
-}
+_COMPARE_WORDS = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
 
 
 def _yes(u: Understood, count: int) -> bool | None:
@@ -775,7 +768,7 @@ def _yes(u: Understood, count: int) -> bool | None:
     if u.threshold is None:
         return count > 0
     op, n = u.threshold
-    return _COMPARE[op][0](count, n)
+    return _COMPARED[op](count, n)
 
 
 def _threshold_words(u: Understood) -> str:
@@ -783,7 +776,7 @@ def _threshold_words(u: Understood) -> str:
     if u.threshold is None:
         return ""
     op, n = u.threshold
-    return f" (asked: {_COMPARE[op][1]} {n:g})"
+    return f" (asked: {_COMPARE_WORDS[op]} {n:g})"
 
 
 def _kind_phrase(

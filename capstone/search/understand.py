@@ -593,6 +593,17 @@ _MORE_WORDS = {"more": False, "fewer": True, "less": True}  # word -> asks for f
 _MOST_WORDS = frozenset(_words("more most fewer fewest less least"))
 
 
+def _per_window(
+    query: Query, windows: list[tuple[float | None, float | None, bool]]
+) -> list[Query]:
+    """`query` (without its free text) once per window (`t_from`, `t_to`, `t_share`)."""
+    shared = query.model_dump()
+    return [
+        Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
+        for lo, hi, share in windows
+    ]
+
+
 def _which_part(w: _Words, query: Query) -> tuple[list[Query], bool, Query]:
     """ "in which half of the video were there more cars?", "which quarter had the fewest
     people?": one part per half / quarter / ... of each video, whether it asks for fewer,
@@ -611,12 +622,9 @@ def _which_part(w: _Words, query: Query) -> tuple[list[Query], bool, Query]:
         share = SHARES[w.low[k + 1]]
         n = round(100 / share)
         bounds = [round(i * share, 2) for i in range(n)] + [100.0]
-        shared = query.model_dump()
-        parts = [
-            Query(**{**shared, "t_from": lo, "t_to": hi if hi < 100 else None, "t_share": True,
-                     "text": ()})
-            for lo, hi in pairwise(bounds)
-        ]  # fmt: skip
+        parts = _per_window(
+            query, [(lo, hi if hi < 100 else None, True) for lo, hi in pairwise(bounds)]
+        )
         w.take(k, k + 1, most[0])
         end = _of_the_video(w, k + 2)
         w.take(*range(k + 2, end))
@@ -660,13 +668,9 @@ def _windows_compared(
     if sum(bool(q.classes or q.types) for q in own) > 1:
         return [], False, query  # "more cars in the morning than trucks": objects, not windows
     w.take(more[0], cuts[0])
-    shared = query.model_dump()
     asked = set(_MORE_WORDS) | {"compared", "versus", "vs"}
     text = tuple(t for t in query.text if t not in asked)
-    parts = [
-        Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
-        for lo, hi, share in windows
-    ]
+    parts = _per_window(query, windows)
     fewer = _MORE_WORDS.get(w.low[more[0]], False)
     return parts, fewer, query.model_copy(update={"text": text})
 
@@ -1228,8 +1232,8 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
                 return None
             w.take(*range(i, end))
             return end
-    span = _span(w, i)
-    if span is not None and (span[2] or tok in ORDINALS or w.at(i + 2) == "of"):
+    span = _span(w, i)  # "the first minute", "the last 10 seconds", "the first half"
+    if span is not None:
         lo, hi, share, end = span
         _set_window(got, lo, hi, share)
         w.take(*range(i, end))
@@ -1275,19 +1279,6 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
             _seconds(got, t_to=a[0])
             w.take(*range(i, start + a[1]))
             return start + a[1]
-    if tok in ("last", "final"):  # "in the last 10 seconds": before the video's end
-        a = _time(w, i + 1)
-        if a is not None and a[0] > 0 and not _objects_counted(w, i + 1, a):
-            _seconds(got, t_from=-a[0])
-            got.fields.pop("t_to", None)
-            w.take(*range(i, i + 1 + a[1]))
-            return i + 1 + a[1]
-    if tok == "first":
-        a = _time(w, i + 1)
-        if a is not None and not _objects_counted(w, i + 1, a):
-            _seconds(got, t_from=0.0, t_to=a[0])
-            w.take(*range(i, i + 1 + a[1]))
-            return i + 1 + a[1]
     return None
 
 
@@ -1587,11 +1578,7 @@ def _object_parts(w: _Words, query: Query, video_id: str | None) -> list[Query]:
     ]
     if len(objects) < 2 and len(windows) == len(own) and len(set(windows)) == len(windows) > 1:
         # "how many cars in the first 10 seconds and in the last 10 seconds?": per window
-        shared = query.model_dump()
-        return [
-            Query(**{**shared, "t_from": lo, "t_to": hi, "t_share": share, "text": ()})
-            for lo, hi, share in windows
-        ]
+        return _per_window(query, windows)
     if len(objects) < 2:
         return []
     attributed = [bool(q.colors or q.directions or not q.without.is_empty()) for q in objects]
