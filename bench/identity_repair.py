@@ -369,11 +369,20 @@ def track(
     from capstone.core.detections import Detections
     from capstone.core.geometry import box_iou
     from capstone.io.mot import PERSON, MotRow
+    from capstone.tracking.reassociation import ReassociationCheck
     from capstone.tracking.tracker import Tracker
 
-    # no overrides: the stock tracker; else ours (`TUNED`) with these overrides
-    settings = {"stock": True} if overrides is None else overrides
-    tracker = Tracker(kind, frame_rate=material.fps, **settings)
+    # no overrides: the stock tracker; else ours (`TUNED`) with these overrides, and the
+    # re-association check (its settings under "reassociation"; None: off) on the cached
+    # re-id features in place of crops
+    settings = {"stock": True} if overrides is None else dict(overrides)
+    cut = settings.pop("reassociation", {}) if overrides is not None else None
+    tracker = Tracker(kind, frame_rate=material.fps, reassociation=False, **settings)
+    check = (
+        ReassociationCheck(np.asarray, forget_after=tracker.config.track_buffer + 1, **cut)
+        if cut is not None and source == "ours"
+        else None
+    )
     if kind == "botsort":
         tracker._tracker.gmc = _CachedGMC(material.warps if source == "ours" else None)
     frames = material.ours if source == "ours" else material.public
@@ -395,15 +404,20 @@ def track(
         if source == "ours":
             if len(boxes):
                 best = box_iou(out.xyxy, boxes[:, :4]).argmax(axis=1)
-                feats.extend(material.features[i][best])
+                own = material.features[i][best]
             else:
-                feats.extend(np.full((len(out), 512), np.nan))
+                own = np.full((len(out), 512), np.nan)
+            feats.extend(own)
+            if check is not None:
+                out = check.update(
+                    i, out, lambda k, own=own: None if np.isnan(own[k]).any() else own[k]
+                )
         for (x1, y1, x2, y2), tid, conf in zip(
             out.xyxy, out.tracker_id, out.confidence, strict=True
         ):
             rows.append(MotRow(i + 1, int(tid), x1, y1, x2 - x1, y2 - y1, float(conf)))
     features = np.asarray(feats, np.float32) if source == "ours" else None
-    return Tracked(rows, features)
+    return Tracked(rows, features, {"cuts": len(check.cuts) if check is not None else 0})
 
 
 def repair(material: Material, tracked: Tracked, config: Any = None) -> tuple[list[Any], Any]:
@@ -752,6 +766,62 @@ def velocity_noise_loo(
     return out
 
 
+# (min_gap frames, max_distance) of `ReassociationCheck` tried by `--reassociation`
+REASSOCIATION_GRID = tuple((g, d) for g in (2, 4, 6) for d in (0.35, 0.4, 0.45))
+
+
+def reassociation_loo(materials: Sequence[Material], stock: Sequence[dict[str, Any]]) -> dict:
+    """Our BoT-SORT + repair with the re-association check off and at each point of
+    `REASSOCIATION_GRID`, against the best stock tracker on our detector's rows (public
+    rows have no appearance: the check never runs there); leave-one-out as `tracker_loo`."""
+    out: dict[str, Any] = {}
+    print("\n## re-association check: our BoT-SORT + repair vs best stock, our detector\n")
+    print(
+        "| min_gap | max_distance | cuts | sequence | rows | mean Δ IDF1 | worst Δ IDF1 |"
+        " mean Δ MOTA | worst Δ MOTA | rows below −0.5 pt |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows_of: dict[Any, list[dict[str, Any]]] = {}
+    for point in (None, *REASSOCIATION_GRID):
+        cut = None if point is None else {"min_gap": point[0], "max_distance": point[1]}
+        cache: dict[Any, Any] = {}
+        ours = run(
+            materials,
+            None,
+            ("ours",),
+            ("botsort",),
+            cache,
+            hota=False,
+            overrides={"reassociation": cut},
+        )
+        cuts = sum(v.extra.get("cuts", 0) for v in cache.values() if isinstance(v, Tracked))
+        rows_of[point] = versus_stock(stock, "botsort", ours)
+        for seq in (None, *sorted({m.seq for m in materials})):
+            s = versus_summary([r for r in rows_of[point] if seq in (None, r["sequence"])])
+            out[f"{point} {seq or 'all'}"] = {**s, "cuts": cuts}
+            gap, dist = ("off", "") if point is None else point
+            print(
+                f"| {gap} | {dist} | {cuts} | {seq or 'all'} | {s['rows']} | "
+                f"{s['mean_dIDF1']:+.2f} | {s['worst_dIDF1']:+.2f} | {s['mean_dMOTA']:+.2f} | "
+                f"{s['worst_dMOTA']:+.2f} | {s['rows_below']} |",
+                flush=True,
+            )
+    for train in sorted({m.seq for m in materials}):
+        chosen = max(
+            rows_of, key=lambda p: _objective([r for r in rows_of[p] if r["sequence"] == train])
+        )
+        s = versus_summary([r for r in rows_of[chosen] if r["sequence"] != train])
+        off = versus_summary([r for r in rows_of[None] if r["sequence"] != train])
+        out[f"chosen_on_{train}"] = {"point": chosen, "held_out": s, "off": off}
+        print(
+            f"\nleave-one-out: {chosen or 'off'} chosen on {train}; held out ({s['rows']} rows):"
+            f" mean Δ IDF1 {s['mean_dIDF1']:+.2f} (off {off['mean_dIDF1']:+.2f}), worst "
+            f"{s['worst_dIDF1']:+.2f}, worst Δ MOTA {s['worst_dMOTA']:+.2f}, rows below "
+            f"−0.5 pt: {s['rows_below']}"
+        )
+    return out
+
+
 def _changed(config: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -772,6 +842,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--velocity-noise",
         action="store_true",
         help="compare the Kalman filter's velocity-noise exponents, leave-one-out",
+    )
+    parser.add_argument(
+        "--reassociation",
+        action="store_true",
+        help="compare the re-association check's settings, leave-one-out",
     )
     parser.add_argument(
         "--loo", action="store_true", help="choose thresholds on one sequence, report the other"
@@ -802,6 +877,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["velocity_noise"] = velocity_noise_loo(
             materials, args.sources, args.trackers, results
         )
+    if args.reassociation:
+        report["reassociation"] = reassociation_loo(materials, results)
     if args.loo_tracker:
         report["tracker_loo"] = tracker_loo(materials, args.sources, args.trackers, cache, results)
     if args.loo:

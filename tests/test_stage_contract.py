@@ -22,19 +22,19 @@ from tests.conftest import ROOT
 # tracking does bumps `tracking.tracker.REVISION`, and the hashes with it.
 _EVENTS = ("detect", "track", "events")
 STORED_HASHES = {
-    "events": ({"stages": _EVENTS}, "b83e97f544ebab967d502b6e28ae71e4"),
-    "stride": ({"stages": _EVENTS, "stride": 2}, "0ce3a16a04ca9ec9fa4bfd855af6bf88"),
+    "events": ({"stages": _EVENTS}, "9e373d333f0aac6f5d3e8f4899a3681e"),
+    "stride": ({"stages": _EVENTS, "stride": 2}, "c68431c41a98161b03c5994af7db8c38"),
     "a line": (
         {"stages": _EVENTS, "options": {"lines": [{"name": "A", "points": [[0, 0], [1, 1]]}]}},
-        "480a2aed50eaaca25782e80ee473f0b1",
+        "56ae63d8b323913ea51f26d650872d91",
     ),
     "stage order": (
         {"stages": ("detect", "track", "identity", "events", "display")},
-        "326a4d1204c79a676927802a238ddfce",
+        "9a59a1e5a3a1ec08a139102a69c1dd4f",
     ),
     "attributes revision 5": (
         {"stages": ("detect", "track", "attributes")},
-        "90a7312265a12a5d8e09f2077dd712ad",
+        "cd7f6bdc96c4b281596c42b916bf17fe",
     ),
 }
 # Results stored by earlier tracking revisions (1: Ultralytics' trackers as shipped,
@@ -64,6 +64,15 @@ EARLIER_TRACKER_HASHES = {
     "revision 3, stride": (
         {"stages": _EVENTS, "tracker": "botsort", "stride": 2},
         "ab9137966bac51fb8e7e3039f8f8b82a",
+    ),
+    # revision 4: no re-association check (a track given back to someone else after a gap)
+    "revision 4, events": (
+        {"stages": _EVENTS, "tracker": "botsort"},
+        "b83e97f544ebab967d502b6e28ae71e4",
+    ),
+    "revision 4, stride": (
+        {"stages": _EVENTS, "tracker": "botsort", "stride": 2},
+        "0ce3a16a04ca9ec9fa4bfd855af6bf88",
     ),
 }
 

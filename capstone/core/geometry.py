@@ -135,6 +135,21 @@ def box_iou_pairs(a: Any, b: Any) -> np.ndarray:
     return _iou(_boxes(a), _boxes(b))
 
 
+def crop_box(image: np.ndarray, xyxy: Any) -> np.ndarray | None:
+    """A copy of the pixels of `image` under box `xyxy`, clipped to the image; None when
+    less than 2 x 4 pixels remain.
+
+    >>> crop_box(np.zeros((20, 30, 3), np.uint8), [25.4, 2, 40, 12.6]).shape
+    (11, 5, 3)
+    """
+    h, w = image.shape[:2]
+    x1, y1 = max(0, int(xyxy[0])), max(0, int(xyxy[1]))
+    x2, y2 = min(w, round(xyxy[2])), min(h, round(xyxy[3]))
+    if x2 - x1 < 2 or y2 - y1 < 4:
+        return None
+    return image[y1:y2, x1:x2].copy()
+
+
 def _boxes(value: Any) -> np.ndarray:
     return np.asarray(value, np.float64).reshape(-1, 4)
 

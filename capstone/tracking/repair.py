@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from capstone.core.detections import Detections
+from capstone.core.geometry import crop_box
 
 
 @dataclass
@@ -532,15 +533,6 @@ def _gsi_gap(
     return out
 
 
-def _crop(image: np.ndarray, xyxy: Sequence[float]) -> np.ndarray | None:
-    h, w = image.shape[:2]
-    x1, y1 = max(0, int(xyxy[0])), max(0, int(xyxy[1]))
-    x2, y2 = min(w, round(xyxy[2])), min(h, round(xyxy[3]))
-    if x2 - x1 < 2 or y2 - y1 < 4:
-        return None
-    return image[y1:y2, x1:x2].copy()
-
-
 EMBED_BATCH = 64
 
 
@@ -556,7 +548,7 @@ class CropAppearance:
         self.tail: dict[int, deque[np.ndarray]] = defaultdict(lambda: deque(maxlen=window))
 
     def add(self, track_id: int, image: np.ndarray, xyxy: Sequence[float]) -> None:
-        crop = _crop(image, xyxy)
+        crop = crop_box(image, xyxy)
         if crop is None:
             return
         if len(self.head[track_id]) < self.window:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from capstone.core.detections import Detections
-from capstone.core.geometry import box_iou
+from capstone.core.geometry import box_iou, crop_box
+from capstone.tracking.reassociation import ReassociationCheck
 
 TRACKERS = ("bytetrack", "botsort")
 
@@ -43,10 +44,11 @@ VEHICLE_IOU = 0.7
 # What our tracking does to the same detections changed (1: Ultralytics' trackers as
 # shipped, ByteTrack by default; 2: `TUNED`, vehicle suppression and the class vote,
 # BoT-SORT by default; 3: the Kalman filter's velocity noise scaled by the frame interval;
-# 4: only the position velocities' noise scaled, box sizes' as shipped).
+# 4: only the position velocities' noise scaled, box sizes' as shipped; 5: a person track
+# given back after a gap to a box that looks like someone else is cut, `ReassociationCheck`).
 # It is part of every `params_hash`, so a result stored by an earlier revision is
 # recomputed, never served (or reused) as the current one's.
-REVISION = 4
+REVISION = 5
 
 # Ultralytics' Kalman filters add the same velocity noise per frame at any frame rate,
 # tuned on 25-30 fps footage (MOT17), so at 7 fps a walker's velocity estimate trusts its
@@ -217,6 +219,9 @@ class Tracker:
         class_vote: each track reports the class with the highest summed confidence over
             its boxes so far, so one track keeps one class when the detector flips between
             e.g. `car` and `truck` (stock: the class of the latest box).
+        reassociation: cut a person track where the tracker gives it back after a gap to
+            a box whose re-id features differ (`ReassociationCheck`, OSNet; only when its
+            weights resolve and `update` gets the image). Off for the stock trackers.
         **overrides: Ultralytics tracker settings (`track_high_thresh`, `track_buffer`,
             `match_thresh`, ...; see `tracker_config`), and `velocity_noise_exponent`
             (`velocity_noise_scale`; 0 is Ultralytics' filter, `TUNED` has ours).
@@ -242,6 +247,7 @@ class Tracker:
         stock: bool = False,
         vehicle_iou: float | None = VEHICLE_IOU,
         class_vote: bool = True,
+        reassociation: bool = True,
         **overrides: Any,
     ):
         settings = {} if stock else dict(TUNED.get(kind, {}))
@@ -261,6 +267,8 @@ class Tracker:
         self.vehicle_iou = None if stock else vehicle_iou
         self.class_vote = class_vote and not stock
         self._votes: dict[int, dict[int, float]] = {}
+        self.check = _reid_check(cfg.track_buffer) if reassociation and not stock else None
+        self._frames = 0
 
     def update(self, detections: Detections, image: np.ndarray | None = None) -> Detections:
         """Assign track ids; returns the tracked boxes (the tracker's smoothed positions)."""
@@ -271,6 +279,7 @@ class Tracker:
         shape = image.shape[:2] if image is not None else (1 << 15, 1 << 15)
         boxes = Boxes(detections.as_array(), shape)
         rows = self._tracker.update(boxes, image)
+        self._frames += 1
         if len(rows) == 0:
             empty = Detections.empty(detections.class_names)
             empty.tracker_id = np.zeros(0, dtype=np.int64)
@@ -279,13 +288,16 @@ class Tracker:
         class_id = rows[:, 6].astype(np.int64)
         if self.class_vote:
             class_id = self._vote(rows[:, 4].astype(np.int64), class_id, rows[:, 5])
-        return Detections(
+        tracked = Detections(
             xyxy=rows[:, :4].astype(np.float32),
             confidence=rows[:, 5].astype(np.float32),
             class_id=class_id,
             tracker_id=rows[:, 4].astype(np.int64),
             class_names=detections.class_names,
         )
+        if self.check is None or image is None:
+            return tracked
+        return self.check.update(self._frames, tracked, lambda i: crop_box(image, tracked.xyxy[i]))
 
     def _vote(self, track_ids: np.ndarray, class_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Each track's class by confidence-weighted vote over its boxes so far."""
@@ -297,3 +309,22 @@ class Tracker:
             votes[cls] = votes.get(cls, 0.0) + score
             out[k] = max(votes, key=votes.__getitem__)
         return out
+
+
+def _reid_check(track_buffer: int) -> ReassociationCheck | None:
+    """A `ReassociationCheck` embedding with OSNet (loaded at the first check), or None
+    when its weights do not resolve: other features have another distance scale."""
+    from capstone.models.embedders import reid_model_path
+
+    path = reid_model_path()
+    if path is None or not path.is_file():
+        return None
+
+    def embed(crops: Any) -> np.ndarray:
+        from capstone.models.embedders import reid_embedder
+
+        model = reid_embedder(path)
+        assert model is not None
+        return model.embed(list(crops))
+
+    return ReassociationCheck(embed, forget_after=track_buffer + 1)
