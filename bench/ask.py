@@ -74,7 +74,8 @@ LATENCY_QUESTIONS = (
 )
 # question forms measured apart (the mix above is the issue's target): the busiest moment,
 # a window before the end, a count per minute (one statement per period), a stated value,
-# an average, an exclusion, a yes/no question, a breakdown, a comparison, a checked superlative
+# an average, an exclusion, a yes/no question, a breakdown, a comparison, a checked superlative,
+# times relative to another object
 MORE_FORMS = (
     "how many people were in view at the same time?",
     "how many cars in the last 5 minutes?",
@@ -90,6 +91,7 @@ MORE_FORMS = (
     "what was the busiest minute for cars?",
     "how many people walked slowly?",
     "was the fastest car faster than 40?",
+    "how many people were there while a truck was there?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")

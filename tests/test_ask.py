@@ -220,8 +220,33 @@ def _expected(rows: list[dict], q: Query) -> list[dict]:
             continue
         if not q.all and not r["plausible"]:
             continue
+        if not all(_anchored(r, anchor, rows) for anchor in q.anchors):
+            continue
         out.append(r)
     return out
+
+
+_RELATION = {
+    "during": lambda r, w: w["t_start"] <= r["t_end"] and w["t_end"] >= r["t_start"],
+    "after": lambda r, w: r["t_end"] > w["t_end"],
+    "before": lambda r, w: r["t_start"] < w["t_start"],
+}
+
+
+def _anchored(r: dict, anchor: ql.Anchor, rows: list[dict]) -> bool:
+    """Another plausible track of r's video matches the anchor and is in its relation."""
+    of = anchor.of
+    return any(
+        w["video_id"] == r["video_id"]
+        and w["track_id"] != r["track_id"]
+        and w["plausible"]
+        and (not of.classes or w["class_name"] in of.classes)
+        and (not of.colors or w["color"] in of.colors)
+        and (not of.types or w["fine_type"] in of.types)
+        and (not of.directions or w["direction"] in of.directions)
+        and _RELATION[anchor.relation](r, w)
+        for w in rows
+    )
 
 
 def _who(r: dict) -> tuple:
@@ -275,6 +300,14 @@ def _random_query(rng: random.Random) -> Query:
             lines=("A",) if rng.random() < 0.15 else (),
             zones=("door",) if rng.random() < 0.15 else (),
             videos=("cam-a",) if rng.random() < 0.1 else (),
+        ),
+        anchors=tuple(
+            ql.Anchor(
+                relation=rng.choice(ql.RELATIONS),
+                of=ql.Values(classes=(rng.choice(["bus", "truck", "person"]),),
+                             colors=tuple(rng.sample(["red", "white"], rng.choice([0, 0, 1])))),
+            )
+            for _ in range(rng.choice([0, 0, 0, 1, 2]))
         ),
         all=rng.random() < 0.3,
         limit=1000,
@@ -897,6 +930,40 @@ def test_stops_are_pauses_of_the_stored_objects(seeded: dict[str, Any]) -> None:
     longest = asking.ask("who stopped the longest?")
     assert longest.query == "person pause>=2 sort:-pause limit:1"
     assert longest.items[0].attributes["pause_s"] == max(r["pause_s"] for r in stopped)
+
+
+def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:
+    """ "while the bus was there", "after the white car left", "before the truck came":
+    the objects whose time in view relates so to another (plausible) object's."""
+    rows = seeded["rows"]
+    cases = [
+        ("how many people were there while the truck was there?", "person during:truck"),
+        ("how many cars were in view at the same time as a truck?", "car during:truck"),
+        ("how many people walked left after the white car left?",
+         'person dir:left after:"car color:white"'),
+        ("how many cars came before the truck arrived?", "car before:truck"),
+        ("while a person was there, how many trucks were there?", "truck during:person"),
+    ]  # fmt: skip
+    for question, query in cases:
+        answer = asking.ask(question)
+        assert answer.query == query, question
+        want = _expected(rows, ql.parse(query))
+        assert answer.count == len({_who(r) for r in want}), question
+        unanchored = _expected(rows, ql.parse(query.split(" during:")[0].split(" after:")[0]
+                                          .split(" before:")[0]))  # fmt: skip
+        assert len(want) <= len(unanchored)
+    # the anchor matters: some people are in view while a truck is, some are not
+    people = _expected(rows, ql.parse("person"))
+    assert 0 < len(_expected(rows, ql.parse("person during:truck"))) < len(people)
+    assert 0 < len(_expected(rows, ql.parse('person after:"car color:white"'))) < len(people)
+    text = asking.ask("how many people were there while the truck was there?").text
+    assert "people in view while a truck was" in text
+    none = asking.ask("how many people were there while the bus was there?")  # no bus at all
+    assert none.query == "person during:bus" and none.count == 0
+    # "when" opening the question asks a time; "after 0:10" is a window, not an anchor
+    assert asking.ask("when did the bus leave?").query == "bus"
+    assert asking.ask("how many cars after 0:10?").query == "car t:0:10.."
+    assert asking.ask("person during:bus").query == "person during:bus"
 
 
 def test_faster_than_the_average_compares_with_the_average_object(

@@ -42,6 +42,19 @@ def values(draw: st.DrawFn) -> ql.Values:
 
 
 @st.composite
+def anchor_values(draw: st.DrawFn) -> ql.Values:
+    """What an anchor (`during:`, `after:`, `before:`) may name: at least a class or type."""
+    return ql.Values(
+        classes=tuple(draw(st.lists(st.sampled_from(ql.COCO_CLASSES), min_size=1, max_size=2))),
+        types=tuple(
+            draw(st.lists(st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True), max_size=2))
+        ),
+        colors=tuple(draw(st.lists(st.sampled_from(ql.COLORS), max_size=2))),
+        directions=tuple(draw(st.lists(st.sampled_from(ql.DIRECTIONS), max_size=1))),
+    )
+
+
+@st.composite
 def queries(draw: st.DrawFn) -> Query:
     conds = []
     for _ in range(draw(st.integers(0, 4))):
@@ -76,6 +89,10 @@ def queries(draw: st.DrawFn) -> Query:
         text=tuple(draw(st.lists(_WORDS, max_size=3))),
         sort=draw(
             st.none() | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
+        ),
+        anchors=tuple(
+            ql.Anchor(relation=draw(st.sampled_from(ql.RELATIONS)), of=of)
+            for of in draw(st.lists(anchor_values(), max_size=2))
         ),
         all=draw(st.booleans()),
         limit=draw(st.none() | st.integers(1, ql.MAX_LIMIT)),

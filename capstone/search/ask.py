@@ -44,7 +44,7 @@ from capstone.core.fine_types import classes_of_type
 from capstone.errors import DatabaseError, InputError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import Condition, Query, QueryError
+from capstone.search.ql import Anchor, Condition, Query, QueryError
 from capstone.search.summary import NAMES, Share, Summary, written
 from capstone.search.understand import SHARES, Kind, Understood, understand
 
@@ -831,6 +831,8 @@ def _what(query: Query, n: int = 2) -> str:
     ('people not moving left, not crossing line A', 'object other than a person, not red')
     >>> _what(parse("car pause>=2"))
     'cars that stopped'
+    >>> _what(parse('person during:bus after:"car color:white"'))
+    'people in view while a bus was, after a white car left'
     """
     words = []
     if query.colors:
@@ -858,7 +860,18 @@ def _what(query: Query, n: int = 2) -> str:
             clauses.append(words_before + " or ".join(values))
     if clauses:
         noun += (", " if query.directions else " ") + ", ".join(clauses)
+    if query.anchors:
+        noun += " in view " + ", ".join(_anchor_words(a) for a in query.anchors)
     return noun
+
+
+_RELATION_WORDS = {"during": "while {} was", "after": "after {} left", "before": "before {} came"}
+
+
+def _anchor_words(anchor: Anchor) -> str:
+    """ "while a bus was", "after a white car left": an anchor in words."""
+    thing = _what(Query(**anchor.of.model_dump()), 1)
+    return _RELATION_WORDS[anchor.relation].format(f"{_article(thing)} {thing}")
 
 
 def _share_name(percent: float) -> str:

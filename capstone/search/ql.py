@@ -23,6 +23,10 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   seconds, `t:..-1m` all but the last minute (a window counts from the start or from the
   end, not both). Percentages are shares of each video's length: `t:0%..50%` is the first
   half of each video, `t:90%..` its last tenth (a window is in times or in shares, not both).
+- `during:bus` objects in view at some moment an object of the anchor (a class, a type,
+  colours or directions; several words in quotes, `during:"car color:white"`) was;
+  `after:bus` objects still in view after it left; `before:bus` objects in view before it
+  came. Another track of another object (plausible) must match in the same video.
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `pause`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -82,6 +86,9 @@ DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", 
 NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size", "pause")
 SORT_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
+# Times relative to another object (an anchor): in view while it was, after it left, before
+# it came.
+RELATIONS: tuple[str, ...] = ("during", "after", "before")
 MAX_LIMIT = 1000
 
 VEHICLES: tuple[str, ...] = ("bus", "car", "motorcycle", "truck")
@@ -220,6 +227,32 @@ class Values(BaseModel):
 
 
 LIST_FIELDS: tuple[str, ...] = tuple(Values.model_fields)
+ANCHOR_FIELDS: tuple[str, ...] = ("classes", "types", "colors", "directions")
+
+
+class Anchor(BaseModel):
+    """Another object a query's times are relative to: `during:bus` is `Anchor("during",
+    Values(classes=("bus",)))`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    relation: Literal["during", "after", "before"]
+    of: Values
+
+    def model_post_init(self, _context: object) -> None:
+        if self.of.is_empty() or any(
+            getattr(self.of, name) for name in LIST_FIELDS if name not in ANCHOR_FIELDS
+        ):
+            raise ValueError(
+                f"{self.relation}: takes a class, type, colour or direction of another object"
+            )
+
+    def canonical(self) -> str:
+        tokens = self.of.tokens()
+        value = " ".join(t for name in ANCHOR_FIELDS for t in tokens[name])
+        return f"{self.relation}:{_quote(value)}"
+
+
 _LIST_KEYS = {
     "types": "type",
     "colors": "color",
@@ -260,10 +293,17 @@ class Query(Values):
         pattern=r"^-?(" + "|".join(SORT_FIELDS) + r")$",
         description="a `SORT_FIELDS` name, smallest first; with a leading `-`, largest first",
     )
+    anchors: tuple[Anchor, ...] = Field(
+        default=(), description="times relative to other objects (`during:bus`)"
+    )
     all: bool = False
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
 
     def model_post_init(self, _context: object) -> None:
+        anchors = sorted(
+            set(self.anchors), key=lambda x: (RELATIONS.index(x.relation), x.canonical())
+        )
+        object.__setattr__(self, "anchors", tuple(anchors))
         lo, hi = self.t_from, self.t_to
         if self.t_share:
             if lo is None and hi is None:
@@ -296,6 +336,7 @@ class Query(Values):
             lo = time(self.t_from) if self.t_from is not None else ""
             hi = time(self.t_to) if self.t_to is not None else ""
             parts.append(f"t:{lo}..{hi}")
+        parts += [anchor.canonical() for anchor in self.anchors]
         for name in ("lines", "zones", "videos"):
             parts += given[name] + excluded[name]
         parts += [_quote(t) for t in self.text]
@@ -472,6 +513,8 @@ def parse(text: str, *, max_chars: int | None = None) -> Query:
     excluded: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
     conditions: list[Condition] = []
     words: list[str] = []
+    anchors: list[Anchor] = []
+    fields["anchors"] = anchors
     tokens = tokenize(text)
     i = 0
     while i < len(tokens):
@@ -580,6 +623,10 @@ def _parse_token(
                 fields["t_from"] = _window_time(lo)
             if hi:
                 fields["t_to"] = _window_time(hi)
+        elif key in RELATIONS:
+            anchors = fields["anchors"]
+            assert isinstance(anchors, list)
+            anchors.append(_anchor(key, raw))
         elif key == "limit":
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
                 raise ValueError(f"limit is a whole number from 1 to {MAX_LIMIT}")
@@ -597,7 +644,8 @@ def _parse_token(
         else:
             raise ValueError(
                 f"unknown key {key!r} (keys: class, color, dir, type, line, zone, video, t, "
-                "sort, all, limit; comparisons: speed, speed_m_s, conf, dur, size, pause)"
+                "during, after, before, sort, all, limit; comparisons: speed, speed_m_s, "
+                "conf, dur, size, pause)"
             )
         return
     classes = class_of_word(lower)
@@ -607,6 +655,33 @@ def _parse_token(
     if not _WORD.match(token) or len(token) > _MAX_VALUE:
         raise ValueError("not a word, a class, key:value or a comparison")
     words.append(lower)
+
+
+def _anchor(relation: str, raw: str) -> Anchor:
+    """`during:`, `after:` or `before:`'s value: classes, types, colours, directions.
+
+    >>> _anchor("after", "white type:minivan,pickup").canonical()
+    'after:"type:minivan,pickup color:white"'
+    """
+    if not raw.strip():
+        raise ValueError(f"{relation}: needs another object, e.g. {relation}:bus")
+    lists: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
+    for word in tokenize(raw):
+        key, sep, value = word.partition(":")
+        if sep and key.lower() in _KEYS and _KEYS[key.lower()] in ANCHOR_FIELDS:
+            target = _KEYS[key.lower()]
+            for v in _values(word, value):
+                lists[target] += _normalise(target, v)
+        elif not sep and class_of_word(word) is not None:  # "orange" is the fruit
+            lists["classes"] += class_of_word(word) or ()
+        elif not sep and word.lower() in COLOR_WORDS:
+            lists["colors"].append(COLOR_WORDS[word.lower()])
+        else:
+            raise ValueError(
+                f"{relation}: takes a class, type, colour or direction of another object, "
+                f"not {word!r}"
+            )
+    return Anchor(relation=relation, of=Values(**lists))  # type: ignore[arg-type]
 
 
 def _parse_exclusion(token: str, excluded: dict[str, list[str]]) -> None:

@@ -48,7 +48,7 @@ from capstone.core.motion import HEAT_COLS, HEAT_ROWS
 from capstone.errors import ConfigError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import Query
+from capstone.search.ql import ANCHOR_FIELDS, Anchor, Query
 from capstone.search.query import LATEST_SCOPE_CTE
 from capstone.search.summary import Share, Summary
 from capstone.store.engine import session_scope
@@ -515,6 +515,8 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
         window += f" AND e.timestamp >= {lo}"
     if hi is not None:
         window += f" AND e.timestamp <= {hi}"
+    for k, anchor in enumerate(query.anchors):
+        where.append(_anchored(anchor, f"anchor{k}{tag}", params))
     if query.lines:
         params["lines"] = list(query.lines)
         where.append(
@@ -554,6 +556,32 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
     if not query.all:
         where.append("a.plausible")
     return where
+
+
+# when track `a` is in view relative to anchor track `w` (`Anchor.relation`)
+_RELATION_SQL = {
+    "during": "w.t_start <= a.t_end AND w.t_end >= a.t_start",
+    "after": "a.t_end > w.t_end",
+    "before": "a.t_start < w.t_start",
+}
+
+
+def _anchored(anchor: Anchor, name: str, params: dict[str, Any]) -> str:
+    """The condition that another plausible track of `a`'s analysis matches `anchor.of`
+    and is in `anchor.relation` with `a`; binds its values."""
+    where = [
+        "w.analysis_id = a.analysis_id",
+        "w.plausible",
+        "w.track_id <> a.track_id",
+        _RELATION_SQL[anchor.relation],
+    ]
+    for field_name in ANCHOR_FIELDS:
+        values = getattr(anchor.of, field_name)
+        if values:
+            params[f"{name}_{field_name}"] = list(values)
+            column = _LIST_COLUMNS[field_name].replace("a.", "w.", 1)
+            where.append(f"{column} = ANY(:{name}_{field_name})")
+    return f"EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE {' AND '.join(where)})"
 
 
 def run(

@@ -56,6 +56,7 @@ from capstone.search.ql import (
     COLOR_WORDS,
     DIRECTION_WORDS,
     MAX_LIMIT,
+    Anchor,
     Condition,
     Query,
     Values,
@@ -231,8 +232,8 @@ YES_NO_OPENERS = frozenset(
 )
 # "how many people at once": the most in view at the same moment, not everyone over time
 _AT_ONCE = re.compile(
-    r"\b(at once|at the same time|simultaneously|concurrently|at one time|at any one time|"
-    r"at a time|maximum|max|peak|busiest)\b"
+    r"\b(at once|at the same time(?! (?:as|that) )|simultaneously|concurrently|at one time|"
+    r"at any one time|at a time|maximum|max|peak|busiest)\b"
 )
 _BUSIEST = re.compile(r"\b(the most|busiest|the maximum|the max|the peak)\b")
 _AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
@@ -971,6 +972,7 @@ class _Got:
     videos: list[str] = field(default_factory=list)
     conds: list[Condition] = field(default_factory=list)
     stop: bool = False  # "stopped": durations said are the pause's
+    anchors: list[Anchor] = field(default_factory=list)  # "while the bus was there"
 
 
 def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
@@ -1085,6 +1087,7 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         without=without,
         conditions=tuple(got.conds),
         text=tuple(unmapped),
+        anchors=tuple(got.anchors),
         **got.fields,
     )
     return query, notes
@@ -1522,8 +1525,69 @@ def _read_kind(w: _Words, i: int, got: _Got) -> int | None:
     return None
 
 
+_ANCHOR_OPENERS: dict[tuple[str, ...], str] = {
+    ("while",): "during",
+    ("during",): "during",
+    ("when",): "during",
+    ("at", "the", "same", "time", "as"): "during",
+    ("together", "with"): "during",
+    ("after",): "after",
+    ("once",): "after",
+    ("before",): "before",
+    ("until",): "before",
+}
+_ARTICLES = frozenset(_words("the a an any some that this"))
+_BE = frozenset(_words("was were is are had has have been being got"))
+_PRESENT = frozenset(
+    _words("there here visible present around about in view on screen passing passed by "
+           "stopped stopping parked waiting standing seen still shown")
+)  # fmt: skip
+_LEFT = frozenset(_words("left gone exited disappeared departed out off away"))
+_CAME = frozenset(_words("arrived came appeared entered showed up turned into"))
+_PREDICATE = {"during": _PRESENT, "after": _LEFT | _PRESENT, "before": _CAME | _PRESENT}
+_NEEDS = {"after": _LEFT, "before": _CAME}  # "after the bus left", not "after the bus"
+
+
+def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
+    """Another object the question's times are relative to: "while the bus was there",
+    "at the same time as the red car", "after the white van left", "before the truck
+    arrived" (`during:bus`, `after:...`, `before:...`). "When" opens one only inside a
+    question ("how many people were there when the bus was?"), never as its first word.
+    Returns the index after what it read, or None."""
+    opener = next(
+        (o for o in _ANCHOR_OPENERS if tuple(w.at(i + k) for k in range(len(o))) == o), None
+    )
+    if opener is None:
+        return None
+    relation = _ANCHOR_OPENERS[opener]
+    if opener == ("when",) and (i == 0 or not (got.classes or got.types)):
+        return None  # "when did the bus leave?", "show me when the bus came": a time asked
+    j = i + len(opener)
+    while w.at(j) in _ARTICLES:
+        j += 1
+    thing = _Got()
+    k = j
+    while (nxt := _read_kind(w, k, thing)) is not None:
+        k = nxt
+    if not (thing.classes or thing.types):
+        w.used[j:k] = [False] * (k - j)  # not an anchor: let the other readers look again
+        return None
+    end = k
+    while w.at(end) in _BE or w.at(end) in _PREDICATE[relation]:
+        end += 1
+    needs = _NEEDS.get(relation, _PRESENT if opener == ("when",) else None)
+    if needs is not None and not needs & set(w.low[k:end]):
+        w.used[j:k] = [False] * (k - j)
+        return None
+    of = Values(classes=tuple(thing.classes), types=tuple(thing.types), colors=tuple(thing.colors))
+    got.anchors.append(Anchor(relation=relation, of=of))  # type: ignore[arg-type]
+    w.take(*range(i, end))
+    return end
+
+
 # each reads one kind of phrase at a word; the first that reads something wins
 _READERS = (
+    _read_anchor,
     _read_window,
     _read_ranking,
     _read_clock,

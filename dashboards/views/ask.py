@@ -21,6 +21,7 @@ EXAMPLES = (
     "were there any cars that were not white?",
     "did anyone stop in the first half?",
     "what was the busiest minute?",
+    "how many people were there while a truck was there?",
     "vehicles -bus sort:-speed",
 )
 
