@@ -230,6 +230,8 @@ _RELATION = {
     "during": lambda r, w: w["t_start"] <= r["t_end"] and w["t_end"] >= r["t_start"],
     "after": lambda r, w: r["t_end"] > w["t_end"],
     "before": lambda r, w: r["t_start"] < w["t_start"],
+    "at_exit": lambda r, w: r["t_start"] <= w["t_end"] <= r["t_end"],
+    "at_entry": lambda r, w: r["t_start"] <= w["t_start"] <= r["t_end"],
 }
 
 
@@ -943,15 +945,23 @@ def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:
          'person dir:left after:"car color:white"'),
         ("how many cars came before the truck arrived?", "car before:truck"),
         ("while a person was there, how many trucks were there?", "truck during:person"),
+        ("how many people were there when the white car left?",
+         'person at_exit:"car color:white"'),
+        ("how many cars were there at the moment a truck arrived?", "car at_entry:truck"),
     ]  # fmt: skip
     for question, query in cases:
         answer = asking.ask(question)
         assert answer.query == query, question
         want = _expected(rows, ql.parse(query))
         assert answer.count == len({_who(r) for r in want}), question
-        unanchored = _expected(rows, ql.parse(query.split(" during:")[0].split(" after:")[0]
-                                          .split(" before:")[0]))  # fmt: skip
+        parsed = ql.parse(query)
+        unanchored = _expected(rows, parsed.model_copy(update={"anchors": ()}))
         assert len(want) <= len(unanchored)
+        # one object's moment of leaving or coming is inside the visit of everything found
+        for anchor in parsed.anchors:
+            if anchor.relation in ("at_exit", "at_entry"):
+                assert all(_anchored(r, anchor.model_copy(update={"relation": "during"}), rows)
+                           for r in want)  # fmt: skip
     # the anchor matters: some people are in view while a truck is, some are not
     people = _expected(rows, ql.parse("person"))
     assert 0 < len(_expected(rows, ql.parse("person during:truck"))) < len(people)

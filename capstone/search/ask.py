@@ -865,7 +865,13 @@ def _what(query: Query, n: int = 2) -> str:
     return noun
 
 
-_RELATION_WORDS = {"during": "while {} was", "after": "after {} left", "before": "before {} came"}
+_RELATION_WORDS = {
+    "during": "while {} was",
+    "after": "after {} left",
+    "before": "before {} came",
+    "at_exit": "when {} left",
+    "at_entry": "when {} came",
+}
 
 
 def _anchor_words(anchor: Anchor) -> str:

@@ -26,7 +26,8 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
 - `during:bus` objects in view at some moment an object of the anchor (a class, a type,
   colours or directions; several words in quotes, `during:"car color:white"`) was;
   `after:bus` objects still in view after it left; `before:bus` objects in view before it
-  came. Another track of another object (plausible) must match in the same video.
+  came; `at_exit:bus` / `at_entry:bus` objects in view at the moment it left / came.
+  Another plausible track must match in the same video.
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `pause`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -87,8 +88,9 @@ NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size", 
 SORT_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 # Times relative to another object (an anchor): in view while it was, after it left, before
-# it came.
-RELATIONS: tuple[str, ...] = ("during", "after", "before")
+# it came, at the moment it left, at the moment it came.
+RELATIONS: tuple[str, ...] = ("during", "after", "before", "at_exit", "at_entry")
+Relation = Literal["during", "after", "before", "at_exit", "at_entry"]
 MAX_LIMIT = 1000
 
 VEHICLES: tuple[str, ...] = ("bus", "car", "motorcycle", "truck")
@@ -236,7 +238,7 @@ class Anchor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    relation: Literal["during", "after", "before"]
+    relation: Relation
     of: Values
 
     def model_post_init(self, _context: object) -> None:

@@ -563,6 +563,8 @@ _RELATION_SQL = {
     "during": "w.t_start <= a.t_end AND w.t_end >= a.t_start",
     "after": "a.t_end > w.t_end",
     "before": "a.t_start < w.t_start",
+    "at_exit": "a.t_start <= w.t_end AND a.t_end >= w.t_end",
+    "at_entry": "a.t_start <= w.t_start AND a.t_end >= w.t_start",
 }
 
 

@@ -1528,7 +1528,10 @@ def _read_kind(w: _Words, i: int, got: _Got) -> int | None:
 _ANCHOR_OPENERS: dict[tuple[str, ...], str] = {
     ("while",): "during",
     ("during",): "during",
-    ("when",): "during",
+    ("when",): "during",  # or the moment it left / came: by the verb
+    ("at", "the", "moment"): "during",
+    ("the", "moment"): "during",
+    ("as", "soon", "as"): "during",
     ("at", "the", "same", "time", "as"): "during",
     ("together", "with"): "during",
     ("after",): "after",
@@ -1546,13 +1549,15 @@ _LEFT = frozenset(_words("left gone exited disappeared departed out off away"))
 _CAME = frozenset(_words("arrived came appeared entered showed up turned into"))
 _PREDICATE = {"during": _PRESENT, "after": _LEFT | _PRESENT, "before": _CAME | _PRESENT}
 _NEEDS = {"after": _LEFT, "before": _CAME}  # "after the bus left", not "after the bus"
+_MOMENTS = frozenset({("when",), ("at", "the", "moment"), ("the", "moment"), ("as", "soon", "as")})
 
 
 def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
     """Another object the question's times are relative to: "while the bus was there",
     "at the same time as the red car", "after the white van left", "before the truck
-    arrived" (`during:bus`, `after:...`, `before:...`). "When" opens one only inside a
-    question ("how many people were there when the bus was?"), never as its first word.
+    arrived", "when the van left", "when the bus came" (`during:bus`, `after:...`,
+    `before:...`, `at_exit:...`, `at_entry:...`). "When" opens one only inside a question
+    ("how many people were there when the bus was?"), never as its first word.
     Returns the index after what it read, or None."""
     opener = next(
         (o for o in _ANCHOR_OPENERS if tuple(w.at(i + k) for k in range(len(o))) == o), None
@@ -1560,7 +1565,8 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
     if opener is None:
         return None
     relation = _ANCHOR_OPENERS[opener]
-    if opener == ("when",) and (i == 0 or not (got.classes or got.types)):
+    moment = opener in _MOMENTS
+    if moment and (i == 0 or not (got.classes or got.types)):
         return None  # "when did the bus leave?", "show me when the bus came": a time asked
     j = i + len(opener)
     while w.at(j) in _ARTICLES:
@@ -1573,10 +1579,16 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
         w.used[j:k] = [False] * (k - j)  # not an anchor: let the other readers look again
         return None
     end = k
-    while w.at(end) in _BE or w.at(end) in _PREDICATE[relation]:
+    said = _PREDICATE[relation] | (_LEFT | _CAME if moment else frozenset())
+    while w.at(end) in _BE or w.at(end) in said:
         end += 1
+    verbs = set(w.low[k:end])
+    if moment:  # "when the van left": at that moment; "when the bus was there": during
+        relation = "at_exit" if verbs & _LEFT else "at_entry" if verbs & _CAME else relation
     needs = _NEEDS.get(relation, _PRESENT if opener == ("when",) else None)
-    if needs is not None and not needs & set(w.low[k:end]):
+    if relation in ("at_exit", "at_entry"):
+        needs = None
+    if needs is not None and not needs & verbs:
         w.used[j:k] = [False] * (k - j)
         return None
     of = Values(classes=tuple(thing.classes), types=tuple(thing.types), colors=tuple(thing.colors))
