@@ -42,6 +42,7 @@ questions = [
     "were there any cars that were not black?",  # yes or no; `-color:black` excludes
     "how many cars in the first half of the video?",  # t:0%..50%: a share of its length
     "did any car stop?",  # pause>=2: stood still 2 s or more between moves
+    "how many cars were there while a person was there?",  # during:person: another's times
     "how many people wearing hats?",  # words it cannot map: it says so, and guesses
 ]
 
@@ -164,6 +165,8 @@ pd.DataFrame(hits_table(hybrid), columns=[*columns, "vector_rank", "text_rank"])
 # *how many ... at once* gives the most in view together, and `Answer.moment`, when. A
 # *where* question also returns a heatmap of where the tracks were. *were there any ...?*
 # is answered yes or no (`Answer.yes`), and *not* / *except* exclude what follows them.
+# Times can be another object's: *while the bus was there* (`during:bus`), *after the white
+# van left*, *before the truck came*, *when the van left* (`at_exit:`).
 
 # %%
 from capstone.core.drawing import draw_heat, to_rgb

@@ -80,6 +80,12 @@ def _rows_for(
                 "color": color,
                 "color_shares": {color: round(rng.uniform(0.3, 1.0), 3)} if color else None,
                 "heat": heat if rng.random() < 0.8 else None,
+                # where it stood: a cell from its id (no draw: the same rows as before)
+                "pause_heat": [
+                    round(dur * 3) if c == (t * 7) % HEAT_CELLS else 0 for c in range(HEAT_CELLS)
+                ]
+                if t % 4 == 0
+                else None,
                 "direction": DIRS[rng.randrange(len(DIRS))],
                 "dx_px": rng.uniform(-200, 200),
                 "dy_px": rng.uniform(-50, 50),
@@ -626,6 +632,29 @@ def test_where_sums_the_places_of_the_matching_tracks(seeded: dict[str, Any]) ->
     region, share = answer.heatmaps[0].region()
     assert f"the {region} of the frame ({share:.0%}" in answer.text
     assert asking.ask("how many cars?").heatmaps == []
+
+
+def test_where_they_stopped_sums_the_places_of_their_pauses(seeded: dict[str, Any]) -> None:
+    query = ql.parse("person pause>=2")
+    want: dict[str, np.ndarray] = {}
+    anywhere: dict[str, np.ndarray] = {}
+    for r in _expected(seeded["rows"], query):
+        grid = np.asarray(r["pause_heat"]).reshape(HEAT_ROWS, HEAT_COLS)
+        want[r["video_id"]] = want.get(r["video_id"], 0) + grid
+        if r["heat"] is not None:
+            heat = np.asarray(r["heat"]).reshape(HEAT_ROWS, HEAT_COLS)
+            anywhere[r["video_id"]] = anywhere.get(r["video_id"], 0) + heat
+    answer = asking.ask("where did people stop?")
+    assert answer.kind == "where" and answer.query == "person pause>=2"
+    assert {m.video_id for m in answer.heatmaps} == set(want)
+    for m in answer.heatmaps:
+        assert np.array_equal(np.asarray(m.counts), want[m.video_id])
+        assert not np.array_equal(np.asarray(m.counts), anywhere.get(m.video_id))
+    region, share = answer.heatmaps[0].region()
+    assert f"stopped mostly in the {region}" in answer.text or (
+        f"stopped most often in the {region}" in answer.text
+    )
+    assert f"({share:.0%} of their time stopped" in answer.text
 
 
 def test_hits_carry_attributes_lines_zones_and_a_crop(seeded: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from capstone.core.colors import TERMS, color_shares, dominant_color
 from capstone.core.detections import Detections
 from capstone.core.fine_types import FINE_TYPES
-from capstone.core.motion import WALK_MIN, direction_of, motion_of
+from capstone.core.motion import WALK_MIN, direction_of, motion_of, pause_place, place_counts
 from capstone.core.records import Record, TrackSummary
 from capstone.core.video import Frame, VideoInfo
 from capstone.io.mot import load_mot_gt, load_sequence
@@ -157,6 +157,16 @@ def _walk(*legs: tuple[float, float], fps: float = 10.0, height: float = 100.0) 
 def test_a_pause_is_standing_still_between_moves() -> None:
     stopped = _walk((2, 200), (4, 200), (2, 400))  # walks 2 s, stands 4 s, walks on
     assert stopped.pause_s == pytest.approx(4, abs=0.6) and stopped.direction == "right"
+    # where it stood: at x = 200 (bottom centre), not where it walked
+    assert stopped.pause_at is not None
+    assert stopped.pause_at[0] == pytest.approx(200, abs=4)
+    assert stopped.pause_at[1] == pytest.approx(150, abs=4)
+    grid = pause_place(stopped, (640, 480))
+    assert grid is not None and sum(grid) == round(stopped.pause_s * 10)
+    assert grid.index(sum(grid)) == place_counts(
+        np.array([[200, 150, 200, 150]]), (640, 480)
+    ).index(1)
+    assert _walk((10, 0)).pause_at is None and pause_place(_walk((10, 0)), (640, 480)) is None
     assert _walk((10, 0)).pause_s == 0  # never moved (parked): no pause
     assert _walk((4, 400)).pause_s == 0  # walked all the time
     hidden = _walk((2, 200), (3, None), (2, 500))  # hidden 3 s behind something: unknown

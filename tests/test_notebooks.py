@@ -307,6 +307,7 @@ def test_search_notebook_queries_the_analysis(kernel: Path, db_url: str) -> None
     assert "Yes: " in text or "No: no cars not black" in text
     assert "car t:0%..50% video:nb-bikes" in text and "in the first half of the video" in text
     assert "car pause>=2 video:nb-bikes" in text
+    assert "car during:person video:nb-bikes" in text and "in view while a person was" in text
 
 
 # ---------------------------------------------------------------------------- JupyterLab

@@ -32,9 +32,9 @@ STORED_HASHES = {
         {"stages": ("detect", "track", "identity", "events", "display")},
         "9a59a1e5a3a1ec08a139102a69c1dd4f",
     ),
-    "attributes revision 5": (
+    "attributes revision 6": (
         {"stages": ("detect", "track", "attributes")},
-        "cd7f6bdc96c4b281596c42b916bf17fe",
+        "0b8081e9fd3868061be20514bc019237",
     ),
 }
 # Results stored by earlier tracking revisions (1: Ultralytics' trackers as shipped,
@@ -109,6 +109,8 @@ def test_results_of_an_earlier_stage_revision_are_not_current_nor_reused() -> No
     assert current.params_hash() != "d31a1a8a5934a4a9a679b77fe9a6c5d7"
     # revision 4: no `pause_s`
     assert current.params_hash() != "23e083889a79a0a50a1bdb64f61bcbe9"
+    # revision 5: no `pause_heat` (tracking revision 5)
+    assert current.params_hash() != "cd7f6bdc96c4b281596c42b916bf17fe"
     # a revision of a stage that is not enabled changes nothing
     assert (
         AnalysisParams(stages=_EVENTS, tracker="botsort").params_hash()

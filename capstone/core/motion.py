@@ -15,7 +15,8 @@ ground), in pixels and seconds of video:
   `PAUSE_MOVED` box heights in windows of `WALK_MIN` heights per second or more): a person
   who stopped to talk, a car that waited at the lights. An object that never moved (a
   parked car) has no pause (0); windows across a gap in the track (over `PAUSE_MAX_GAP_S`,
-  the object hidden) are neither.
+  the object hidden) are neither. `pause_at`: where it stood (the median anchor of that
+  longest pause), None without one.
 
 `direction_of` turns these into one word:
 
@@ -114,6 +115,7 @@ class Motion:
     extent_px: float  # largest distance of the box centre from its median position
     duration_s: float = math.inf  # first box to last
     pause_s: float = 0.0  # the longest time it stood still while moving at other times
+    pause_at: tuple[float, float] | None = None  # where (anchor, px) it stood that time
 
     @property
     def direction(self) -> str:
@@ -131,8 +133,8 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
     >>> t = np.arange(61) * 0.1  # 2 s walking right, 3 s standing, 1 s walking on
     >>> x = np.interp(t, [0, 2, 5, 6], [0, 100, 100, 150])
     >>> m = motion_of(t, np.stack([x, t * 0 + 10, x + 20, t * 0 + 50], axis=1))
-    >>> m.pause_s, m.direction
-    (3.0, 'right')
+    >>> m.pause_s, m.direction, m.pause_at
+    (3.0, 'right', (110.0, 50.0))
     """
     xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
     times = np.asarray(times, np.float64).reshape(-1)
@@ -159,6 +161,9 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         else:  # shorter than one window: its average speed
             speed = float(np.linalg.norm(anchors[-1] - anchors[0]) / (times[-1] - times[0]))
     centre = np.median(centres, axis=0)
+    height = float(np.median(heights)) if n else 0.0
+    pause_s, held = _pause(times[keep], anchors[keep], height)
+    at = np.median(anchors[keep][held], axis=0) if held is not None else None
     return Motion(
         dx_px=float(end_point[0] - start_point[0]),
         dy_px=float(end_point[1] - start_point[1]),
@@ -169,27 +174,37 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         growth=growth,
         extent_px=float(np.linalg.norm(centres - centre, axis=1).max()) if n else 0.0,
         duration_s=float(times[-1] - times[0]) if n else 0.0,
-        pause_s=_pause(times[keep], anchors[keep], float(np.median(heights)) if n else 0.0),
+        pause_s=pause_s,
+        pause_at=None if at is None else (round(float(at[0]), 2), round(float(at[1]), 2)),
     )
 
 
-def _pause(times: np.ndarray, anchors: np.ndarray, height: float) -> float:
-    """The longest run of still windows between samples about `STEP_S` apart (`pause_s`),
-    0 when the object did not move `PAUSE_MOVED` heights in the other windows."""
+def _pause(times: np.ndarray, anchors: np.ndarray, height: float) -> tuple[float, slice | None]:
+    """The longest run of still windows between samples about `STEP_S` apart (`pause_s`)
+    and the samples it spans; (0, None) when the object did not move `PAUSE_MOVED` heights
+    in the other windows, or never stood still."""
     if len(times) < 3 or height <= 0:
-        return 0.0
+        return 0.0, None
     dt = np.diff(times)
     rate = np.linalg.norm(np.diff(anchors, axis=0), axis=1) / height / np.maximum(dt, 1e-9)
     seen = dt <= PAUSE_MAX_GAP_S
     still = seen & (rate < STILL_MAX)
     moving = seen & (rate >= WALK_MIN)
     if float((rate * dt)[moving].sum()) < PAUSE_MOVED:
-        return 0.0
+        return 0.0, None
     longest = run = 0.0
-    for held, step in zip(still.tolist(), dt.tolist(), strict=True):
-        run = run + step if held else 0.0
-        longest = max(longest, run)
-    return round(longest, 3)
+    span: slice | None = None
+    start = 0
+    for k, (held, step) in enumerate(zip(still.tolist(), dt.tolist(), strict=True)):
+        if not held:
+            run = 0.0
+            continue
+        if run == 0.0:
+            start = k
+        run += step
+        if run > longest:
+            longest, span = run, slice(start, k + 2)  # windows start..k join samples start..k+1
+    return round(longest, 3), span
 
 
 def _spaced(times: np.ndarray, step_s: float) -> np.ndarray:
@@ -204,6 +219,24 @@ def _spaced(times: np.ndarray, step_s: float) -> np.ndarray:
 
 
 HEAT_COLS, HEAT_ROWS = 12, 9  # the grid of `place_counts`, over the whole frame
+
+
+def pause_place(
+    motion: Motion, size: tuple[int, int], cols: int = HEAT_COLS, rows: int = HEAT_ROWS
+) -> list[int] | None:
+    """Where the object stopped, on the grid of `place_counts`: the pause's length in tenths
+    of a second in the cell of `motion.pause_at` (summed over objects: where, and how long,
+    things stood), None without a pause.
+
+    >>> m = Motion(0, 0, 0, 0, 10, 20, 1, 0, 9.0, pause_s=2.5, pause_at=(90.0, 95.0))
+    >>> pause_place(m, (100, 100), 2, 2)
+    [0, 0, 0, 25]
+    """
+    if motion.pause_at is None or motion.pause_s <= 0:
+        return None
+    x, y = motion.pause_at
+    cells = place_counts(np.array([[x, y, x, y]]), size, cols, rows)
+    return [c * max(1, round(motion.pause_s * 10)) for c in cells]
 
 
 def place_counts(

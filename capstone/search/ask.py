@@ -421,11 +421,16 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             ranked = SORT_WORDS.get(query.sort, f"by {query.sort}")
             answer = f"The {ranked} of {result.count} {what}: {moments}."
     elif u.kind == "where":
+        stops = _stopped(query)
         maps = tracks.heatmaps(
-            filters, session=session, zero_shot=zeroshot.weights(expansions) or None
+            filters,
+            session=session,
+            zero_shot=zeroshot.weights(expansions) or None,
+            stops=stops,
         )
         if maps:
-            spots = "; ".join(_spot(hm, named=len(maps) > 1 or not query.videos) for hm in maps)
+            named = len(maps) > 1 or not query.videos
+            spots = "; ".join(_spot(hm, named, stops) for hm in maps)
             answer = f"{result.count} {what}{_window_words(query)}: {spots}."
         else:
             places = ", ".join(_place(it) for it in items[:5])
@@ -842,7 +847,7 @@ def _what(query: Query, n: int = 2) -> str:
     noun = " ".join(words)
     if query.directions:
         noun += " moving " + "/".join(query.directions)
-    if any(c.field == "pause" and c.op in (">", ">=") for c in query.conditions):
+    if _stopped(query):
         noun += " that stopped"
     out = query.without
     clauses = []
@@ -938,11 +943,19 @@ def _clock(seconds: float | None) -> str:
     return f"{int(m)}:{s:04.1f}"
 
 
-def _spot(heatmap: Heatmap, named: bool) -> str:
+def _stopped(query: Query) -> bool:
+    """Whether the query asks for objects that stopped (`pause>=2`): a where-answer then
+    says where they stood, not everywhere they went."""
+    return any(c.field == "pause" and c.op in (">", ">=") for c in query.conditions)
+
+
+def _spot(heatmap: Heatmap, named: bool, stops: bool = False) -> str:
     region, share = heatmap.region()
     where = "mostly in the" if share >= 0.5 else "most often in the"
     video = f", {heatmap.video_id}" if named else ""
-    return f"{where} {region} of the frame ({share:.0%} of their time in view{video})"
+    time = "their time stopped" if stops else "their time in view"
+    stood = "stopped " if stops else ""
+    return f"{stood}{where} {region} of the frame ({share:.0%} of {time}{video})"
 
 
 def _place(item: AnswerItem) -> str:
@@ -1052,9 +1065,12 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     )
     total = sum(r.count for r in results)
     maps: list[Heatmap] = []
+    stops = _stopped(u.query)
     if u.kind == "where":
-        maps = _summed([tracks.heatmaps(q.filters_only(), session=session) for q in u.parts])
-    spots = "; ".join(_spot(hm, named=len(maps) > 1 or not u.query.videos) for hm in maps)
+        maps = _summed(
+            [tracks.heatmaps(q.filters_only(), session=session, stops=stops) for q in u.parts]
+        )
+    spots = "; ".join(_spot(hm, len(maps) > 1 or not u.query.videos, stops) for hm in maps)
     answer = (f"{each}" + ("" if windowed else f"{_window_words(u.query)} ({total} in all)")) + (
         f": {spots}" if spots else ""
     )

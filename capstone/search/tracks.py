@@ -390,18 +390,21 @@ def heatmaps(
     session: Session | None = None,
     top: int = 3,
     zero_shot: dict[str, float] | None = None,
+    stops: bool = False,
 ) -> list[Heatmap]:
     """Where the tracks matching `query` (and `zero_shot`, as in `plan`) were, one
     `Heatmap` per video (the `top` videos with the most boxes), summed from the stored
-    per-track grids in one statement."""
+    per-track grids in one statement. `stops`: where they stood during their longest pause
+    (`pause_heat`, tenths of a second per cell) instead of where their boxes were."""
     params: dict[str, Any] = {"top": top}
     where = _filters(query, params)
     if zero_shot:
         where.append(f"{_zero_shot_score(zero_shot, params)} >= :zs_min")
-    conditions = "\n  AND ".join([*where, "a.heat IS NOT NULL"])
+    grid = "a.pause_heat" if stops else "a.heat"
+    conditions = "\n  AND ".join([*where, f"{grid} IS NOT NULL"])
     sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
-  SELECT a.video_id, a.heat FROM apps_db_trackattributes a WHERE {conditions}
+  SELECT a.video_id, {grid} AS heat FROM apps_db_trackattributes a WHERE {conditions}
 ),
 cells AS (
   SELECT m.video_id, u.i, sum(u.v)::bigint AS n

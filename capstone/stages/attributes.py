@@ -21,7 +21,9 @@ made in `publish`:
   `path_px`, the speeds) is the *object's*: when the `identity` stage linked several tracks
   into one identity, over all their boxes in time order (`object_motions`), so a person
   lost behind another and found again has one direction; size, `heat` and plausibility
-  stay the track's own. `speed_m_s`
+  stay the track's own. `pause_heat`: where the object stood during its longest pause
+  (`pause_at`'s cell of the same grid, holding the pause in tenths of a second; None
+  without a pause), summed into heatmaps for "where did people stop?". `speed_m_s`
   only with a ground calibration: option `ground_scale_m_per_px` (metres per pixel on the
   ground), or `ground_points` (two image points `[[x, y], [x, y]]`) and
   `ground_distance_m` (their distance on the ground). One scale for the whole image: right
@@ -108,7 +110,7 @@ from capstone.core.colors import TERMS, dominant_color, frame_levels, shares_of
 from capstone.core.detections import Detections
 from capstone.core.fine_types import FINE_TYPES
 from capstone.core.geometry import box_iou
-from capstone.core.motion import Motion, direction_of, motion_of, place_counts
+from capstone.core.motion import Motion, direction_of, motion_of, pause_place, place_counts
 from capstone.core.records import Record, TrackSummary, objects_of
 from capstone.core.video import Frame
 from capstone.stages.base import Number, RunContext, Stage, StageOptions, VideoResult
@@ -248,9 +250,9 @@ class AttributesStage(Stage):
     Options = AttributesOptions
     after = ("identity",)
     emits = (Record.TRACK_ATTRIBUTES,)
-    revision = 5  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
+    revision = 6  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
     # of repaired identities; 4: a brief track moving `WALK_MIN` heights/s has a direction;
-    # 5: `pause_s`
+    # 5: `pause_s`; 6: `pause_heat`
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -539,6 +541,7 @@ def attribute_rows(
             "plausible": plausible,
             "doubts": doubts,
             "heat": None,
+            "pause_heat": None,
         }
         if motion is not None:
             move = moves[tid]
@@ -555,6 +558,7 @@ def attribute_rows(
                 height_px=round(motion.height_px, 2),
                 size_frac=round(fracs[tid], 5),
                 heat=place_counts(xyxy[slices[tid]], size),
+                pause_heat=pause_place(move, size),
             )
         rows.append(row)
     return rows

@@ -357,6 +357,7 @@ class TrackAttributes(SQLModel, table=True):
         sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"),
     )
     heat: list[int] | None = Field(default=None, sa_column=Column(ARRAY(Integer)))
+    pause_heat: list[int] | None = Field(default=None, sa_column=Column(ARRAY(Integer)))
     imagenet: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
 
 
