@@ -477,10 +477,13 @@ def pause_agreement() -> list[list[Any]]:
     """Stopped or not (a pause of `STOPPED_S` or more, `capstone.core.motion`), every
     stored person track that follows a ground-truth person against that person's
     ground-truth boxes over the same frames (annotations are smooth: the same rule reads
-    them without detector jitter)."""
+    them without detector jitter). For each stop found, where: the distance between the
+    place the track stood (`Motion.pause_at`) and the place the person stood, in box
+    heights."""
     out = []
     for sequence, (_video, fps, _width, _windows) in SEQUENCES.items():
         said = []
+        off: list[float] = []
         for frames, boxes, walk in _followed(sequence):
             shared = [f for f in range(frames[0] + 1, frames[-1] + 2) if f in walk]
             if len(shared) < 3:
@@ -488,13 +491,18 @@ def pause_agreement() -> list[list[Any]]:
             truth = motion_of(np.array(shared) / fps, np.stack([walk[f] for f in shared]))
             mine = motion_of(frames / fps, boxes)
             said.append((truth.pause_s >= STOPPED_S, mine.pause_s >= STOPPED_S))
+            if said[-1] == (True, True) and truth.pause_at and mine.pause_at:
+                gap = np.subtract(truth.pause_at, mine.pause_at)
+                off.append(float(np.linalg.norm(gap)) / max(truth.height_px, 1.0))
         stopped = sum(t for t, _ in said)
         found = sum(t and m for t, m in said)
         false = sum(m and not t for t, m in said)
         agree = sum(t == m for t, m in said)
+        where = round(float(np.median(off)), 2) if off else None
         out.append(
-            [sequence, len(said), stopped, found, false, agree / len(said) if said else None]
-        )
+            [sequence, len(said), stopped, found, false, agree / len(said) if said else None,
+             where]
+        )  # fmt: skip
     return out
 
 
@@ -718,7 +726,7 @@ def main() -> None:
         "ground-truth person, against the ground truth over the same frames:"
     )
     print(md_table(pauses, ["sequence", "tracks", "stopped (truth)", "found", "false stops",
-                            "agree"]))  # fmt: skip
+                            "agree", "where: median distance (box heights)"]))  # fmt: skip
     report["labelled_analysis_s"] = analyse_labelled()
     colour = color_precision()
     print("\ncolour precision@5 (hand labels, bench/data/attribute_labels.json):")
