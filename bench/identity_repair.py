@@ -30,7 +30,7 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -705,6 +705,27 @@ def tracker_loo(
     return out
 
 
+def _by_sequence(
+    rows: Sequence[dict[str, Any]], materials: Sequence[Material]
+) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """`versus_summary` of all `rows` (sequence None), then of each sequence's."""
+    for seq in (None, *sorted({m.seq for m in materials})):
+        yield seq, versus_summary([r for r in rows if seq in (None, r["sequence"])])
+
+
+def _cells(s: dict[str, Any]) -> str:
+    """A `versus_summary`'s Δ columns as the end of a Markdown table row."""
+    return (
+        f"{s['mean_dIDF1']:+.2f} | {s['worst_dIDF1']:+.2f} | {s['mean_dMOTA']:+.2f} | "
+        f"{s['worst_dMOTA']:+.2f} | {s['rows_below']} |"
+    )
+
+
+def _chosen_on(train: str, rows_of: dict[Any, list[dict[str, Any]]]) -> Any:
+    """The key of `rows_of` (a setting) with the best `_objective` on sequence `train`."""
+    return max(rows_of, key=lambda k: _objective([r for r in rows_of[k] if r["sequence"] == train]))
+
+
 # exponents of the frame-rate scaling of the Kalman filter's velocity noise tried by
 # `--velocity-noise` (`capstone.tracking.tracker.velocity_noise_scale`; 0: Ultralytics')
 VELOCITY_NOISE_GRID = (0.0, 0.25, 0.5, 0.625, 0.75, 1.0)
@@ -740,20 +761,12 @@ def velocity_noise_loo(
                 kind,
                 run(materials, None, sources, (kind,), {}, hota=False, overrides=overrides),
             )
-            for seq in (None, *sorted({m.seq for m in materials})):
-                s = versus_summary([r for r in rows_of[exponent] if seq in (None, r["sequence"])])
+            for seq, s in _by_sequence(rows_of[exponent], materials):
                 out[f"{kind} {exponent} {seq or 'all'}"] = s
-                print(
-                    f"| {kind}{'' if seq is None else ' · ' + seq} | {exponent} | {s['rows']} "
-                    f"| {s['mean_dIDF1']:+.2f} | {s['worst_dIDF1']:+.2f} | {s['mean_dMOTA']:+.2f} "
-                    f"| {s['worst_dMOTA']:+.2f} | {s['rows_below']} |",
-                    flush=True,
-                )
+                where = "" if seq is None else " · " + seq
+                print(f"| {kind}{where} | {exponent} | {s['rows']} | {_cells(s)}", flush=True)
         for train in sorted({m.seq for m in materials}):
-            chosen = max(
-                VELOCITY_NOISE_GRID,
-                key=lambda e: _objective([r for r in rows_of[e] if r["sequence"] == train]),
-            )
+            chosen = _chosen_on(train, rows_of)
             held = [r for r in rows_of[chosen] if r["sequence"] != train]
             s = versus_summary(held)
             out[f"{kind} chosen_on_{train}"] = {"exponent": chosen, "held_out": s}
@@ -796,20 +809,12 @@ def reassociation_loo(materials: Sequence[Material], stock: Sequence[dict[str, A
         )
         cuts = sum(v.extra.get("cuts", 0) for v in cache.values() if isinstance(v, Tracked))
         rows_of[point] = versus_stock(stock, "botsort", ours)
-        for seq in (None, *sorted({m.seq for m in materials})):
-            s = versus_summary([r for r in rows_of[point] if seq in (None, r["sequence"])])
+        for seq, s in _by_sequence(rows_of[point], materials):
             out[f"{point} {seq or 'all'}"] = {**s, "cuts": cuts}
             gap, dist = ("off", "") if point is None else point
-            print(
-                f"| {gap} | {dist} | {cuts} | {seq or 'all'} | {s['rows']} | "
-                f"{s['mean_dIDF1']:+.2f} | {s['worst_dIDF1']:+.2f} | {s['mean_dMOTA']:+.2f} | "
-                f"{s['worst_dMOTA']:+.2f} | {s['rows_below']} |",
-                flush=True,
-            )
+            print(f"| {gap} | {dist} | {cuts} | {seq or 'all'} | {s['rows']} | {_cells(s)}")
     for train in sorted({m.seq for m in materials}):
-        chosen = max(
-            rows_of, key=lambda p: _objective([r for r in rows_of[p] if r["sequence"] == train])
-        )
+        chosen = _chosen_on(train, rows_of)
         s = versus_summary([r for r in rows_of[chosen] if r["sequence"] != train])
         off = versus_summary([r for r in rows_of[None] if r["sequence"] != train])
         out[f"chosen_on_{train}"] = {"point": chosen, "held_out": s, "off": off}
