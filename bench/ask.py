@@ -92,6 +92,7 @@ MORE_FORMS = (
     "how many people walked slowly?",
     "was the fastest car faster than 40?",
     "how many people were there while a truck was there?",
+    "how many people were there while a car was stopped?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")

@@ -93,6 +93,10 @@ def _rows_for(
                 "speed_px_s": round(rng.uniform(0, 120), 2),
                 "speed_m_s": None,
                 "pause_s": round(dur * 0.3, 3) if t % 4 == 0 else 0.0,  # no draw: same rows
+                "pause_from": round(start + dur * 0.2, 3) if t % 4 == 0 else None,
+                "pause_to": round(start + dur * 0.2, 3) + round(dur * 0.3, 3)
+                if t % 4 == 0
+                else None,
                 "width_px": 40.0,
                 "height_px": 100.0,
                 "size_frac": round(rng.uniform(0.001, 0.6), 4),
@@ -232,29 +236,39 @@ def _expected(rows: list[dict], q: Query) -> list[dict]:
     return out
 
 
-_RELATION = {
-    "during": lambda r, w: w["t_start"] <= r["t_end"] and w["t_end"] >= r["t_start"],
-    "after": lambda r, w: r["t_end"] > w["t_end"],
-    "before": lambda r, w: r["t_start"] < w["t_start"],
-    "at_exit": lambda r, w: r["t_start"] <= w["t_end"] <= r["t_end"],
-    "at_entry": lambda r, w: r["t_start"] <= w["t_start"] <= r["t_end"],
+_RELATION = {  # r in view relative to the anchor's times w0..w1
+    "during": lambda r, w0, w1: w0 <= r["t_end"] and w1 >= r["t_start"],
+    "after": lambda r, w0, w1: r["t_end"] > w1,
+    "before": lambda r, w0, w1: r["t_start"] < w0,
+    "at_exit": lambda r, w0, w1: r["t_start"] <= w1 <= r["t_end"],
+    "at_entry": lambda r, w0, w1: r["t_start"] <= w0 <= r["t_end"],
 }
 
 
 def _anchored(r: dict, anchor: ql.Anchor, rows: list[dict]) -> bool:
-    """Another plausible track of r's video matches the anchor and is in its relation."""
+    """Another plausible track of r's video matches the anchor and is in its relation (to
+    its visit, or, for a stopped anchor, to its pause)."""
     of = anchor.of
-    return any(
-        w["video_id"] == r["video_id"]
-        and w["track_id"] != r["track_id"]
-        and w["plausible"]
-        and (not of.classes or w["class_name"] in of.classes)
-        and (not of.colors or w["color"] in of.colors)
-        and (not of.types or w["fine_type"] in of.types)
-        and (not of.directions or w["direction"] in of.directions)
-        and _RELATION[anchor.relation](r, w)
-        for w in rows
-    )
+    for w in rows:
+        if not (
+            w["video_id"] == r["video_id"]
+            and w["track_id"] != r["track_id"]
+            and w["plausible"]
+            and (not of.classes or w["class_name"] in of.classes)
+            and (not of.colors or w["color"] in of.colors)
+            and (not of.types or w["fine_type"] in of.types)
+            and (not of.directions or w["direction"] in of.directions)
+        ):
+            continue
+        if anchor.stopped is None:
+            times = (w["t_start"], w["t_end"])
+        elif w["pause_s"] >= anchor.stopped:
+            times = (w["pause_from"], w["pause_to"])
+        else:
+            continue
+        if _RELATION[anchor.relation](r, *times):
+            return True
+    return False
 
 
 def _who(r: dict) -> tuple:
@@ -311,6 +325,7 @@ def _random_query(rng: random.Random) -> Query:
         ),
         anchors=tuple(
             ql.Anchor(
+                stopped=rng.choice([None, None, 2.0, 3.5]),
                 relation=rng.choice(ql.RELATIONS),
                 of=ql.Values(classes=(rng.choice(["bus", "truck", "person"]),),
                              colors=tuple(rng.sample(["red", "white"], rng.choice([0, 0, 1])))),
@@ -977,6 +992,9 @@ def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:
         ("how many people were there when the white car left?",
          'person at_exit:"car color:white"'),
         ("how many cars were there at the moment a truck arrived?", "car at_entry:truck"),
+        ("how many people were there while a car was stopped?", 'person during:"car pause>=2"'),
+        ("how many trucks were there when a person stopped?",
+         'truck at_entry:"person pause>=2"'),
     ]  # fmt: skip
     for question, query in cases:
         answer = asking.ask(question)
@@ -995,6 +1013,9 @@ def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:
     people = _expected(rows, ql.parse("person"))
     assert 0 < len(_expected(rows, ql.parse("person during:truck"))) < len(people)
     assert 0 < len(_expected(rows, ql.parse('person after:"car color:white"'))) < len(people)
+    # while it was stopped: its pause, a part of its visit
+    stood = _expected(rows, ql.parse('person during:"car pause>=2"'))
+    assert 0 < len(stood) < len(_expected(rows, ql.parse("person during:car")))
     text = asking.ask("how many people were there while the truck was there?").text
     assert "people in view while a truck was" in text
     none = asking.ask("how many people were there while the bus was there?")  # no bus at all

@@ -157,6 +157,10 @@ def _walk(*legs: tuple[float, float], fps: float = 10.0, height: float = 100.0) 
 def test_a_pause_is_standing_still_between_moves() -> None:
     stopped = _walk((2, 200), (4, 200), (2, 400))  # walks 2 s, stands 4 s, walks on
     assert stopped.pause_s == pytest.approx(4, abs=0.6) and stopped.direction == "right"
+    # when it stood: from about 2 s to about 6 s
+    assert stopped.pause_from == pytest.approx(2, abs=0.6)
+    assert stopped.pause_to == pytest.approx(6, abs=0.6)
+    assert stopped.pause_to - stopped.pause_from == pytest.approx(stopped.pause_s, abs=0.01)
     # where it stood: at x = 200 (bottom centre), not where it walked
     assert stopped.pause_at is not None
     assert stopped.pause_at[0] == pytest.approx(200, abs=4)

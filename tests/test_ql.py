@@ -91,7 +91,11 @@ def queries(draw: st.DrawFn) -> Query:
             st.none() | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
         ),
         anchors=tuple(
-            ql.Anchor(relation=draw(st.sampled_from(ql.RELATIONS)), of=of)
+            ql.Anchor(
+                relation=draw(st.sampled_from(ql.RELATIONS)),
+                of=of,
+                stopped=draw(st.none() | st.floats(0.1, 1e4, allow_nan=False)),
+            )
             for of in draw(st.lists(anchor_values(), max_size=2))
         ),
         all=draw(st.booleans()),

@@ -16,7 +16,7 @@ ground), in pixels and seconds of video:
   who stopped to talk, a car that waited at the lights. An object that never moved (a
   parked car) has no pause (0); windows across a gap in the track (over `PAUSE_MAX_GAP_S`,
   the object hidden) are neither. `pause_at`: where it stood (the median anchor of that
-  longest pause), None without one.
+  longest pause) and `pause_from`, `pause_to`: when (seconds of video), None without one.
 
 `direction_of` turns these into one word:
 
@@ -116,6 +116,8 @@ class Motion:
     duration_s: float = math.inf  # first box to last
     pause_s: float = 0.0  # the longest time it stood still while moving at other times
     pause_at: tuple[float, float] | None = None  # where (anchor, px) it stood that time
+    pause_from: float | None = None  # when that pause began and ended (s)
+    pause_to: float | None = None
 
     @property
     def direction(self) -> str:
@@ -133,8 +135,8 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
     >>> t = np.arange(61) * 0.1  # 2 s walking right, 3 s standing, 1 s walking on
     >>> x = np.interp(t, [0, 2, 5, 6], [0, 100, 100, 150])
     >>> m = motion_of(t, np.stack([x, t * 0 + 10, x + 20, t * 0 + 50], axis=1))
-    >>> m.pause_s, m.direction, m.pause_at
-    (3.0, 'right', (110.0, 50.0))
+    >>> m.pause_s, m.direction, m.pause_at, (m.pause_from, m.pause_to)
+    (3.0, 'right', (110.0, 50.0), (2.0, 5.0))
     """
     xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
     times = np.asarray(times, np.float64).reshape(-1)
@@ -164,6 +166,9 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
     height = float(np.median(heights)) if n else 0.0
     pause_s, held = _pause(times[keep], anchors[keep], height)
     at = np.median(anchors[keep][held], axis=0) if held is not None else None
+    when = (None, None)
+    if held is not None:
+        when = (float(times[keep][held][0]), float(times[keep][held][-1]))
     return Motion(
         dx_px=float(end_point[0] - start_point[0]),
         dy_px=float(end_point[1] - start_point[1]),
@@ -176,6 +181,8 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         duration_s=float(times[-1] - times[0]) if n else 0.0,
         pause_s=pause_s,
         pause_at=None if at is None else (round(float(at[0]), 2), round(float(at[1]), 2)),
+        pause_from=when[0],
+        pause_to=when[1],
     )
 
 

@@ -838,6 +838,8 @@ def _what(query: Query, n: int = 2) -> str:
     'cars that stopped'
     >>> _what(parse('person during:bus after:"car color:white"'))
     'people in view while a bus was, after a white car left'
+    >>> _what(parse('person during:"bus pause>=2"'))
+    'people in view while a bus was stopped'
     """
     words = []
     if query.colors:
@@ -879,10 +881,22 @@ _RELATION_WORDS = {
 }
 
 
+# with a stopped anchor: its times are its pause's
+_STOPPED_WORDS = {
+    "during": "while {} was stopped",
+    "after": "after {} moved on",
+    "before": "before {} stopped",
+    "at_exit": "when {} moved on",
+    "at_entry": "when {} stopped",
+}
+
+
 def _anchor_words(anchor: Anchor) -> str:
-    """ "while a bus was", "after a white car left": an anchor in words."""
+    """ "while a bus was", "after a white car left", "while a bus was stopped": an anchor
+    in words."""
     thing = _what(Query(**anchor.of.model_dump()), 1)
-    return _RELATION_WORDS[anchor.relation].format(f"{_article(thing)} {thing}")
+    words = _RELATION_WORDS if anchor.stopped is None else _STOPPED_WORDS
+    return words[anchor.relation].format(f"{_article(thing)} {thing}")
 
 
 def _share_name(percent: float) -> str:

@@ -27,7 +27,8 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   colours or directions; several words in quotes, `during:"car color:white"`) was;
   `after:bus` objects still in view after it left; `before:bus` objects in view before it
   came; `at_exit:bus` / `at_entry:bus` objects in view at the moment it left / came.
-  Another plausible track must match in the same video.
+  Another plausible track must match in the same video. With `pause>=2s` in the anchor
+  (`during:"bus pause>=2s"`) the times are those of its longest pause: while it stood.
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `pause`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -234,12 +235,15 @@ ANCHOR_FIELDS: tuple[str, ...] = ("classes", "types", "colors", "directions")
 
 class Anchor(BaseModel):
     """Another object a query's times are relative to: `during:bus` is `Anchor("during",
-    Values(classes=("bus",)))`."""
+    Values(classes=("bus",)))`. With `stopped` (`during:"bus pause>=2s"`), an object that
+    paused that long, and its times are those of its pause: while it was stopped, after it
+    moved on, before / when it stopped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     relation: Relation
     of: Values
+    stopped: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def model_post_init(self, _context: object) -> None:
         if self.of.is_empty() or any(
@@ -251,8 +255,10 @@ class Anchor(BaseModel):
 
     def canonical(self) -> str:
         tokens = self.of.tokens()
-        value = " ".join(t for name in ANCHOR_FIELDS for t in tokens[name])
-        return f"{self.relation}:{_quote(value)}"
+        words = [t for name in ANCHOR_FIELDS for t in tokens[name]]
+        if self.stopped is not None:
+            words.append(Condition(field="pause", op=">=", value=self.stopped).canonical())
+        return f"{self.relation}:{_quote(' '.join(words))}"
 
 
 _LIST_KEYS = {
@@ -668,9 +674,17 @@ def _anchor(relation: str, raw: str) -> Anchor:
     if not raw.strip():
         raise ValueError(f"{relation}: needs another object, e.g. {relation}:bus")
     lists: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
+    stopped: float | None = None
     for word in tokenize(raw):
         key, sep, value = word.partition(":")
-        if sep and key.lower() in _KEYS and _KEYS[key.lower()] in ANCHOR_FIELDS:
+        if word.lower().startswith("pause>="):
+            try:
+                stopped = parse_time(word[len("pause>=") :])
+            except ValueError:
+                raise ValueError(f"{relation}: pause>= needs a time, got {word!r}") from None
+            if stopped <= 0:
+                raise ValueError(f"{relation}: pause>= needs a time above 0")
+        elif sep and key.lower() in _KEYS and _KEYS[key.lower()] in ANCHOR_FIELDS:
             target = _KEYS[key.lower()]
             for v in _values(word, value):
                 lists[target] += _normalise(target, v)
@@ -680,10 +694,10 @@ def _anchor(relation: str, raw: str) -> Anchor:
             lists["colors"].append(COLOR_WORDS[word.lower()])
         else:
             raise ValueError(
-                f"{relation}: takes a class, type, colour or direction of another object, "
-                f"not {word!r}"
+                f"{relation}: takes a class, type, colour or direction of another object "
+                f"(and pause>=SECONDS), not {word!r}"
             )
-    return Anchor(relation=relation, of=Values(**lists))  # type: ignore[arg-type]
+    return Anchor(relation=relation, of=Values(**lists), stopped=stopped)  # type: ignore[arg-type]
 
 
 def _parse_exclusion(token: str, excluded: dict[str, list[str]]) -> None:

@@ -561,13 +561,14 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
     return where
 
 
-# when track `a` is in view relative to anchor track `w` (`Anchor.relation`)
+# when track `a` is in view relative to anchor track `w`'s times `{w0}`..`{w1}`
+# (`Anchor.relation`)
 _RELATION_SQL = {
-    "during": "w.t_start <= a.t_end AND w.t_end >= a.t_start",
-    "after": "a.t_end > w.t_end",
-    "before": "a.t_start < w.t_start",
-    "at_exit": "a.t_start <= w.t_end AND a.t_end >= w.t_end",
-    "at_entry": "a.t_start <= w.t_start AND a.t_end >= w.t_start",
+    "during": "{w0} <= a.t_end AND {w1} >= a.t_start",
+    "after": "a.t_end > {w1}",
+    "before": "a.t_start < {w0}",
+    "at_exit": "a.t_start <= {w1} AND a.t_end >= {w1}",
+    "at_entry": "a.t_start <= {w0} AND a.t_end >= {w0}",
 }
 
 
@@ -578,8 +579,14 @@ def _anchored(anchor: Anchor, name: str, params: dict[str, Any]) -> str:
         "w.analysis_id = a.analysis_id",
         "w.plausible",
         "w.track_id <> a.track_id",
-        _RELATION_SQL[anchor.relation],
     ]
+    if anchor.stopped is None:
+        times = {"w0": "w.t_start", "w1": "w.t_end"}
+    else:  # its times are those of its longest pause
+        params[f"{name}_stopped"] = anchor.stopped
+        where.append(f"w.pause_s >= :{name}_stopped")
+        times = {"w0": "w.pause_from", "w1": "w.pause_to"}
+    where.append(_RELATION_SQL[anchor.relation].format(**times))
     for field_name in ANCHOR_FIELDS:
         values = getattr(anchor.of, field_name)
         if values:

@@ -1556,8 +1556,10 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
     """Another object the question's times are relative to: "while the bus was there",
     "at the same time as the red car", "after the white van left", "before the truck
     arrived", "when the van left", "when the bus came" (`during:bus`, `after:...`,
-    `before:...`, `at_exit:...`, `at_entry:...`). "When" opens one only inside a question
-    ("how many people were there when the bus was?"), never as its first word.
+    `before:...`, `at_exit:...`, `at_entry:...`); "while the bus was stopped" and "when the
+    bus stopped" are about its pause (`during:"bus pause>=2"`, `at_entry:...`). "When"
+    opens one only inside a question ("how many people were there when the bus was?"),
+    never as its first word.
     Returns the index after what it read, or None."""
     opener = next(
         (o for o in _ANCHOR_OPENERS if tuple(w.at(i + k) for k in range(len(o))) == o), None
@@ -1580,19 +1582,25 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
         return None
     end = k
     said = _PREDICATE[relation] | (_LEFT | _CAME if moment else frozenset())
+    if relation == "during":
+        said |= STOP_WORDS
     while w.at(end) in _BE or w.at(end) in said:
         end += 1
     verbs = set(w.low[k:end])
-    if moment:  # "when the van left": at that moment; "when the bus was there": during
+    stopped = bool(verbs & STOP_WORDS)  # "while the bus was stopped": during its pause
+    if moment and stopped and not verbs & _BE:  # "when the bus stopped": as its pause began
+        relation = "at_entry"
+    elif moment:  # "when the van left": at that moment; "when the bus was there": during
         relation = "at_exit" if verbs & _LEFT else "at_entry" if verbs & _CAME else relation
-    needs = _NEEDS.get(relation, _PRESENT if opener == ("when",) else None)
+    needs = _NEEDS.get(relation, _PRESENT | STOP_WORDS if opener == ("when",) else None)
     if relation in ("at_exit", "at_entry"):
         needs = None
     if needs is not None and not needs & verbs:
         w.used[j:k] = [False] * (k - j)
         return None
     of = Values(classes=tuple(thing.classes), types=tuple(thing.types), colors=tuple(thing.colors))
-    got.anchors.append(Anchor(relation=relation, of=of))  # type: ignore[arg-type]
+    pause = STOP_MIN_S if stopped else None
+    got.anchors.append(Anchor(relation=relation, of=of, stopped=pause))  # type: ignore[arg-type]
     w.take(*range(i, end))
     return end
 

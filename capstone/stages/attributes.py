@@ -23,7 +23,8 @@ made in `publish`:
   lost behind another and found again has one direction; size, `heat` and plausibility
   stay the track's own. `pause_heat`: where the object stood during its longest pause
   (`pause_at`'s cell of the same grid, holding the pause in tenths of a second; None
-  without a pause), summed into heatmaps for "where did people stop?". `speed_m_s`
+  without a pause), summed into heatmaps for "where did people stop?"; `pause_from`,
+  `pause_to`: when it stood (seconds), for "while the bus was stopped". `speed_m_s`
   only with a ground calibration: option `ground_scale_m_per_px` (metres per pixel on the
   ground), or `ground_points` (two image points `[[x, y], [x, y]]`) and
   `ground_distance_m` (their distance on the ground). One scale for the whole image: right
@@ -252,7 +253,7 @@ class AttributesStage(Stage):
     emits = (Record.TRACK_ATTRIBUTES,)
     revision = 6  # 2: colours stretched by the frame's levels, `heat`, `imagenet`; 3: motion
     # of repaired identities; 4: a brief track moving `WALK_MIN` heights/s has a direction;
-    # 5: `pause_s`; 6: `pause_heat`
+    # 5: `pause_s`; 6: `pause_heat`, `pause_from`, `pause_to`
 
     def __init__(self, ctx: RunContext) -> None:
         self.options = AttributesOptions.pick(ctx.params.options)
@@ -542,6 +543,8 @@ def attribute_rows(
             "doubts": doubts,
             "heat": None,
             "pause_heat": None,
+            "pause_from": None,
+            "pause_to": None,
         }
         if motion is not None:
             move = moves[tid]
@@ -559,6 +562,8 @@ def attribute_rows(
                 size_frac=round(fracs[tid], 5),
                 heat=place_counts(xyxy[slices[tid]], size),
                 pause_heat=pause_place(move, size),
+                pause_from=None if move.pause_from is None else round(move.pause_from, 4),
+                pause_to=None if move.pause_to is None else round(move.pause_to, 4),
             )
         rows.append(row)
     return rows

@@ -358,6 +358,8 @@ class TrackAttributes(SQLModel, table=True):
     )
     heat: list[int] | None = Field(default=None, sa_column=Column(ARRAY(Integer)))
     pause_heat: list[int] | None = Field(default=None, sa_column=Column(ARRAY(Integer)))
+    pause_from: float | None = None
+    pause_to: float | None = None
     imagenet: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
 
 
