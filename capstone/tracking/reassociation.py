@@ -101,16 +101,12 @@ class ReassociationCheck:
         ids = tracked.tracker_id.copy()
         returning: list[tuple[int, _Seen, list[Any], Any]] = []
         for i, tid in enumerate(tracked.tracker_id.tolist()):
-            image = crop(i)
+            checked = self.classes is None or labels[i] in self.classes
+            image = crop(i) if checked else None  # no crop kept of what is never checked
             seen = self._seen.get(tid)
             if seen is None:
                 seen = self._seen[tid] = _Seen(tid, index, deque(maxlen=self.window))
-            elif (
-                index - seen.last_index > self.min_gap
-                and seen.crops
-                and image is not None
-                and (self.classes is None or labels[i] in self.classes)
-            ):
+            elif index - seen.last_index > self.min_gap and seen.crops and image is not None:
                 returning.append((i, seen, list(seen.crops), image))
             seen.last_index = index
             ids[i] = seen.out_id
