@@ -1592,9 +1592,12 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
         relation = "at_entry"
     elif moment:  # "when the van left": at that moment; "when the bus was there": during
         relation = "at_exit" if verbs & _LEFT else "at_entry" if verbs & _CAME else relation
-    needs = _NEEDS.get(relation, _PRESENT | STOP_WORDS if opener == ("when",) else None)
-    if relation in ("at_exit", "at_entry"):
-        needs = None
+    # the verbs an anchor needs: "after the bus" alone is not one, nor "when the bus did"
+    needs: frozenset[str] | None = None
+    if relation in _NEEDS:
+        needs = _NEEDS[relation]
+    elif relation == "during" and opener == ("when",):
+        needs = _PRESENT | STOP_WORDS
     if needs is not None and not needs & verbs:
         w.used[j:k] = [False] * (k - j)
         return None
