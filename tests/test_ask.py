@@ -245,27 +245,33 @@ _RELATION = {  # r in view relative to the anchor's times w0..w1
 }
 
 
+_SORTED = {"speed": "speed_px_s", "dur": "duration_s", "size": "size_frac", "start": "t_start",
+           "end": "t_end", "conf": "confidence", "pause": "pause_s"}  # fmt: skip
+
+
 def _anchored(r: dict, anchor: ql.Anchor, rows: list[dict]) -> bool:
-    """Another plausible track of r's video matches the anchor and is in its relation (to
-    its visit, or, for a stopped anchor, to its pause)."""
+    """Another plausible track of r's video matches the anchor (the first in its rank, when
+    it has one) and is in its relation (to its visit, or, for a stopped one, its pause)."""
     of = anchor.of
-    for w in rows:
-        if not (
-            w["video_id"] == r["video_id"]
-            and w["track_id"] != r["track_id"]
-            and w["plausible"]
-            and (not of.classes or w["class_name"] in of.classes)
-            and (not of.colors or w["color"] in of.colors)
-            and (not of.types or w["fine_type"] in of.types)
-            and (not of.directions or w["direction"] in of.directions)
-        ):
+    picked = [
+        w
+        for w in rows
+        if w["video_id"] == r["video_id"]
+        and w["plausible"]
+        and (not of.classes or w["class_name"] in of.classes)
+        and (not of.colors or w["color"] in of.colors)
+        and (not of.types or w["fine_type"] in of.types)
+        and (not of.directions or w["direction"] in of.directions)
+        and (anchor.stopped is None or w["pause_s"] >= anchor.stopped)
+    ]
+    if anchor.rank is not None and picked:
+        column, sign = _SORTED[anchor.rank.lstrip("-")], -1 if anchor.rank[0] == "-" else 1
+        picked = [min(picked, key=lambda w: (sign * w[column], w["track_id"]))]
+    for w in picked:
+        if w["track_id"] == r["track_id"]:
             continue
-        if anchor.stopped is None:
-            times = (w["t_start"], w["t_end"])
-        elif w["pause_s"] >= anchor.stopped:
-            times = (w["pause_from"], w["pause_to"])
-        else:
-            continue
+        times = (w["t_start"], w["t_end"]) if anchor.stopped is None else (
+            w["pause_from"], w["pause_to"])  # fmt: skip
         if _RELATION[anchor.relation](r, *times):
             return True
     return False
@@ -326,6 +332,7 @@ def _random_query(rng: random.Random) -> Query:
         anchors=tuple(
             ql.Anchor(
                 stopped=rng.choice([None, None, 2.0, 3.5]),
+                rank=rng.choice([None, None, "-speed", "start", "-end", "size"]),
                 relation=rng.choice(ql.RELATIONS),
                 of=ql.Values(classes=(rng.choice(["bus", "truck", "person"]),),
                              colors=tuple(rng.sample(["red", "white"], rng.choice([0, 0, 1])))),
@@ -995,6 +1002,10 @@ def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:
         ("how many people were there while a car was stopped?", 'person during:"car pause>=2"'),
         ("how many trucks were there when a person stopped?",
          'truck at_entry:"person pause>=2"'),
+        ("how many cars were there when the fastest truck left?",
+         'car at_exit:"truck sort:-speed"'),
+        ("how many people were there after the first car left?",
+         'person after:"car sort:end"'),
     ]  # fmt: skip
     for question, query in cases:
         answer = asking.ask(question)

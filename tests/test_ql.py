@@ -95,6 +95,10 @@ def queries(draw: st.DrawFn) -> Query:
                 relation=draw(st.sampled_from(ql.RELATIONS)),
                 of=of,
                 stopped=draw(st.none() | st.floats(0.1, 1e4, allow_nan=False)),
+                rank=draw(
+                    st.none()
+                    | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
+                ),
             )
             for of in draw(st.lists(anchor_values(), max_size=2))
         ),
@@ -358,6 +362,15 @@ QUESTIONS = [
      'person pause>=2 during:"bus pause>=2"'),
     ("when did the bus leave?", "when", "bus"),
     ("how many cars after 0:10?", "count", "car t:0:10.."),
+    ("how many cars were there when the fastest car left?", "count",
+     'car at_exit:"car sort:-speed"'),
+    ("how many people came after the first person left?", "count",
+     'person after:"person sort:end"'),
+    ("how many people were there when the last person arrived?", "count",
+     'person at_entry:"person sort:-start"'),
+    ("how many cars passed while the biggest truck was there?", "count",
+     'car during:"truck sort:-size"'),
+    ("how many people after the first minute?", "count", "person t:1:00.."),
 ]  # fmt: skip
 
 

@@ -840,6 +840,8 @@ def _what(query: Query, n: int = 2) -> str:
     'people in view while a bus was, after a white car left'
     >>> _what(parse('person during:"bus pause>=2"'))
     'people in view while a bus was stopped'
+    >>> _what(parse('car at_exit:"car sort:-speed"'))
+    'cars in view when the fastest car left'
     """
     words = []
     if query.colors:
@@ -896,7 +898,13 @@ def _anchor_words(anchor: Anchor) -> str:
     in words."""
     thing = _what(Query(**anchor.of.model_dump()), 1)
     words = _RELATION_WORDS if anchor.stopped is None else _STOPPED_WORDS
-    return words[anchor.relation].format(f"{_article(thing)} {thing}")
+    if anchor.rank is None:
+        return words[anchor.relation].format(f"{_article(thing)} {thing}")
+    ranked = SORT_WORDS[anchor.rank]  # "the fastest car", "the car first to leave"
+    one_word = " " not in ranked or ranked.startswith(("most ", "least "))
+    return words[anchor.relation].format(
+        f"the {ranked} {thing}" if one_word else f"the {thing} {ranked}"
+    )
 
 
 def _share_name(percent: float) -> str:

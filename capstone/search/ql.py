@@ -28,7 +28,9 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   `after:bus` objects still in view after it left; `before:bus` objects in view before it
   came; `at_exit:bus` / `at_entry:bus` objects in view at the moment it left / came.
   Another plausible track must match in the same video. With `pause>=2s` in the anchor
-  (`during:"bus pause>=2s"`) the times are those of its longest pause: while it stood.
+  (`during:"bus pause>=2s"`) the times are those of its longest pause: while it stood;
+  with `sort:` (`at_exit:"car sort:-speed"`) only the first object of each video in that
+  order counts: when the fastest car left.
 - `sort:speed` orders the tracks by a value, smallest first; `sort:-speed` largest first
   (`speed`, `speed_m_s`, `conf`, `dur`, `size`, `pause`, `start`, `end`: the first / last time in
   view); plausible tracks still come first. With `limit:1`: "the fastest car" is
@@ -237,13 +239,15 @@ class Anchor(BaseModel):
     """Another object a query's times are relative to: `during:bus` is `Anchor("during",
     Values(classes=("bus",)))`. With `stopped` (`during:"bus pause>=2s"`), an object that
     paused that long, and its times are those of its pause: while it was stopped, after it
-    moved on, before / when it stopped."""
+    moved on, before / when it stopped. With `rank` (`at_exit:"car sort:-speed"`), only
+    the first object of each video in that order: when the fastest car left."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     relation: Relation
     of: Values
     stopped: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    rank: str | None = Field(default=None, pattern=r"^-?(" + "|".join(SORT_FIELDS) + r")$")
 
     def model_post_init(self, _context: object) -> None:
         if self.of.is_empty() or any(
@@ -258,6 +262,8 @@ class Anchor(BaseModel):
         words = [t for name in ANCHOR_FIELDS for t in tokens[name]]
         if self.stopped is not None:
             words.append(Condition(field="pause", op=">=", value=self.stopped).canonical())
+        if self.rank is not None:
+            words.append(f"sort:{self.rank}")
         return f"{self.relation}:{_quote(' '.join(words))}"
 
 
@@ -675,9 +681,14 @@ def _anchor(relation: str, raw: str) -> Anchor:
         raise ValueError(f"{relation}: needs another object, e.g. {relation}:bus")
     lists: dict[str, list[str]] = {k: [] for k in LIST_FIELDS}
     stopped: float | None = None
+    rank: str | None = None
     for word in tokenize(raw):
         key, sep, value = word.partition(":")
-        if word.lower().startswith("pause>="):
+        if sep and key.lower() == "sort":
+            if value.lower().removeprefix("-") not in SORT_FIELDS:
+                raise ValueError(f"{relation}: sort: takes {', '.join(SORT_FIELDS)}")
+            rank = value.lower()
+        elif word.lower().startswith("pause>="):
             try:
                 stopped = parse_time(word[len("pause>=") :])
             except ValueError:
@@ -695,9 +706,10 @@ def _anchor(relation: str, raw: str) -> Anchor:
         else:
             raise ValueError(
                 f"{relation}: takes a class, type, colour or direction of another object "
-                f"(and pause>=SECONDS), not {word!r}"
+                f"(and pause>=SECONDS, sort:FIELD), not {word!r}"
             )
-    return Anchor(relation=relation, of=Values(**lists), stopped=stopped)  # type: ignore[arg-type]
+    of = Values(**lists)  # type: ignore[arg-type]
+    return Anchor(relation=relation, of=of, stopped=stopped, rank=rank)  # type: ignore[arg-type]
 
 
 def _parse_exclusion(token: str, excluded: dict[str, list[str]]) -> None:

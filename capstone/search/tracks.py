@@ -574,26 +574,34 @@ _RELATION_SQL = {
 
 def _anchored(anchor: Anchor, name: str, params: dict[str, Any]) -> str:
     """The condition that another plausible track of `a`'s analysis matches `anchor.of`
-    and is in `anchor.relation` with `a`; binds its values."""
-    where = [
-        "w.analysis_id = a.analysis_id",
-        "w.plausible",
-        "w.track_id <> a.track_id",
-    ]
-    if anchor.stopped is None:
-        times = {"w0": "w.t_start", "w1": "w.t_end"}
-    else:  # its times are those of its longest pause
-        params[f"{name}_stopped"] = anchor.stopped
-        where.append(f"w.pause_s >= :{name}_stopped")
-        times = {"w0": "w.pause_from", "w1": "w.pause_to"}
-    where.append(_RELATION_SQL[anchor.relation].format(**times))
+    (the first such track in the `anchor.rank` order, when it has one) and is in
+    `anchor.relation` with `a`; binds its values."""
+    picked = ["w.analysis_id = a.analysis_id", "w.plausible"]
     for field_name in ANCHOR_FIELDS:
         values = getattr(anchor.of, field_name)
         if values:
             params[f"{name}_{field_name}"] = list(values)
             column = _LIST_COLUMNS[field_name].replace("a.", "w.", 1)
-            where.append(f"{column} = ANY(:{name}_{field_name})")
-    return f"EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE {' AND '.join(where)})"
+            picked.append(f"{column} = ANY(:{name}_{field_name})")
+    if anchor.stopped is None:
+        times = {"w0": "w.t_start", "w1": "w.t_end"}
+    else:  # its times are those of its longest pause
+        params[f"{name}_stopped"] = anchor.stopped
+        picked.append(f"w.pause_s >= :{name}_stopped")
+        times = {"w0": "w.pause_from", "w1": "w.pause_to"}
+    related = f"w.track_id <> a.track_id AND {_RELATION_SQL[anchor.relation].format(**times)}"
+    if anchor.rank is None:
+        return (
+            f"EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE {' AND '.join(picked)} "
+            f"AND {related})"
+        )
+    column = _SORT_COLUMN[anchor.rank.removeprefix("-")]
+    order = "DESC" if anchor.rank.startswith("-") else "ASC"
+    first = (
+        f"(SELECT w.* FROM apps_db_trackattributes w WHERE {' AND '.join(picked)} "
+        f"ORDER BY w.{column} {order} NULLS LAST, w.track_id LIMIT 1) w"
+    )
+    return f"EXISTS (SELECT 1 FROM {first} WHERE {related})"
 
 
 def run(

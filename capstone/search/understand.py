@@ -1557,9 +1557,10 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
     "at the same time as the red car", "after the white van left", "before the truck
     arrived", "when the van left", "when the bus came" (`during:bus`, `after:...`,
     `before:...`, `at_exit:...`, `at_entry:...`); "while the bus was stopped" and "when the
-    bus stopped" are about its pause (`during:"bus pause>=2"`, `at_entry:...`). "When"
-    opens one only inside a question ("how many people were there when the bus was?"),
-    never as its first word.
+    bus stopped" are about its pause (`during:"bus pause>=2"`, `at_entry:...`); "when the
+    fastest car left" about one object (`at_exit:"car sort:-speed"`). "When" opens one
+    only inside a question ("how many people were there when the bus was?"), never as its
+    first word.
     Returns the index after what it read, or None."""
     opener = next(
         (o for o in _ANCHOR_OPENERS if tuple(w.at(i + k) for k in range(len(o))) == o), None
@@ -1575,9 +1576,10 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
         j += 1
     thing = _Got()
     k = j
-    while (nxt := _read_kind(w, k, thing)) is not None:
-        k = nxt
-    if not (thing.classes or thing.types):
+    while (nxt := _read_kind(w, k, thing) or _read_ranking(w, k, thing)) is not None:
+        k = nxt  # "the fastest red car", "the first person"
+    rank = thing.fields.get("sort") if thing.fields.get("limit") == 1 else None
+    if not (thing.classes or thing.types) or (thing.fields and rank is None):
         w.used[j:k] = [False] * (k - j)  # not an anchor: let the other readers look again
         return None
     end = k
@@ -1601,9 +1603,12 @@ def _read_anchor(w: _Words, i: int, got: _Got) -> int | None:
     if needs is not None and not needs & verbs:
         w.used[j:k] = [False] * (k - j)
         return None
+    if rank in ("start", "-start") and relation in ("after", "at_exit"):
+        rank = rank.replace("start", "end")  # "after the first person left": left first
     of = Values(classes=tuple(thing.classes), types=tuple(thing.types), colors=tuple(thing.colors))
     pause = STOP_MIN_S if stopped else None
-    got.anchors.append(Anchor(relation=relation, of=of, stopped=pause))  # type: ignore[arg-type]
+    anchor = Anchor(relation=relation, of=of, stopped=pause, rank=rank)  # type: ignore[arg-type]
+    got.anchors.append(anchor)
     w.take(*range(i, end))
     return end
 
