@@ -893,6 +893,9 @@ _STOPPED_WORDS = {
 }
 
 
+_ANCHOR_RANKS = {"start": "first", "-start": "last", "end": "first", "-end": "last"}
+
+
 def _anchor_words(anchor: Anchor) -> str:
     """ "while a bus was", "after a white car left", "while a bus was stopped": an anchor
     in words."""
@@ -900,7 +903,8 @@ def _anchor_words(anchor: Anchor) -> str:
     words = _RELATION_WORDS if anchor.stopped is None else _STOPPED_WORDS
     if anchor.rank is None:
         return words[anchor.relation].format(f"{_article(thing)} {thing}")
-    ranked = SORT_WORDS[anchor.rank]  # "the fastest car", "the car first to leave"
+    # "the fastest car", "the first person" (to come, or to leave: the relation says it)
+    ranked = _ANCHOR_RANKS.get(anchor.rank) or SORT_WORDS[anchor.rank]
     one_word = " " not in ranked or ranked.startswith(("most ", "least "))
     return words[anchor.relation].format(
         f"the {ranked} {thing}" if one_word else f"the {thing} {ranked}"
