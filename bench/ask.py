@@ -93,6 +93,7 @@ MORE_FORMS = (
     "was the fastest car faster than 40?",
     "how many people were there while a truck was there?",
     "how many people were there while a car was stopped?",
+    "how many cars were there when the fastest car left?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")
