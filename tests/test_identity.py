@@ -185,6 +185,7 @@ def test_identity_stage_stores_identity_next_to_raw_track_id(db_url: str) -> Non
     assert len(identities) <= len(tracks)
     assert interpolated >= 0
     assert "identity" in result.timings
+    assert result.timings["reassociation_cuts"] >= 0  # reported with the tracking
 
     # `capstone eval mot`'s default row is exactly what was stored
     from capstone.eval.mot import analyze_rows, mot_rows_from_database
