@@ -573,35 +573,49 @@ _RELATION_SQL = {
 
 
 def _anchored(anchor: Anchor, name: str, params: dict[str, Any]) -> str:
-    """The condition that another plausible track of `a`'s analysis matches `anchor.of`
-    (the first such track in the `anchor.rank` order, when it has one) and is in
-    `anchor.relation` with `a`; binds its values."""
-    picked = ["w.analysis_id = a.analysis_id", "w.plausible"]
+    """The condition that another plausible track `w` of `a`'s analysis matches `anchor.of`
+    (and is the first such track of its analysis in the `anchor.rank` order, when it has
+    one) and is in `anchor.relation` with `a`; binds its values."""
+    times = {"w0": "w.t_start", "w1": "w.t_end"}
+    if anchor.stopped is not None:  # its times are those of its longest pause
+        params[f"{name}_stopped"] = anchor.stopped
+        times = {"w0": "w.pause_from", "w1": "w.pause_to"}
+    related = f"w.track_id <> a.track_id AND {_RELATION_SQL[anchor.relation].format(**times)}"
+    if anchor.rank is None:
+        picked = " AND ".join(_picked(anchor, name, params, "w"))
+        return (
+            "EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE w.analysis_id = a.analysis_id"
+            f" AND {picked} AND {related})"
+        )
+    # the first of each analysis in scope, chosen once per statement (an uncorrelated
+    # sub-select), not once per track it is compared with
+    column = _SORT_COLUMN[anchor.rank.removeprefix("-")]
+    order = "DESC" if anchor.rank.startswith("-") else "ASC"
+    first = (
+        "SELECT DISTINCT ON (x.analysis_id) x.id "
+        "FROM apps_db_trackattributes x WHERE x.analysis_id IN (SELECT id FROM scope) AND "
+        f"{' AND '.join(_picked(anchor, name, params, 'x'))} "
+        f"ORDER BY x.analysis_id, x.{column} {order} NULLS LAST, x.track_id"
+    )
+    return (
+        "EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE w.analysis_id = a.analysis_id"
+        f" AND w.id IN ({first}) AND {related})"
+    )
+
+
+def _picked(anchor: Anchor, name: str, params: dict[str, Any], t: str) -> list[str]:
+    """The conditions on track `t` of being an object of `anchor` (plausible, its values,
+    its pause); binds the values under `name`."""
+    where = [f"{t}.plausible"]
     for field_name in ANCHOR_FIELDS:
         values = getattr(anchor.of, field_name)
         if values:
             params[f"{name}_{field_name}"] = list(values)
-            column = _LIST_COLUMNS[field_name].replace("a.", "w.", 1)
-            picked.append(f"{column} = ANY(:{name}_{field_name})")
-    if anchor.stopped is None:
-        times = {"w0": "w.t_start", "w1": "w.t_end"}
-    else:  # its times are those of its longest pause
-        params[f"{name}_stopped"] = anchor.stopped
-        picked.append(f"w.pause_s >= :{name}_stopped")
-        times = {"w0": "w.pause_from", "w1": "w.pause_to"}
-    related = f"w.track_id <> a.track_id AND {_RELATION_SQL[anchor.relation].format(**times)}"
-    if anchor.rank is None:
-        return (
-            f"EXISTS (SELECT 1 FROM apps_db_trackattributes w WHERE {' AND '.join(picked)} "
-            f"AND {related})"
-        )
-    column = _SORT_COLUMN[anchor.rank.removeprefix("-")]
-    order = "DESC" if anchor.rank.startswith("-") else "ASC"
-    first = (
-        f"(SELECT w.* FROM apps_db_trackattributes w WHERE {' AND '.join(picked)} "
-        f"ORDER BY w.{column} {order} NULLS LAST, w.track_id LIMIT 1) w"
-    )
-    return f"EXISTS (SELECT 1 FROM {first} WHERE {related})"
+            column = _LIST_COLUMNS[field_name].replace("a.", f"{t}.", 1)
+            where.append(f"{column} = ANY(:{name}_{field_name})")
+    if anchor.stopped is not None:
+        where.append(f"{t}.pause_s >= :{name}_stopped")
+    return where
 
 
 def run(
