@@ -165,10 +165,13 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
     centre = np.median(centres, axis=0)
     height = float(np.median(heights)) if n else 0.0
     pause_s, held = _pause(times[keep], anchors[keep], height)
-    at = np.median(anchors[keep][held], axis=0) if held is not None else None
-    when = (None, None)
+    at: tuple[float, float] | None = None
+    when: tuple[float | None, float | None] = (None, None)
     if held is not None:
-        when = (float(times[keep][held][0]), float(times[keep][held][-1]))
+        x, y = np.median(anchors[keep][held], axis=0)
+        at = (round(float(x), 2), round(float(y), 2))
+        stood = times[keep][held]
+        when = (float(stood[0]), float(stood[-1]))
     return Motion(
         dx_px=float(end_point[0] - start_point[0]),
         dy_px=float(end_point[1] - start_point[1]),
@@ -180,7 +183,7 @@ def motion_of(times: np.ndarray, xyxy: np.ndarray, step_s: float = STEP_S) -> Mo
         extent_px=float(np.linalg.norm(centres - centre, axis=1).max()) if n else 0.0,
         duration_s=float(times[-1] - times[0]) if n else 0.0,
         pause_s=pause_s,
-        pause_at=None if at is None else (round(float(at[0]), 2), round(float(at[1]), 2)),
+        pause_at=at,
         pause_from=when[0],
         pause_to=when[1],
     )

@@ -250,9 +250,8 @@ class ChunkRun:
             states[stage.name] = stage.end_chunk(self.ctx)
             self.timings[stage.name] += time.perf_counter() - t
         states["core"] = self.core.state()
-        if self.tracker is not None:  # person tracks cut where given back to someone else
-            check = self.tracker.check
-            self.timings["reassociation_cuts"] += len(check.cuts) if check is not None else 0
+        if self.tracker is not None:
+            self.timings["reassociation_cuts"] += self.tracker.cuts
         t = time.perf_counter()
         staging.complete_chunk(self.sink, self.core.track_records(), states, self.frames)
         self.timings["stage_rows"] += time.perf_counter() - t

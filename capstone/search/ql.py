@@ -93,6 +93,7 @@ OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 # Times relative to another object (an anchor): in view while it was, after it left, before
 # it came, at the moment it left, at the moment it came.
 RELATIONS: tuple[str, ...] = ("during", "after", "before", "at_exit", "at_entry")
+_SORT_PATTERN = r"^-?(" + "|".join(SORT_FIELDS) + r")$"
 Relation = Literal["during", "after", "before", "at_exit", "at_entry"]
 MAX_LIMIT = 1000
 
@@ -247,7 +248,7 @@ class Anchor(BaseModel):
     relation: Relation
     of: Values
     stopped: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    rank: str | None = Field(default=None, pattern=r"^-?(" + "|".join(SORT_FIELDS) + r")$")
+    rank: str | None = Field(default=None, pattern=_SORT_PATTERN)
 
     def model_post_init(self, _context: object) -> None:
         if self.of.is_empty() or any(
@@ -304,7 +305,7 @@ class Query(Values):
     text: tuple[str, ...] = ()
     sort: str | None = Field(
         default=None,
-        pattern=r"^-?(" + "|".join(SORT_FIELDS) + r")$",
+        pattern=_SORT_PATTERN,
         description="a `SORT_FIELDS` name, smallest first; with a leading `-`, largest first",
     )
     anchors: tuple[Anchor, ...] = Field(
@@ -658,8 +659,8 @@ def _parse_token(
         else:
             raise ValueError(
                 f"unknown key {key!r} (keys: class, color, dir, type, line, zone, video, t, "
-                "during, after, before, sort, all, limit; comparisons: speed, speed_m_s, "
-                "conf, dur, size, pause)"
+                f"{', '.join(RELATIONS)}, sort, all, limit; comparisons: "
+                f"{', '.join(NUMERIC_FIELDS)})"
             )
         return
     classes = class_of_word(lower)
@@ -672,7 +673,8 @@ def _parse_token(
 
 
 def _anchor(relation: str, raw: str) -> Anchor:
-    """`during:`, `after:` or `before:`'s value: classes, types, colours, directions.
+    """An anchor's value (`during:`, `after:`, ... `RELATIONS`): classes, types, colours,
+    directions, and `pause>=SECONDS` and `sort:FIELD`.
 
     >>> _anchor("after", "white type:minivan,pickup").canonical()
     'after:"type:minivan,pickup color:white"'
@@ -699,8 +701,8 @@ def _anchor(relation: str, raw: str) -> Anchor:
             target = _KEYS[key.lower()]
             for v in _values(word, value):
                 lists[target] += _normalise(target, v)
-        elif not sep and class_of_word(word) is not None:  # "orange" is the fruit
-            lists["classes"] += class_of_word(word) or ()
+        elif not sep and (classes := class_of_word(word)) is not None:  # "orange": fruit
+            lists["classes"] += classes
         elif not sep and word.lower() in COLOR_WORDS:
             lists["colors"].append(COLOR_WORDS[word.lower()])
         else:

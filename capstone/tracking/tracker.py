@@ -299,6 +299,11 @@ class Tracker:
             return tracked
         return self.check.update(self._frames, tracked, lambda i: crop_box(image, tracked.xyxy[i]))
 
+    @property
+    def cuts(self) -> int:
+        """Tracks cut so far where given back to someone else (`ReassociationCheck`)."""
+        return len(self.check.cuts) if self.check is not None else 0
+
     def _vote(self, track_ids: np.ndarray, class_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Each track's class by confidence-weighted vote over its boxes so far."""
         out = class_ids.copy()
