@@ -175,6 +175,16 @@ _FIELD = {"speed": "speed_px_s", "conf": "confidence", "dur": "duration_s", "siz
           "pause": "pause_s"}  # fmt: skip
 
 
+def _value(r: dict, name: str, objects: dict[tuple, list[dict]]) -> float:
+    """What a comparison reads of row r: its column, or for `start` / `end` its object's
+    first / last moment over every track of the identity (plausible or not)."""
+    if name == "start":
+        return min(o["t_start"] for o in objects[_who(r)])
+    if name == "end":
+        return max(o["t_end"] for o in objects[_who(r)])
+    return r[_FIELD[name]]
+
+
 def _expected(rows: list[dict], q: Query) -> list[dict]:
     objects: dict[tuple, list[dict]] = {}  # a line or zone excluded: by any track of the object
     for r in rows:
@@ -191,7 +201,7 @@ def _expected(rows: list[dict], q: Query) -> list[dict]:
             continue
         if q.videos and r["video_id"] not in q.videos:
             continue
-        if not all(_OPS[c.op](r[_FIELD[c.field]], c.value) for c in q.conditions):
+        if not all(_OPS[c.op](_value(r, c.field, objects), c.value) for c in q.conditions):
             continue
         if q.t_from is not None and r["t_end"] < q.t_from:
             continue
@@ -301,8 +311,8 @@ def _at_once(rows: list[dict], q: Query) -> int:
 def _random_query(rng: random.Random) -> Query:
     conds = []
     if rng.random() < 0.4:
-        name = rng.choice(["speed", "conf", "dur", "size"])
-        high = {"speed": 120, "conf": 1, "dur": 12, "size": 0.6}[name]
+        name = rng.choice(["speed", "conf", "dur", "size", "start", "end"])
+        high = {"speed": 120, "conf": 1, "dur": 12, "size": 0.6, "start": 40, "end": 50}[name]
         conds.append(
             Condition(field=name, op=rng.choice(ql.OPS), value=round(rng.uniform(0, high), 2))
         )
@@ -983,6 +993,35 @@ def test_stops_are_pauses_of_the_stored_objects(seeded: dict[str, Any]) -> None:
     longest = asking.ask("who stopped the longest?")
     assert longest.query == "person pause>=2 sort:-pause limit:1"
     assert longest.items[0].attributes["pause_s"] == max(r["pause_s"] for r in stopped)
+
+
+def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
+    seeded: dict[str, Any],
+) -> None:
+    rows = [r for r in seeded["rows"] if r["video_id"] == "cam-a"]
+    objects: dict[tuple, list[dict]] = {}
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
+    linked = sorted((r for r in rows if r["identity_id"] == 100), key=lambda r: r["t_start"])
+    later = linked[-1]
+    assert later["t_start"] > linked[0]["t_start"]
+    came = round(later["t_start"], 1)
+    # "which objects arrived after ...": the object whose later track starts then came before
+    q = ql.parse(f"start>={came} video:cam-a all:true limit:1000")
+    got = {h.track_id for h in tracks.run(q).hits}
+    want = {r["track_id"] for r in rows if _value(r, "start", objects) >= came}
+    assert later["track_id"] not in got and got == want and want
+    answer = asking.ask(f"how many objects arrived after {came} seconds?", "cam-a")
+    plausible = [r for r in rows if r["plausible"] and _value(r, "start", objects) >= came]
+    assert ql.parse(answer.query) == ql.parse(f"start>={came} video:cam-a")
+    assert answer.count == len({_who(r) for r in plausible})
+    assert "that came after" in answer.text
+    # "... left before ...": the object's last moment
+    went = round(linked[0]["t_end"], 1)
+    answer = asking.ask(f"how many objects left before {went} seconds?", "cam-a")
+    gone = [r for r in rows if r["plausible"] and _value(r, "end", objects) <= went]
+    assert answer.count == len({_who(r) for r in gone})
+    assert all(h.track_id != linked[0]["track_id"] for h in answer.items)
 
 
 def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:

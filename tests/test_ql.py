@@ -251,7 +251,7 @@ QUESTIONS = [
      "person dir:right t:0:00..0:30"),
     ("count persons between ten and thirty-five seconds", "count", "person t:0:10..0:35"),
     ("number of cyclists after 1 minute", "count", "bicycle t:1:00.."),
-    ("which vehicles came before 20s?", "which", "bus car motorcycle truck t:..0:20"),
+    ("which vehicles came before 20s?", "which", "bus car motorcycle truck start<=0:20"),
     ("show me every red car going towards the camera", "which", "car color:red dir:toward"),
     ("when did the white van leave?", "when", "type:minivan,moving_van,police_van color:white"),
     ("where are the people in zone door", "where", "person zone:door"),
@@ -315,7 +315,7 @@ QUESTIONS = [
     ("how many people were there at the beginning of the video?", "count", "person t:0%..10%"),
     ("how many cars at the end?", "count", "car t:90%.."),
     ("people in the middle of the video", "which", "person t:40%..60%"),
-    ("how many people entered after the first minute?", "count", "person t:1:00.."),
+    ("how many people entered after the first minute?", "count", "person start>=1:00"),
     ("how many cars after the first half?", "count", "car t:50%.."),
     ("how many cars before the last quarter?", "count", "car t:..75%"),
     ("how many people before the last minute?", "count", "person t:..-1:00"),
@@ -371,6 +371,32 @@ QUESTIONS = [
     ("how many cars passed while the biggest truck was there?", "count",
      'car during:"truck sort:-size"'),
     ("how many people after the first minute?", "count", "person t:1:00.."),
+    # coming and going: when the object came (`start`) or went (`end`), not when in view
+    ("how many people arrived after 0:30?", "count", "person start>=0:30"),
+    ("how many people left before 0:30?", "count", "person end<=0:30"),
+    ("how many people walked left before 0:30?", "count", "person dir:left t:..0:30"),
+    ("which cars appeared between 10 and 20 seconds?", "which", "car start>=0:10 start<=0:20"),
+    ("how many people came and left between 0:10 and 0:40?", "count",
+     "person start>=0:10 end<=0:40"),
+    ("did anyone arrive after 1 minute?", "count", "person start>=1:00"),
+    ("how many people came from the left after 0:20?", "count", "person dir:right start>=0:20"),
+    ("how many people arrived in the second half?", "count", "person t:50%.."),
+    ("how many cars entered zone door after 0:10?", "count", "car t:0:10.. zone:door"),
+    # "right after": just after, unless a verb of moving goes before it
+    ("how many people right after 0:30?", "count", "person t:0:30.."),
+    ("how many people walked right after 0:30?", "count", "person dir:right t:0:30.."),
+    ("how many cars right before the end?", "count", "car t:90%.."),
+    # a moment said roughly, the end of the video, a mark
+    ("how many people around 0:45?", "count", "person t:0:40..0:50"),
+    ("how many people were there at about 2 seconds?", "count", "person t:0:00..0:07"),
+    ("how many people stayed until the end?", "count", "person t:90%.."),
+    ("how many people just before the end?", "count", "person t:90%.."),
+    ("how many people were there at the 30 second mark?", "count", "person t:0:30..0:30"),
+    # shades of colour
+    ("how many dark cars?", "count", "car color:black"),
+    ("how many light coloured vans?", "count", "type:minivan,moving_van,police_van color:white"),
+    ("how many dark blue cars?", "count", "car color:blue"),
+    ("how many traffic lights?", "count", "traffic_light"),
 ]  # fmt: skip
 
 
@@ -380,6 +406,31 @@ def test_question_mapping(question: str, kind: str, canonical: str) -> None:
     assert (u.kind, u.query.canonical()) == (kind, canonical)
     assert u.unmapped == []
     assert parse(canonical) == u.query
+
+
+@pytest.mark.parametrize(
+    ("question", "relative"),
+    [
+        ("how many big vehicles?", ("size", ">")),
+        ("which small cars went left?", ("size", "<")),
+        ("how big was the truck?", None),
+        ("how many cars were as large as the bus?", None),
+    ],
+)
+def test_big_and_small_are_against_the_average_size(
+    question: str, relative: tuple[str, str] | None
+) -> None:
+    assert understand(question).relative == relative
+
+
+@pytest.mark.parametrize(
+    ("question", "noted"),
+    [("how many women were there?", True), ("how many kids walked left?", True),
+     ("how many people were there?", False)],
+)  # fmt: skip
+def test_men_women_and_children_are_counted_as_people_and_said(question: str, noted: bool) -> None:
+    u = understand(question)
+    assert any("men, women and children" in n for n in u.notes) == noted
 
 
 @pytest.mark.parametrize(

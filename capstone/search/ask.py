@@ -574,6 +574,8 @@ def _number_of(item: AnswerItem, name: str) -> float | None:
     if name == "dur":
         known = item.t_start is not None and item.t_end is not None
         return item.t_end - item.t_start if known else None  # type: ignore[operator]
+    if name in ("start", "end"):
+        return item.t_start if name == "start" else item.t_end
     column = {"speed": "speed_px_s", "conf": "confidence", "size": "size_frac"}.get(name, name)
     value = a.get(column)
     return None if value is None else float(value)
@@ -853,6 +855,7 @@ def _what(query: Query, n: int = 2) -> str:
         noun += " moving " + "/".join(query.directions)
     if _stopped(query):
         noun += " that stopped"
+    noun += _came_went(query)
     out = query.without
     clauses = []
     others = [t.replace("_", " ") for t in out.types] + list(out.classes)
@@ -872,6 +875,27 @@ def _what(query: Query, n: int = 2) -> str:
     if query.anchors:
         noun += " in view " + ", ".join(_anchor_words(a) for a in query.anchors)
     return noun
+
+
+def _came_went(query: Query) -> str:
+    """When the objects came and went (`start`, `end` comparisons), in words.
+
+    >>> from capstone.search.ql import parse
+    >>> _came_went(parse("person start>=30")), _came_went(parse("car start>10 end<=1:00"))
+    (' that came after 0:30.0', ' that came after 0:10.0 and left before 1:00.0')
+    """
+    said = []
+    for field, verb in (("start", "came"), ("end", "left")):
+        lows = [c.value for c in query.conditions if c.field == field and c.op in (">", ">=")]
+        highs = [c.value for c in query.conditions if c.field == field and c.op in ("<", "<=")]
+        exact = [c.value for c in query.conditions if c.field == field and c.op == "="]
+        if exact:
+            said.append(f"{verb} at {_clock(exact[0])}")
+        elif lows and highs:
+            said.append(f"{verb} between {_clock(max(lows))} and {_clock(min(highs))}")
+        elif lows or highs:
+            said.append(f"{verb} {'after' if lows else 'before'} {_clock((lows or highs)[0])}")
+    return " that " + " and ".join(said) if said else ""
 
 
 _RELATION_WORDS = {

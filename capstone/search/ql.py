@@ -15,8 +15,10 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   (`color:red,white`).
 - comparisons on `speed` (px/s), `speed_m_s` (m/s, with a ground calibration), `conf`
   (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`), `size`
-  (box area / frame area 0..1) and `pause` (the longest time it stood still while moving at
-  other times, seconds: `pause>=2s`), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
+  (box area / frame area 0..1), `pause` (the longest time it stood still while moving at
+  other times, seconds: `pause>=2s`), `start` and `end` (the object's first and last moment
+  in view, seconds of video: `start>=0:30` came after 0:30, `end<1m` had left before the
+  first minute was over), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
   times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`. A
   time with a minus counts back from the end of each video: `t:-0:10..` is the last ten
@@ -87,8 +89,12 @@ COLORS: tuple[str, ...] = (
     "brown",
 )  # fmt: skip
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", "static")
-NUMERIC_FIELDS: tuple[str, ...] = ("speed", "speed_m_s", "conf", "dur", "size", "pause")
-SORT_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "start", "end")
+NUMERIC_FIELDS: tuple[str, ...] = (
+    "speed", "speed_m_s", "conf", "dur", "size", "pause", "start", "end",
+)  # fmt: skip
+SORT_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
+# comparisons whose value is a time (`dur>=2s`, `start>=0:30`)
+TIME_FIELDS: tuple[str, ...] = ("dur", "pause", "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 # Times relative to another object (an anchor): in view while it was, after it left, before
 # it came, at the moment it left, at the moment it came.
@@ -178,7 +184,7 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 _MAX_VALUE = 128
 
 Op = Literal[">", ">=", "<", "<=", "="]
-NumericField = Literal["speed", "speed_m_s", "conf", "dur", "size", "pause"]
+NumericField = Literal["speed", "speed_m_s", "conf", "dur", "size", "pause", "start", "end"]
 
 
 class QueryError(InputError):
@@ -195,7 +201,8 @@ class Condition(BaseModel):
     value: float = Field(allow_inf_nan=False)
 
     def canonical(self) -> str:
-        return f"{self.field}{self.op}{_num(self.value)}"
+        value = _clock(self.value) if self.field in ("start", "end") else _num(self.value)
+        return f"{self.field}{self.op}{value}"
 
 
 class Values(BaseModel):
@@ -598,7 +605,7 @@ def _parse_token(
     cmp = _CMP.match(lower)
     if cmp and cmp.group(1) in NUMERIC_FIELDS:
         name, op, raw = cmp.groups()
-        if name in ("dur", "pause"):
+        if name in TIME_FIELDS:
             try:
                 value = parse_time(raw)
             except ValueError:

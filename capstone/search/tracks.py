@@ -6,7 +6,8 @@ completed analysis of each video. Filters:
 
 - classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
 - comparisons: on `speed_px_s`, `speed_m_s`, `confidence`, `duration_s`, `size_frac`,
-  `pause_s`;
+  `pause_s`, and the object's first / last moment in view (`start`, `end`: over every
+  track of its identity);
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
   window, when one is given) / a `dwell` in that zone;
@@ -62,6 +63,9 @@ _COLUMN_OF = {
     "size": "a.size_frac",
     "pause": "a.pause_s",
 }
+# comparisons on the object's first / last moment in view (`object_times`): a person seen
+# before 0:30 did not arrive after it, whichever of their tracks is asked about
+_OBJECT_TIME_OF = {"start": "t0", "end": "t1"}
 # `sort:` names -> columns of `apps_db_trackattributes` (chosen here, never from the query)
 _SORT_COLUMN = {
     **{name: column.removeprefix("a.") for name, column in _COLUMN_OF.items()},
@@ -69,9 +73,11 @@ _SORT_COLUMN = {
     "end": "t_end",
 }
 
-# The CTEs of every statement here: `scope(id)`, the analyses answered, and `video_end`, the
+# The CTEs of every statement here: `scope(id)`, the analyses answered; `video_end`, the
 # end of each one's video: its length, else (a video stored without one) its last tracked
-# moment. Computed once per statement, and only when a window counts back from the end.
+# moment; `object_times`, each track's object's first and last moment in view (over every
+# track of its identity). Each computed once per statement, and only when used (a window
+# counting back from the end, a `start` / `end` comparison).
 SCOPE_CTE = f"""{LATEST_SCOPE_CTE},
 video_end AS MATERIALIZED (
   SELECT s.id AS analysis_id, coalesce(v.duration, (
@@ -79,6 +85,15 @@ video_end AS MATERIALIZED (
   FROM scope s
   JOIN apps_db_videoanalysis va ON va.id = s.id
   JOIN apps_db_video v ON v.video_id = va.video_id
+),
+object_times AS MATERIALIZED (
+  SELECT t.analysis_id, t.track_id,
+    min(x.t_start) OVER object AS t0, max(x.t_end) OVER object AS t1
+  FROM apps_db_track t
+  JOIN apps_db_trackattributes x ON x.analysis_id = t.analysis_id AND x.track_id = t.track_id
+  WHERE t.analysis_id IN (SELECT id FROM scope)
+  WINDOW object AS (PARTITION BY t.analysis_id, t.identity_id IS NULL,
+    coalesce(t.identity_id, t.track_id))
 )"""
 _VIDEO_END = "(SELECT e.t FROM video_end e WHERE e.analysis_id = a.analysis_id)"
 # the object a track `a` (joined with its `apps_db_track` row `t`) belongs to: its identity
@@ -506,8 +521,14 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
             params[f"not_{name}"] = list(excluded)
             where.append(f"coalesce({column} <> ALL(:not_{name}), true)")
     for i, cond in enumerate(query.conditions):
-        params[f"c{i}"] = float(cond.value)
-        where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}")
+        params[f"c{i}{tag}"] = float(cond.value)
+        if cond.field in _OBJECT_TIME_OF:  # uncorrelated: one hashed sub-select
+            where.append(
+                "(a.analysis_id, a.track_id) IN (SELECT o.analysis_id, o.track_id FROM "
+                f"object_times o WHERE o.{_OBJECT_TIME_OF[cond.field]} {cond.op} :c{i}{tag})"
+            )
+        else:
+            where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}{tag}")
     lo, hi = window_bounds(query, params, tag)
     if lo is not None:
         where.append(f"a.t_end >= {lo}")

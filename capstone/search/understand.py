@@ -252,6 +252,38 @@ MEASURES: dict[str, Measure] = {
     "long": "dur", "big": "size", "large": "size", "small": "size", "tall": "size",
 }  # fmt: skip
 END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
+# "how many people arrived after 0:30?": the window is when they came (`start`), not when
+# they were in view; "left before 0:30": when they went (`end`)
+ARRIVE_VERBS = frozenset(
+    _words("""arrive arrives arrived arriving came come comes coming enter enters entered
+    entering appear appears appeared appearing""")
+)
+DEPART_VERBS = frozenset(
+    _words("""leave leaves leaving exit exits exited exiting disappear disappears disappeared
+    disappearing depart departs departed departing""")
+)
+# verbs of moving before "right" that make it a direction ("walked right after 0:30");
+# without one it is "just" ("how many people right after 0:30?")
+_GOING = frozenset(
+    _words("""walk walks walked walking move moves moved moving go goes going went head heads
+    headed heading travel travels travelled traveled travelling traveling drive drives drove
+    driving ride rides rode riding run runs ran running turn turns turned turning""")
+)
+_RIGHT_AS_JUST = frozenset(_words("after before at when as then now away there here"))
+# class words a person asks about that the detector cannot tell apart from other people
+_PERSON_KINDS = frozenset(_words("man men woman women child children kid kids"))
+AROUND_S = 5.0  # "around 0:45": that moment give or take this many seconds
+_AROUND = frozenset(_words("around about approximately roughly circa"))
+# "stayed around 10 seconds", "for about a minute": a duration, not a moment
+_NOT_A_MOMENT = (
+    frozenset(_words("for than last first spent lasted took"))
+    | frozenset(
+        _words("stand stands stood standing stay stays stayed staying remain remained sat sitting")
+    )
+    | frozenset(_words("stop stops stopped stopping pause pauses paused pausing halt halted"))
+)
+# "dark cars": black; "light / pale cars": white; "dark blue": blue
+_SHADES = {"dark": "black", "light": "white", "pale": "white"}
 # superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
 # about leaving in a question about leaving ("the last person to leave": `sort:-end`)
 SUPERLATIVES: dict[str, str] = {
@@ -804,6 +836,8 @@ _NORMAL = frozenset(_words("average mean usual typical normal median"))
 _MANNER: dict[str, tuple[Measure, str]] = {
     "slowly": ("speed", "<"), "slow": ("speed", "<"),
     "quickly": ("speed", ">"), "fast": ("speed", ">"), "rapidly": ("speed", ">"),
+    "big": ("size", ">"), "large": ("size", ">"), "huge": ("size", ">"),
+    "small": ("size", "<"), "tiny": ("size", "<"),
 }  # fmt: skip
 _NOT_MANNER = frozenset(_words("how as so too very"))  # "how fast", "as fast as"
 
@@ -972,6 +1006,7 @@ class _Got:
     videos: list[str] = field(default_factory=list)
     conds: list[Condition] = field(default_factory=list)
     stop: bool = False  # "stopped": durations said are the pause's
+    left: bool = False  # "left" read as leaving ("how many people left before 0:30?")
     anchors: list[Anchor] = field(default_factory=list)  # "while the bus was there"
 
 
@@ -1050,6 +1085,11 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low))
     ):
         got.classes.append("person")  # "who stayed the longest?": people, not parked cars
+    if set(w.low) & _PERSON_KINDS and "person" in got.classes:
+        notes.append(
+            "Every person is counted: the detector does not tell men, women and children apart."
+        )
+    _arrivals(w, got)
     if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
         got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
                      for c in got.conds]  # fmt: skip
@@ -1091,6 +1131,31 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         **got.fields,
     )
     return query, notes
+
+
+def _arrivals(w: _Words, got: _Got) -> None:
+    """A window said with a verb of coming or going ("arrived after 0:30", "left before
+    1:00", "came and went between 0:10 and 0:20") bounds when the object came (`start`) or
+    went (`end`), not when it was in view. A window in shares of the video, counted from its
+    end or at one moment stays a window; so do lines and zones (they have their own times).
+
+    >>> got = _Got(fields={"t_from": 30.0})
+    >>> _arrivals(_Words("people who arrived after 0:30"), got)
+    >>> [c.canonical() for c in got.conds], got.fields
+    (['start>=0:30'], {})
+    """
+    unused = {w.low[k] for k in range(len(w)) if not w.used[k]}
+    came, went = bool(unused & ARRIVE_VERBS), got.left or bool(unused & DEPART_VERBS)
+    lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
+    if not (came or went) or got.fields.get("t_share") or got.lines or got.zones:
+        return
+    if (lo is None and hi is None) or lo == hi or any(v is not None and v < 0 for v in (lo, hi)):
+        return
+    bounds = [("start" if came else "end", ">=", lo), ("end" if went else "start", "<=", hi)]
+    for name, op, value in bounds:
+        if value is not None:
+            got.conds.append(Condition(field=name, op=op, value=value))  # type: ignore[arg-type]
+    got.fields.pop("t_from", None), got.fields.pop("t_to", None)
 
 
 _Span = tuple[float, float | None, bool, int]  # from, to (None: the end), share?, next index
@@ -1211,6 +1276,13 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
     start = i + (2 if nxt == "the" else 1)
+    soon = tok == "before" and w.at(i - 1) in ("just", "right", "shortly")
+    if (tok in ("until", "till") or soon) and nxt == "the" and w.at(i + 2) == "end":
+        lo, hi = PARTS_OF_VIDEO["end"]  # "stayed until the end", "just before the end"
+        _set_window(got, lo, hi, True)
+        end = _of_the_video(w, i + 3)
+        w.take(*range(i, end))
+        return end
     if tok in ("at", "near", "towards", "toward") and nxt == "the":
         span = _span(w, i + 2)  # "near the end", "towards the end of the video"
         if span is not None and w.at(i + 2) in PARTS_OF_VIDEO:
@@ -1331,7 +1403,8 @@ def _read_ranking(w: _Words, i: int, got: _Got) -> int | None:
 
 
 def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
-    """ "at 0:30": that moment as the window.
+    """ "at 0:30", "at the 30 second mark": that moment as the window; "around 0:45": that
+    moment give or take `AROUND_S`.
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
     if tok == "at" and ":" in nxt:
@@ -1340,6 +1413,17 @@ def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
             _seconds(got, t_from=a[0], t_to=a[0])
             w.take(i, i + 1)
             return i + 2
+    if tok in _AROUND and w.at(i - 1) not in _NOT_A_MOMENT:
+        a = _time(w, i + 1)  # "around 0:45", "at about 30 seconds": give or take
+        if a is not None and a[2]:
+            _seconds(got, t_from=max(a[0] - AROUND_S, 0.0), t_to=a[0] + AROUND_S)
+            w.take(*range(i, i + 1 + a[1]))
+            return i + 1 + a[1]
+    a = _time(w, i) if w.at(i - 1) == "the" else None
+    if a is not None and a[2] and w.at(i + a[1]) == "mark":  # "at the 30 second mark"
+        _seconds(got, t_from=a[0], t_to=a[0])
+        w.take(*range(i, i + a[1] + 1))
+        return i + a[1] + 1
     return None
 
 
@@ -1474,7 +1558,11 @@ def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
         w.take(i)
         return i + 1
     if tok == "left" and got.ends:
-        w.take(i)  # "when did the van leave/left": the end of the track, not a direction
+        got.left = True  # "when did the van leave/left": the end of the track, not a direction
+        w.take(i)
+        return i + 1
+    if tok == "right" and nxt in _RIGHT_AS_JUST and w.at(i - 1) not in _GOING:
+        w.take(i)  # "right after 0:30": just after, not moving right
         return i + 1
     if tok in ("left", "leftward", "leftwards", "right", "rightward", "rightwards"):
         got.directions.append("left" if tok.startswith("left") else "right")
@@ -1508,6 +1596,13 @@ def _read_kind(w: _Words, i: int, got: _Got) -> int | None:
         got.types += TYPE_WORDS[tok]
         w.take(i)
         return i + 1
+    if tok in _SHADES and (nxt in COLOR_WORDS or nxt in EXTRA_COLORS):
+        w.take(i)  # "dark blue": blue
+        return i + 1
+    if tok in _SHADES and (nxt in ("coloured", "colored") or class_of_word(nxt) is not None):
+        got.colors.append(_SHADES[tok])  # "dark cars", "light coloured vans"
+        w.take(*range(i, i + (2 if nxt in ("coloured", "colored") else 1)))
+        return i + (2 if nxt in ("coloured", "colored") else 1)
     if tok in COLOR_WORDS or tok in EXTRA_COLORS:
         got.colors.append(COLOR_WORDS.get(tok) or EXTRA_COLORS[tok])
         w.take(i)
