@@ -508,6 +508,41 @@ def pause_agreement() -> list[list[Any]]:
     return out
 
 
+def running() -> list[list[Any]]:
+    """Pace (speed in the object's own heights per second) of the people of each sequence:
+    the ground truth's walks (people seen 1 s or more), the same walks played twice as fast
+    (a jog of about 2.5-3 m/s), and the stored plausible person tracks; how many of each
+    "ran" (`RUN_PACE` or more: "did anyone run?"). Nobody runs in either sequence."""
+    from capstone.search import tracks
+    from capstone.search.ql import parse
+    from capstone.search.understand import RUN_PACE
+
+    out = []
+    for sequence, (_video, fps, _width, _windows) in SEQUENCES.items():
+        walks: dict[str, list[float]] = {"ground truth": [], "ground truth, twice as fast": []}
+        for boxes in _gt_boxes(sequence).values():
+            frames = np.array(sorted(boxes))
+            if len(frames) < fps:
+                continue
+            xyxy = np.stack([boxes[f] for f in frames])
+            for name, times in (
+                ("ground truth", (frames - 1) / fps),
+                ("ground truth, twice as fast", (frames - 1) / fps / 2),
+            ):
+                m = motion_of(times, xyxy)
+                walks[name].append(m.speed_px_s / max(m.height_px, 1.0))  # fmt: skip
+        hits = tracks.find_tracks(parse(f"person video:{VIDEO_IDS[sequence]} limit:1000"))
+        walks["stored person tracks"] = [
+            h.attributes["speed_px_s"] / h.attributes["height_px"]
+            for h in hits
+            if h.attributes.get("speed_px_s") is not None and h.attributes.get("height_px")
+        ]
+        for name, paces in walks.items():
+            out.append([sequence, name, len(paces), round(float(np.median(paces)), 2),
+                        round(max(paces), 2), sum(p >= RUN_PACE for p in paces)])  # fmt: skip
+    return out
+
+
 def synthesize(events: int, n_tracks: int) -> None:
     """A completed analysis with `events` detection rows and `n_tracks` tracks with
     attributes and line crossings (COPY), unless it is there already."""
@@ -729,6 +764,9 @@ def main() -> None:
     )
     print(md_table(pauses, ["sequence", "tracks", "stopped (truth)", "found", "false stops",
                             "agree", "where: median distance (box heights)"]))  # fmt: skip
+    paces = running()
+    print("\npace of people (own heights per second; 'ran': at RUN_PACE or more):")
+    print(md_table(paces, ["sequence", "walks", "people", "median", "max", "ran"]))
     report["labelled_analysis_s"] = analyse_labelled()
     colour = color_precision()
     print("\ncolour precision@5 (hand labels, bench/data/attribute_labels.json):")
@@ -752,6 +790,7 @@ def main() -> None:
         agreement=agreement,
         glimpse=glimpse,
         pauses=pauses,
+        paces=paces,
         mapped=mapped,
         colour=colour,
         types=kinds,

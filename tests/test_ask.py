@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from capstone.core.motion import HEAT_COLS, HEAT_ROWS
 from capstone.search import ask as asking
-from capstone.search import ql, tracks
+from capstone.search import ql, tracks, understand
 from capstone.search.ql import Condition, Query
 from capstone.store.engine import session_scope
 from capstone.store.tables import IMAGE_DIM, TrackAttributes
@@ -182,6 +182,8 @@ def _value(r: dict, name: str, objects: dict[tuple, list[dict]]) -> float:
         return min(o["t_start"] for o in objects[_who(r)])
     if name == "end":
         return max(o["t_end"] for o in objects[_who(r)])
+    if name == "pace":
+        return r["speed_px_s"] / r["height_px"]
     return r[_FIELD[name]]
 
 
@@ -311,8 +313,9 @@ def _at_once(rows: list[dict], q: Query) -> int:
 def _random_query(rng: random.Random) -> Query:
     conds = []
     if rng.random() < 0.4:
-        name = rng.choice(["speed", "conf", "dur", "size", "start", "end"])
-        high = {"speed": 120, "conf": 1, "dur": 12, "size": 0.6, "start": 40, "end": 50}[name]
+        name = rng.choice(["speed", "conf", "dur", "size", "start", "end", "pace"])
+        high = {"speed": 120, "conf": 1, "dur": 12, "size": 0.6, "start": 40, "end": 50,
+                "pace": 1.2}[name]  # fmt: skip
         conds.append(
             Condition(field=name, op=rng.choice(ql.OPS), value=round(rng.uniform(0, high), 2))
         )
@@ -1022,6 +1025,23 @@ def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
     gone = [r for r in rows if r["plausible"] and _value(r, "end", objects) <= went]
     assert answer.count == len({_who(r) for r in gone})
     assert all(h.track_id != linked[0]["track_id"] for h in answer.items)
+
+
+@pytest.mark.parametrize("pace", [0.5, understand.RUN_PACE])
+def test_running_is_a_pace_of_the_object_s_own_heights(
+    seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch, pace: float
+) -> None:
+    monkeypatch.setattr(understand, "RUN_PACE", pace)  # 0.5: some of the seeded people ran
+    people = [r for r in seeded["rows"] if r["class_name"] == "person" and r["plausible"]]
+    ran = [r for r in people if r["speed_px_s"] / r["height_px"] >= pace]
+    answer = asking.ask("did anyone run?")
+    assert answer.query == f"person pace>={pace:g}"
+    assert answer.yes == bool(ran) and answer.count == len({_who(r) for r in ran})
+    if ran:
+        assert "people that ran" in answer.text or "person that ran" in answer.text
+    walked = asking.ask("how many people did not run?")
+    assert walked.query == f"person pace<{pace:g}"
+    assert walked.count == len({_who(r) for r in people if r not in ran})
 
 
 def test_times_relative_to_another_object(seeded: dict[str, Any]) -> None:

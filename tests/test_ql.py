@@ -397,6 +397,12 @@ QUESTIONS = [
     ("how many light coloured vans?", "count", "type:minivan,moving_van,police_van color:white"),
     ("how many dark blue cars?", "count", "car color:blue"),
     ("how many traffic lights?", "count", "traffic_light"),
+    # running: a pace of at least `RUN_PACE` own heights a second (people only)
+    ("did anyone run?", "count", "person pace>=1.3"),
+    ("how many people were running left after 0:10?", "count",
+     "person dir:left pace>=1.3 t:0:10.."),
+    ("which people did not run?", "which", "person pace<1.3"),
+    ("how many cars were running?", "count", "car"),
 ]  # fmt: skip
 
 

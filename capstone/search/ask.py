@@ -576,6 +576,9 @@ def _number_of(item: AnswerItem, name: str) -> float | None:
         return item.t_end - item.t_start if known else None  # type: ignore[operator]
     if name in ("start", "end"):
         return item.t_start if name == "start" else item.t_end
+    if name == "pace":
+        speed, height = a.get("speed_px_s"), a.get("height_px")
+        return float(speed) / float(height) if speed is not None and height else None
     column = {"speed": "speed_px_s", "conf": "confidence", "size": "size_frac"}.get(name, name)
     value = a.get(column)
     return None if value is None else float(value)
@@ -855,6 +858,8 @@ def _what(query: Query, n: int = 2) -> str:
         noun += " moving " + "/".join(query.directions)
     if _stopped(query):
         noun += " that stopped"
+    if any(c.field == "pace" and c.op in (">", ">=") for c in query.conditions):
+        noun += " that ran"  # moving at least that many of their own heights a second
     noun += _came_went(query)
     out = query.without
     clauses = []

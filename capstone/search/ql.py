@@ -13,7 +13,9 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   toward away static), `type:minivan` (fine type, an ImageNet label), `line:A` (crossed
   line), `zone:door` (zone dwelt in), `video:ID`: comma-separated values mean any of them
   (`color:red,white`).
-- comparisons on `speed` (px/s), `speed_m_s` (m/s, with a ground calibration), `conf`
+- comparisons on `speed` (px/s), `speed_m_s` (m/s, with a ground calibration), `pace`
+  (speed in the object's own heights per second: a walker is about 0.5-1, `pace>=1.3`
+  runs; not a `sort:` value), `conf`
   (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`), `size`
   (box area / frame area 0..1), `pause` (the longest time it stood still while moving at
   other times, seconds: `pause>=2s`), `start` and `end` (the object's first and last moment
@@ -90,9 +92,9 @@ COLORS: tuple[str, ...] = (
 )  # fmt: skip
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", "static")
 NUMERIC_FIELDS: tuple[str, ...] = (
-    "speed", "speed_m_s", "conf", "dur", "size", "pause", "start", "end",
+    "speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "start", "end",
 )  # fmt: skip
-SORT_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
+SORT_FIELDS: tuple[str, ...] = tuple(f for f in NUMERIC_FIELDS if f != "pace")
 # comparisons whose value is a time (`dur>=2s`, `start>=0:30`)
 TIME_FIELDS: tuple[str, ...] = ("dur", "pause", "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
@@ -184,7 +186,7 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 _MAX_VALUE = 128
 
 Op = Literal[">", ">=", "<", "<=", "="]
-NumericField = Literal["speed", "speed_m_s", "conf", "dur", "size", "pause", "start", "end"]
+NumericField = Literal["speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "start", "end"]
 
 
 class QueryError(InputError):

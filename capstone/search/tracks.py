@@ -5,8 +5,8 @@ The statement reads `apps_db_trackattributes` (one row per final track, written 
 completed analysis of each video. Filters:
 
 - classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
-- comparisons: on `speed_px_s`, `speed_m_s`, `confidence`, `duration_s`, `size_frac`,
-  `pause_s`, and the object's first / last moment in view (`start`, `end`: over every
+- comparisons: on `speed_px_s`, `speed_m_s`, `speed_px_s / height_px` (`pace`),
+  `confidence`, `duration_s`, `size_frac`, `pause_s`, and the object's first / last moment in view (`start`, `end`: over every
   track of its identity);
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
@@ -63,6 +63,8 @@ _COLUMN_OF = {
     "size": "a.size_frac",
     "pause": "a.pause_s",
 }
+# a comparison on an expression, not one column (no `sort:` by it)
+_EXPRESSION_OF = {"pace": "(a.speed_px_s / nullif(a.height_px, 0))"}
 # comparisons on the object's first / last moment in view (`object_times`): a person seen
 # before 0:30 did not arrive after it, whichever of their tracks is asked about
 _OBJECT_TIME_OF = {"start": "t0", "end": "t1"}
@@ -528,7 +530,8 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
                 f"object_times o WHERE o.{_OBJECT_TIME_OF[cond.field]} {cond.op} :c{i}{tag})"
             )
         else:
-            where.append(f"{_COLUMN_OF[cond.field]} {cond.op} :c{i}{tag}")
+            column = _COLUMN_OF.get(cond.field) or _EXPRESSION_OF[cond.field]
+            where.append(f"{column} {cond.op} :c{i}{tag}")
     lo, hi = window_bounds(query, params, tag)
     if lo is not None:
         where.append(f"a.t_end >= {lo}")

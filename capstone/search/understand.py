@@ -438,6 +438,15 @@ STOP_WORDS = frozenset(
     _words("stop stops stopped stopping pause pauses paused pausing halt halted")
 )
 STOP_MIN_S = 2.0  # seconds of standing still that make a stop, when no time is said
+# "did anyone run?": a pace (speed in the object's own heights per second) of at least this.
+# People walking on PETS09-S2L1 and TUD-Campus: median 0.6-0.7, at most 1.0 (`bench/ask.py`,
+# "pace"); a brisk walk of 1.4 m/s is about 0.8 heights a second, the walk-to-run transition
+# (about 2 m/s) 1.1-1.2, a jog (2.5 m/s and up) 1.4 and more.
+RUN_PACE = 1.3
+RUN_WORDS = frozenset(
+    _words("""run runs ran running jog jogs jogged jogging sprint sprints sprinted sprinting
+    rush rushed rushing hurry hurried hurrying dash dashed dashing""")
+)
 
 
 # words that start a comparison ("faster than 40", "for more than 5 s", "at least 2 s")
@@ -1007,6 +1016,7 @@ class _Got:
     conds: list[Condition] = field(default_factory=list)
     stop: bool = False  # "stopped": durations said are the pause's
     left: bool = False  # "left" read as leaving ("how many people left before 0:30?")
+    ran: str | None = None  # "did anyone run?": ">=" `RUN_PACE`; "who did not run?": "<"
     anchors: list[Anchor] = field(default_factory=list)  # "while the bus was there"
 
 
@@ -1064,6 +1074,11 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
                 w.take(*range(i, i + span + 1))
                 i += span + 1
                 continue
+            if after in RUN_WORDS:
+                got.ran = "<"  # "people who did not run"
+                w.take(*range(i, i + span + 1))
+                i += span + 1
+                continue
             if negation is None:
                 negation = (i, {name: len(values) for name, values in found.items()})
             w.take(*range(i, i + span))
@@ -1085,6 +1100,8 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         and (w.at(0) in ("who", "whom", "whose") or _PEOPLE & set(w.low))
     ):
         got.classes.append("person")  # "who stayed the longest?": people, not parked cars
+    if got.ran and set(got.classes) <= {"person"}:  # a car "running" is just moving
+        got.conds.append(Condition(field="pace", op=got.ran, value=RUN_PACE))  # type: ignore[arg-type]
     if set(w.low) & _PERSON_KINDS and "person" in got.classes:
         notes.append(
             "Every person is counted: the detector does not tell men, women and children apart."
@@ -1535,6 +1552,17 @@ def _read_stop(w: _Words, i: int, got: _Got) -> int | None:
     return i + 1
 
 
+def _read_pace(w: _Words, i: int, got: _Got) -> int | None:
+    """ "ran", "running", "jogged", "hurried": moving at `RUN_PACE` or more (people only;
+    `_filters` adds it).
+    Returns the index after what it read, or None."""
+    if w.at(i) not in RUN_WORDS:
+        return None
+    got.ran = got.ran or ">="
+    w.take(i)
+    return i + 1
+
+
 def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
     """Directions ("left", "from left to right", "towards the camera", "away", "up",
     "parked"); "left" in a question about leaving is the leaving.
@@ -1717,6 +1745,7 @@ _READERS = (
     _read_amount,
     _read_place,
     _read_stop,
+    _read_pace,
     _read_direction,
     _read_kind,
 )
