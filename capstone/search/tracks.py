@@ -6,8 +6,8 @@ completed analysis of each video. Filters:
 
 - classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
 - comparisons: on `speed_px_s`, `speed_m_s`, `speed_px_s / height_px` (`pace`),
-  `confidence`, `duration_s`, `size_frac`, `pause_s`, and the object's first / last moment in view (`start`, `end`: over every
-  track of its identity);
+  `confidence`, `duration_s`, `size_frac`, `pause_s`, and the object's first / last moment
+  in view (`start`, `end`: over every track of its identity);
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
   window, when one is given) / a `dwell` in that zone;
