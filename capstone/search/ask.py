@@ -387,7 +387,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
         longer = f" ({MAX_PERIODS} periods at most)" if per != u.per else ""
         answer = (
             f"{result.count} {what}{_window_words(query)}; per {_clock(per)}{longer}: "
-            f"{listed}{more}."
+            f"{listed}{more}{_rate_words(series, per, result.count)}."
         )
         if u.peak and series:  # "what was the busiest minute?": the first with the most
             top = max(series, key=lambda p: p.count)
@@ -706,6 +706,26 @@ def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[P
         Period(t_from=a, t_to=b, count=n) for (a, b), n in zip(windows, counted, strict=True)
     ]
     return periods, per
+
+
+def _rate_words(series: Sequence[Period], per: float, count: int) -> str:
+    """When the periods do not fill the last one ("per minute" over 30 s), the count as a
+    rate over the time they cover.
+
+    >>> _rate_words([Period(t_from=0, t_to=30, count=45)], 60.0, 45)
+    '; 45 in 0:30.0, about 90 per minute'
+    >>> _rate_words([Period(t_from=0, t_to=60, count=45)], 60.0, 45)
+    ''
+    """
+    first, last = series[0] if series else None, series[-1] if series else None
+    if first is None or last is None or last.t_to is None or first.t_from < 0:
+        return ""
+    span = last.t_to - first.t_from
+    if span <= 0 or last.t_to - last.t_from >= per - 1e-9:
+        return ""
+    rate = count / span * per
+    said = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"
+    return f"; {count} in {_clock(span)}, about {said} per {_period_name(per)}"
 
 
 def _period_name(seconds: float) -> str:
