@@ -792,6 +792,20 @@ def _set_lengths(rows: list[dict]) -> dict[str, float]:
     return ends
 
 
+def test_how_long_is_the_video_is_its_length(seeded: dict[str, Any]) -> None:
+    ends = _set_lengths(seeded["rows"])  # cam-a's stored, cam-b's its last tracked moment
+    one = asking.ask("how long is the video?", "cam-a")
+    assert one.query == "video:cam-a" and f"cam-a: {asking._clock(ends['cam-a'])}" in one.text
+    assert [(i.video_id, i.t_end) for i in one.items] == [("cam-a", ends["cam-a"])]
+    every = asking.ask("what is the length of the video?")
+    assert [(i.video_id, i.t_end) for i in every.items] == sorted(ends.items())
+    assert "cam-b: " + asking._clock(ends["cam-b"]) + " (up to its last tracked moment" in (
+        every.text
+    )
+    # a question about how long objects stayed is not about the video
+    assert asking.ask("how long was the car in view?", "cam-a").query.startswith("car")
+
+
 WINDOWS_BEFORE_THE_END = [
     ("person", "t:-12.."),
     ("", "t:..-15"),

@@ -403,7 +403,32 @@ QUESTIONS = [
      "person dir:left pace>=1.3 t:0:10.."),
     ("which people did not run?", "which", "person pace<1.3"),
     ("how many cars were running?", "count", "car"),
+    # moments and units
+    ("how many people in the first frame?", "count", "person t:0:00..0:00"),
+    ("how many people at 1 second?", "count", "person t:0:01..0:01"),
+    ("people in the first 500 milliseconds", "which", "person t:0:00..0.5"),
+    ("how many people at least 5 seconds?", "count", "person dur>=5"),
+    ("how many people walked up?", "count", "person dir:up"),
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "question", ["how many people stood up?", "how many cars slowed down after 0:10?",
+                 "did anyone sit down?", "how many people showed up?"],
+)  # fmt: skip
+def test_up_and_down_of_a_verb_are_not_directions(question: str) -> None:
+    assert understand(question).query.directions == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "length"),
+    [("how long is the video?", True), ("how long was this clip", True),
+     ("what is the length of the video?", True), ("video duration", True),
+     ("how long did the footage last?", True), ("how long was the car in the video?", False),
+     ("how long were people in view?", False)],
+)  # fmt: skip
+def test_how_long_is_the_video_asks_for_its_length(question: str, length: bool) -> None:
+    assert understand(question, "cam").length == length
 
 
 @pytest.mark.parametrize(("question", "kind", "canonical"), QUESTIONS)

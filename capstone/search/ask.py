@@ -200,6 +200,33 @@ def ask(question: str, video_id: str | None = None, *, session: Any = None) -> A
         raise
 
 
+def _length_answer(session: Any, question: str, u: Understood) -> Answer:
+    """ "How long is the video?": each video's length (its own, else its last tracked
+    moment), with its frames and rate when stored."""
+    from capstone.search import tracks
+
+    lengths = tracks.video_lengths(u.query, session=session)
+    said = []
+    for v in lengths:
+        if v.seconds is None:
+            said.append(f"{v.video_id}: length unknown")
+            continue
+        detail = [f"{v.frames} frames"] if v.frames else []
+        detail += [f"{v.fps:g} fps"] if v.fps else []
+        if not v.measured:
+            detail = ["up to its last tracked moment; its own length is not stored"]
+        extra = f" ({' at '.join(detail)})" if detail else ""
+        said.append(f"{v.video_id}: {_clock(v.seconds)}{extra}")
+    text = "; ".join(said) + "." if said else "No analysed video to measure."
+    return Answer(
+        question=question,
+        query=u.query.canonical(),
+        kind=u.kind,
+        text=f"Understood: the length of the video. {text}",
+        items=[AnswerItem(video_id=v.video_id, t_start=0.0, t_end=v.seconds) for v in lengths],
+    )
+
+
 def _undefined_table(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42P01"
 
@@ -212,6 +239,8 @@ def _sentence(question: str, kind: Kind, text: str, understood: Understood | Non
 def _answer(session: Any, question: str, u: Understood) -> Answer:
     from capstone.search import tracks
 
+    if u.length:
+        return _length_answer(session, question, u)
     if u.parts:
         return _answer_parts(session, question, u)
 
@@ -721,7 +750,7 @@ def _rate_words(series: Sequence[Period], per: float, count: int) -> str:
     if first is None or last is None or last.t_to is None or first.t_from < 0:
         return ""
     span = last.t_to - first.t_from
-    if span <= 0 or last.t_to - last.t_from >= per - 1e-9:
+    if span <= 0 or last.t_to - last.t_from >= 0.9 * per:  # (nearly) whole periods
         return ""
     rate = count / span * per
     said = f"{rate:.0f}" if rate >= 10 else f"{rate:.1f}"

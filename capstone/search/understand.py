@@ -99,6 +99,7 @@ NUMBER_WORDS: dict[str, float] = {
 }
 _TENS = frozenset(_words("twenty thirty forty fourty fifty sixty seventy eighty ninety"))
 UNITS: dict[str, float] = {
+    **dict.fromkeys(("ms", "msec", "msecs", "millisecond", "milliseconds"), 0.001),
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1.0),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60.0),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600.0),
@@ -270,6 +271,13 @@ _GOING = frozenset(
     driving ride rides rode riding run runs ran running turn turns turned turning""")
 )
 _RIGHT_AS_JUST = frozenset(_words("after before at when as then now away there here"))
+# verbs whose "up" / "down" is not a direction ("sat down", "stood up", "slowed down")
+_PHRASAL = frozenset(
+    _words("""sat sit sits sitting lay lie lies lying knelt kneel kneeling bent bend bending
+    stood stand stands standing got get gets getting slowed slow slows slowing sped speed
+    speeds speeding broke break breaks calmed showed show shows turned picked pick
+    looked look gave give""")
+)
 # class words a person asks about that the detector cannot tell apart from other people
 _PERSON_KINDS = frozenset(_words("man men woman women child children kid kids"))
 AROUND_S = 5.0  # "around 0:45": that moment give or take this many seconds
@@ -331,6 +339,7 @@ class Understood:
     check: Query | None = None  # "was the fastest car red?": the one found has these?
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
+    length: bool = False  # "how long is the video?": its duration, not its objects'
 
 
 class _Words:
@@ -570,6 +579,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     """
     w = _Words(question)
     kind, ends = _kind(w)
+    if _VIDEO_LENGTH.search(" ".join(w.low)):
+        query, _ = _filters(_Words(""), False, video_id)
+        return Understood(kind="which", query=query, length=True)
     if _looks_like_ql(question):
         q = parse(_strip_kind_words(question))
         if video_id is not None and not q.videos:
@@ -628,6 +640,15 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         check=check,
     )
 
+
+# "how long is the video?", "what is the length of the clip?", "video duration"
+_VIDEO_LENGTH = re.compile(
+    r"\bhow long (?:is|was|does|did) (?:the|this|that) (?:video|clip|footage|recording|film)"
+    r"(?: last)?\s*\??$"
+    r"|\b(?:length|duration|running time) of (?:the|this|that) "
+    r"(?:video|clip|footage|recording|film)\b"
+    r"|^(?:what is |what's )?(?:the )?(?:video|clip) (?:length|duration)\b"
+)
 
 _MORE_WORDS = {"more": False, "fewer": True, "less": True}  # word -> asks for fewer
 
@@ -1191,6 +1212,8 @@ def _span(w: _Words, i: int) -> _Span | None:
     "third quarter", "first 10%" (percent of the video's length), "beginning / middle /
     end of the video". None when i names none."""
     tok, nxt = w.at(i), w.at(i + 1)
+    if tok == "first" and nxt == "frame":  # "in the first frame": the video's first moment
+        return 0.0, 0.0, False, i + 2
     if tok in ("first", "last", "final") and nxt in SHARES and w.at(i + 2) == "of":
         unit = UNITS.get(w.at(i + 4), 0.0) if w.at(i + 3) in ("a", "an") else 0.0
         if unit > 1:  # "the last quarter of an hour": a time, not a share of the video
@@ -1424,12 +1447,12 @@ def _read_clock(w: _Words, i: int, got: _Got) -> int | None:
     moment give or take `AROUND_S`.
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
-    if tok == "at" and ":" in nxt:
-        a = _time(w, i + 1)
-        if a is not None:
+    if tok == "at" and (":" in nxt or _number(w, i + 1) is not None):
+        a = _time(w, i + 1)  # "at 0:30", "at 5 seconds", not "at 5" (a count?)
+        if a is not None and a[2]:
             _seconds(got, t_from=a[0], t_to=a[0])
-            w.take(i, i + 1)
-            return i + 2
+            w.take(*range(i, i + 1 + a[1]))
+            return i + 1 + a[1]
     if tok in _AROUND and w.at(i - 1) not in _NOT_A_MOMENT:
         a = _time(w, i + 1)  # "around 0:45", "at about 30 seconds": give or take
         if a is not None and a[2]:
@@ -1595,6 +1618,9 @@ def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
     if tok in ("left", "leftward", "leftwards", "right", "rightward", "rightwards"):
         got.directions.append("left" if tok.startswith("left") else "right")
         w.take(i)
+        return i + 1
+    if tok in ("up", "down") and w.at(i - 1) in _PHRASAL:
+        w.take(i)  # "sat down", "stood up", "slowed down": no direction
         return i + 1
     if tok in ("up", "upward", "upwards", "down", "downward", "downwards") and nxt not in ("to",):
         got.directions.append("up" if tok.startswith("up") else "down")
