@@ -508,6 +508,38 @@ def pause_agreement() -> list[list[Any]]:
     return out
 
 
+def occupancy_accuracy() -> list[list[Any]]:
+    """ "On average, how many people were in view between A and B?" over the windows of the
+    question set, against the ground truth's boxes per frame in the window."""
+    from capstone.search.ask import ask
+
+    out = []
+    for sequence, (video, fps, _width, windows) in SEQUENCES.items():
+        gt = load_gt(sequence)
+        times = (gt[:, 0] - 1) / fps
+        length = _video_frames(video)
+        for lo, hi in windows:
+            frames = [f for f in range(1, length + 1) if lo <= (f - 1) / fps <= hi]
+            truth = float(((times >= lo) & (times <= hi)).sum()) / max(len(frames), 1)
+            window = f"between {lo // 60}:{lo % 60:02d} and {hi // 60}:{hi % 60:02d}"
+            answer = ask(f"on average, how many people were in view {window}?",
+                         VIDEO_IDS[sequence])  # fmt: skip
+            got = answer.in_view
+            error = None if got is None else round((got - truth) / truth, 3) if truth else None
+            out.append([sequence, window, round(truth, 2), got, error])
+    return out
+
+
+def _video_frames(video: Path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
 def running() -> list[list[Any]]:
     """Pace (speed in the object's own heights per second) of the people of each sequence:
     the ground truth's walks (people seen 1 s or more), the same walks played twice as fast
@@ -764,6 +796,9 @@ def main() -> None:
     )
     print(md_table(pauses, ["sequence", "tracks", "stopped (truth)", "found", "false stops",
                             "agree", "where: median distance (box heights)"]))  # fmt: skip
+    occupied = occupancy_accuracy()
+    print("\non average, how many people in view (ground truth: boxes per frame in the window):")
+    print(md_table(occupied, ["sequence", "window", "truth", "answer", "relative error"]))
     paces = running()
     print("\npace of people (own heights per second; 'ran': at RUN_PACE or more):")
     print(md_table(paces, ["sequence", "walks", "people", "median", "max", "ran"]))
@@ -791,6 +826,7 @@ def main() -> None:
         glimpse=glimpse,
         pauses=pauses,
         paces=paces,
+        occupancy=occupied,
         mapped=mapped,
         colour=colour,
         types=kinds,

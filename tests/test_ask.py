@@ -806,6 +806,30 @@ def test_how_long_is_the_video_is_its_length(seeded: dict[str, Any]) -> None:
     assert asking.ask("how long was the car in view?", "cam-a").query.startswith("car")
 
 
+def test_on_average_how_many_is_their_time_in_view_over_the_window(
+    seeded: dict[str, Any],
+) -> None:
+    rows = seeded["rows"]
+    ends = _set_lengths(rows)
+
+    def in_view(lo: float, hi: float, video: str) -> float:
+        people = [r for r in rows if r["video_id"] == video and r["class_name"] == "person"
+                  and r["plausible"] and r["t_end"] >= lo and r["t_start"] <= hi]  # fmt: skip
+        return sum(max(min(r["t_end"], hi) - max(r["t_start"], lo), 0.0) for r in people) / (
+            hi - lo
+        )
+
+    window = asking.ask("on average, how many people were in view between 0:05 and 0:38?", "cam-a")
+    assert window.query == "person t:0:05..0:38 video:cam-a"
+    assert window.in_view == pytest.approx(in_view(5.0, 38.0, "cam-a"), abs=1e-3)
+    assert window.at_least == tracks.run(ql.parse(window.query)).at_once
+    assert f"{window.in_view:.1f} people in view at a time on average in cam-a" in window.text
+    whole = asking.ask("what was the average number of people?", "cam-b")  # to its last moment
+    assert whole.in_view == pytest.approx(in_view(0.0, ends["cam-b"], "cam-b"), abs=1e-3)
+    both = asking.ask("on average, how many people were there?")  # one sentence per video
+    assert both.in_view is None and "in cam-a" in both.text and "in cam-b" in both.text
+
+
 WINDOWS_BEFORE_THE_END = [
     ("person", "t:-12.."),
     ("", "t:..-15"),

@@ -431,6 +431,18 @@ def test_how_long_is_the_video_asks_for_its_length(question: str, length: bool) 
     assert understand(question, "cam").length == length
 
 
+@pytest.mark.parametrize(
+    ("question", "occupancy"),
+    [("what was the average number of people?", True),
+     ("on average, how many cars were in view after 0:10?", True),
+     ("how many people were faster than average?", False),
+     ("what was the average speed of the cars?", False),
+     ("how many people at once?", False)],
+)  # fmt: skip
+def test_on_average_how_many_asks_for_how_many_at_a_time(question: str, occupancy: bool) -> None:
+    assert understand(question).occupancy == occupancy
+
+
 @pytest.mark.parametrize(("question", "kind", "canonical"), QUESTIONS)
 def test_question_mapping(question: str, kind: str, canonical: str) -> None:
     u = understand(question)

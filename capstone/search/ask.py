@@ -107,6 +107,11 @@ class Answer(BaseModel):
         default_factory=list,
         description="for how-many questions per period ('per minute'): the count in each",
     )
+    in_view: float | None = Field(
+        default=None,
+        description="for 'on average, how many were in view?' about one video: how many at a "
+        "time, averaged over the window (their time in view in it, summed, over its length)",
+    )
     summary: Summary | None = Field(
         default=None,
         description="for 'the average speed / time in view / size of ...': that value over "
@@ -227,6 +232,35 @@ def _length_answer(session: Any, question: str, u: Understood) -> Answer:
     )
 
 
+def _occupancy_answer(session: Any, question: str, u: Understood) -> Answer:
+    """ "On average, how many people were in view?": per video, the matching objects' time
+    in view inside the window over its length, and the most at once."""
+    from capstone.search import tracks
+
+    query = u.query.filters_only()
+    found = tracks.run(query.model_copy(update={"limit": MAX_ITEMS}), session=session)
+    per_video = tracks.occupancy(query, session=session)
+    what = _what(query, 2)
+    said = [
+        f"{o.mean:.1f} {what} in view at a time on average in {o.video_id} "
+        f"({_clock(o.t_from)}-{_clock(o.t_to)}: {o.objects} in all)"
+        for o in per_video
+    ]
+    text = "; ".join(said) if said else f"No {what} found{_window_words(query)}"
+    if len(per_video) == 1 and found.at_once:
+        text += f"; at most {found.at_once} at once"
+    return Answer(
+        question=question,
+        query=query.canonical(),
+        kind=u.kind,
+        in_view=round(per_video[0].mean, 3) if len(per_video) == 1 else None,
+        at_least=found.at_once if said else None,
+        items=object_items(found.hits),
+        text=f"Understood: how many at a time on average, of `{query.canonical()}`. {text}.",
+        note=" ".join(u.notes) or None,
+    )
+
+
 def _undefined_table(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "42P01"
 
@@ -241,6 +275,8 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
 
     if u.length:
         return _length_answer(session, question, u)
+    if u.occupancy and not u.unmapped:
+        return _occupancy_answer(session, question, u)
     if u.parts:
         return _answer_parts(session, question, u)
 

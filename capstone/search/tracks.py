@@ -366,6 +366,47 @@ ORDER BY n DESC, value NULLS LAST"""
     return [Share(value=r.value, count=int(r.n)) for r in rows]
 
 
+class Occupancy(BaseModel):
+    """How many objects were in view at a time, on average over a window of one video."""
+
+    video_id: str
+    t_from: float = Field(description="the window, seconds of video")
+    t_to: float
+    object_seconds: float = Field(description="the matching tracks' time in view in it, summed")
+    objects: int = Field(description="distinct objects among them")
+
+    @property
+    def mean(self) -> float:
+        span = self.t_to - self.t_from
+        return self.object_seconds / span if span > 0 else float(self.objects)
+
+
+def occupancy(query: Query, *, session: Session, limit: int = 20) -> list[Occupancy]:
+    """Per video (the `limit` with the most), the matching tracks' time in view inside the
+    query's window (else the whole video: from 0 to its end, `video_end`), summed, in one
+    statement: "on average, how many people were in view?" is that over the window's
+    length."""
+    params: dict[str, Any] = {"n": limit}
+    conditions = "\n  AND ".join(_filters(query, params))
+    lo, hi = window_bounds(query, params)
+    sql = f"""WITH {SCOPE_CTE},
+matched AS (
+  SELECT a.video_id, a.t_start, a.t_end, {_WHO} AS who,
+    greatest({lo or "0.0"}, 0.0) AS lo, least({hi or _VIDEO_END}, {_VIDEO_END}) AS hi
+  FROM apps_db_trackattributes a
+  JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
+  WHERE {conditions}
+)
+SELECT video_id, min(lo) AS t_from, max(hi) AS t_to, count(DISTINCT who) AS objects,
+  sum(greatest(least(t_end, hi) - greatest(t_start, lo), 0.0)) AS object_seconds
+FROM matched GROUP BY video_id ORDER BY object_seconds DESC, video_id LIMIT :n"""
+    return [
+        Occupancy(video_id=r.video_id, t_from=r.t_from, t_to=r.t_to,
+                  object_seconds=r.object_seconds, objects=r.objects)
+        for r in session.execute(text(sql), params)
+    ]  # fmt: skip
+
+
 class VideoLength(BaseModel):
     """How long a video is: its stored length, else its last tracked moment."""
 

@@ -340,6 +340,7 @@ class Understood:
     relative: tuple[Measure, str] | None = None  # "faster than the average": speed > mean
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
     length: bool = False  # "how long is the video?": its duration, not its objects'
+    occupancy: bool = False  # "on average, how many people were in view?": over time
 
 
 class _Words:
@@ -638,6 +639,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         fraction=fraction,
         distinct=form.distinct,
         check=check,
+        occupancy=form.occupancy and by is None and not parts,
     )
 
 
@@ -853,6 +855,7 @@ class _Form:
     threshold: tuple[str, float] | None = None
     peak: bool = False
     distinct: bool = False
+    occupancy: bool = False
 
 
 # "faster than the average": (the value, the comparison) against its mean over the objects
@@ -999,6 +1002,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
     if measure == "dur" and STOP_WORDS & set(w.low):
         measure = "pause"  # "how long did the red car stop?"
     average = by is None and any(t in _AVERAGE_WORDS and not w.used[k] for k, t in enumerate(w.low))
+    said_average = average  # (not the words of "faster than the average": taken)
     if average:
         w.take(*(k for k in range(len(w)) if w.low[k] in _AVERAGE_WORDS))
         for k in range(len(w)):
@@ -1008,6 +1012,15 @@ def _form(w: _Words, kind: Kind) -> _Form:
         if measure == "dur" and STOP_WORDS & set(w.low):
             measure = "pause"  # "how long did people stop on average?"
         average = measure in ("speed", "dur", "size", "pause")
+    # "on average, how many people were in view?": how many at a time, averaged over time
+    occupancy = (
+        kind == "count"
+        and measure is None
+        and relative is None
+        and not at_once
+        and per is None
+        and said_average
+    )
     return _Form(
         at_once=at_once,
         per=per,
@@ -1018,6 +1031,7 @@ def _form(w: _Words, kind: Kind) -> _Form:
         average=average,
         relative=relative,
         threshold=threshold,
+        occupancy=occupancy,
     )
 
 
@@ -1127,7 +1141,7 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         notes.append(
             "Every person is counted: the detector does not tell men, women and children apart."
         )
-    _arrivals(w, got)
+    _arrivals(w, got, notes)
     if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
         got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
                      for c in got.conds]  # fmt: skip
@@ -1171,23 +1185,31 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
     return query, notes
 
 
-def _arrivals(w: _Words, got: _Got) -> None:
+def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
     """A window said with a verb of coming or going ("arrived after 0:30", "left before
     1:00", "came and went between 0:10 and 0:20") bounds when the object came (`start`) or
     went (`end`), not when it was in view. A window in shares of the video, counted from its
     end or at one moment stays a window; so do lines and zones (they have their own times).
 
     >>> got = _Got(fields={"t_from": 30.0})
-    >>> _arrivals(_Words("people who arrived after 0:30"), got)
+    >>> _arrivals(_Words("people who arrived after 0:30"), got, [])
     >>> [c.canonical() for c in got.conds], got.fields
     (['start>=0:30'], {})
     """
     unused = {w.low[k] for k in range(len(w)) if not w.used[k]}
     came, went = bool(unused & ARRIVE_VERBS), got.left or bool(unused & DEPART_VERBS)
     lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
-    if not (came or went) or got.fields.get("t_share") or got.lines or got.zones:
+    if not (came or went) or got.lines or got.zones or (lo is None and hi is None):
         return
-    if (lo is None and hi is None) or lo == hi or any(v is not None and v < 0 for v in (lo, hi)):
+    if got.fields.get("t_share") or lo == hi or any(v is not None and v < 0 for v in (lo, hi)):
+        verb = "came" if came else "went"
+        notes.append(
+            f"When they {verb} is read between two times, not at one moment: this counts the "
+            "objects in view then."
+            if lo == hi
+            else f"When they {verb} is bounded by times from the start of the video only: "
+            "this window counts the objects in view during it."
+        )
         return
     bounds = [("start" if came else "end", ">=", lo), ("end" if went else "start", "<=", hi)]
     for name, op, value in bounds:
