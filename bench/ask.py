@@ -75,7 +75,8 @@ LATENCY_QUESTIONS = (
 # question forms measured apart (the mix above is the issue's target): the busiest moment,
 # a window before the end, a count per minute (one statement per period), a stated value,
 # an average, an exclusion, a yes/no question, a breakdown, a comparison, a checked superlative,
-# times relative to another object
+# times relative to another object, arrivals and departures, running, how many at a time on
+# average, the video's length
 MORE_FORMS = (
     "how many people were in view at the same time?",
     "how many cars in the last 5 minutes?",
@@ -94,6 +95,11 @@ MORE_FORMS = (
     "how many people were there while a truck was there?",
     "how many people were there while a car was stopped?",
     "how many cars were there when the fastest car left?",
+    "how many cars arrived after 10 minutes?",
+    "how many people left before 0:30?",
+    "did anyone run?",
+    "on average, how many cars were in view?",
+    "how long is the video?",
 )
 # the synthetic tracks' classifier labels (for the zero-shot question)
 SYNTHETIC_LABELS = ("passenger_car", "limousine", "minivan", "window_screen", "suit", "jersey")

@@ -409,6 +409,17 @@ QUESTIONS = [
     ("people in the first 500 milliseconds", "which", "person t:0:00..0.5"),
     ("how many people at least 5 seconds?", "count", "person dur>=5"),
     ("how many people walked up?", "count", "person dir:up"),
+    # ranges written as one, hyphenated directions, more words for people
+    ("how many people walked left during 0:20-0:40?", "count", "person dir:left t:0:20..0:40"),
+    ("how many people walked left 0:20-0:40?", "count", "person dir:left t:0:20..0:40"),
+    ("how many people walked left within 0:20 and 0:40?", "count",
+     "person dir:left t:0:20..0:40"),
+    ("how many people walked from right to left between 0:20 and 0:40?", "count",
+     "person dir:left t:0:20..0:40"),
+    ("how many people walked left-to-right after 0:20?", "count", "person dir:right t:0:20.."),
+    ("how many individuals walked right between 20s and 40s?", "count",
+     "person dir:right t:0:20..0:40"),
+    ("how many passersby were there?", "count", "person"),
 ]  # fmt: skip
 
 

@@ -550,7 +550,7 @@ def _kind(w: _Words) -> tuple[Kind, bool]:
     text = " ".join(w.low)
     ends = any(t in END_VERBS for t in w.low) and not re.search(
         r"\b(walk|walks|walked|walking|mov\w+|go|goes|going|went|head\w*|travel\w*|driv\w+|"
-        r"drove|rid\w+|rode|run\w*|ran|turn\w*|to the|towards?|from|than|or)\s+(the\s+)?left\b",
+        r"drove|rid\w+|rode|run\w*|ran|turn\w*|to|towards?|from|than|or)\s+(the\s+)?left\b",
         text,
     )
     if re.search(r"\bhow (many|much) (seconds|secs|minutes|mins|hours|time)\b", text):
@@ -1375,7 +1375,14 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
         _set_window(got, lo, hi, share)
         w.take(*range(i, end))
         return end
-    if tok == "between" or (tok == "from" and _time(w, i + 1) is not None):
+    if ":" in tok and w.at(i + 1) in ("-", "to") and ":" in w.at(i + 2):
+        a, b = _time(w, i), _time(w, i + 2)  # "0:20-0:40" alone
+        if a is not None and b is not None:
+            _seconds(got, t_from=min(a[0], b[0]), t_to=max(a[0], b[0]))
+            w.take(i, i + 1, i + 2)
+            return i + 3
+    ranged = tok in ("during", "in", "within", "over") and _time(w, i + 1) is not None
+    if tok == "between" or ranged or (tok == "from" and _time(w, i + 1) is not None):
         a = _time(w, i + 1)
         if a is not None:
             j = i + 1 + a[1]
@@ -1617,6 +1624,10 @@ def _read_direction(w: _Words, i: int, got: _Got) -> int | None:
         got.directions.append(w.at(i + 2))  # "from left to right": moving right
         w.take(i, i + 1, i + 2)
         return i + 3
+    if tok in ("left-to-right", "right-to-left"):
+        got.directions.append(tok.rsplit("-", 1)[1])
+        w.take(i)
+        return i + 1
     if tok in ("towards", "toward", "approaching", "closer", "nearer"):
         got.directions.append("toward")
         end = i + 1
