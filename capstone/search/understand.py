@@ -254,10 +254,11 @@ MEASURES: dict[str, Measure] = {
 }  # fmt: skip
 END_VERBS = frozenset(_words("leave leaves left leaving exit exits exited disappear disappeared"))
 # "how many people arrived after 0:30?": the window is when they came (`start`), not when
-# they were in view; "left before 0:30": when they went (`end`)
+# they were in view; "left before 0:30": when they went (`end`). Not "appear": "how many
+# people appear between 0:20 and 0:40?" is as often "are seen" as "show up".
 ARRIVE_VERBS = frozenset(
     _words("""arrive arrives arrived arriving came come comes coming enter enters entered
-    entering appear appears appeared appearing""")
+    entering""")
 )
 DEPART_VERBS = frozenset(
     _words("""leave leaves leaving exit exits exited exiting disappear disappears disappeared
