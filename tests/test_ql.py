@@ -449,10 +449,14 @@ def test_how_long_is_the_video_asks_for_its_length(question: str, length: bool) 
      ("on average, how many cars were in view after 0:10?", True),
      ("how many people were faster than average?", False),
      ("what was the average speed of the cars?", False),
-     ("how many people at once?", False)],
+     ("how many people at once?", False), ("how busy was the road?", True),
+     ("was the square crowded after 1:00?", True), ("how many people were busy?", False)],
 )  # fmt: skip
 def test_on_average_how_many_asks_for_how_many_at_a_time(question: str, occupancy: bool) -> None:
-    assert understand(question).occupancy == occupancy
+    u = understand(question)
+    assert u.occupancy == occupancy
+    if "crowded" in question:  # crowded with people
+        assert u.query.classes == ("person",) and u.unmapped == []
 
 
 @pytest.mark.parametrize(("question", "kind", "canonical"), QUESTIONS)

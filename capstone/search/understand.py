@@ -193,7 +193,9 @@ IGNORED = frozenset(
     enters entered entering arrive arrives arrived arriving approach side direction way
     stay stays stayed staying remain remains remained remaining linger lingers lingered
     toward towards away view sight present happen happens happened happening occur occurs
-    occurred distinct unique individual separate spend spends spent across past""")
+    occurred distinct unique individual separate spend spends spent across past
+    road roads street streets square area place highway intersection junction sidewalk
+    pavement plaza""")
 )
 # words that exclude the next class, colour, direction, type, line or zone ("people who did
 # not walk left": `person -dir:left`); "other than", "apart from" and "but not" end in them
@@ -591,7 +593,13 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         return Understood(kind=kind, query=q)
 
     form = _form(w, kind)
+    busy = _BUSY.search(" ".join(w.low))
+    if busy:  # "how busy was it?": how many at a time on average, and the most at once
+        kind, form.occupancy = "count", True
+        w.take(*(k for k in range(len(w)) if w.low[k] in _BUSY_WORDS))
     query, notes = _filters(w, ends, video_id)
+    if busy and busy.group(1).startswith("crowd") and not (query.classes or query.types):
+        query = query.model_copy(update={"classes": ("person",)})  # crowded: with people
     by, compare = form.by, False
     # "cars and trucks by colour": one breakdown of them all, not one answer per object
     parts = _object_parts(w, query, video_id) if by is None else []
@@ -652,6 +660,10 @@ _VIDEO_LENGTH = re.compile(
     r"(?:video|clip|footage|recording|film)\b"
     r"|^(?:what is |what's )?(?:the )?(?:video|clip) (?:length|duration)\b"
 )
+
+# "how busy was the road?", "was it crowded?", "how crowded was the square after 1:00?"
+_BUSY = re.compile(r"\b(?:how|was it|is it|was the \w+|is the \w+) (busy|crowded)\b")
+_BUSY_WORDS = frozenset(_words("busy crowded"))
 
 _MORE_WORDS = {"more": False, "fewer": True, "less": True}  # word -> asks for fewer
 
