@@ -184,6 +184,8 @@ def _value(r: dict, name: str, objects: dict[tuple, list[dict]]) -> float:
         return max(o["t_end"] for o in objects[_who(r)])
     if name == "pace":
         return r["speed_px_s"] / r["height_px"]
+    if name == "still":  # its longest pause, or its whole time in view when it never moved
+        return max(r["pause_s"], r["duration_s"] if r["direction"] == "static" else 0.0)
     return r[_FIELD[name]]
 
 
@@ -313,9 +315,9 @@ def _at_once(rows: list[dict], q: Query) -> int:
 def _random_query(rng: random.Random) -> Query:
     conds = []
     if rng.random() < 0.4:
-        name = rng.choice(["speed", "conf", "dur", "size", "start", "end", "pace"])
+        name = rng.choice(["speed", "conf", "dur", "size", "start", "end", "pace", "still"])
         high = {"speed": 120, "conf": 1, "dur": 12, "size": 0.6, "start": 40, "end": 50,
-                "pace": 1.2}[name]  # fmt: skip
+                "pace": 1.2, "still": 6}[name]  # fmt: skip
         conds.append(
             Condition(field=name, op=rng.choice(ql.OPS), value=round(rng.uniform(0, high), 2))
         )
@@ -1067,6 +1069,24 @@ def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
     gone = [r for r in rows if r["plausible"] and _value(r, "end", objects) <= went]
     assert answer.count == len({_who(r) for r in gone})
     assert all(h.track_id != linked[0]["track_id"] for h in answer.items)
+
+
+def test_waiting_is_a_pause_or_a_whole_visit_standing(seeded: dict[str, Any]) -> None:
+    rows = seeded["rows"]
+    objects: dict[tuple, list[dict]] = {}
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
+    plausible = [r for r in rows if r["plausible"]]
+    waited = [r for r in plausible if _value(r, "still", objects) >= understand.STOP_MIN_S]
+    paused = [r for r in plausible if r["pause_s"] >= understand.STOP_MIN_S]
+    static = [r for r in plausible if r["direction"] == "static" and r["duration_s"] >= 2]
+    assert set(map(_who, waited)) == set(map(_who, paused)) | set(map(_who, static))
+    assert static and paused  # both kinds are in the seeded rows
+    answer = asking.ask("how many objects were waiting?")
+    assert answer.query == "still>=2" and "objects that stood still" in answer.text
+    assert answer.count == len({_who(r) for r in waited})
+    people = [r for r in waited if r["class_name"] == "person"]
+    assert asking.ask("how many people were standing?").count == len({_who(r) for r in people})
 
 
 @pytest.mark.parametrize("pace", [0.5, understand.RUN_PACE])

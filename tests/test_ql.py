@@ -421,6 +421,13 @@ QUESTIONS = [
     ("how many individuals walked right between 20s and 40s?", "count",
      "person dir:right t:0:20..0:40"),
     ("how many passersby were there?", "count", "person"),
+    # waiting, standing: stood still (a pause, or the whole visit of one who never moved)
+    ("how many people were waiting?", "count", "person still>=2"),
+    ("how many people stood around after 0:30?", "count", "person still>=2 t:0:30.."),
+    ("how many people waited for more than 5 seconds?", "count", "person still>5"),
+    ("who loitered?", "which", "person still>=2"),
+    ("how many people stood still?", "count", "person dir:static"),
+    ("how many people were there while the bus was waiting?", "count", "person during:bus"),
 ]  # fmt: skip
 
 

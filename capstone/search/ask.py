@@ -644,6 +644,9 @@ def _number_of(item: AnswerItem, name: str) -> float | None:
     if name == "pace":
         speed, height = a.get("speed_px_s"), a.get("height_px")
         return float(speed) / float(height) if speed is not None and height else None
+    if name == "still":
+        whole = a.get("duration_s") if a.get("direction") == "static" else 0.0
+        return max(float(a.get("pause_s") or 0.0), float(whole or 0.0))
     column = {"speed": "speed_px_s", "conf": "confidence", "size": "size_frac"}.get(name, name)
     value = a.get(column)
     return None if value is None else float(value)
@@ -945,6 +948,8 @@ def _what(query: Query, n: int = 2) -> str:
         noun += " that stopped"
     if any(c.field == "pace" and c.op in (">", ">=") for c in query.conditions):
         noun += " that ran"  # moving at least that many of their own heights a second
+    if any(c.field == "still" and c.op in (">", ">=") for c in query.conditions):
+        noun += " that stood still"  # paused, or never moved
     noun += _came_went(query)
     out = query.without
     clauses = []

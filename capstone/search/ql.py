@@ -18,7 +18,9 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   runs; not a `sort:` value), `conf`
   (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`), `size`
   (box area / frame area 0..1), `pause` (the longest time it stood still while moving at
-  other times, seconds: `pause>=2s`), `start` and `end` (the object's first and last moment
+  other times, seconds: `pause>=2s`), `still` (the longest time it stood still, its whole
+  time in view when it never moved: `still>=2s` is waiting or standing; not a `sort:`
+  value), `start` and `end` (the object's first and last moment
   in view, seconds of video: `start>=0:30` came after 0:30, `end<1m` had left before the
   first minute was over), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
@@ -92,11 +94,11 @@ COLORS: tuple[str, ...] = (
 )  # fmt: skip
 DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", "static")
 NUMERIC_FIELDS: tuple[str, ...] = (
-    "speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "start", "end",
+    "speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "still", "start", "end",
 )  # fmt: skip
-SORT_FIELDS: tuple[str, ...] = tuple(f for f in NUMERIC_FIELDS if f != "pace")
+SORT_FIELDS: tuple[str, ...] = tuple(f for f in NUMERIC_FIELDS if f not in ("pace", "still"))
 # comparisons whose value is a time (`dur>=2s`, `start>=0:30`)
-TIME_FIELDS: tuple[str, ...] = ("dur", "pause", "start", "end")
+TIME_FIELDS: tuple[str, ...] = ("dur", "pause", "still", "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 # Times relative to another object (an anchor): in view while it was, after it left, before
 # it came, at the moment it left, at the moment it came.
@@ -194,7 +196,9 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 _MAX_VALUE = 128
 
 Op = Literal[">", ">=", "<", "<=", "="]
-NumericField = Literal["speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "start", "end"]
+NumericField = Literal[
+    "speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "still", "start", "end"
+]
 
 
 class QueryError(InputError):

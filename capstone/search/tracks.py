@@ -6,7 +6,8 @@ completed analysis of each video. Filters:
 
 - classes, colours, directions, fine types, videos: `= ANY(:values)` on their columns;
 - comparisons: on `speed_px_s`, `speed_m_s`, `speed_px_s / height_px` (`pace`),
-  `confidence`, `duration_s`, `size_frac`, `pause_s`, and the object's first / last moment
+  `confidence`, `duration_s`, `size_frac`, `pause_s`, the longest stillness (`still`: the
+  pause, or the time in view of a static track), and the object's first / last moment
   in view (`start`, `end`: over every track of its identity);
 - `t:FROM..TO`: the track is in view during the window (`t_end >= FROM AND t_start <= TO`);
 - `line:` / `zone:`: an `apps_db_event` row of the track: a `line_cross` of that line (in the
@@ -64,7 +65,12 @@ _COLUMN_OF = {
     "pause": "a.pause_s",
 }
 # a comparison on an expression, not one column (no `sort:` by it)
-_EXPRESSION_OF = {"pace": "(a.speed_px_s / nullif(a.height_px, 0))"}
+_EXPRESSION_OF = {
+    "pace": "(a.speed_px_s / nullif(a.height_px, 0))",
+    # stood still: its longest pause, or its whole time in view when it never moved
+    "still": "greatest(coalesce(a.pause_s, 0), "
+    "CASE WHEN a.direction = 'static' THEN a.duration_s ELSE 0 END)",
+}
 # comparisons on the object's first / last moment in view (`object_times`): a person seen
 # before 0:30 did not arrive after it, whichever of their tracks is asked about
 _OBJECT_TIME_OF = {"start": "t0", "end": "t1"}

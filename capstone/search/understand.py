@@ -292,6 +292,7 @@ _NOT_A_MOMENT = (
         _words("stand stands stood standing stay stays stayed staying remain remained sat sitting")
     )
     | frozenset(_words("stop stops stopped stopping pause pauses paused pausing halt halted"))
+    | frozenset(_words("wait waits waited waiting idle idled loiter loitered linger lingered"))
 )
 # "dark cars": black; "light / pale cars": white; "dark blue": blue
 _SHADES = {"dark": "black", "light": "white", "pale": "white"}
@@ -451,6 +452,12 @@ STOP_WORDS = frozenset(
     _words("stop stops stopped stopping pause pauses paused pausing halt halted")
 )
 STOP_MIN_S = 2.0  # seconds of standing still that make a stop, when no time is said
+# "how many people were waiting / standing?": stood still `STOP_MIN_S` or more, paused or
+# never moved at all (`still`); "stood still" alone stays `dir:static` (still all along)
+STILL_WORDS = frozenset(
+    _words("""stand stands stood standing wait waits waited waiting idle idling loiter
+    loiters loitered loitering linger lingers lingered lingering""")
+)
 # "did anyone run?": a pace (speed in the object's own heights per second) of at least this.
 # People walking on PETS09-S2L1 and TUD-Campus: median 0.6-0.7, at most 1.0 (`bench/ask.py`,
 # "pace"); a brisk walk of 1.4 m/s is about 0.8 heights a second, the walk-to-run transition
@@ -1063,6 +1070,7 @@ class _Got:
     videos: list[str] = field(default_factory=list)
     conds: list[Condition] = field(default_factory=list)
     stop: bool = False  # "stopped": durations said are the pause's
+    still: bool = False  # "waited", "standing": durations said are the stillness's
     left: bool = False  # "left" read as leaving ("how many people left before 0:30?")
     ran: str | None = None  # "did anyone run?": ">=" `RUN_PACE`; "who did not run?": "<"
     anchors: list[Anchor] = field(default_factory=list)  # "while the bus was there"
@@ -1155,6 +1163,11 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
             "Every person is counted: the detector does not tell men, women and children apart."
         )
     _arrivals(w, got, notes)
+    if got.still and not got.stop:  # "waited for more than 5 seconds": stood still that long
+        got.conds = [c.model_copy(update={"field": "still"}) if c.field == "dur" else c
+                     for c in got.conds]  # fmt: skip
+        if not any(c.field == "still" for c in got.conds):
+            got.conds.append(Condition(field="still", op=">=", value=STOP_MIN_S))
     if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
         got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
                      for c in got.conds]  # fmt: skip
@@ -1601,9 +1614,16 @@ def _read_place(w: _Words, i: int, got: _Got) -> int | None:
 
 
 def _read_stop(w: _Words, i: int, got: _Got) -> int | None:
-    """ "stop", "stopped for 5 seconds", "paused": a pause (not "the bus stop", "a stop").
+    """ "stop", "stopped for 5 seconds", "paused": a pause (not "the bus stop", "a stop");
+    "waiting", "standing", "loitered": stood still (`still`), paused or never moved.
     Returns the index after what it read, or None."""
     tok = w.at(i)
+    if tok in STILL_WORDS and w.at(i + 1) not in ("still", "up"):
+        got.still = True  # "how many people were waiting?" (not "stood still", "stood up")
+        around = w.at(i + 1) in ("around", "about") and _number(w, i + 2) is None
+        end = i + 2 if around else i + 1  # "stood around", not "waited about 10 seconds"
+        w.take(*range(i, end))
+        return end
     if tok not in STOP_WORDS or w.at(i - 1) in ("bus", "the", "a", "each", "every"):
         return None
     got.stop = True
