@@ -491,6 +491,7 @@ def pause_agreement() -> list[list[Any]]:
     out = []
     for sequence, (_video, fps, _width, _windows) in SEQUENCES.items():
         said = []
+        still = []  # stood still (`still`): a pause, or a whole visit without moving
         off: list[float] = []
         for frames, boxes, walk in _followed(sequence):
             shared = [f for f in range(frames[0] + 1, frames[-1] + 2) if f in walk]
@@ -499,6 +500,7 @@ def pause_agreement() -> list[list[Any]]:
             truth = motion_of(np.array(shared) / fps, np.stack([walk[f] for f in shared]))
             mine = motion_of(frames / fps, boxes)
             said.append((truth.pause_s >= STOPPED_S, mine.pause_s >= STOPPED_S))
+            still.append((_still(truth) >= STOPPED_S, _still(mine) >= STOPPED_S))
             if said[-1] == (True, True) and truth.pause_at and mine.pause_at:
                 gap = np.subtract(truth.pause_at, mine.pause_at)
                 off.append(float(np.linalg.norm(gap)) / max(truth.height_px, 1.0))
@@ -509,9 +511,16 @@ def pause_agreement() -> list[list[Any]]:
         where = round(float(np.median(off)), 2) if off else None
         out.append(
             [sequence, len(said), stopped, found, false, agree / len(said) if said else None,
-             where]
+             where, sum(t for t, _ in still), sum(t and m for t, m in still),
+             sum(m and not t for t, m in still)]
         )  # fmt: skip
     return out
+
+
+def _still(m: Motion) -> float:
+    """How long it stood still (the query language's `still`): its longest pause, or its
+    whole time when it never moved."""
+    return max(m.pause_s, m.duration_s if m.direction == "static" else 0.0)
 
 
 def occupancy_accuracy() -> list[list[Any]]:
@@ -801,7 +810,8 @@ def main() -> None:
         "ground-truth person, against the ground truth over the same frames:"
     )
     print(md_table(pauses, ["sequence", "tracks", "stopped (truth)", "found", "false stops",
-                            "agree", "where: median distance (box heights)"]))  # fmt: skip
+                            "agree", "where: median distance (box heights)",
+                            "stood still (truth)", "found", "false"]))  # fmt: skip
     occupied = occupancy_accuracy()
     print("\non average, how many people in view (ground truth: boxes per frame in the window):")
     print(md_table(occupied, ["sequence", "window", "truth", "answer", "relative error"]))
