@@ -1069,6 +1069,15 @@ def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
     gone = [r for r in rows if r["plausible"] and _value(r, "end", objects) <= went]
     assert answer.count == len({_who(r) for r in gone})
     assert all(h.track_id != linked[0]["track_id"] for h in answer.items)
+    # counted back from each video's end (its stored length, else its last moment)
+    ends = _set_lengths(seeded["rows"])
+    for video in ("cam-a", "cam-b"):
+        mine = [r for r in seeded["rows"] if r["video_id"] == video]
+        last = {_who(r): max(o["t_end"] for o in mine if _who(o) == _who(r)) for r in mine}
+        q = ql.parse(f"end>=-12 video:{video} all:true limit:1000")
+        got = {h.track_id for h in tracks.run(q).hits}
+        assert got == {r["track_id"] for r in mine if last[_who(r)] >= ends[video] - 12}
+        assert got  # something did leave in those seconds
 
 
 def test_waiting_is_a_pause_or_a_whole_visit_standing(seeded: dict[str, Any]) -> None:

@@ -985,12 +985,19 @@ def _came_went(query: Query) -> str:
         highs = [c.value for c in query.conditions if c.field == field and c.op in ("<", "<=")]
         exact = [c.value for c in query.conditions if c.field == field and c.op == "="]
         if exact:
-            said.append(f"{verb} at {_clock(exact[0])}")
+            said.append(f"{verb} at {_moment(exact[0])}")
         elif lows and highs:
-            said.append(f"{verb} between {_clock(max(lows))} and {_clock(min(highs))}")
+            said.append(f"{verb} between {_moment(max(lows))} and {_moment(min(highs))}")
+        elif lows and lows[0] < 0:
+            said.append(f"{verb} in the last {_clock(-lows[0])}")
         elif lows or highs:
-            said.append(f"{verb} {'after' if lows else 'before'} {_clock((lows or highs)[0])}")
+            said.append(f"{verb} {'after' if lows else 'before'} {_moment((lows or highs)[0])}")
     return " that " + " and ".join(said) if said else ""
+
+
+def _moment(seconds: float) -> str:
+    """A time of the video; negative: before its end."""
+    return _clock(seconds) if seconds >= 0 else f"{_clock(-seconds)} before the end"
 
 
 _RELATION_WORDS = {

@@ -22,7 +22,8 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   time in view when it never moved: `still>=2s` is waiting or standing; not a `sort:`
   value), `start` and `end` (the object's first and last moment
   in view, seconds of video: `start>=0:30` came after 0:30, `end<1m` had left before the
-  first minute was over), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
+  first minute was over; with a minus, before each video's end: `end>=-0:20` left in the
+  last 20 seconds), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
 - `t:FROM..TO` the time window (either side may be left out: `t:0:10..`, `t:..30s`);
   times are seconds (`10`, `10.5`, `10s`), `m:ss`/`h:mm:ss`, or `2m`, `1h`, `1m30s`. A
   time with a minus counts back from the end of each video: `t:-0:10..` is the last ten
@@ -620,10 +621,13 @@ def _parse_token(
     if cmp and cmp.group(1) in NUMERIC_FIELDS:
         name, op, raw = cmp.groups()
         if name in TIME_FIELDS:
+            back = name in ("start", "end") and raw.startswith("-")  # before the video's end
             try:
-                value = parse_time(raw)
+                value = -parse_time(raw[1:]) if back else parse_time(raw)
             except ValueError:
                 raise ValueError(f"{name} needs a time after {op!r}, got {raw!r}") from None
+            if back and value == 0:
+                raise ValueError(f"{name}: count back a time from the end, e.g. {name}>=-0:10")
         else:
             if not _NUMBER.match(raw):
                 raise ValueError(f"{name} needs a number after {op!r}, got {raw!r}")

@@ -604,9 +604,14 @@ def _filters(query: Query, params: dict[str, Any], tag: str = "") -> list[str]:
     for i, cond in enumerate(query.conditions):
         params[f"c{i}{tag}"] = float(cond.value)
         if cond.field in _OBJECT_TIME_OF:  # uncorrelated: one hashed sub-select
+            value = f":c{i}{tag}"
+            if cond.value < 0:  # before the end of each video
+                value = (
+                    f"((SELECT e.t FROM video_end e WHERE e.analysis_id = o.analysis_id) + {value})"
+                )
             where.append(
                 "(a.analysis_id, a.track_id) IN (SELECT o.analysis_id, o.track_id FROM "
-                f"object_times o WHERE o.{_OBJECT_TIME_OF[cond.field]} {cond.op} :c{i}{tag})"
+                f"object_times o WHERE o.{_OBJECT_TIME_OF[cond.field]} {cond.op} {value})"
             )
         else:
             column = _COLUMN_OF.get(cond.field) or _EXPRESSION_OF[cond.field]

@@ -284,6 +284,15 @@ _PHRASAL = frozenset(
 # class words a person asks about that the detector cannot tell apart from other people
 _PERSON_KINDS = frozenset(_words("man men woman women child children kid kids"))
 AROUND_S = 5.0  # "around 0:45": that moment give or take this many seconds
+# "who was there the whole time?": came within this long of the start and left within this
+# long of the end (`start<=0:01 end>=-0:01`)
+WHOLE_TIME_S = 1.0
+_WHOLE_TIME = (
+    ("the", "whole", "time"), ("the", "entire", "time"), ("all", "the", "time"), ("all", "along"),
+    ("from", "start", "to", "finish"), ("from", "beginning", "to", "end"),
+    ("from", "the", "start", "to", "the", "end"), ("from", "the", "beginning", "to", "the", "end"),
+    ("throughout", "the", "video"), ("throughout",), ("the", "whole", "video"),
+)  # fmt: skip
 _AROUND = frozenset(_words("around about approximately roughly circa"))
 # "stayed around 10 seconds", "for about a minute": a duration, not a moment
 _NOT_A_MOMENT = (
@@ -1213,9 +1222,10 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
 
 def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
     """A window said with a verb of coming or going ("arrived after 0:30", "left before
-    1:00", "came and went between 0:10 and 0:20") bounds when the object came (`start`) or
-    went (`end`), not when it was in view. A window in shares of the video, counted from its
-    end or at one moment stays a window; so do lines and zones (they have their own times).
+    1:00", "came and went between 0:10 and 0:20", "left in the last 20 seconds": `end>=-0:20`)
+    bounds when the object came (`start`) or went (`end`), not when it was in view. A window
+    in shares of the video or at one moment stays a window; so do lines and zones (they
+    have their own times).
 
     >>> got = _Got(fields={"t_from": 30.0})
     >>> _arrivals(_Words("people who arrived after 0:30"), got, [])
@@ -1227,17 +1237,24 @@ def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
     lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
     if not (came or went) or got.lines or got.zones or (lo is None and hi is None):
         return
-    if got.fields.get("t_share") or lo == hi or any(v is not None and v < 0 for v in (lo, hi)):
+    if got.fields.get("t_share") or lo == hi:
         verb = "came" if came else "went"
         notes.append(
             f"When they {verb} is read between two times, not at one moment: this counts the "
             "objects in view then."
             if lo == hi
-            else f"When they {verb} is bounded by times from the start of the video only: "
-            "this window counts the objects in view during it."
+            else f"When they {verb} is bounded by times of the video, not shares of it: this "
+            "window counts the objects in view during it."
         )
         return
     bounds = [("start" if came else "end", ">=", lo), ("end" if went else "start", "<=", hi)]
+    # in view at the first / last second is not coming / going in the video: "arrived in
+    # the first 10 seconds" leaves out who was there from the start, "left in the last 20
+    # seconds" who was still there at the end
+    if came and lo == 0:
+        bounds[0] = ("start", ">=", WHOLE_TIME_S)
+    if went and lo is not None and lo < 0 and hi is None:
+        bounds[1] = ("end", "<=", -WHOLE_TIME_S)
     for name, op, value in bounds:
         if value is not None:
             got.conds.append(Condition(field=name, op=op, value=value))  # type: ignore[arg-type]
@@ -1364,6 +1381,12 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
     Returns the index after what it read, or None."""
     tok, nxt = w.at(i), w.at(i + 1)
     start = i + (2 if nxt == "the" else 1)
+    whole = next((p for p in _WHOLE_TIME if tuple(w.at(i + k) for k in range(len(p))) == p), None)
+    if whole is not None:  # "the whole time": there from the first second to the last
+        got.conds.append(Condition(field="start", op="<=", value=WHOLE_TIME_S))
+        got.conds.append(Condition(field="end", op=">=", value=-WHOLE_TIME_S))
+        w.take(*range(i, i + len(whole)))
+        return i + len(whole)
     soon = tok == "before" and w.at(i - 1) in ("just", "right", "shortly")
     if (tok in ("until", "till") or soon) and nxt == "the" and w.at(i + 2) == "end":
         lo, hi = PARTS_OF_VIDEO["end"]  # "stayed until the end", "just before the end"
