@@ -743,7 +743,7 @@ def main() -> None:
     report: dict[str, Any] = {"machine": machine_note()}
     report["analysis_s"] = analyse(args.max_frames)
     labelled = json.loads(QUESTIONS.read_text())
-    questions = [q for q in labelled if not q.get("at_once")]
+    questions = [q for q in labelled if not q.get("at_once") and not q.get("moving")]
     rows = count_answers(questions)
     mapped = sum(r["query"].startswith(r["expected_query"]) for r in rows)
     print(f"\nquestions mapped to the expected query: {mapped}/{len(rows)}")
@@ -780,6 +780,24 @@ def main() -> None:
               f"mean |error| {err:.2f}")  # fmt: skip
     report["at_once"] = [
         {k: r[k] for k in ("sequence", "question", "answer", "got")} for r in together
+    ]
+    moving = count_answers([q for q in labelled if q.get("moving")])
+    print("\nhow many arrived / left in a window (ground truth: first / last box in it):")
+    print(
+        md_table(
+            [[r["sequence"], r["question"], r["answer"], r["got"], _right(r["got"], r["answer"]),
+              r["query"].startswith(r["expected_query"])] for r in moving],
+            ["sequence", "question", "truth", "answer", "within 10%", "mapped"],
+        )
+    )  # fmt: skip
+    for seq in SEQUENCES:
+        mine = [r for r in moving if r["sequence"] == seq]
+        acc = sum(_right(r["got"], r["answer"]) for r in mine) / max(len(mine), 1)
+        err = float(np.mean([abs(r["got"] - r["answer"]) for r in mine])) if mine else 0.0
+        print(f"{seq}: arrived / left accuracy (±10 %) {acc:.2f} over {len(mine)} questions, "
+              f"mean |error| {err:.2f}")  # fmt: skip
+    report["moving"] = [
+        {k: r[k] for k in ("sequence", "question", "answer", "got")} for r in moving
     ]
     chosen = choose_and_report(rows)
     print("\nminimum duration chosen on one sequence, reported on the other:")

@@ -7,7 +7,10 @@ Answers are computed from `gt/gt.txt` of PETS09-S2L1 and TUD-Campus (never typed
   (bottom-centre of the first -> last box) is mostly horizontal (|dx| >= |dy|) and at least
   `MIN_SHIFT` of the frame width, to the left / right;
 - *how many people were in view at the same time in a window* (`"at_once": true`): the
-  most identities with a box in one frame of the window.
+  most identities with a box in one frame of the window;
+- *how many people arrived / left in a window* (`"moving": "came"` / `"went"`): the
+  identities whose first / last box is in the window; one in view in the first second did
+  not arrive in the video (`capstone.search.understand.WHOLE_TIME_S`).
 
 Times are those of the video the analysis reads (`(frame - 1) / fps`, fps of the file:
 PETS09-S2L1's AVI says 10 fps, TUD-Campus.mp4 25 fps), windows are whole seconds.
@@ -30,6 +33,7 @@ from bench import SHARED
 MOT = SHARED / "data" / "mot"
 OUT = Path(__file__).resolve().parent / "data" / "questions.json"
 MIN_SHIFT = 0.05  # of the frame width: less is "not moving left or right"
+WHOLE_TIME_S = 1.0  # in view within this long of the start: there from the start
 
 # sequence -> (video file the analysis reads, its fps, frame width, windows in seconds)
 SEQUENCES: dict[str, tuple[Path, float, int, list[tuple[int, int]]]] = {
@@ -124,6 +128,28 @@ def build() -> list[dict]:
                 )
         for lo, hi in windows:
             window = f"between {_clock(lo)} and {_clock(hi)}"
+            came = [i for i, t in tracks.items() if lo <= t["t_start"] <= hi
+                    and (lo > 0 or t["t_start"] >= WHOLE_TIME_S)]  # fmt: skip
+            went = [i for i, t in tracks.items() if lo <= t["t_end"] <= hi]
+            first = f"{_clock(lo)}" if lo else f"{_clock(int(WHOLE_TIME_S))}"
+            for verb, moving, ids, query in (
+                ("arrived", "came", came, f"person start>={first} start<={_clock(hi)}"),
+                ("left", "went", went, f"person end>={_clock(lo)} end<={_clock(hi)}"),
+            ):
+                questions.append(
+                    {
+                        "sequence": sequence,
+                        "video": video.name,
+                        "question": f"how many people {verb} {window}?",
+                        "expected_query": query,
+                        "kind": "count",
+                        "moving": moving,
+                        "window": [lo, hi],
+                        "direction": None,
+                        "answer": len(ids),
+                        "ids": sorted(ids),
+                    }
+                )
             questions.append(
                 {
                     "sequence": sequence,
