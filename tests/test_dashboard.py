@@ -61,6 +61,17 @@ def test_ask_page_answers_through_the_same_function(dash_db: str) -> None:
     assert len(pictures) >= len(answer["heatmaps"])
     assert data.answer_heatmap(answer["heatmaps"][0]).startswith(b"\x89PNG")
 
+    question = "on average, how many people were in view?"
+    at.text_input(key="ask_q").set_value(question).run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer = data.ask(question)
+    shown = [m.value for m in at.metric if m.label == "In view at a time, on average"]
+    if answer["in_view"] is not None:  # one video with people: its average
+        assert shown == [f"{answer['in_view']:.1f}"]
+        assert metric(at, "At most at once") == str(answer["at_least"])
+    else:  # several videos: one sentence each
+        assert shown == [] and answer["text"].count("in view at a time on average") >= 2
+
     at.selectbox(key="ask_video").set_value("bikes").run()
     at.text_input(key="ask_q").set_value("car colr:red").run()
     assert not at.exception

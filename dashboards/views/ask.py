@@ -22,6 +22,8 @@ EXAMPLES = (
     "did anyone stop in the first half?",
     "what was the busiest minute?",
     "how many people were there while a truck was there?",
+    "how many people arrived after 0:30?",
+    "on average, how many people were in view?",
     "vehicles -bus sort:-speed",
 )
 
@@ -89,6 +91,15 @@ with guarded():
             x=by,
             y="objects",
         )
+    if answer.get("in_view") is not None:  # "on average, how many people were in view?"
+        occupied = st.columns(2)
+        occupied[0].metric(
+            "In view at a time, on average",
+            f"{answer['in_view']:.1f}",
+            help="their time in view in the window, summed, over its length",
+        )
+        if answer.get("at_least") is not None:
+            occupied[1].metric("At most at once", answer["at_least"])
     summary = answer.get("summary")
     if summary and summary["n"]:
         averaged = st.columns(3)
