@@ -832,6 +832,27 @@ def test_on_average_how_many_is_their_time_in_view_over_the_window(
     assert both.in_view is None and "in cam-a" in both.text and "in cam-b" in both.text
 
 
+def test_an_analysis_of_part_of_a_video_is_read_on_the_part_it_covered(
+    seeded: dict[str, Any],
+) -> None:
+    rows = [r for r in seeded["rows"] if r["video_id"] == "cam-a"]
+    ends = _set_lengths(seeded["rows"])
+    covered = round(ends["cam-a"] / 2, 3)  # as with `max_frames`: the first half analysed
+    with session_scope() as s:
+        s.execute(
+            text(
+                "UPDATE apps_db_videoanalysis SET summary = coalesce(summary, '{}'::jsonb) || "
+                "jsonb_build_object('analysed_s', CAST(:a AS float8)) WHERE id = :id"
+            ),
+            {"a": covered, "id": seeded["cam-a"]},
+        )
+    got = {h.track_id for h in tracks.run(ql.parse("t:-5.. video:cam-a all:true limit:1000")).hits}
+    assert got == {r["track_id"] for r in rows if r["t_end"] >= covered - 5}
+    answer = asking.ask("how long is the video?", "cam-a")
+    assert answer.items[0].t_end == ends["cam-a"]
+    assert f"of which the first {asking._clock(covered)} was analysed" in answer.text
+
+
 WINDOWS_BEFORE_THE_END = [
     ("person", "t:-12.."),
     ("", "t:..-15"),

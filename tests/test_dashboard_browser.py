@@ -61,6 +61,15 @@ PAGES = {
         "/ask?q=were+there+any+people+not+walking+left%3F",
         ["whether there are any", "person -dir:left", "Answer", "Yes"],
     ),
+    "ask-in-view": (
+        "/ask?q=on+average%2C+how+many+people+were+in+view%3F&video=pets09",
+        [
+            "how many at a time on average",
+            "in view at a time on average in pets09",
+            "In view at a time, on average",
+            "At most at once",
+        ],
+    ),
     "pipeline": ("/pipeline", ["Recent analyses", "Analyses completed", "No queue configured"]),
 }
 

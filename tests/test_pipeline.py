@@ -190,8 +190,18 @@ def test_truncated_file_finishes_with_what_decodes(db_url: str) -> None:
                 "SELECT frames_processed, summary FROM apps_db_videoanalysis WHERE video_id='tree'"
             )
         ).one()
+        fps, duration = conn.execute(
+            text("SELECT fps, duration FROM apps_db_video WHERE video_id = 'tree'")
+        ).one()
     engine.dispose()
     assert row.frames_processed == 68 and "68 of 444" in row.summary["warnings"][0]
+    # the time it covers: what windows from the end and averages over time are read on
+    assert row.summary["analysed_s"] == round(68 / fps, 3) < duration
+    from capstone.search.ask import _clock, ask
+
+    length = ask("how long is the video?", "tree")
+    assert f"of which the first {_clock(68 / fps)} was analysed" in length.text
+    assert length.items[0].t_end == duration
 
 
 def test_decoder_crashing_file_does_not_kill_the_caller(db_url: str) -> None:

@@ -457,6 +457,11 @@ def _run(
         step=job.step,
         summary={
             "frames_expected": expected,
+            # the time the analysis covers (`max_frames`, a truncated file: less than the
+            # video): windows counted from the end and averages over time are read on it
+            "analysed_s": round(min(frames, expected) * job.step / info.fps, 3)
+            if info.fps
+            else None,
             "fps": round(fps, 2),
             "warnings": result.warnings,
             "stages": list(params.stages),

@@ -160,6 +160,7 @@ def publish_reused(
             summary={
                 **summary,
                 "frames_expected": source.get("frames_expected", frames_processed),
+                "analysed_s": source.get("analysed_s"),
                 "frames_processed": frames_processed,
                 "counts": counts,
                 "tracks_per_class": tracks_per_class,

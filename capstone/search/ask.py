@@ -221,6 +221,8 @@ def _length_answer(session: Any, question: str, u: Understood) -> Answer:
         if not v.measured:
             detail = ["up to its last tracked moment; its own length is not stored"]
         extra = f" ({' at '.join(detail)})" if detail else ""
+        if v.analysed_s is not None:
+            extra += f", of which the first {_clock(v.analysed_s)} was analysed"
         said.append(f"{v.video_id}: {_clock(v.seconds)}{extra}")
     text = "; ".join(said) + "." if said else "No analysed video to measure."
     return Answer(

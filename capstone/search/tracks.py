@@ -82,13 +82,14 @@ _SORT_COLUMN = {
 }
 
 # The CTEs of every statement here: `scope(id)`, the analyses answered; `video_end`, the
-# end of each one's video: its length, else (a video stored without one) its last tracked
-# moment; `object_times`, each track's object's first and last moment in view (over every
-# track of its identity). Each computed once per statement, and only when used (a window
-# counting back from the end, a `start` / `end` comparison).
+# end of each one's video: its length or the time the analysis covered when less
+# (`max_frames`, a truncated file), else (stored without either) its last tracked moment;
+# `object_times`, each track's object's first and last moment in view (over every track of
+# its identity). Each computed once per statement, and only when used (a window counting
+# back from the end, an average over time, a `start` / `end` comparison).
 SCOPE_CTE = f"""{LATEST_SCOPE_CTE},
 video_end AS MATERIALIZED (
-  SELECT s.id AS analysis_id, coalesce(v.duration, (
+  SELECT s.id AS analysis_id, coalesce(least(v.duration, (va.summary->>'analysed_s')::float8), (
     SELECT max(x.t_end) FROM apps_db_trackattributes x WHERE x.analysis_id = s.id)) AS t
   FROM scope s
   JOIN apps_db_videoanalysis va ON va.id = s.id
@@ -421,6 +422,9 @@ class VideoLength(BaseModel):
     fps: float | None = None
     frames: int | None = None
     measured: bool = Field(description="the length is the video's own, not its last track's")
+    analysed_s: float | None = Field(
+        default=None, description="the time the analysis covered, when less (`max_frames`)"
+    )
 
 
 def video_lengths(query: Query, *, session: Session, limit: int = 20) -> list[VideoLength]:
@@ -432,7 +436,9 @@ def video_lengths(query: Query, *, session: Session, limit: int = 20) -> list[Vi
         params["videos"] = list(query.videos)
         where = "WHERE va.video_id = ANY(:videos)"
     sql = f"""WITH {SCOPE_CTE}
-SELECT va.video_id, e.t AS seconds, v.fps, v.frame_count, v.duration IS NOT NULL AS measured
+SELECT va.video_id, coalesce(v.duration, e.t) AS seconds, v.fps, v.frame_count,
+  v.duration IS NOT NULL AS measured,
+  CASE WHEN e.t < v.duration - 1e-6 THEN e.t END AS analysed_s
 FROM video_end e
 JOIN apps_db_videoanalysis va ON va.id = e.analysis_id
 JOIN apps_db_video v ON v.video_id = va.video_id
@@ -440,7 +446,7 @@ JOIN apps_db_video v ON v.video_id = va.video_id
 ORDER BY va.video_id LIMIT :n"""
     return [
         VideoLength(video_id=r.video_id, seconds=r.seconds, fps=r.fps, frames=r.frame_count,
-                    measured=bool(r.measured))
+                    measured=bool(r.measured), analysed_s=r.analysed_s)
         for r in session.execute(text(sql), params)
     ]  # fmt: skip
 

@@ -36,6 +36,8 @@ with guarded():
         st.stop()
     if "ask_q" not in st.session_state and st.query_params.get("q"):
         st.session_state["ask_q"] = st.query_params["q"]  # shareable: /ask?q=how+many+people
+    if "ask_video" not in st.session_state and st.query_params.get("video") in ids:
+        st.session_state["ask_video"] = st.query_params["video"]  # and &video=pets09
     cols = st.columns([4, 1])
     question = cols[0].text_input(
         "Question", placeholder=f"e.g. {EXAMPLES[0]}", key="ask_q", max_chars=500
