@@ -428,6 +428,10 @@ QUESTIONS = [
     ("how many individuals walked right between 20s and 40s?", "count",
      "person dir:right t:0:20..0:40"),
     ("how many passersby were there?", "count", "person"),
+    ("how many people were there at the very beginning?", "count", "person t:0:00..0:01"),
+    ("how many people at the very end?", "count", "person t:-0:01.."),
+    ("how many new people appeared after 0:30?", "count", "person start>=0:30"),
+    ("how many new cars between 0:10 and 0:20?", "count", "car start>=0:10 start<=0:20"),
     # waiting, standing: stood still (a pause, or the whole visit of one who never moved)
     ("how many people were waiting?", "count", "person still>=2"),
     ("how many people stood around after 0:30?", "count", "person still>=2 t:0:30.."),
@@ -682,6 +686,8 @@ def test_how_many_left_means_leaving_not_a_direction() -> None:
         ("what was the busiest moment?", True),
         ("which car moved the most?", False),
         ("when did most people leave?", False),
+        ("how many people were there at most?", True),
+        ("were there at most 5 people?", False),
     ],
 )
 def test_at_once_asks_for_the_most_in_view_together(question: str, at_once: bool) -> None:

@@ -236,10 +236,12 @@ YES_NO_OPENERS = frozenset(
 # "how many people at once": the most in view at the same moment, not everyone over time
 _AT_ONCE = re.compile(
     r"\b(at once|at the same time(?! (?:as|that) )|simultaneously|concurrently|at one time|"
-    r"at any one time|at a time|maximum|max|peak|busiest)\b"
+    r"at any one time|at a time|maximum|max|peak|busiest|at most(?=\s*\??\s*$))\b"
 )
 _BUSIEST = re.compile(r"\b(the most|busiest|the maximum|the max|the peak)\b")
-_AT_ONCE_WORDS = frozenset(_words("once same simultaneously concurrently maximum max peak busiest"))
+_AT_ONCE_WORDS = frozenset(
+    _words("once same simultaneously concurrently maximum max peak busiest")
+)  # (and "at most" at the end: "how many people were there at most?")
 _ASKED_VALUES: dict[str, Measure] = {
     "colour": "color", "color": "color", "direction": "direction", "way": "direction",
     "speed": "speed", "size": "size",
@@ -1233,7 +1235,10 @@ def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
     (['start>=0:30'], {})
     """
     unused = {w.low[k] for k in range(len(w)) if not w.used[k]}
-    came, went = bool(unused & ARRIVE_VERBS), got.left or bool(unused & DEPART_VERBS)
+    new = [k for k in range(len(w) - 1) if w.low[k] == "new" and class_of_word(w.low[k + 1])]
+    w.take(*new)  # "how many new people after 0:30?": people who came then
+    came = bool(unused & ARRIVE_VERBS) or bool(new)
+    went = got.left or bool(unused & DEPART_VERBS)
     lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
     if not (came or went) or got.lines or got.zones or (lo is None and hi is None):
         return
@@ -1387,6 +1392,16 @@ def _read_window(w: _Words, i: int, got: _Got) -> int | None:
         got.conds.append(Condition(field="end", op=">=", value=-WHOLE_TIME_S))
         w.take(*range(i, i + len(whole)))
         return i + len(whole)
+    if tok == "the" and nxt == "very" and w.at(i + 2) in PARTS_OF_VIDEO:
+        edge = w.at(i + 2)  # "at the very beginning / end": its first / last second
+        if edge in ("beginning", "start"):
+            _seconds(got, t_from=0.0, t_to=WHOLE_TIME_S)
+        elif edge == "end":
+            _seconds(got, t_from=-WHOLE_TIME_S)
+        else:
+            return None
+        w.take(*range(i, i + 3))
+        return i + 3
     soon = tok == "before" and w.at(i - 1) in ("just", "right", "shortly")
     if (tok in ("until", "till") or soon) and nxt == "the" and w.at(i + 2) == "end":
         lo, hi = PARTS_OF_VIDEO["end"]  # "stayed until the end", "just before the end"
