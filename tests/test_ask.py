@@ -694,6 +694,28 @@ def test_where_they_stopped_sums_the_places_of_their_pauses(seeded: dict[str, An
     assert f"({share:.0%} of their time stopped" in answer.text
 
 
+def test_where_they_waited_adds_those_who_never_moved(seeded: dict[str, Any]) -> None:
+    query = ql.parse("still>=2")  # objects: the seeded static tracks are of every class
+    want: dict[str, np.ndarray] = {}
+    static = 0
+    for r in _expected(seeded["rows"], query):
+        if r["pause_heat"] is not None:  # where it paused
+            grid = np.asarray(r["pause_heat"], float)
+        elif r["direction"] == "static" and r["heat"] is not None:  # its boxes, as its time
+            heat = np.asarray(r["heat"], float)
+            grid = np.round(heat * r["duration_s"] * 10 / max(heat.sum(), 1))
+            static += 1
+        else:
+            continue
+        want[r["video_id"]] = want.get(r["video_id"], 0) + grid.reshape(HEAT_ROWS, HEAT_COLS)
+    assert static  # the seeded rows have objects that never moved
+    answer = asking.ask("where did things wait?")
+    assert answer.kind == "where" and answer.query == "still>=2"
+    assert {m.video_id for m in answer.heatmaps} == set(want)
+    for m in answer.heatmaps:
+        assert np.array_equal(np.asarray(m.counts), want[m.video_id])
+
+
 def test_hits_carry_attributes_lines_zones_and_a_crop(seeded: dict[str, Any]) -> None:
     rows = {(r["video_id"], r["track_id"]): r for r in seeded["rows"]}
     for h in tracks.find_tracks(ql.parse("all:true limit:1000")):

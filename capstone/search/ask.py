@@ -488,7 +488,7 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             ranked = SORT_WORDS.get(query.sort, f"by {query.sort}")
             answer = f"The {ranked} of {result.count} {what}: {moments}."
     elif u.kind == "where":
-        stops = _stopped(query)
+        stops = _stopped(query, still=True)
         maps = tracks.heatmaps(
             filters,
             session=session,
@@ -1097,10 +1097,11 @@ def _clock(seconds: float | None) -> str:
     return f"{int(m)}:{s:04.1f}"
 
 
-def _stopped(query: Query) -> bool:
-    """Whether the query asks for objects that stopped (`pause>=2`): a where-answer then
-    says where they stood, not everywhere they went."""
-    return any(c.field == "pause" and c.op in (">", ">=") for c in query.conditions)
+def _stopped(query: Query, still: bool = False) -> bool:
+    """Whether the query asks for objects that stopped (`pause>=2`; with `still`, also
+    `still>=2`): a where-answer then says where they stood, not everywhere they went."""
+    fields = ("pause", "still") if still else ("pause",)
+    return any(c.field in fields and c.op in (">", ">=") for c in query.conditions)
 
 
 def _spot(heatmap: Heatmap, named: bool, stops: bool = False) -> str:
@@ -1219,7 +1220,7 @@ def _answer_parts(session: Any, question: str, u: Understood) -> Answer:
     )
     total = sum(r.count for r in results)
     maps: list[Heatmap] = []
-    stops = _stopped(u.query)
+    stops = _stopped(u.query, still=True)
     if u.kind == "where":
         maps = _summed(
             [tracks.heatmaps(q.filters_only(), session=session, stops=stops) for q in u.parts]

@@ -496,13 +496,14 @@ def heatmaps(
 ) -> list[Heatmap]:
     """Where the tracks matching `query` (and `zero_shot`, as in `plan`) were, one
     `Heatmap` per video (the `top` videos with the most boxes), summed from the stored
-    per-track grids in one statement. `stops`: where they stood during their longest pause
-    (`pause_heat`, tenths of a second per cell) instead of where their boxes were."""
+    per-track grids in one statement. `stops`: where they stood (`_STOOD`: their longest
+    pause, or a whole visit standing; tenths of a second per cell) instead of where their
+    boxes were."""
     params: dict[str, Any] = {"top": top}
     where = _filters(query, params)
     if zero_shot:
         where.append(f"{_zero_shot_score(zero_shot, params)} >= :zs_min")
-    grid = "a.pause_heat" if stops else "a.heat"
+    grid = _STOOD if stops else "a.heat"
     conditions = "\n  AND ".join([*where, f"{grid} IS NOT NULL"])
     sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
@@ -544,6 +545,15 @@ GROUP BY c.video_id, v.width, v.height, t.total ORDER BY t.total DESC, c.video_i
             )
         )
     return out
+
+
+# where a track stood: its longest pause (`pause_heat`, tenths of a second per cell), or,
+# for one that never moved, its boxes (`heat`) weighted to its time in view the same way
+_STOOD = (
+    "coalesce(a.pause_heat, CASE WHEN a.direction = 'static' THEN (SELECT array_agg("
+    "round(u.h * a.duration_s * 10.0 / greatest((SELECT sum(x) FROM unnest(a.heat) x), 1))"
+    "::int ORDER BY u.i) FROM unnest(a.heat) WITH ORDINALITY AS u(h, i)) END)"
+)
 
 
 def _zero_shot_score(zero_shot: dict[str, float], params: dict[str, Any]) -> str:
