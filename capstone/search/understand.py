@@ -35,7 +35,11 @@ of*; also *when were the most people in view*, *the busiest moment*) asks for th
 view at one moment (`Understood.at_once`); *how fast / how long / how big* and *what
 colour / which direction* for that value of each object (`Understood.measure`); *per
 minute / every 10 seconds* for a count per period (`Understood.per`); *the average speed*,
-*how long on average* for that value over the objects (`Understood.average`).
+*how long on average* for that value over the objects (`Understood.average`); *on average,
+how many ... in view*, *how busy / crowded* for how many at a time, averaged over the window
+(`Understood.occupancy`); *how long is the video* for its length (`Understood.length`).
+Coming and going with a window (*arrived after 0:30*, *left in the last 20 seconds*) bound
+when the objects came or went (`start`, `end`), not when they were in view (`_arrivals`).
 `capstone.search.ask` answers the result.
 
 >>> u = understand("How many people walked left between 0:10 and 0:30?")
