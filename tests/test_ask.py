@@ -1012,6 +1012,29 @@ def test_how_many_per_period_counts_each_period(seeded: dict[str, Any]) -> None:
         assert p.count == tracks.run(ql.parse(f"person video:cam-b {window}")).count
 
 
+def test_how_many_arrived_per_period_counts_each_object_once_by_when_it_came(
+    seeded: dict[str, Any],
+) -> None:
+    rows = [r for r in seeded["rows"] if r["video_id"] == "cam-a"]
+    objects: dict[tuple, list[dict]] = {}
+    for r in rows:
+        objects.setdefault(_who(r), []).append(r)
+    came = {_who(r): _value(r, "start", objects) for r in rows if r["plausible"]}
+    came = {who: t for who, t in came.items() if t >= 1.0}  # there from the start: not come
+    answer = asking.ask("how many objects arrived per 10 seconds?", "cam-a")
+    assert answer.query == "start>=0:01 video:cam-a" and "by when they came" in answer.text
+    assert answer.count == len(came)
+    last = len(answer.series) - 1
+    for k, p in enumerate(answer.series):
+        inside = [t for t in came.values()
+                  if p.t_from <= t and (t < p.t_to or (k == last and t <= p.t_to))]  # fmt: skip
+        assert p.count == len(inside), p
+    assert sum(p.count for p in answer.series) == answer.count  # each object once
+    went = asking.ask("how many objects left per 10 seconds?", "cam-a")
+    assert went.query == "end<=-0:01 video:cam-a" and "by when they left" in went.text
+    assert sum(p.count for p in went.series) == went.count
+
+
 def test_the_busiest_period_is_the_first_with_the_most(seeded: dict[str, Any]) -> None:
     rows = seeded["rows"]
     answer = asking.ask("which 10 seconds had the most people?", video_id="cam-a")

@@ -432,6 +432,8 @@ QUESTIONS = [
     ("how many people at the very end?", "count", "person t:-0:01.."),
     ("how many new people appeared after 0:30?", "count", "person start>=0:30"),
     ("how many new cars between 0:10 and 0:20?", "count", "car start>=0:10 start<=0:20"),
+    ("how many people arrived per minute?", "count", "person start>=0:01"),
+    ("how many people left every 10 seconds?", "count", "person end<=-0:01"),
     # waiting, standing: stood still (a pause, or the whole visit of one who never moved)
     ("how many people were waiting?", "count", "person still>=2"),
     ("how many people stood around after 0:30?", "count", "person still>=2 t:0:30.."),

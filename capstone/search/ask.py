@@ -448,12 +448,14 @@ def _answer(session: Any, question: str, u: Understood) -> Answer:
             )
             answer = ("Yes: " if yes else "No: ") + answer
     elif u.kind == "count" and u.per is not None:
-        series, per = _series(session, filters, result, u.per)
+        by = {"came": "start", "went": "end"}.get(u.moving or "")
+        series, per = _series(session, filters, result, u.per, by)
         listed = ", ".join(f"{p.count} ({_period_words(p)})" for p in series[:SERIES_IN_TEXT])
         more = f" and {len(series) - SERIES_IN_TEXT} more" if len(series) > SERIES_IN_TEXT else ""
         longer = f" ({MAX_PERIODS} periods at most)" if per != u.per else ""
+        when = {"start": " by when they came", "end": " by when they left"}.get(by or "", "")
         answer = (
-            f"{result.count} {what}{_window_words(query)}; per {_clock(per)}{longer}: "
+            f"{result.count} {what}{_window_words(query)}; per {_clock(per)}{longer}{when}: "
             f"{listed}{more}{_rate_words(series, per, result.count)}."
         )
         if u.peak and series:  # "what was the busiest minute?": the first with the most
@@ -743,7 +745,9 @@ MAX_PERIODS = 60  # periods of a "per minute" answer: longer ones when the windo
 SERIES_IN_TEXT = 12  # periods the answer's sentence lists
 
 
-def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[Period], float]:
+def _series(
+    session: Any, query: Query, result: Any, per: float, by: str | None = None
+) -> tuple[list[Period], float]:
     """The count of `query` in each `per`-second period of its window (from the video's
     start, or from the window's start, to the window's end or the last moment one was in
     view), and the period used: at most `MAX_PERIODS` periods, longer ones when the window
@@ -771,7 +775,7 @@ def _series(session: Any, query: Query, result: Any, per: float) -> tuple[list[P
         if end >= hi:
             break
         start = end
-    counted = tracks.counts(query, windows, session=session)
+    counted = tracks.counts(query, windows, session=session, by=by)
     periods = [
         Period(t_from=a, t_to=b, count=n) for (a, b), n in zip(windows, counted, strict=True)
     ]
@@ -992,6 +996,8 @@ def _came_went(query: Query) -> str:
             said.append(f"{verb} between {_moment(max(lows))} and {_moment(min(highs))}")
         elif lows and lows[0] < 0:
             said.append(f"{verb} in the last {_clock(-lows[0])}")
+        elif highs and highs[0] < 0:
+            said.append(f"{verb} before the last {_clock(-highs[0])}")
         elif lows or highs:
             said.append(f"{verb} {'after' if lows else 'before'} {_moment((lows or highs)[0])}")
     return " that " + " and ".join(said) if said else ""

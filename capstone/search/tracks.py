@@ -50,7 +50,7 @@ from capstone.core.motion import HEAT_COLS, HEAT_ROWS
 from capstone.errors import ConfigError
 from capstone.search import zeroshot
 from capstone.search.heat import Heatmap
-from capstone.search.ql import ANCHOR_FIELDS, Anchor, Query
+from capstone.search.ql import ANCHOR_FIELDS, Anchor, Condition, Query
 from capstone.search.query import LATEST_SCOPE_CTE
 from capstone.search.summary import Share, Summary
 from capstone.store.engine import session_scope
@@ -324,17 +324,30 @@ FROM objects"""
 
 
 def counts(
-    query: Query, windows: Sequence[tuple[float, float | None]], *, session: Session
+    query: Query,
+    windows: Sequence[tuple[float, float | None]],
+    *,
+    session: Session,
+    by: str | None = None,
 ) -> list[int]:
     """The distinct objects matching `query` in each window (`t_from`, `t_to`; negative:
     before the end of each video, `t_to` None: to it), in one statement: "how many cars per
-    minute?". Each window filters as `query`'s own window does (`_filters`)."""
+    minute?". Each window filters as `query`'s own window does (`_filters`); with `by`
+    (`start` or `end`) by when the object came or went instead, each in one window only
+    (the last one closed): "how many people arrived per minute?"."""
     if not windows:
         return []
     params: dict[str, Any] = {}
     selects = []
     for k, (lo, hi) in enumerate(windows):
-        windowed = query.model_copy(update={"t_from": lo, "t_to": hi, "t_share": False})
+        if by is None:
+            windowed = query.model_copy(update={"t_from": lo, "t_to": hi, "t_share": False})
+        else:
+            last = k == len(windows) - 1
+            bounds = [Condition(field=by, op=">=", value=lo)]  # type: ignore[arg-type]
+            if hi is not None:
+                bounds.append(Condition(field=by, op="<=" if last else "<", value=hi))  # type: ignore[arg-type]
+            windowed = query.model_copy(update={"conditions": (*query.conditions, *bounds)})
         where = "\n  AND ".join(_filters(windowed, params, tag=f"_{k}"))
         selects.append(
             f"SELECT {k} AS k, count(DISTINCT {_WHO}) AS n\n"

@@ -72,6 +72,7 @@ from capstone.search.ql import (
 Kind = Literal["count", "when", "which", "where"]
 Measure = Literal["speed", "dur", "size", "color", "direction", "pause"]
 Breakdown = Literal["class", "color", "direction", "video"]
+Moving = Literal["came", "went"]
 
 
 def _words(text: str) -> list[str]:
@@ -360,6 +361,7 @@ class Understood:
     threshold: tuple[str, float] | None = None  # "were there more than 5 people?": > 5
     length: bool = False  # "how long is the video?": its duration, not its objects'
     occupancy: bool = False  # "on average, how many people were in view?": over time
+    moving: Moving | None = None  # "how many people arrived per minute?": by when they came
 
 
 class _Words:
@@ -606,7 +608,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     w = _Words(question)
     kind, ends = _kind(w)
     if _VIDEO_LENGTH.search(" ".join(w.low)):
-        query, _ = _filters(_Words(""), False, video_id)
+        query = _filters(_Words(""), False, video_id)[0]
         return Understood(kind="which", query=query, length=True)
     if _looks_like_ql(question):
         q = parse(_strip_kind_words(question))
@@ -619,7 +621,9 @@ def understand(question: str, video_id: str | None = None) -> Understood:
     if busy:  # "how busy was it?": how many at a time on average, and the most at once
         kind, form.occupancy = "count", True
         w.take(*(k for k in range(len(w)) if w.low[k] in _BUSY_WORDS))
-    query, notes = _filters(w, ends, video_id)
+    query, notes, moving = _filters(w, ends, video_id)
+    if form.per is not None and moving is not None:  # "how many people arrived per minute?"
+        query = _came_or_went(query, moving)
     if busy and busy.group(1).startswith("crowd") and not (query.classes or query.types):
         query = query.model_copy(update={"classes": ("person",)})  # crowded: with people
     by, compare = form.by, False
@@ -671,6 +675,7 @@ def understand(question: str, video_id: str | None = None) -> Understood:
         distinct=form.distinct,
         check=check,
         occupancy=form.occupancy and by is None and not parts,
+        moving=moving,
     )
 
 
@@ -1087,14 +1092,15 @@ class _Got:
     stop: bool = False  # "stopped": durations said are the pause's
     still: bool = False  # "waited", "standing": durations said are the stillness's
     left: bool = False  # "left" read as leaving ("how many people left before 0:30?")
+    moving: Moving | None = None  # a verb of coming ("arrived") or going ("left") was said
     ran: str | None = None  # "did anyone run?": ">=" `RUN_PACE`; "who did not run?": "<"
     anchors: list[Anchor] = field(default_factory=list)  # "while the bus was there"
 
 
-def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str]]:
+def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[str], Moving | None]:
     """The filters a question states (classes, attributes, exclusions, windows, durations,
-    speeds, lines, zones, superlatives) as a `Query`, its other words as free text, and
-    notes on what was left out.
+    speeds, lines, zones, superlatives) as a `Query`, its other words as free text, notes
+    on what was left out, and whether it asks when they came or went (`Understood.moving`).
 
     >>> _filters(_Words("red cars that did not go left after 0:10"), False, None)[0].canonical()
     'car color:red -dir:left t:0:10..'
@@ -1223,7 +1229,22 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         anchors=tuple(got.anchors),
         **got.fields,
     )
-    return query, notes
+    return query, notes, got.moving
+
+
+def _came_or_went(query: Query, moving: Moving) -> Query:
+    """`query` without the objects there from the first second (they did not come in the
+    video) or still there in the last (they did not leave), unless it bounds that already.
+
+    >>> _came_or_went(parse("person"), "came").canonical()
+    'person start>=0:01'
+    """
+    field, op, value = ("start", ">=", WHOLE_TIME_S) if moving == "came" else (
+        "end", "<=", -WHOLE_TIME_S)  # fmt: skip
+    if any(c.field == field for c in query.conditions):
+        return query
+    bound = Condition(field=field, op=op, value=value)  # type: ignore[arg-type]
+    return Query(**{**query.model_dump(), "conditions": (*query.conditions, bound)})
 
 
 def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
@@ -1243,6 +1264,7 @@ def _arrivals(w: _Words, got: _Got, notes: list[str]) -> None:
     w.take(*new)  # "how many new people after 0:30?": people who came then
     came = bool(unused & ARRIVE_VERBS) or bool(new)
     went = got.left or bool(unused & DEPART_VERBS)
+    got.moving = "came" if came else "went" if went else None
     lo, hi = got.fields.get("t_from"), got.fields.get("t_to")
     if not (came or went) or got.lines or got.zones or (lo is None and hi is None):
         return
