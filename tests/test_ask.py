@@ -572,24 +572,31 @@ def test_ranking_plausible_first_then_confidence_times_duration(seeded: dict[str
 
 
 @pytest.mark.parametrize(
-    "sort", ["speed", "-speed", "dur", "-size", "start", "-end", "-conf", "-pause"]
+    "sort",
+    ["speed", "-speed", "dur", "-size", "start", "-end", "-conf", "-pause", "-still", "pace"],
 )
 def test_sort_orders_by_the_value_plausible_first(seeded: dict[str, Any], sort: str) -> None:
-    column = {"speed": "speed_px_s", "dur": "duration_s", "size": "size_frac", "conf": "confidence",
-              "start": "t_start", "end": "t_end", "pause": "pause_s"}[sort.lstrip("-")]  # fmt: skip
+    def value(r: dict) -> float:
+        name = sort.lstrip("-")
+        if name in ("still", "pace"):  # expressions of the stored columns
+            return _value(r, name, {})
+        column = {"speed": "speed_px_s", "dur": "duration_s", "size": "size_frac",
+                  "conf": "confidence", "start": "t_start", "end": "t_end",
+                  "pause": "pause_s"}[name]  # fmt: skip
+        return r[column]
+
     query = ql.parse(f"all:true sort:{sort} limit:1000")
     hits = tracks.find_tracks(query)
     assert len(hits) == len(_expected(seeded["rows"], query))
     rows = {(r["video_id"], r["track_id"]): r for r in seeded["rows"]}
     sign = -1 if sort.startswith("-") else 1
-    keys = [(not h.plausible, sign * rows[(h.video_id, h.track_id)][column]) for h in hits]
+    keys = [(not h.plausible, sign * value(rows[(h.video_id, h.track_id)])) for h in hits]
     assert keys == sorted(keys)
     best = tracks.find_tracks(ql.parse(f"sort:{sort} limit:1"))
     plausible = [r for r in seeded["rows"] if r["plausible"]]
     assert len(best) == 1
-    assert (
-        rows[(best[0].video_id, best[0].track_id)][column]
-        == min(sign * r[column] for r in plausible) * sign
+    assert value(rows[(best[0].video_id, best[0].track_id)]) == pytest.approx(
+        min(sign * value(r) for r in plausible) * sign
     )
 
 

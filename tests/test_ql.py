@@ -97,7 +97,7 @@ def queries(draw: st.DrawFn) -> Query:
                 stopped=draw(st.none() | st.floats(0.1, 1e4, allow_nan=False)),
                 rank=draw(
                     st.none()
-                    | st.sampled_from([f"{d}{f}" for f in ql.SORT_FIELDS for d in ("", "-")])
+                    | st.sampled_from([f"{d}{f}" for f in ql.RANK_FIELDS for d in ("", "-")])
                 ),
             )
             for of in draw(st.lists(anchor_values(), max_size=2))
@@ -208,6 +208,8 @@ def test_times(text: str, seconds: float) -> None:
         ("car -t:0:10..", "-t:0:10.."),
         ("car -hats", "-hats"),
         ("car -color:mauve", "-color:mauve"),
+        ('car at_exit:"car sort:-pace"', "at_exit:car sort:-pace"),  # anchors: stored values
+        ("person end>-0", "end>-0"),
     ],
 )
 def test_bad_tokens_are_named(query: str, bad: str) -> None:
@@ -439,6 +441,8 @@ QUESTIONS = [
     ("how many people stood around after 0:30?", "count", "person still>=2 t:0:30.."),
     ("how many people waited for more than 5 seconds?", "count", "person still>5"),
     ("who loitered?", "which", "person still>=2"),
+    ("who waited the longest?", "which", "person still>=2 sort:-still limit:1"),
+    ("which person ran the fastest?", "which", "person pace>=1.3 sort:-pace limit:1"),
     ("how many people stood still?", "count", "person dir:static"),
     ("how many people were there while the bus was waiting?", "count", "person during:bus"),
 ]  # fmt: skip

@@ -59,6 +59,8 @@ SORT_WORDS: dict[str, str] = {
     "size": "smallest", "start": "earliest", "-start": "latest",
     "end": "first to leave", "-end": "last to leave", "-conf": "most confident",
     "conf": "least confident", "-pause": "longest stopped", "pause": "shortest stopped",
+    "-still": "longest standing still", "still": "shortest standing still",
+    "-pace": "fastest for their size", "pace": "slowest for their size",
 }  # fmt: skip
 
 
@@ -731,6 +733,10 @@ def _value(item: AnswerItem, measure: str) -> str | None:
         value = f"{written('size', a['size_frac'])} of the frame"
     elif measure == "pause" and a.get("pause_s") is not None:
         value = f"stood still {written('pause', a['pause_s'])}"
+    elif measure in ("still", "pace") and _number_of(item, measure) is not None:
+        number = float(_number_of(item, measure))  # type: ignore[arg-type]
+        still = f"stood still {written('pause', number)}"
+        value = still if measure == "still" else f"{number:.2f} own heights a second"
     elif measure == "conf" and a.get("confidence") is not None:
         value = f"confidence {a['confidence']:.2f}"
     elif measure == "color":

@@ -15,12 +15,12 @@ Tokens (separated by spaces; a value with spaces goes in double quotes, `line:"g
   (`color:red,white`).
 - comparisons on `speed` (px/s), `speed_m_s` (m/s, with a ground calibration), `pace`
   (speed in the object's own heights per second: a walker is about 0.5-1, `pace>=1.3`
-  runs; not a `sort:` value), `conf`
+  runs; an anchor is not ranked by it), `conf`
   (mean detector confidence 0..1), `dur` (seconds in view; `dur>=2s`, `dur<1m`), `size`
   (box area / frame area 0..1), `pause` (the longest time it stood still while moving at
   other times, seconds: `pause>=2s`), `still` (the longest time it stood still, its whole
-  time in view when it never moved: `still>=2s` is waiting or standing; not a `sort:`
-  value), `start` and `end` (the object's first and last moment
+  time in view when it never moved: `still>=2s` is waiting or standing; an anchor is not
+  ranked by it), `start` and `end` (the object's first and last moment
   in view, seconds of video: `start>=0:30` came after 0:30, `end<1m` had left before the
   first minute was over; with a minus, before each video's end: `end>=-0:20` left in the
   last 20 seconds), with `>`, `>=`, `<`, `<=` or `=`: `speed>40 conf>=0.5`.
@@ -97,7 +97,9 @@ DIRECTIONS: tuple[str, ...] = ("left", "right", "up", "down", "toward", "away", 
 NUMERIC_FIELDS: tuple[str, ...] = (
     "speed", "speed_m_s", "pace", "conf", "dur", "size", "pause", "still", "start", "end",
 )  # fmt: skip
-SORT_FIELDS: tuple[str, ...] = tuple(f for f in NUMERIC_FIELDS if f not in ("pace", "still"))
+SORT_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
+# what an anchor's object is ranked by (`at_exit:"car sort:-speed"`): stored values only
+RANK_FIELDS: tuple[str, ...] = tuple(f for f in NUMERIC_FIELDS if f not in ("pace", "still"))
 # comparisons whose value is a time (`dur>=2s`, `start>=0:30`)
 TIME_FIELDS: tuple[str, ...] = ("dur", "pause", "still", "start", "end")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
@@ -105,6 +107,7 @@ OPS: tuple[str, ...] = (">=", "<=", ">", "<", "=")
 # it came, at the moment it left, at the moment it came.
 RELATIONS: tuple[str, ...] = ("during", "after", "before", "at_exit", "at_entry")
 _SORT_PATTERN = r"^-?(" + "|".join(SORT_FIELDS) + r")$"
+_RANK_PATTERN = r"^-?(" + "|".join(RANK_FIELDS) + r")$"
 Relation = Literal["during", "after", "before", "at_exit", "at_entry"]
 MAX_LIMIT = 1000
 
@@ -270,7 +273,7 @@ class Anchor(BaseModel):
     relation: Relation
     of: Values
     stopped: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    rank: str | None = Field(default=None, pattern=_SORT_PATTERN)
+    rank: str | None = Field(default=None, pattern=_RANK_PATTERN)
 
     def model_post_init(self, _context: object) -> None:
         if self.of.is_empty() or any(
@@ -712,8 +715,8 @@ def _anchor(relation: str, raw: str) -> Anchor:
     for word in tokenize(raw):
         key, sep, value = word.partition(":")
         if sep and key.lower() == "sort":
-            if value.lower().removeprefix("-") not in SORT_FIELDS:
-                raise ValueError(f"{relation}: sort: takes {', '.join(SORT_FIELDS)}")
+            if value.lower().removeprefix("-") not in RANK_FIELDS:
+                raise ValueError(f"{relation}: sort: takes {', '.join(RANK_FIELDS)}")
             rank = value.lower()
         elif word.lower().startswith("pause>="):
             try:

@@ -64,7 +64,8 @@ _COLUMN_OF = {
     "size": "a.size_frac",
     "pause": "a.pause_s",
 }
-# a comparison on an expression, not one column (no `sort:` by it)
+# a comparison on an expression, not one column (sorted by as a column of the statement's
+# matches, `_SORT_COLUMN`; an anchor is not ranked by it)
 _EXPRESSION_OF = {
     "pace": "(a.speed_px_s / nullif(a.height_px, 0))",
     # stood still: its longest pause, or its whole time in view when it never moved
@@ -79,6 +80,8 @@ _SORT_COLUMN = {
     **{name: column.removeprefix("a.") for name, column in _COLUMN_OF.items()},
     "start": "t_start",
     "end": "t_end",
+    "pace": "pace_h_s",  # (computed in `plan`'s matches)
+    "still": "still_s",
 }
 
 # The CTEs of every statement here: `scope(id)`, the analyses answered; `video_end`, the
@@ -235,7 +238,8 @@ def plan(query: Query, zero_shot: dict[str, float] | None = None) -> tuple[str, 
     sql = f"""WITH {SCOPE_CTE},
 matched AS MATERIALIZED (
   SELECT a.*, t.identity_id, t.best_frame, t.best_bbox, t.best_crop IS NOT NULL AS has_crop,
-    {score} AS score, {window_from} AS t_window, {_WHO} AS who
+    {score} AS score, {window_from} AS t_window, {_WHO} AS who,
+    {_EXPRESSION_OF["pace"]} AS pace_h_s, {_EXPRESSION_OF["still"]} AS still_s
   FROM apps_db_trackattributes a
   JOIN apps_db_track t ON t.analysis_id = a.analysis_id AND t.track_id = a.track_id
   WHERE {conditions}

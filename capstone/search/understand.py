@@ -1189,6 +1189,10 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
                      for c in got.conds]  # fmt: skip
         if not any(c.field == "still" for c in got.conds):
             got.conds.append(Condition(field="still", op=">=", value=STOP_MIN_S))
+        if got.fields.get("sort", "").removeprefix("-") == "dur":  # "who waited the longest?"
+            got.fields["sort"] = got.fields["sort"].replace("dur", "still")
+    if got.ran == ">=" and got.fields.get("sort", "").removeprefix("-") == "speed":
+        got.fields["sort"] = got.fields["sort"].replace("speed", "pace")  # "ran the fastest"
     if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
         got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
                      for c in got.conds]  # fmt: skip
