@@ -264,6 +264,16 @@ def _right(got: int, want: int) -> bool:
     return abs(got - want) <= 0.1 * want if want else got == 0
 
 
+def _print_accuracy(rows: list[dict], what: str) -> None:
+    """Per sequence: the share of answers within ±10 % and the mean absolute error."""
+    for seq in SEQUENCES:
+        mine = [r for r in rows if r["sequence"] == seq]
+        acc = sum(_right(r["got"], r["answer"]) for r in mine) / max(len(mine), 1)
+        err = float(np.mean([abs(r["got"] - r["answer"]) for r in mine])) if mine else 0.0
+        print(f"{seq}: {what} accuracy (±10 %) {acc:.2f} over {len(mine)} questions, "
+              f"mean |error| {err:.2f}")  # fmt: skip
+
+
 def _bracketed(row: dict) -> bool:
     """The ground truth lies in the range the answer gives: [at least, count]."""
     return row["at_least"] <= row["answer"] <= row["got"]
@@ -772,12 +782,7 @@ def main() -> None:
             ["sequence", "question", "truth", "answer", "within 10%"],
         )
     )  # fmt: skip
-    for seq in SEQUENCES:
-        mine = [r for r in together if r["sequence"] == seq]
-        acc = sum(_right(r["got"], r["answer"]) for r in mine) / max(len(mine), 1)
-        err = float(np.mean([abs(r["got"] - r["answer"]) for r in mine])) if mine else 0.0
-        print(f"{seq}: at-once accuracy (±10 %) {acc:.2f} over {len(mine)} questions, "
-              f"mean |error| {err:.2f}")  # fmt: skip
+    _print_accuracy(together, "at-once")
     report["at_once"] = [
         {k: r[k] for k in ("sequence", "question", "answer", "got")} for r in together
     ]
@@ -790,12 +795,7 @@ def main() -> None:
             ["sequence", "question", "truth", "answer", "within 10%", "mapped"],
         )
     )  # fmt: skip
-    for seq in SEQUENCES:
-        mine = [r for r in moving if r["sequence"] == seq]
-        acc = sum(_right(r["got"], r["answer"]) for r in mine) / max(len(mine), 1)
-        err = float(np.mean([abs(r["got"] - r["answer"]) for r in mine])) if mine else 0.0
-        print(f"{seq}: arrived / left accuracy (±10 %) {acc:.2f} over {len(mine)} questions, "
-              f"mean |error| {err:.2f}")  # fmt: skip
+    _print_accuracy(moving, "arrived / left")
     report["moving"] = [
         {k: r[k] for k in ("sequence", "question", "answer", "got")} for r in moving
     ]

@@ -189,10 +189,16 @@ def _value(r: dict, name: str, objects: dict[tuple, list[dict]]) -> float:
     return r[_FIELD[name]]
 
 
-def _expected(rows: list[dict], q: Query) -> list[dict]:
-    objects: dict[tuple, list[dict]] = {}  # a line or zone excluded: by any track of the object
+def _objects(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """The rows of each object (`_who`): a linked identity's tracks together."""
+    objects: dict[tuple, list[dict]] = {}
     for r in rows:
         objects.setdefault(_who(r), []).append(r)
+    return objects
+
+
+def _expected(rows: list[dict], q: Query) -> list[dict]:
+    objects = _objects(rows)  # a line or zone excluded: by any track of the object
     out = []
     for r in rows:
         if q.classes and r["class_name"] not in q.classes:
@@ -1023,9 +1029,7 @@ def test_how_many_arrived_per_period_counts_each_object_once_by_when_it_came(
     seeded: dict[str, Any],
 ) -> None:
     rows = [r for r in seeded["rows"] if r["video_id"] == "cam-a"]
-    objects: dict[tuple, list[dict]] = {}
-    for r in rows:
-        objects.setdefault(_who(r), []).append(r)
+    objects = _objects(rows)
     came = {_who(r): _value(r, "start", objects) for r in rows if r["plausible"]}
     came = {who: t for who, t in came.items() if t >= 1.0}  # there from the start: not come
     answer = asking.ask("how many objects arrived per 10 seconds?", "cam-a")
@@ -1068,9 +1072,7 @@ def test_the_busiest_period_is_the_first_with_the_most(seeded: dict[str, Any]) -
 
 def test_averages_are_over_objects_from_the_stored_rows(seeded: dict[str, Any]) -> None:
     rows = _expected(seeded["rows"], ql.parse("person"))
-    objects: dict[tuple, list[dict]] = {}
-    for r in rows:
-        objects.setdefault(_who(r), []).append(r)
+    objects = _objects(rows)
     spans = [max(r["t_end"] for r in rs) - min(r["t_start"] for r in rs) for rs in objects.values()]
     speeds = [float(np.mean([r["speed_px_s"] for r in rs])) for rs in objects.values()]
     answer = asking.ask("how long did people stay on average?")
@@ -1119,9 +1121,7 @@ def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
     seeded: dict[str, Any],
 ) -> None:
     rows = [r for r in seeded["rows"] if r["video_id"] == "cam-a"]
-    objects: dict[tuple, list[dict]] = {}
-    for r in rows:
-        objects.setdefault(_who(r), []).append(r)
+    objects = _objects(rows)
     linked = sorted((r for r in rows if r["identity_id"] == 100), key=lambda r: r["t_start"])
     later = linked[-1]
     assert later["t_start"] > linked[0]["t_start"]
@@ -1146,18 +1146,16 @@ def test_arrivals_and_departures_are_the_object_s_first_and_last_moments(
     ends = _set_lengths(seeded["rows"])
     for video in ("cam-a", "cam-b"):
         mine = [r for r in seeded["rows"] if r["video_id"] == video]
-        last = {_who(r): max(o["t_end"] for o in mine if _who(o) == _who(r)) for r in mine}
         q = ql.parse(f"end>=-12 video:{video} all:true limit:1000")
         got = {h.track_id for h in tracks.run(q).hits}
-        assert got == {r["track_id"] for r in mine if last[_who(r)] >= ends[video] - 12}
+        left = _objects(mine)
+        assert got == {r["track_id"] for r in mine if _value(r, "end", left) >= ends[video] - 12}
         assert got  # something did leave in those seconds
 
 
 def test_waiting_is_a_pause_or_a_whole_visit_standing(seeded: dict[str, Any]) -> None:
     rows = seeded["rows"]
-    objects: dict[tuple, list[dict]] = {}
-    for r in rows:
-        objects.setdefault(_who(r), []).append(r)
+    objects = _objects(rows)
     plausible = [r for r in rows if r["plausible"]]
     waited = [r for r in plausible if _value(r, "still", objects) >= understand.STOP_MIN_S]
     paused = [r for r in plausible if r["pause_s"] >= understand.STOP_MIN_S]
@@ -1244,9 +1242,7 @@ def test_faster_than_the_average_compares_with_the_average_object(
     seeded: dict[str, Any],
 ) -> None:
     rows = _expected(seeded["rows"], ql.parse("person"))
-    objects: dict[tuple, list[dict]] = {}
-    for r in rows:
-        objects.setdefault(_who(r), []).append(r)
+    objects = _objects(rows)
     mean = float(np.mean([np.mean([r["speed_px_s"] for r in rs]) for rs in objects.values()]))
     threshold = round(mean, 1)
     for question, faster in (

@@ -301,15 +301,6 @@ _WHOLE_TIME = (
     ("throughout", "the", "video"), ("throughout",), ("the", "whole", "video"),
 )  # fmt: skip
 _AROUND = frozenset(_words("around about approximately roughly circa"))
-# "stayed around 10 seconds", "for about a minute": a duration, not a moment
-_NOT_A_MOMENT = (
-    frozenset(_words("for than last first spent lasted took"))
-    | frozenset(
-        _words("stand stands stood standing stay stays stayed staying remain remained sat sitting")
-    )
-    | frozenset(_words("stop stops stopped stopping pause pauses paused pausing halt halted"))
-    | frozenset(_words("wait waits waited waiting idle idled loiter loitered linger lingered"))
-)
 # "dark cars": black; "light / pale cars": white; "dark blue": blue
 _SHADES = {"dark": "black", "light": "white", "pale": "white"}
 # superlatives -> `sort:` ("the fastest car": `car sort:-speed limit:1`); first / last are
@@ -472,7 +463,7 @@ STOP_MIN_S = 2.0  # seconds of standing still that make a stop, when no time is 
 # "how many people were waiting / standing?": stood still `STOP_MIN_S` or more, paused or
 # never moved at all (`still`); "stood still" alone stays `dir:static` (still all along)
 STILL_WORDS = frozenset(
-    _words("""stand stands stood standing wait waits waited waiting idle idling loiter
+    _words("""stand stands stood standing wait waits waited waiting idle idled idling loiter
     loiters loitered loitering linger lingers lingered lingering""")
 )
 # "did anyone run?": a pace (speed in the object's own heights per second) of at least this.
@@ -480,6 +471,13 @@ STILL_WORDS = frozenset(
 # "pace"); a brisk walk of 1.4 m/s is about 0.8 heights a second, the walk-to-run transition
 # (about 2 m/s) 1.1-1.2, a jog (2.5 m/s and up) 1.4 and more.
 RUN_PACE = 1.3
+# "stayed around 10 seconds", "for about a minute": a duration, not a moment
+_NOT_A_MOMENT = (
+    frozenset(_words("for than last first spent lasted took"))
+    | _STAY_WORDS
+    | STOP_WORDS
+    | STILL_WORDS
+)
 RUN_WORDS = frozenset(
     _words("""run runs ran running jog jogs jogged jogging sprint sprints sprinted sprinting
     rush rushed rushing hurry hurried hurrying dash dashed dashing""")
@@ -1184,22 +1182,12 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
             "Every person is counted: the detector does not tell men, women and children apart."
         )
     _arrivals(w, got, notes)
-    if got.still and not got.stop:  # "waited for more than 5 seconds": stood still that long
-        got.conds = [c.model_copy(update={"field": "still"}) if c.field == "dur" else c
-                     for c in got.conds]  # fmt: skip
-        if not any(c.field == "still" for c in got.conds):
-            got.conds.append(Condition(field="still", op=">=", value=STOP_MIN_S))
-        if got.fields.get("sort", "").removeprefix("-") == "dur":  # "who waited the longest?"
-            got.fields["sort"] = got.fields["sort"].replace("dur", "still")
+    if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
+        _durations_are(got, "pause")
+    elif got.still:  # "waited for more than 5 seconds": stood still that long
+        _durations_are(got, "still")
     if got.ran == ">=" and got.fields.get("sort", "").removeprefix("-") == "speed":
         got.fields["sort"] = got.fields["sort"].replace("speed", "pace")  # "ran the fastest"
-    if got.stop:  # "stopped for more than 5 seconds": the pause, not the time in view
-        got.conds = [c.model_copy(update={"field": "pause"}) if c.field == "dur" else c
-                     for c in got.conds]  # fmt: skip
-        if not any(c.field == "pause" for c in got.conds):
-            got.conds.append(Condition(field="pause", op=">=", value=STOP_MIN_S))
-        if got.fields.get("sort", "").removeprefix("-") == "dur":  # "stopped the longest"
-            got.fields["sort"] = got.fields["sort"].replace("dur", "pause")
     without = _excluded(found, excluded)
     unmapped = [
         w.low[k]
@@ -1234,6 +1222,17 @@ def _filters(w: _Words, ends: bool, video_id: str | None) -> tuple[Query, list[s
         **got.fields,
     )
     return query, notes, got.moving
+
+
+def _durations_are(got: _Got, field: str) -> None:
+    """The durations said are `field`'s (`pause`, `still`), not the time in view, and it is
+    `STOP_MIN_S` at least when none is said; "the longest" ranks by it."""
+    got.conds = [c.model_copy(update={"field": field}) if c.field == "dur" else c
+                 for c in got.conds]  # fmt: skip
+    if not any(c.field == field for c in got.conds):
+        got.conds.append(Condition(field=field, op=">=", value=STOP_MIN_S))  # type: ignore[arg-type]
+    if got.fields.get("sort", "").removeprefix("-") == "dur":  # "stopped / waited the longest"
+        got.fields["sort"] = got.fields["sort"].replace("dur", field)
 
 
 def _came_or_went(query: Query, moving: Moving) -> Query:
